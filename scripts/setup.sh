@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs everything kobs needs to build, run and test. Idempotent: a second
+# run installs nothing and takes a second. Sources: Debian packages (apt-get)
+# and the npm registry (chDB's library, pinned and integrity-checked).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config
+  libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev
+  libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
+  libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libzstd-dev liblz4-dev zlib1g-dev
+  clickhouse-server clickhouse-client
+  jq curl
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # The clickhouse-server package would start a system service; tests start
+  # their own server on a loopback port, so policy-rc.d keeps it from starting.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# chDB (embedded ClickHouse) from the npm registry, pinned by version and hash.
+CHDB_PKG="@chdb/lib-linux-x64-gnu"
+CHDB_VERSION="26.7.3-stable.1"
+CHDB_SHA512="XP97mMqnc5tZpKQywR8N7cLTsHNiTmHr30pC5mzo3jWmukjKn2IBa60c2B/gWUNcuFjOMjWoorQICCqBVj5wpw=="
+CHDB_DIR="third_party/chdb"
+if [ ! -f "$CHDB_DIR/.version" ] || [ "$(cat "$CHDB_DIR/.version")" != "$CHDB_VERSION" ]; then
+  echo "setup: fetching $CHDB_PKG@$CHDB_VERSION from the npm registry"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && npm pack --silent "$CHDB_PKG@$CHDB_VERSION" >/dev/null)
+  tgz=$(ls "$tmp"/*.tgz)
+  got=$(openssl dgst -sha512 -binary "$tgz" | base64 -w0)
+  if [ "$got" != "$CHDB_SHA512" ]; then
+    echo "setup: integrity check failed for $CHDB_PKG: got sha512-$got" >&2
+    exit 1
+  fi
+  rm -rf "$CHDB_DIR" && mkdir -p "$CHDB_DIR"
+  tar -xzf "$tgz" -C "$CHDB_DIR" --strip-components=1
+  echo "$CHDB_VERSION" > "$CHDB_DIR/.version"
+fi
+lib=$(find "$CHDB_DIR" -name 'libchdb.so' | head -1)
+[ -n "$lib" ] || { echo "setup: libchdb.so not found in $CHDB_DIR" >&2; exit 1; }
+echo "setup: ok (chdb: $lib)"

@@ -1,0 +1,159 @@
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+#include "pipeline/record.h"
+
+namespace kobs::pipeline {
+namespace {
+
+void appendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+void appendBase64(std::string& out, std::string_view in) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(kAlphabet[(n >> 6) & 63]);
+    out.push_back(kAlphabet[n & 63]);
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = uint8_t(in[i]) << 16;
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out.push_back(kAlphabet[(n >> 18) & 63]);
+    out.push_back(kAlphabet[(n >> 12) & 63]);
+    out.push_back(kAlphabet[(n >> 6) & 63]);
+    out.push_back('=');
+  }
+}
+
+// ES6 Number::toString for doubles, which Go's pcommon uses for AsString:
+// shortest round-trip digits, exponent form outside [1e-6, 1e21).
+void appendDouble(std::string& out, double d) {
+  if (std::isnan(d)) { out += "NaN"; return; }
+  if (std::isinf(d)) { out += d > 0 ? "Infinity" : "-Infinity"; return; }
+  if (d == 0) { out += "0"; return; }
+  char buf[64];
+  double a = std::fabs(d);
+  std::to_chars_result r;
+  if (a >= 1e-6 && a < 1e21) {
+    r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::fixed);
+  } else {
+    r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+    // C++ writes 1e+21 / 1e-07; ES6 writes 1e+21 / 1e-7.
+    std::string s(buf, r.ptr);
+    auto e = s.find('e');
+    std::string mant = s.substr(0, e), exp = s.substr(e + 1);
+    char sign = exp[0];
+    exp = exp.substr(1);
+    exp.erase(0, std::min(exp.find_first_not_of('0'), exp.size() - 1));
+    out += mant + "e" + sign + exp;
+    return;
+  }
+  out.append(buf, r.ptr);
+}
+
+void appendJson(std::string& out, const AnyValue& v);
+
+void appendKvJson(std::string& out, const KeyValueList& kv) {
+  std::vector<const std::pair<std::string, AnyValue>*> sorted;
+  sorted.reserve(kv.size());
+  for (auto& p : kv) sorted.push_back(&p);
+  std::stable_sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  out.push_back('{');
+  bool first = true;
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    // A later duplicate key wins, as in a map.
+    if (i + 1 < sorted.size() && sorted[i + 1]->first == sorted[i]->first) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    appendJsonString(out, sorted[i]->first);
+    out.push_back(':');
+    appendJson(out, sorted[i]->second);
+  }
+  out.push_back('}');
+}
+
+void appendJson(std::string& out, const AnyValue& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) out += "null";
+        else if constexpr (std::is_same_v<T, std::string>) appendJsonString(out, x);
+        else if constexpr (std::is_same_v<T, bool>) out += x ? "true" : "false";
+        else if constexpr (std::is_same_v<T, int64_t>) out += std::to_string(x);
+        else if constexpr (std::is_same_v<T, double>) {
+          if (std::isfinite(x)) appendDouble(out, x);
+          else { out.push_back('"'); appendDouble(out, x); out.push_back('"'); }
+        } else if constexpr (std::is_same_v<T, Bytes>) {
+          out.push_back('"'); appendBase64(out, x.data); out.push_back('"');
+        } else if constexpr (std::is_same_v<T, ArrayValue>) {
+          out.push_back('[');
+          for (size_t i = 0; i < x.size(); ++i) {
+            if (i) out.push_back(',');
+            appendJson(out, x[i]);
+          }
+          out.push_back(']');
+        } else {
+          appendKvJson(out, x);
+        }
+      },
+      v.value);
+}
+
+}  // namespace
+
+void appendAsString(std::string& out, const AnyValue& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+        } else if constexpr (std::is_same_v<T, std::string>) out += x;
+        else if constexpr (std::is_same_v<T, bool>) out += x ? "true" : "false";
+        else if constexpr (std::is_same_v<T, int64_t>) {
+          char buf[24];
+          auto r = std::to_chars(buf, buf + sizeof buf, x);
+          out.append(buf, r.ptr);
+        } else if constexpr (std::is_same_v<T, double>) appendDouble(out, x);
+        else if constexpr (std::is_same_v<T, Bytes>) appendBase64(out, x.data);
+        else appendJson(out, v);
+      },
+      v.value);
+}
+
+std::string asString(const AnyValue& v) {
+  std::string out;
+  appendAsString(out, v);
+  return out;
+}
+
+}  // namespace kobs::pipeline

@@ -1,0 +1,231 @@
+#include "store/embedded/embedded_store.h"
+
+#include <charconv>
+#include <filesystem>
+#include <regex>
+
+#include "common/error.h"
+#include "common/logging.h"
+
+namespace kobs::store {
+namespace {
+
+// "Code: 60. DB::Exception: Table default.x does not exist. (UNKNOWN_TABLE)" -> 60
+int parseClickhouseCode(std::string_view message) {
+  auto pos = message.find("Code: ");
+  if (pos == std::string_view::npos) return 0;
+  int code = 0;
+  const char* begin = message.data() + pos + 6;
+  std::from_chars(begin, message.data() + message.size(), code);
+  return code;
+}
+
+std::string appendSettings(std::string_view sql, const Settings& settings) {
+  std::string out(sql);
+  if (settings.empty()) return out;
+  out += " SETTINGS ";
+  for (size_t i = 0; i < settings.size(); ++i) {
+    if (i) out += ", ";
+    out += settings[i].first;
+    out += " = ";
+    out += quoteString(settings[i].second);
+  }
+  return out;
+}
+
+Exception queryError(std::string_view message, std::string_view sql) {
+  constexpr size_t kMaxSql = 200;
+  std::string shown(sql.substr(0, kMaxSql));
+  if (sql.size() > kMaxSql) shown += "...";
+  int code = parseClickhouseCode(message);
+  // 516 AUTHENTICATION_FAILED, 164 READONLY are still query errors here.
+  return Exception(ErrorCode::kStoreQuery, "embedded ClickHouse: {} [query: {}]", message, shown).withClickhouseCode(code);
+}
+
+}  // namespace
+
+// One chDB connection; not thread-safe (callers hold a lock).
+class EmbeddedStore::Connection {
+ public:
+  Connection(std::shared_ptr<chdb::Library> lib, const std::vector<std::string>& args) : lib_(std::move(lib)) {
+    std::vector<std::string> argv_storage = args;
+    std::vector<char*> argv;
+    for (auto& a : argv_storage) argv.push_back(a.data());
+    conn_ = lib_->api().connect(static_cast<int>(argv.size()), argv.data());
+    if (conn_ == nullptr || *conn_ == nullptr)
+      throw Exception(ErrorCode::kStoreUnavailable, "chDB refused to open a connection (args: {})", fmt::join(args, " "));
+  }
+  ~Connection() {
+    if (conn_) lib_->api().close_conn(conn_);
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // RAII owner of a chdb_result.
+  struct ResultDeleter {
+    const chdb::Api* api;
+    void operator()(chdb::Result* r) const { if (r) api->destroy_query_result(r); }
+  };
+  using ResultPtr = std::unique_ptr<chdb::Result, ResultDeleter>;
+
+  QueryResult run(std::string_view sql, std::string_view format) {
+    const auto& api = lib_->api();
+    ResultPtr result(api.query_n(*conn_, sql.data(), sql.size(), format.data(), format.size()), ResultDeleter{&api});
+    if (!result) throw Exception(ErrorCode::kStoreUnavailable, "chDB returned no result");
+    if (const char* err = api.result_error(result.get()); err && *err) throw queryError(err, sql);
+    QueryResult out;
+    if (const char* buf = api.result_buffer(result.get())) out.data.assign(buf, api.result_length(result.get()));
+    out.rows_read = api.result_rows_read(result.get());
+    out.bytes_read = api.result_bytes_read(result.get());
+    out.elapsed_seconds = api.result_elapsed(result.get());
+    return out;
+  }
+
+  uint64_t streamInsert(std::string_view sql, std::string_view format, std::string_view body) {
+    const auto& api = lib_->api();
+    struct StreamDeleter {
+      const chdb::Api* api;
+      void operator()(chdb::InsertStreamImpl* s) const { if (s) api->destroy_insert_stream(s); }
+    };
+    std::unique_ptr<chdb::InsertStreamImpl, StreamDeleter> stream(
+        api.stream_insert_n(*conn_, sql.data(), sql.size(), format.data(), format.size()), StreamDeleter{&api});
+    if (const char* err = api.stream_insert_error(stream.get()); err && *err) throw queryError(err, sql);
+    // Appended in chunks so the engine can apply back-pressure on huge batches.
+    constexpr size_t kChunk = 1 << 20;
+    for (size_t off = 0; off < body.size(); off += kChunk) {
+      size_t n = std::min(kChunk, body.size() - off);
+      if (api.stream_append(stream.get(), body.data() + off, n) != chdb::kSuccess) {
+        const char* err = api.stream_insert_error(stream.get());
+        throw queryError(err && *err ? err : "stream append failed", sql);
+      }
+    }
+    ResultPtr result(api.stream_done(stream.get()), ResultDeleter{&api});
+    if (!result) throw Exception(ErrorCode::kStoreUnavailable, "chDB returned no result for an insert");
+    if (const char* err = api.result_error(result.get()); err && *err) throw queryError(err, sql);
+    if (const char* err = api.stream_insert_error(stream.get()); err && *err) throw queryError(err, sql);
+    return api.result_rows_written(result.get());
+  }
+
+ private:
+  std::shared_ptr<chdb::Library> lib_;
+  chdb::Connection* conn_ = nullptr;
+};
+
+// A fixed set of connections handed out one caller at a time.
+class EmbeddedStore::Pool {
+ public:
+  explicit Pool(std::vector<std::unique_ptr<Connection>> conns) : conns_(std::move(conns)) {
+    for (auto& c : conns_) free_.push_back(c.get());
+  }
+  template <typename Fn>
+  auto with(Fn&& fn) {
+    Connection* c;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return !free_.empty(); });
+      c = free_.back();
+      free_.pop_back();
+    }
+    struct Return {
+      Pool* pool;
+      Connection* c;
+      ~Return() {
+        { std::lock_guard lock(pool->mutex_); pool->free_.push_back(c); }
+        pool->cv_.notify_one();
+      }
+    } ret{this, c};
+    return fn(*c);
+  }
+
+ private:
+  std::vector<std::unique_ptr<Connection>> conns_;
+  std::vector<Connection*> free_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+};
+
+namespace {
+std::vector<std::string> connectArgs(const EmbeddedOptions& o, bool readonly) {
+  std::vector<std::string> args{"kobs", "--path=" + (std::filesystem::path(o.data_dir) / "clickhouse").string()};
+  if (readonly) args.push_back("--readonly=1");
+  return args;
+}
+}  // namespace
+
+EmbeddedStore::EmbeddedStore(EmbeddedOptions options)
+    : options_(std::move(options)), lib_(chdb::Library::load(chdb::resolveLibraryPath(options_.library_path))) {
+  std::filesystem::create_directories(std::filesystem::path(options_.data_dir) / "clickhouse");
+  writer_ = std::make_shared<Connection>(lib_, connectArgs(options_, options_.readonly));
+  if (!options_.readonly) writer_->run("CREATE DATABASE IF NOT EXISTS " + quoteIdentifier(options_.database), "TabSeparated");
+  writer_->run("USE " + quoteIdentifier(options_.database), "TabSeparated");
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (int i = 0; i < std::max(1, options_.reader_connections); ++i) {
+    readers.push_back(std::make_unique<Connection>(lib_, connectArgs(options_, options_.readonly)));
+    readers.back()->run("USE " + quoteIdentifier(options_.database), "TabSeparated");
+  }
+  readers_ = std::make_unique<Pool>(std::move(readers));
+  logging::get("store")->info("embedded ClickHouse {} opened at {}/clickhouse (database {})", version(),
+                              options_.data_dir, options_.database);
+}
+
+EmbeddedStore::EmbeddedStore(std::shared_ptr<chdb::Library> lib, EmbeddedOptions options,
+                             std::shared_ptr<Connection> writer)
+    : options_(std::move(options)), lib_(std::move(lib)), writer_(std::move(writer)) {}
+
+EmbeddedStore::~EmbeddedStore() = default;
+
+std::string EmbeddedStore::version() const { return lib_->api().version(); }
+
+void EmbeddedStore::execute(std::string_view sql, const Settings& settings) {
+  std::lock_guard lock(writer_mutex_);
+  writer_->run(appendSettings(sql, settings), "TabSeparated");
+}
+
+QueryResult EmbeddedStore::query(std::string_view sql, std::string_view format, const Settings& settings) {
+  std::string full = appendSettings(sql, settings);
+  return readers_->with([&](Connection& c) { return c.run(full, format); });
+}
+
+InsertResult EmbeddedStore::insert(const InsertRequest& request) {
+  std::string sql = "INSERT INTO " + quoteIdentifier(options_.database) + "." + quoteIdentifier(request.table);
+  if (!request.columns.empty()) {
+    sql += " (";
+    for (size_t i = 0; i < request.columns.size(); ++i) {
+      if (i) sql += ", ";
+      sql += quoteIdentifier(request.columns[i]);
+    }
+    sql += ")";
+  }
+  Settings settings = request.settings;
+  if (!request.deduplication_token.empty()) {
+    settings.emplace_back("insert_deduplication_token", request.deduplication_token);
+    settings.emplace_back("deduplicate_blocks_in_dependent_materialized_views", "1");
+  }
+  sql = appendSettings(sql, settings);
+  uint64_t written;
+  {
+    std::lock_guard lock(writer_mutex_);
+    written = writer_->streamInsert(sql, request.format, request.body);
+  }
+  return checkRowsWritten(request, written);
+}
+
+void EmbeddedStore::ping() { query("SELECT 1", "TabSeparated"); }
+
+std::unique_ptr<IStore> EmbeddedStore::openReadOnly(int connections) {
+  EmbeddedOptions ro = options_;
+  ro.readonly = true;
+  ro.reader_connections = connections;
+  auto writer = std::make_shared<Connection>(lib_, connectArgs(ro, true));
+  writer->run("USE " + quoteIdentifier(ro.database), "TabSeparated");
+  std::unique_ptr<EmbeddedStore> store(new EmbeddedStore(lib_, ro, writer));
+  std::vector<std::unique_ptr<Connection>> readers;
+  for (int i = 0; i < std::max(1, connections); ++i) {
+    readers.push_back(std::make_unique<Connection>(lib_, connectArgs(ro, true)));
+    readers.back()->run("USE " + quoteIdentifier(ro.database), "TabSeparated");
+  }
+  store->readers_ = std::make_unique<Pool>(std::move(readers));
+  return store;
+}
+
+}  // namespace kobs::store

@@ -1,0 +1,39 @@
+#include "store/store.h"
+
+#include "common/error.h"
+
+namespace kobs::store {
+
+InsertResult checkRowsWritten(const InsertRequest& request, uint64_t rows_written) {
+  if (rows_written >= request.rows) return InsertResult{rows_written, false};
+  if (rows_written == 0 && request.may_be_duplicate && !request.deduplication_token.empty())
+    return InsertResult{0, true};
+  throw Exception(ErrorCode::kStoreShortWrite, "short write into {}: {} rows sent, {} written", request.table,
+                  request.rows, rows_written);
+}
+
+std::string quoteIdentifier(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 2);
+  out.push_back('`');
+  for (char c : name) {
+    if (c == '`' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('`');
+  return out;
+}
+
+std::string quoteString(std::string_view value) {
+  std::string out;
+  out.reserve(value.size() + 2);
+  out.push_back('\'');
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('\'');
+  return out;
+}
+
+}  // namespace kobs::store
