@@ -1,0 +1,295 @@
+#include "pipeline/otel_encoders.h"
+
+namespace kobs::pipeline {
+namespace {
+
+const Attributes kNoAttributes;
+
+const Attributes& resourceAttrs(const std::shared_ptr<const Resource>& r) { return r ? r->attributes : kNoAttributes; }
+const Attributes& scopeAttrs(const std::shared_ptr<const Scope>& s) { return s ? s->attributes : kNoAttributes; }
+std::string_view scopeName(const std::shared_ptr<const Scope>& s) { return s ? std::string_view(s->name) : ""; }
+std::string_view scopeVersion(const std::shared_ptr<const Scope>& s) { return s ? std::string_view(s->version) : ""; }
+std::string_view scopeSchema(const std::shared_ptr<const Scope>& s) { return s ? std::string_view(s->schema_url) : ""; }
+std::string_view resourceSchema(const std::shared_ptr<const Resource>& r) {
+  return r ? std::string_view(r->schema_url) : "";
+}
+
+// Writes an id as the hex string column the exporter uses ("" when all zero).
+template <typename Record, size_t N, typename Getter>
+ColumnBinding<Record> idColumn(std::string name, Getter get, bool required = false) {
+  return stringColumn<Record>(std::move(name), [get](const Record& r) { return idToHex<N>(get(r)); }, required);
+}
+
+// Array(T) of a vector; T given by the column's element type.
+template <typename Record, typename Getter>
+ColumnBinding<Record> uintArrayColumn(std::string name, Getter get) {
+  return {std::move(name), false, [get](std::string_view type) -> ColumnWriter<Record> {
+            if (type != "Array(UInt64)") throwUnsupportedType(type, "Array(UInt64)");
+            return [get](const Record& r, RowBinaryWriter& w) {
+              const auto& v = get(r);
+              w.varUInt(v.size());
+              for (uint64_t x : v) w.fixed<uint64_t>(x);
+            };
+          }};
+}
+
+template <typename Record, typename Getter>
+ColumnBinding<Record> floatArrayColumn(std::string name, Getter get) {
+  return {std::move(name), false, [get](std::string_view type) -> ColumnWriter<Record> {
+            if (type != "Array(Float64)") throwUnsupportedType(type, "Array(Float64)");
+            return [get](const Record& r, RowBinaryWriter& w) {
+              const auto& v = get(r);
+              w.varUInt(v.size());
+              for (double x : v) w.fixed<double>(x);
+            };
+          }};
+}
+
+// One Nested sub-column: an Array of one field of each element.
+template <typename Record, typename Elems, typename Field>
+ColumnBinding<Record> nestedColumn(std::string name, Elems elems, Field field, std::string_view inner_expected) {
+  return {std::move(name), false,
+          [elems, field, inner_expected = std::string(inner_expected)](std::string_view type) -> ColumnWriter<Record> {
+            if (!type.starts_with("Array(") || !type.ends_with(")")) throwUnsupportedType(type, "Array(...)");
+            std::string inner(type.substr(6, type.size() - 7));
+            auto write_elem = field(inner);  // returns void(const Elem&, RowBinaryWriter&)
+            return [elems, write_elem](const Record& r, RowBinaryWriter& w) {
+              const auto& v = elems(r);
+              w.varUInt(v.size());
+              for (const auto& e : v) write_elem(e, w);
+            };
+          }};
+}
+
+template <typename Elem, typename Getter>
+auto nestedString(Getter get) {
+  return [get](const std::string& inner) -> std::function<void(const Elem&, RowBinaryWriter&)> {
+    if (unwrapLowCardinality(inner) != "String") throwUnsupportedType(inner, "String");
+    return [get](const Elem& e, RowBinaryWriter& w) { w.string(get(e)); };
+  };
+}
+template <typename Elem, typename Getter>
+auto nestedTime(Getter get) {
+  return [get](const std::string& inner) -> std::function<void(const Elem&, RowBinaryWriter&)> {
+    TimeType t = parseTimeType(inner);
+    if (t.kind == TimeType::kUnsupported) throwUnsupportedType(inner, "DateTime64(9)");
+    return [get, t](const Elem& e, RowBinaryWriter& w) { writeTime(w, t, get(e)); };
+  };
+}
+template <typename Elem, typename Getter>
+auto nestedMap(Getter get) {
+  return [get](const std::string& inner) -> std::function<void(const Elem&, RowBinaryWriter&)> {
+    if (!inner.starts_with("Map(")) throwUnsupportedType(inner, "Map(LowCardinality(String), String)");
+    return [get](const Elem& e, RowBinaryWriter& w) { writeAttributeMap(w, get(e)); };
+  };
+}
+template <typename Elem, typename Getter>
+auto nestedFloat(Getter get) {
+  return [get](const std::string& inner) -> std::function<void(const Elem&, RowBinaryWriter&)> {
+    if (inner != "Float64") throwUnsupportedType(inner, "Float64");
+    return [get](const Elem& e, RowBinaryWriter& w) { w.fixed<double>(get(e)); };
+  };
+}
+
+}  // namespace
+
+std::string_view serviceName(const Resource* resource) {
+  if (!resource) return "";
+  for (const auto& [k, v] : resource->attributes)
+    if (k == "service.name")
+      if (const auto* s = std::get_if<std::string>(&v.value)) return *s;
+  return "";
+}
+
+std::string_view spanKindName(SpanKind kind) {
+  switch (kind) {
+    case SpanKind::kInternal: return "SPAN_KIND_INTERNAL";
+    case SpanKind::kServer: return "SPAN_KIND_SERVER";
+    case SpanKind::kClient: return "SPAN_KIND_CLIENT";
+    case SpanKind::kProducer: return "SPAN_KIND_PRODUCER";
+    case SpanKind::kConsumer: return "SPAN_KIND_CONSUMER";
+    default: return "SPAN_KIND_UNSPECIFIED";
+  }
+}
+
+std::string_view statusCodeName(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk: return "STATUS_CODE_OK";
+    case StatusCode::kError: return "STATUS_CODE_ERROR";
+    default: return "STATUS_CODE_UNSET";
+  }
+}
+
+const std::vector<ColumnBinding<LogRecord>>& logBindings() {
+  using R = LogRecord;
+  static const std::vector<ColumnBinding<R>> kBindings = {
+      timeColumn<R>("Timestamp", [](const R& r) { return r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano; }, true),
+      idColumn<R, 16>("TraceId", [](const R& r) { return r.trace_id; }, true),
+      idColumn<R, 8>("SpanId", [](const R& r) { return r.span_id; }, true),
+      intColumn<R>("TraceFlags", [](const R& r) { return static_cast<uint8_t>(r.flags); }, true),
+      stringColumn<R>("SeverityText", [](const R& r) -> std::string_view { return r.severity_text; }, true),
+      intColumn<R>("SeverityNumber", [](const R& r) { return r.severity_number; }, true),
+      stringColumn<R>("ServiceName", [](const R& r) { return serviceName(r.resource.get()); }, true),
+      {"Body", true,
+       [](std::string_view type) -> ColumnWriter<R> {
+         if (unwrapLowCardinality(type) != "String") throwUnsupportedType(type, "String");
+         return [](const R& r, RowBinaryWriter& w) {
+           // Most bodies are strings: write them without an intermediate copy.
+           if (const auto* s = std::get_if<std::string>(&r.body.value)) w.string(*s);
+           else w.string(asString(r.body));
+         };
+       }},
+      stringColumn<R>("ResourceSchemaUrl", [](const R& r) { return resourceSchema(r.resource); }),
+      mapColumn<R>("ResourceAttributes", [](const R& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
+      stringColumn<R>("ScopeSchemaUrl", [](const R& r) { return scopeSchema(r.scope); }),
+      stringColumn<R>("ScopeName", [](const R& r) { return scopeName(r.scope); }, true),
+      stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(r.scope); }),
+      mapColumn<R>("ScopeAttributes", [](const R& r) -> const Attributes& { return scopeAttrs(r.scope); }),
+      mapColumn<R>("LogAttributes", [](const R& r) -> const Attributes& { return r.attributes; }, true),
+      stringColumn<R>("EventName", [](const R& r) -> std::string_view { return r.event_name; }),
+  };
+  return kBindings;
+}
+
+const std::vector<ColumnBinding<Span>>& spanBindings() {
+  using R = Span;
+  static const std::vector<ColumnBinding<R>> kBindings = {
+      timeColumn<R>("Timestamp", [](const R& r) { return r.start_time_unix_nano; }, true),
+      idColumn<R, 16>("TraceId", [](const R& r) { return r.trace_id; }, true),
+      idColumn<R, 8>("SpanId", [](const R& r) { return r.span_id; }, true),
+      idColumn<R, 8>("ParentSpanId", [](const R& r) { return r.parent_span_id; }, true),
+      stringColumn<R>("TraceState", [](const R& r) -> std::string_view { return r.trace_state; }),
+      stringColumn<R>("SpanName", [](const R& r) -> std::string_view { return r.name; }, true),
+      stringColumn<R>("SpanKind", [](const R& r) { return spanKindName(r.kind); }, true),
+      stringColumn<R>("ServiceName", [](const R& r) { return serviceName(r.resource.get()); }, true),
+      mapColumn<R>("ResourceAttributes", [](const R& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
+      stringColumn<R>("ScopeName", [](const R& r) { return scopeName(r.scope); }),
+      stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(r.scope); }),
+      mapColumn<R>("SpanAttributes", [](const R& r) -> const Attributes& { return r.attributes; }, true),
+      intColumn<R>("Duration",
+                   [](const R& r) {
+                     return r.end_time_unix_nano > r.start_time_unix_nano ? r.end_time_unix_nano - r.start_time_unix_nano : 0;
+                   },
+                   true),
+      stringColumn<R>("StatusCode", [](const R& r) { return statusCodeName(r.status_code); }, true),
+      stringColumn<R>("StatusMessage", [](const R& r) -> std::string_view { return r.status_message; }),
+      nestedColumn<R>("Events.Timestamp", [](const R& r) -> const auto& { return r.events; },
+                      nestedTime<SpanEvent>([](const SpanEvent& e) { return e.time_unix_nano; }), "DateTime64(9)"),
+      nestedColumn<R>("Events.Name", [](const R& r) -> const auto& { return r.events; },
+                      nestedString<SpanEvent>([](const SpanEvent& e) -> std::string_view { return e.name; }), "String"),
+      nestedColumn<R>("Events.Attributes", [](const R& r) -> const auto& { return r.events; },
+                      nestedMap<SpanEvent>([](const SpanEvent& e) -> const Attributes& { return e.attributes; }), "Map"),
+      nestedColumn<R>("Links.TraceId", [](const R& r) -> const auto& { return r.links; },
+                      nestedString<SpanLink>([](const SpanLink& l) { return idToHex<16>(l.trace_id); }), "String"),
+      nestedColumn<R>("Links.SpanId", [](const R& r) -> const auto& { return r.links; },
+                      nestedString<SpanLink>([](const SpanLink& l) { return idToHex<8>(l.span_id); }), "String"),
+      nestedColumn<R>("Links.TraceState", [](const R& r) -> const auto& { return r.links; },
+                      nestedString<SpanLink>([](const SpanLink& l) -> std::string_view { return l.trace_state; }), "String"),
+      nestedColumn<R>("Links.Attributes", [](const R& r) -> const auto& { return r.links; },
+                      nestedMap<SpanLink>([](const SpanLink& l) -> const Attributes& { return l.attributes; }), "Map"),
+  };
+  return kBindings;
+}
+
+namespace {
+using M = MetricPoint;
+
+std::vector<ColumnBinding<M>> sharedMetricBindings() {
+  return {
+      mapColumn<M>("ResourceAttributes", [](const M& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
+      stringColumn<M>("ResourceSchemaUrl", [](const M& r) { return resourceSchema(r.resource); }),
+      stringColumn<M>("ScopeName", [](const M& r) { return scopeName(r.scope); }),
+      stringColumn<M>("ScopeVersion", [](const M& r) { return scopeVersion(r.scope); }),
+      mapColumn<M>("ScopeAttributes", [](const M& r) -> const Attributes& { return scopeAttrs(r.scope); }),
+      intColumn<M>("ScopeDroppedAttrCount", [](const M& r) { return r.scope ? r.scope->dropped_attributes_count : 0u; }),
+      stringColumn<M>("ScopeSchemaUrl", [](const M& r) { return scopeSchema(r.scope); }),
+      stringColumn<M>("ServiceName", [](const M& r) { return serviceName(r.resource.get()); }, true),
+      stringColumn<M>("MetricName", [](const M& r) -> std::string_view { return r.name; }, true),
+      stringColumn<M>("MetricDescription", [](const M& r) -> std::string_view { return r.description; }),
+      stringColumn<M>("MetricUnit", [](const M& r) -> std::string_view { return r.unit; }),
+      mapColumn<M>("Attributes", [](const M& r) -> const Attributes& { return r.attributes; }, true),
+      timeColumn<M>("StartTimeUnix", [](const M& r) { return r.start_time_unix_nano; }),
+      timeColumn<M>("TimeUnix", [](const M& r) { return r.time_unix_nano; }, true),
+      intColumn<M>("Flags", [](const M& r) { return r.flags; }),
+      nestedColumn<M>("Exemplars.FilteredAttributes", [](const M& r) -> const auto& { return r.exemplars; },
+                      nestedMap<Exemplar>([](const Exemplar& e) -> const Attributes& { return e.filtered_attributes; }), "Map"),
+      nestedColumn<M>("Exemplars.TimeUnix", [](const M& r) -> const auto& { return r.exemplars; },
+                      nestedTime<Exemplar>([](const Exemplar& e) { return e.time_unix_nano; }), "DateTime64(9)"),
+      nestedColumn<M>("Exemplars.Value", [](const M& r) -> const auto& { return r.exemplars; },
+                      nestedFloat<Exemplar>([](const Exemplar& e) { return e.value; }), "Float64"),
+      nestedColumn<M>("Exemplars.SpanId", [](const M& r) -> const auto& { return r.exemplars; },
+                      nestedString<Exemplar>([](const Exemplar& e) { return idToHex<8>(e.span_id); }), "String"),
+      nestedColumn<M>("Exemplars.TraceId", [](const M& r) -> const auto& { return r.exemplars; },
+                      nestedString<Exemplar>([](const Exemplar& e) { return idToHex<16>(e.trace_id); }), "String"),
+  };
+}
+
+std::vector<ColumnBinding<M>> buildMetricBindings(MetricType type) {
+  auto b = sharedMetricBindings();
+  auto add = [&](ColumnBinding<M> c) { b.push_back(std::move(c)); };
+  auto temporality = [] { return intColumn<M>("AggregationTemporality", [](const M& r) { return r.aggregation_temporality; }); };
+  auto count = [] { return intColumn<M>("Count", [](const M& r) { return r.count; }, true); };
+  auto sum = [] { return floatColumn<M>("Sum", [](const M& r) { return r.sum; }, true); };
+  auto min = [] { return floatColumn<M>("Min", [](const M& r) { return r.min; }); };
+  auto max = [] { return floatColumn<M>("Max", [](const M& r) { return r.max; }); };
+  switch (type) {
+    case MetricType::kGauge:
+      add(floatColumn<M>("Value", [](const M& r) { return r.value; }, true));
+      break;
+    case MetricType::kSum:
+      add(floatColumn<M>("Value", [](const M& r) { return r.value; }, true));
+      add(temporality());
+      add(intColumn<M>("IsMonotonic", [](const M& r) { return r.is_monotonic ? 1 : 0; }));
+      break;
+    case MetricType::kHistogram:
+      add(count());
+      add(sum());
+      add(uintArrayColumn<M>("BucketCounts", [](const M& r) -> const auto& { return r.bucket_counts; }));
+      add(floatArrayColumn<M>("ExplicitBounds", [](const M& r) -> const auto& { return r.explicit_bounds; }));
+      add(min());
+      add(max());
+      add(temporality());
+      break;
+    case MetricType::kExponentialHistogram:
+      add(count());
+      add(sum());
+      add(intColumn<M>("Scale", [](const M& r) { return r.scale; }));
+      add(intColumn<M>("ZeroCount", [](const M& r) { return r.zero_count; }));
+      add(intColumn<M>("PositiveOffset", [](const M& r) { return r.positive_offset; }));
+      add(uintArrayColumn<M>("PositiveBucketCounts", [](const M& r) -> const auto& { return r.positive_bucket_counts; }));
+      add(intColumn<M>("NegativeOffset", [](const M& r) { return r.negative_offset; }));
+      add(uintArrayColumn<M>("NegativeBucketCounts", [](const M& r) -> const auto& { return r.negative_bucket_counts; }));
+      add(min());
+      add(max());
+      add(temporality());
+      break;
+    case MetricType::kSummary:
+      add(count());
+      add(sum());
+      add(nestedColumn<M>("ValueAtQuantiles.Quantile", [](const M& r) -> const auto& { return r.quantiles; },
+                          nestedFloat<QuantileValue>([](const QuantileValue& q) { return q.quantile; }), "Float64"));
+      add(nestedColumn<M>("ValueAtQuantiles.Value", [](const M& r) -> const auto& { return r.quantiles; },
+                          nestedFloat<QuantileValue>([](const QuantileValue& q) { return q.value; }), "Float64"));
+      break;
+  }
+  return b;
+}
+}  // namespace
+
+const std::vector<ColumnBinding<MetricPoint>>& metricBindings(MetricType type) {
+  static const std::vector<ColumnBinding<M>> kGauge = buildMetricBindings(MetricType::kGauge);
+  static const std::vector<ColumnBinding<M>> kSum = buildMetricBindings(MetricType::kSum);
+  static const std::vector<ColumnBinding<M>> kHistogram = buildMetricBindings(MetricType::kHistogram);
+  static const std::vector<ColumnBinding<M>> kExp = buildMetricBindings(MetricType::kExponentialHistogram);
+  static const std::vector<ColumnBinding<M>> kSummary = buildMetricBindings(MetricType::kSummary);
+  switch (type) {
+    case MetricType::kGauge: return kGauge;
+    case MetricType::kSum: return kSum;
+    case MetricType::kHistogram: return kHistogram;
+    case MetricType::kExponentialHistogram: return kExp;
+    case MetricType::kSummary: return kSummary;
+  }
+  return kGauge;
+}
+
+}  // namespace kobs::pipeline

@@ -1,0 +1,89 @@
+#include "pipeline/pipeline.h"
+
+#include "common/logging.h"
+
+namespace kobs::pipeline {
+
+Pipeline::Pipeline(store::IStore& store, const PipelineTargets& targets, PipelineOptions options,
+                   StoreSender::LatencyObserver observe_latency)
+    : options_(std::move(options)) {
+  // Encoders first: a schema mismatch must stop the start before anything is opened.
+  auto log_encoder = std::make_shared<const LogEncoder>(targets.logs.table, targets.logs.columns, logBindings());
+  std::shared_ptr<const SpanEncoder> span_encoder;
+  if (!targets.traces.table.empty())
+    span_encoder = std::make_shared<const SpanEncoder>(targets.traces.table, targets.traces.columns, spanBindings());
+  std::map<MetricType, std::shared_ptr<const MetricEncoder>> metric_encoders;
+  for (const auto& [type, target] : targets.metrics)
+    metric_encoders[type] = std::make_shared<const MetricEncoder>(target.table, target.columns, metricBindings(type));
+
+  if (options_.sender.dead_letter_dir.empty()) options_.sender.dead_letter_dir = options_.buffer.dir / "dead";
+  buffer_ = std::make_unique<DiskBuffer>(options_.buffer);
+  sender_ = std::make_unique<StoreSender>(store, *buffer_, options_.sender, std::move(observe_latency));
+  logs_ = std::make_unique<Batcher<LogRecord>>(log_encoder, *buffer_, options_.batch);
+  if (span_encoder) traces_ = std::make_unique<Batcher<Span>>(span_encoder, *buffer_, options_.batch);
+  for (auto& [type, enc] : metric_encoders)
+    metrics_[type] = std::make_unique<Batcher<MetricPoint>>(enc, *buffer_, options_.batch);
+}
+
+Pipeline::~Pipeline() { shutdown(std::chrono::steady_clock::now()); }
+
+Batcher<MetricPoint>* Pipeline::metrics(MetricType type) {
+  auto it = metrics_.find(type);
+  return it == metrics_.end() ? nullptr : it->second.get();
+}
+
+void Pipeline::start() {
+  sender_->start();
+  flusher_ = std::thread([this] { flushLoop(); });
+}
+
+void Pipeline::flush() {
+  logs_->flush();
+  if (traces_) traces_->flush();
+  for (auto& [_, b] : metrics_) b->flush();
+}
+
+void Pipeline::flushLoop() {
+  auto log = logging::get("pipeline");
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    cv_.wait_for(lock, options_.flush_tick, [&] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    auto now = std::chrono::steady_clock::now();
+    try {
+      logs_->flushIfOlderThan(now);
+      if (traces_) traces_->flushIfOlderThan(now);
+      for (auto& [_, b] : metrics_) b->flushIfOlderThan(now);
+    } catch (const std::exception& e) {
+      // The producers whose records were in the batch are told through their callbacks never firing;
+      // the buffer being full is already counted and logged where it happens.
+      log->warn("sealing a batch by age failed: {}", e.what());
+    }
+    lock.lock();
+  }
+}
+
+void Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
+  {
+    std::lock_guard lock(mutex_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+  try {
+    flush();
+  } catch (const std::exception& e) {
+    logging::get("pipeline")->warn("final flush failed: {}", e.what());
+  }
+  if (!buffer_->waitDrained(deadline))
+    logging::get("pipeline")->warn("shutdown deadline reached with {} batches not yet in the store; they stay in "
+                                   "the disk buffer and are sent at the next start",
+                                   buffer_->pendingBatches());
+  sender_->stop();
+  buffer_->close();
+}
+
+}  // namespace kobs::pipeline

@@ -1,0 +1,91 @@
+// Pipeline: the write path every receiver shares.
+//
+//   receiver --records--> Batcher<T> (encode, per table) --batch--> DiskBuffer (WAL)
+//            --> StoreSender (insert with dedup token, retry) --> IStore
+//                 '--> commit callbacks back to the receiver
+//
+// Lifecycle (the OTel Collector's contract): construct, start() returns at
+// once; shutdown(deadline) is idempotent: it seals open batches, then lets
+// the sender drain the buffer until the deadline; whatever is left stays in
+// the buffer and is replayed at the next start.
+//
+// Threading: batchers are thread-safe; one flusher thread seals batches by
+// age; one sender thread inserts.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "pipeline/batcher.h"
+#include "pipeline/disk_buffer.h"
+#include "pipeline/otel_encoders.h"
+#include "pipeline/store_sender.h"
+#include "store/store.h"
+
+namespace kobs::pipeline {
+
+// Where each kind of record goes: the table and its columns as the server has them.
+struct TableTarget {
+  std::string table;
+  std::vector<ColumnSpec> columns;
+};
+
+struct PipelineTargets {
+  TableTarget logs;
+  TableTarget traces;
+  std::map<MetricType, TableTarget> metrics;  // absent types are not collected
+};
+
+struct PipelineOptions {
+  DiskBufferOptions buffer;
+  BatcherOptions batch;
+  SenderOptions sender;
+  std::chrono::milliseconds flush_tick{100};
+};
+
+class Pipeline {
+ public:
+  // Builds encoders for the targets (throws kSchemaMismatch naming a missing
+  // column or an unwritable type) and opens the disk buffer (replaying it).
+  Pipeline(store::IStore& store, const PipelineTargets& targets, PipelineOptions options,
+           StoreSender::LatencyObserver observe_latency = {});
+  ~Pipeline();
+
+  void start();
+  void shutdown(std::chrono::steady_clock::time_point deadline);
+
+  Batcher<LogRecord>& logs() { return *logs_; }
+  Batcher<Span>* traces() { return traces_.get(); }
+  Batcher<MetricPoint>* metrics(MetricType type);
+
+  // Seals every open batch now.
+  void flush();
+
+  DiskBuffer& buffer() { return *buffer_; }
+  const StoreSender& sender() const { return *sender_; }
+
+ private:
+  void flushLoop();
+
+  std::unique_ptr<DiskBuffer> buffer_;
+  std::unique_ptr<StoreSender> sender_;
+  std::unique_ptr<Batcher<LogRecord>> logs_;
+  std::unique_ptr<Batcher<Span>> traces_;
+  std::map<MetricType, std::unique_ptr<Batcher<MetricPoint>>> metrics_;
+  PipelineOptions options_;
+  std::thread flusher_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  bool shut_down_ = false;
+};
+
+}  // namespace kobs::pipeline
