@@ -1,0 +1,129 @@
+#include "store/schema/schema_manager.h"
+
+#include "common/error.h"
+#include "common/logging.h"
+#include "store/schema/ddl.h"
+#include "store/schema/otel_tables.h"
+
+namespace kobs::store::schema {
+namespace {
+
+bool databaseExists(IStore& store, const std::string& database) {
+  auto r = store.query(fmt::format("SELECT count() FROM system.databases WHERE name = {}", quoteString(database)),
+                       "TabSeparated");
+  return !r.data.empty() && r.data[0] != '0';
+}
+
+void checkRequired(TableKind kind, const TableLayout& layout) {
+  for (const auto& col : requiredColumns(kind)) {
+    if (!layout.has(col))
+      throw Exception(ErrorCode::kSchemaMismatch,
+                      "table {}.{} ({} table) has no column {}, which kobs needs; add the column or point kobs at "
+                      "another table",
+                      layout.database, layout.table, tableKindName(kind), col);
+  }
+}
+
+// Gives a plain MergeTree table a dedup window, or explains why kobs cannot run.
+void ensureDeduplicationWindow(IStore& store, const SchemaOptions& options, TableLayout& layout, Schema& schema) {
+  if (options.deduplication_window == 0 || !layout.isPlainMergeTree() || layout.deduplication_window > 0) return;
+  const std::string sql =
+      fmt::format("ALTER TABLE {}.{} MODIFY SETTING non_replicated_deduplication_window = {}",
+                  quoteIdentifier(layout.database), quoteIdentifier(layout.table), options.deduplication_window);
+  try {
+    store.execute(sql);
+  } catch (const Exception& e) {
+    throw Exception(ErrorCode::kSchemaMismatch,
+                    "table {}.{} is a non-replicated {} without non_replicated_deduplication_window, so a replayed "
+                    "batch would be stored twice, and setting it failed: {}. Run `{}` as a user allowed to, then "
+                    "start kobs again",
+                    layout.database, layout.table, layout.engine, e.what(), sql);
+  }
+  layout = describeTable(store, layout.database, layout.table);
+  if (layout.deduplication_window == 0)
+    throw Exception(ErrorCode::kSchemaMismatch,
+                    "table {}.{}: non_replicated_deduplication_window is still 0 after `{}`", layout.database,
+                    layout.table, sql);
+  schema.altered.push_back(layout.database + "." + layout.table);
+}
+
+}  // namespace
+
+const TableLayout& Schema::table(TableKind kind) const {
+  auto it = tables.find(kind);
+  if (it == tables.end())
+    throw Exception(ErrorCode::kNotFound, "schema has no {} table", tableKindName(kind));
+  return it->second;
+}
+
+Schema SchemaManager::apply(IStore& store, const SchemaOptions& options) {
+  return apply(store, options, detectServer(store));
+}
+
+Schema SchemaManager::apply(IStore& store, const SchemaOptions& options, const ServerInfo& server) {
+  auto log = logging::get("schema");
+  Schema schema;
+  schema.server = server;
+  schema.text_indexes = useTextIndexes(options, server);
+  const auto objects = buildSchemaObjects(options, server);
+
+  auto create = [&](const SchemaObject& obj) {
+    try {
+      store.execute(obj.sql);
+    } catch (Exception& e) {
+      e.addContext(fmt::format("while creating {}.{}", obj.database, obj.name));
+      throw;
+    }
+    schema.created.push_back(obj.type == SchemaObject::Type::kDatabase ? obj.name : obj.database + "." + obj.name);
+    log->info("schema: created {}", schema.created.back());
+  };
+
+  // Refuse before creating anything when a table that is already there lacks
+  // a column, so a failed start leaves the store as it found it.
+  for (TableKind kind : allTableKinds()) {
+    TableLayout existing = describeTable(store, options.database, tableName(options, kind));
+    if (existing.exists) checkRequired(kind, existing);
+  }
+
+  // Tables first; the view last, once the tables it reads and writes are known good.
+  for (const auto& obj : objects) {
+    switch (obj.type) {
+      case SchemaObject::Type::kDatabase:
+        if (!databaseExists(store, obj.database)) create(obj);
+        break;
+      case SchemaObject::Type::kTable:
+      case SchemaObject::Type::kLocalTable:
+      case SchemaObject::Type::kDistributedTable:
+        if (!tableExists(store, obj.database, obj.name)) create(obj);
+        break;
+      case SchemaObject::Type::kMaterializedView:
+        break;
+    }
+  }
+
+  for (TableKind kind : allTableKinds()) {
+    TableLayout layout = describeTable(store, options.database, tableName(options, kind));
+    if (!layout.exists)
+      throw Exception(ErrorCode::kSchemaMismatch, "table {}.{} ({} table) does not exist after schema apply",
+                      options.database, tableName(options, kind), tableKindName(kind));
+    checkRequired(kind, layout);
+    ensureDeduplicationWindow(store, options, layout, schema);
+    log->debug("schema: {} -> {}.{} ({} columns, engine {})", tableKindName(kind), layout.database, layout.table,
+               layout.columns.size(), layout.engine);
+    schema.tables.emplace(kind, std::move(layout));
+  }
+  // In cluster mode the local tables carry the data; check their windows too
+  // when this node has them (Replicated ones need none).
+  if (options.cluster.enabled()) {
+    for (TableKind kind : allTableKinds()) {
+      TableLayout local = describeTable(store, options.database, tableName(options, kind) + options.cluster.local_suffix);
+      if (local.exists) ensureDeduplicationWindow(store, options, local, schema);
+    }
+  }
+
+  for (const auto& obj : objects)
+    if (obj.type == SchemaObject::Type::kMaterializedView && !tableExists(store, obj.database, obj.name)) create(obj);
+  return schema;
+}
+
+}  // namespace kobs::store::schema
