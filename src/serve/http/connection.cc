@@ -1,0 +1,344 @@
+#include "serve/http/connection.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+#include "common/error.h"
+
+namespace kobs::serve::http::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// Time a closing connection keeps reading (and discarding) after its last
+// response, so a client still sending a rejected body gets our response
+// instead of a TCP reset.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+Response invoke(const Handler& handler, const Request& request, spdlog::logger& log) {
+  try {
+    return handler(request);
+  } catch (const Exception& e) {
+    log.warn("handler failed method={} path={} code={} error=\"{}\"", request.method, request.path,
+             errorCodeName(e.code()), e.what());
+    return Response::text(httpStatusFor(e.code()), std::string(e.what()) + "\n");
+  } catch (const std::exception& e) {
+    log.error("handler failed method={} path={} error=\"{}\"", request.method, request.path, e.what());
+    return Response::text(500, "internal error\n");
+  }
+}
+
+}  // namespace
+
+Connection::Connection(ServerState& state, tcp::socket socket) : state_(state), stream_(std::move(socket)) {
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    remote_address_ = addr.to_string();
+    remote_port_ = ep.port();
+  }
+}
+
+Connection::~Connection() {
+  std::lock_guard lock(state_.mutex);
+  state_.connections.erase(this);
+  state_.drained.notify_all();
+}
+
+void Connection::start() {
+  {
+    std::lock_guard lock(state_.mutex);
+    state_.connections.emplace(this, weak_from_this());
+  }
+  asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->readRequest(); });
+}
+
+// ---- request/response cycle ----
+
+void Connection::readRequest() {
+  if (state_.stopping) return closeNow();
+  parser_.emplace();
+  parser_->body_limit(state_.options.body_limit);
+  parser_->header_limit(static_cast<uint32_t>(state_.options.header_limit));
+  if (buffer_.size() > 0) return readHeader();  // pipelined request already buffered
+  // Wait for the first byte under the idle timeout, then give the header its
+  // own (shorter) deadline: a keep-alive connection may sit idle for long, a
+  // client that has started a request must finish its header quickly.
+  phase_ = Phase::kIdle;
+  stream_.expires_after(state_.options.idle_timeout);
+  stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    if (ec) return self->closeNow();
+    self->buffer_.commit(n);
+    self->readHeader();
+  });
+}
+
+void Connection::readHeader() {
+  phase_ = Phase::kReading;
+  stream_.expires_after(state_.options.header_timeout);
+  bhttp::async_read_header(stream_, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) { self->onHeader(ec); });
+}
+
+void Connection::onHeader(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit) return sendError(413, "request body too large\n");
+  if (ec == bhttp::error::header_limit) return sendError(431, "request header too large\n");
+  if (ec == beast::error::timeout) {
+    state_.log->debug("dropping client peer={}:{} reason=header_timeout", remote_address_, remote_port_);
+    return closeNow();
+  }
+  if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
+      ec == asio::error::connection_reset)
+    return closeNow();
+  if (ec) return sendError(400, "bad request\n");
+  const auto& head = parser_->get();
+  auto expect = head[bhttp::field::expect];
+  if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
+    // Clients (curl for bodies over 1 MiB) wait for this before sending.
+    auto cont = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, head.version());
+    stream_.expires_after(state_.options.write_timeout);
+    bhttp::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+      if (ec) return self->closeNow();
+      self->readBody();
+    });
+    return;
+  }
+  readBody();
+}
+
+void Connection::readBody() {
+  if (parser_->is_done()) return onRequest();
+  stream_.expires_after(state_.options.body_timeout);
+  bhttp::async_read(stream_, buffer_, *parser_,
+                    [self = shared_from_this()](beast::error_code ec, size_t) { self->onBody(ec); });
+}
+
+void Connection::onBody(beast::error_code ec) {
+  if (ec == bhttp::error::body_limit) return sendError(413, "request body too large\n");
+  if (ec) return closeNow();
+  onRequest();
+}
+
+void Connection::onRequest() {
+  phase_ = Phase::kHandling;
+  stream_.expires_never();
+  auto message = parser_->release();
+  parser_.reset();
+  version_ = message.version();
+  request_keep_alive_ = message.keep_alive();
+
+  Request request;
+  request.method = std::string(message.method_string());
+  request.target = std::string(message.target());
+  request.version = version_;
+  request.remote_address = remote_address_;
+  request.remote_port = remote_port_;
+  for (const auto& field : message) request.headers.add(field.name_string(), field.value());
+  request.body = std::move(message.body());
+
+  std::string_view target = request.target;
+  size_t q = target.find('?');
+  auto path = percentDecode(target.substr(0, q), false);
+  std::optional<QueryParams> query = QueryParams{};
+  if (q != std::string_view::npos) {
+    request.raw_query = std::string(target.substr(q + 1));
+    query = parseQuery(request.raw_query);
+  }
+  if (!path || !query || path->empty() || path->front() != '/')
+    return sendResponse(Response::text(400, "malformed request target\n"), false);
+  request.path = std::move(*path);
+  request.query = std::move(*query);
+
+  bool head = request.method == "HEAD";
+  auto match = state_.router.resolve(request.method, request.path);
+  if (!match.handler) {
+    Response r = Response::text(match.status, match.status == 404 ? "404 page not found\n" : "method not allowed\n");
+    if (match.status == 405) r.headers.set("Allow", match.allow);
+    return sendResponse(std::move(r), head);
+  }
+  request.path_rest = std::move(match.path_rest);
+  if (!match.options.blocking) return sendResponse(invoke(*match.handler, request, *state_.log), head);
+
+  asio::post(state_.workers, [self = shared_from_this(), handler = match.handler, request = std::move(request), head] {
+    auto response = invoke(*handler, request, *self->state_.log);
+    asio::post(self->stream_.get_executor(), [self, response = std::move(response), head]() mutable {
+      self->sendResponse(std::move(response), head);
+    });
+  });
+}
+
+void Connection::sendResponse(Response response, bool head) {
+  if (response.stream_open && !head) return startStream(std::move(response));
+  phase_ = Phase::kWriting;
+  bool keep_alive = request_keep_alive_ && !state_.stopping;
+  response_ = std::make_shared<bhttp::response<bhttp::string_body>>(static_cast<bhttp::status>(response.status),
+                                                                     version_);
+  auto& res = *response_;
+  for (const auto& [name, value] : response.headers.fields()) res.insert(name, value);
+  size_t body_size = response.body.size();
+  res.body() = head ? std::string() : std::move(response.body);
+  res.keep_alive(keep_alive);
+  res.content_length(body_size);  // HEAD: the length a GET would send, no body
+  stream_.expires_after(state_.options.write_timeout);
+  bhttp::async_write(stream_, res, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+    self->onWritten(ec, keep_alive);
+  });
+}
+
+void Connection::sendError(int status, std::string message) {
+  request_keep_alive_ = false;
+  if (parser_ && parser_->is_header_done()) version_ = parser_->get().version();
+  sendResponse(Response::text(status, std::move(message)), false);
+}
+
+void Connection::onWritten(beast::error_code ec, bool keep_alive) {
+  response_.reset();
+  if (ec) return closeNow();
+  if (!keep_alive) return lingerClose();
+  readRequest();
+}
+
+void Connection::lingerClose() {
+  phase_ = Phase::kClosing;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(kLingerTime);
+  lingerRead();
+}
+
+void Connection::lingerRead() {
+  stream_.async_read_some(asio::buffer(read_sink_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->closeNow();  // EOF from the client, or the linger time is up
+    self->lingerRead();
+  });
+}
+
+void Connection::closeNow() {
+  phase_ = Phase::kClosing;
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();
+}
+
+void Connection::serverStopping() {
+  if (phase_ == Phase::kIdle) return closeNow();
+  if (phase_ == Phase::kStreaming) return endStream(StreamWriter::CloseReason::kServerStopping);
+  // Reading, handling or writing: the request finishes and its response
+  // carries Connection: close (see sendResponse/readRequest).
+}
+
+void Connection::forceClose() {
+  if (phase_ == Phase::kStreaming) return endStream(StreamWriter::CloseReason::kServerStopping);
+  closeNow();
+}
+
+// ---- streaming ----
+
+void Connection::startStream(Response response) {
+  phase_ = Phase::kStreaming;
+  chunked_ = version_ >= 11;
+  stream_head_ = std::make_unique<bhttp::response<bhttp::empty_body>>(static_cast<bhttp::status>(response.status),
+                                                                      version_);
+  for (const auto& [name, value] : response.headers.fields()) stream_head_->insert(name, value);
+  if (chunked_) {
+    stream_head_->chunked(true);
+    if (!response.headers.has("Connection")) stream_head_->set(bhttp::field::connection, "keep-alive");
+  } else {
+    stream_head_->keep_alive(false);  // HTTP/1.0: the body ends when we close
+  }
+  initial_ = std::move(response.body);
+  // The writer starts "flushing" so producer writes only queue until the
+  // header is out; then flushStream() drains the queue.
+  writer_ = std::make_shared<StreamWriter>(std::weak_ptr<StreamSink>(shared_from_this()), state_.options.stream_limits);
+  try {
+    response.stream_open(writer_);
+  } catch (const std::exception& e) {
+    state_.log->error("stream open failed path error=\"{}\"", e.what());
+    return endStream(StreamWriter::CloseReason::kClosedByServer);
+  }
+  if (stream_done_) return;
+
+  // One read stays pending for the life of the stream, only to notice the
+  // client going away; it has no deadline. Writes get write_timeout (the
+  // stream's read and write timers are separate once the read is pending).
+  stream_.expires_never();
+  readWhileStreaming();
+  stream_serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*stream_head_);
+  stream_.expires_after(state_.options.write_timeout);
+  chunk_in_flight_ = true;
+  bhttp::async_write_header(stream_, *stream_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->chunk_in_flight_ = false;
+    if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
+    self->header_sent_ = true;
+    self->flushStream();
+  });
+}
+
+void Connection::readWhileStreaming() {
+  stream_.async_read_some(asio::buffer(read_sink_), [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (self->stream_done_) return;
+    if (ec) return self->endStream(StreamWriter::CloseReason::kClientGone);
+    self->readWhileStreaming();
+  });
+}
+
+void Connection::flushStream() {
+  if (stream_done_ || !header_sent_ || chunk_in_flight_) return;
+  std::string data = std::move(initial_);
+  initial_.clear();
+  auto take = writer_->take(data);
+  if (data.empty() && take == StreamWriter::Take::kIdle) return;
+  bool last = data.empty() && take == StreamWriter::Take::kEnd;
+  if (last && writer_->closeReason() == StreamWriter::CloseReason::kOverflow)
+    return endStream(StreamWriter::CloseReason::kOverflow);
+
+  pending_.clear();
+  if (chunked_) {
+    // One chunk per flush: everything queued since the last write goes out
+    // in one frame, so a burst costs one syscall, and nothing waits behind
+    // a buffer (SSE needs each event on the wire now).
+    if (!data.empty()) pending_ = fmt::format("{:x}\r\n{}\r\n", data.size(), data);
+    if (last) pending_ += "0\r\n\r\n";
+  } else {
+    pending_ = std::move(data);
+  }
+  chunk_in_flight_ = true;
+  stream_.expires_after(state_.options.write_timeout);
+  asio::async_write(stream_, asio::buffer(pending_), [self = shared_from_this(), last](beast::error_code ec, size_t) {
+    self->chunk_in_flight_ = false;
+    if (self->stream_done_) return;
+    if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
+    if (last) return self->endStream(StreamWriter::CloseReason::kClosedByServer);
+    self->flushStream();
+  });
+}
+
+void Connection::endStream(StreamWriter::CloseReason reason) {
+  if (stream_done_) return;
+  stream_done_ = true;
+  closeNow();
+  if (writer_) writer_->finish(reason);
+}
+
+void Connection::streamWakeup() {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] { self->flushStream(); });
+}
+
+void Connection::streamAbort() {
+  asio::post(stream_.get_executor(),
+             [self = shared_from_this()] { self->endStream(StreamWriter::CloseReason::kOverflow); });
+}
+
+}  // namespace kobs::serve::http::detail

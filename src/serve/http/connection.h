@@ -1,0 +1,116 @@
+// Internal to the HTTP server: one accepted TCP connection and the state the
+// server shares with its connections. Not for use outside src/serve/http.
+//
+// Threading: every Connection method runs on the connection's strand, except
+// streamWakeup()/streamAbort() (any thread; they only post to the strand).
+// ServerState is shared by all connections: its fields are immutable after
+// start, atomic, or guarded by `mutex`.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <spdlog/logger.h>
+
+#include "serve/http/http_server.h"
+
+namespace kobs::serve::http::detail {
+
+class Connection;
+
+struct ServerState {
+  ServerState(ServerOptions opts, Router r)
+      : options(std::move(opts)), router(std::move(r)), workers(options.worker_threads ? options.worker_threads : 1) {}
+
+  const ServerOptions options;
+  const Router router;
+  std::shared_ptr<spdlog::logger> log;
+  std::atomic<bool> stopping{false};
+
+  // Live connections, so stop() can reach them. Connections add themselves
+  // on start and remove themselves in their destructor.
+  mutable std::mutex mutex;
+  std::condition_variable drained;
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+
+  boost::asio::thread_pool workers;  // blocking handlers
+  // Declared last: destroyed first, so handlers it still holds (and the
+  // connections they keep alive) die while the fields above still exist.
+  boost::asio::io_context ioc;
+};
+
+class Connection : public StreamSink, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(ServerState& state, boost::asio::ip::tcp::socket socket);
+  ~Connection() override;
+
+  void start();
+  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+  // stop() phase 1: close if idle or streaming; in-flight requests finish.
+  void serverStopping();
+  // stop() phase 2 (deadline passed): close whatever is left.
+  void forceClose();
+
+  void streamWakeup() override;
+  void streamAbort() override;
+
+ private:
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming, kClosing };
+
+  void readRequest();
+  void readHeader();
+  void onHeader(boost::beast::error_code ec);
+  void readBody();
+  void onBody(boost::beast::error_code ec);
+  void onRequest();
+  void runHandler(const Handler& handler, Request request, bool head);
+  void sendResponse(Response response, bool head);
+  void sendError(int status, std::string message);  // then close
+  void onWritten(boost::beast::error_code ec, bool keep_alive);
+  void lingerClose();
+  void lingerRead();
+  void closeNow();
+
+  void startStream(Response response);
+  void flushStream();
+  void readWhileStreaming();
+  void endStream(StreamWriter::CloseReason reason);
+
+  ServerState& state_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> response_;
+  Phase phase_ = Phase::kIdle;
+  std::string remote_address_;
+  uint16_t remote_port_ = 0;
+  unsigned version_ = 11;
+  bool request_keep_alive_ = true;
+
+  // Streaming state.
+  std::shared_ptr<StreamWriter> writer_;
+  std::unique_ptr<boost::beast::http::response<boost::beast::http::empty_body>> stream_head_;
+  std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::empty_body>> stream_serializer_;
+  std::string pending_;      // the chunk being written
+  std::string initial_;      // the stream response's body, sent as the first chunk
+  bool chunked_ = true;      // false for HTTP/1.0 clients: raw bytes, then close
+  bool header_sent_ = false;
+  bool chunk_in_flight_ = false;
+  bool stream_done_ = false;
+  char read_sink_[512];      // bytes a streaming client sends are read and ignored
+};
+
+}  // namespace kobs::serve::http::detail

@@ -1,0 +1,68 @@
+// Router: maps (method, path) to a handler. Exact paths win over prefix
+// paths; among prefixes the longest wins. A path that matches but whose
+// routes do not accept the method gets 405 with Allow; no match gets 404.
+// GET routes also answer HEAD (the server sends the headers only).
+//
+// Threading: build the router before Server::start(); after that it is
+// read-only and resolve() may run on any thread concurrently.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "serve/http/message.h"
+
+namespace kobs::serve::http {
+
+// A handler runs once per request. Throwing kobs::Exception answers with
+// httpStatusFor(code) and the message; any other exception answers 500.
+using Handler = std::function<Response(const Request&)>;
+
+struct RouteOptions {
+  // The handler may block (store queries): run it on the server's worker pool
+  // instead of the io thread, so other connections keep being served.
+  bool blocking = false;
+};
+
+class Router {
+ public:
+  // `path` must start with '/'. Registering the same method and path twice
+  // throws kobs::Exception(kBadArguments).
+  void add(std::string_view method, std::string path, Handler handler, RouteOptions options = {});
+  // Matches every path that starts with `prefix` ("/events/" matches
+  // "/events/abc"; the handler reads "abc" from Request::path_rest).
+  void addPrefix(std::string_view method, std::string prefix, Handler handler, RouteOptions options = {});
+
+  void get(std::string path, Handler handler, RouteOptions options = {}) {
+    add("GET", std::move(path), std::move(handler), options);
+  }
+  void post(std::string path, Handler handler, RouteOptions options = {}) {
+    add("POST", std::move(path), std::move(handler), options);
+  }
+
+  struct Match {
+    const Handler* handler = nullptr;  // null: see status
+    RouteOptions options;
+    std::string path_rest;
+    int status = 200;   // 404 or 405 when handler is null
+    std::string allow;  // for 405: "GET, HEAD"
+  };
+  Match resolve(std::string_view method, std::string_view path) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::string path;
+    bool prefix = false;
+    Handler handler;
+    RouteOptions options;
+  };
+  void insert(std::string_view method, std::string path, bool prefix, Handler handler, RouteOptions options);
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace kobs::serve::http

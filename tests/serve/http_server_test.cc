@@ -1,0 +1,326 @@
+#include "serve/http/http_server.h"
+
+#include <atomic>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "http_client.h"
+
+namespace kobs::serve::http {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Client;
+using testing::CurlRequest;
+using testing::RawSocket;
+using testing::url;
+
+ServerOptions loopback() {
+  ServerOptions o;
+  o.listen = "127.0.0.1:0";
+  return o;
+}
+
+Router basicRoutes() {
+  Router r;
+  r.get("/hello", [](const Request&) { return Response::text(200, "hello\n"); });
+  r.get("/query", [](const Request& req) {
+    std::string out;
+    for (const auto& [k, v] : req.query) out += k + "=" + v + ";";
+    return Response::text(200, out);
+  });
+  r.post("/echo", [](const Request& req) {
+    Response res = Response::text(200, req.body);
+    res.headers.set("X-Content-Type-Seen", std::string(req.header("content-type").value_or("")));
+    return res;
+  });
+  r.addPrefix("GET", "/events/", [](const Request& req) { return Response::json(200, "\"" + req.path_rest + "\""); });
+  r.get("/peer", [](const Request& req) { return Response::text(200, req.remote_address); });
+  r.get("/missing", [](const Request&) -> Response { throw Exception(ErrorCode::kNotFound, "no such thing"); });
+  r.get("/boom", [](const Request&) -> Response { throw std::runtime_error("secret detail"); });
+  return r;
+}
+
+TEST(HttpServer, PortZeroBindsAFreePortAndServes) {
+  Server server(loopback(), basicRoutes());
+  EXPECT_EQ(server.port(), 0);
+  server.start();
+  ASSERT_NE(server.port(), 0);
+  Client c;
+  auto res = c.fetch(url(server.port(), "/hello"));
+  ASSERT_EQ(res.code, CURLE_OK);
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, "hello\n");
+  EXPECT_EQ(res.header("content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(res.header("content-length"), "6");
+}
+
+TEST(HttpServer, ListensOnAllInterfacesWithColonPort) {
+  ServerOptions o;
+  o.listen = ":0";
+  Server server(o, basicRoutes());
+  server.start();
+  Client c;
+  EXPECT_EQ(c.fetch(url(server.port(), "/hello")).status, 200);
+  // IPv4 peers on a dual-stack socket are reported as plain IPv4.
+  EXPECT_EQ(c.fetch(url(server.port(), "/peer")).body, "127.0.0.1");
+}
+
+TEST(HttpServer, BadListenAddressThrows) {
+  ServerOptions o;
+  o.listen = "nonsense";
+  Server server(o, basicRoutes());
+  EXPECT_THROW(server.start(), Exception);
+
+  Server first(loopback(), basicRoutes());
+  first.start();
+  ServerOptions taken;
+  taken.listen = "127.0.0.1:" + std::to_string(first.port());
+  Server second(taken, basicRoutes());
+  try {
+    second.start();
+    FAIL() << "binding a port in use must fail";
+  } catch (const Exception& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kIo);
+  }
+}
+
+TEST(HttpServer, RoutingNotFoundAndMethodNotAllowed) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  Client c;
+  auto nf = c.fetch(url(server.port(), "/nope"));
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.body, "404 page not found\n");
+  auto na = c.fetch(url(server.port(), "/hello"), CurlRequest{.method = "DELETE"});
+  EXPECT_EQ(na.status, 405);
+  EXPECT_EQ(na.header("allow"), "GET, HEAD");
+  auto prefix = c.fetch(url(server.port(), "/events/comp%20id%2F1"));
+  EXPECT_EQ(prefix.status, 200);
+  EXPECT_EQ(prefix.body, "\"comp id/1\"");
+  EXPECT_EQ(prefix.header("content-type"), "application/json");
+}
+
+TEST(HttpServer, QueryParametersArePercentDecoded) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  Client c;
+  auto res = c.fetch(url(server.port(), "/query?composition_id=a%2Bb+c&limit=50&empty"));
+  EXPECT_EQ(res.body, "composition_id=a+b c;limit=50;empty=;");
+  auto bad = c.fetch(url(server.port(), "/query?x=%zz"));
+  EXPECT_EQ(bad.status, 400);
+}
+
+TEST(HttpServer, HandlerExceptionsMapToStatuses) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  Client c;
+  auto nf = c.fetch(url(server.port(), "/missing"));
+  EXPECT_EQ(nf.status, 404);
+  EXPECT_EQ(nf.body, "no such thing\n");
+  auto boom = c.fetch(url(server.port(), "/boom"));
+  EXPECT_EQ(boom.status, 500);
+  EXPECT_EQ(boom.body.find("secret"), std::string::npos);  // internals stay in the log
+}
+
+TEST(HttpServer, HeadSendsLengthWithoutBody) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  RawSocket s(server.port());
+  s.send("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  // Pipelined: the HEAD answer has no body, so the GET answer follows directly.
+  auto got = s.readUntil("hello\n", 3s);
+  EXPECT_EQ(got.find("HTTP/1.1 200 OK\r\n"), 0u);
+  EXPECT_NE(got.find("Content-Length: 6\r\n\r\nHTTP/1.1 200 OK\r\n"), std::string::npos) << got;
+}
+
+TEST(HttpServer, BodyWithinLimitIsEchoedAndOverLimitGets413) {
+  auto o = loopback();
+  o.body_limit = 1024;
+  Server server(o, basicRoutes());
+  server.start();
+  Client c;
+  auto ok = c.fetch(url(server.port(), "/echo"),
+                    CurlRequest{.method = "POST", .body = std::string(1024, 'a'), .headers = {"Content-Type: x/y"}});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body, std::string(1024, 'a'));
+  EXPECT_EQ(ok.header("x-content-type-seen"), "x/y");
+  auto big = c.fetch(url(server.port(), "/echo"), CurlRequest{.method = "POST", .body = std::string(1025, 'a')});
+  EXPECT_EQ(big.code, CURLE_OK);
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(big.header("connection"), "close");
+
+  // A chunked body has no Content-Length: the limit trips while reading it.
+  RawSocket s(server.port());
+  std::string chunk(600, 'b');
+  s.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + chunk + "\r\n258\r\n" +
+         chunk + "\r\n0\r\n\r\n");
+  auto got = s.readUntil("\r\n\r\n", 3s);
+  EXPECT_EQ(got.find("HTTP/1.1 413"), 0u) << got;
+}
+
+TEST(HttpServer, LargeBodyWithExpectContinue) {
+  Server server(loopback(), basicRoutes());  // default limit: 16 MiB
+  server.start();
+  Client c;
+  std::string body(3 * 1024 * 1024, 'z');  // curl sends Expect: 100-continue above 1 MiB
+  auto start = std::chrono::steady_clock::now();
+  auto ok = c.fetch(url(server.port(), "/echo"), CurlRequest{.method = "POST", .body = body});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.body.size(), body.size());
+  // Without the interim 100 response curl stalls a full second (its
+  // expect-100 timeout) before sending the body.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);
+
+  std::string over(16 * 1024 * 1024 + 1, 'z');
+  auto big = c.fetch(url(server.port(), "/echo"), CurlRequest{.method = "POST", .body = over});
+  EXPECT_EQ(big.status, 413);
+}
+
+TEST(HttpServer, KeepAliveReusesTheConnection) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  Client c;
+  auto first = c.fetch(url(server.port(), "/hello"));
+  auto second = c.fetch(url(server.port(), "/query?a=1"));
+  auto third = c.fetch(url(server.port(), "/nope"));  // a 404 keeps the connection too
+  auto fourth = c.fetch(url(server.port(), "/hello"));
+  EXPECT_EQ(first.connects, 1);
+  EXPECT_EQ(second.connects, 0);
+  EXPECT_EQ(third.connects, 0);
+  EXPECT_EQ(fourth.connects, 0);
+  EXPECT_EQ(fourth.status, 200);
+  EXPECT_EQ(server.connectionCount(), 1u);
+}
+
+TEST(HttpServer, ConnectionCloseIsHonoured) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  RawSocket s(server.port());
+  s.send("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto got = s.readUntil("hello\n", 3s);
+  EXPECT_NE(got.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(s.waitClosed(3s));
+}
+
+TEST(HttpServer, SlowHeaderClientIsDroppedWhileOthersAreServed) {
+  auto o = loopback();
+  o.header_timeout = 800ms;
+  Server server(o, basicRoutes());
+  server.start();
+  RawSocket slow(server.port());
+  slow.send("GET /hello HTTP/1.1\r\nHost: x\r\n");  // header never finished
+  auto start = std::chrono::steady_clock::now();
+  Client c;
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.fetch(url(server.port(), "/hello")).status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 700ms);  // served while the slow one waits
+  EXPECT_TRUE(slow.waitClosed(3s));
+  EXPECT_EQ(slow.readSome(10ms), "");  // dropped without a response
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 700ms);
+}
+
+TEST(HttpServer, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {
+  auto o = loopback();
+  o.idle_timeout = 200ms;
+  o.header_timeout = 5s;
+  Server server(o, basicRoutes());
+  server.start();
+  RawSocket s(server.port());
+  s.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(s.readUntil("hello\n", 3s).find("200 OK"), std::string::npos);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(s.waitClosed(3s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 150ms);
+}
+
+TEST(HttpServer, BlockingRouteRunsOffTheIoThread) {
+  auto o = loopback();
+  o.io_threads = 1;
+  o.worker_threads = 1;
+  Router r = basicRoutes();
+  std::promise<void> entered;
+  std::atomic<bool> release{false};
+  r.get("/slow", [&](const Request&) {
+    entered.set_value();
+    while (!release) std::this_thread::sleep_for(5ms);
+    return Response::text(200, "slow done");
+  }, RouteOptions{.blocking = true});
+  Server server(o, std::move(r));
+  server.start();
+  auto slow = std::async(std::launch::async, [&] { return Client().fetch(url(server.port(), "/slow")); });
+  entered.get_future().wait();
+  // The only io thread is free while the blocking handler runs.
+  auto fast = Client().fetch(url(server.port(), "/hello"), CurlRequest{.timeout_ms = 2000});
+  EXPECT_EQ(fast.status, 200);
+  release = true;
+  auto res = slow.get();
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, "slow done");
+}
+
+TEST(HttpServer, GracefulStopFinishesInFlightRequestsAndClosesIdleOnes) {
+  Router r = basicRoutes();
+  std::promise<void> entered;
+  r.get("/slow", [&](const Request&) {
+    entered.set_value();
+    std::this_thread::sleep_for(400ms);
+    return Response::text(200, "finished");
+  }, RouteOptions{.blocking = true});
+  Server server(loopback(), std::move(r));
+  server.start();
+  uint16_t port = server.port();
+
+  RawSocket idle(port);  // keep-alive connection between requests
+  idle.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_NE(idle.readUntil("hello\n", 3s).find("200 OK"), std::string::npos);
+
+  auto inflight = std::async(std::launch::async, [&] { return Client().fetch(url(port, "/slow")); });
+  entered.get_future().wait();
+  auto start = std::chrono::steady_clock::now();
+  server.stop(5s);
+  auto took = std::chrono::steady_clock::now() - start;
+
+  auto res = inflight.get();
+  EXPECT_EQ(res.code, CURLE_OK);
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, "finished");
+  EXPECT_EQ(res.header("connection"), "close");
+  EXPECT_TRUE(idle.waitClosed(1s));
+  EXPECT_LT(took, 3s);  // did not wait for the deadline
+  EXPECT_EQ(server.connectionCount(), 0u);
+  auto after = Client().fetch(url(port, "/hello"), CurlRequest{.timeout_ms = 1000});
+  EXPECT_EQ(after.code, CURLE_COULDNT_CONNECT);
+  server.stop();  // idempotent
+}
+
+TEST(HttpServer, StopForceClosesAfterDeadline) {
+  auto o = loopback();
+  o.body_timeout = 30s;
+  Server server(o, basicRoutes());
+  server.start();
+  RawSocket stuck(server.port());  // promises a body it never sends
+  stuck.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc");
+  std::this_thread::sleep_for(100ms);
+  auto start = std::chrono::steady_clock::now();
+  server.stop(300ms);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 2s);
+  EXPECT_TRUE(stuck.waitClosed(1s));
+}
+
+TEST(HttpServer, MalformedRequestGets400) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  RawSocket s(server.port());
+  s.send("THIS IS NOT HTTP\r\n\r\n");
+  auto got = s.readUntil("\r\n\r\n", 3s);
+  EXPECT_EQ(got.find("HTTP/1.1 400"), 0u) << got;
+  EXPECT_TRUE(s.waitClosed(3s));
+}
+
+}  // namespace
+}  // namespace kobs::serve::http
