@@ -21,6 +21,8 @@ std::string_view errorCodeName(ErrorCode code) {
     case ErrorCode::kBadInput: return "BAD_INPUT";
     case ErrorCode::kNotFound: return "NOT_FOUND";
     case ErrorCode::kUnauthorized: return "UNAUTHORIZED";
+    case ErrorCode::kApiUnavailable: return "API_UNAVAILABLE";
+    case ErrorCode::kApiRejected: return "API_REJECTED";
     case ErrorCode::kInternal: return "INTERNAL";
   }
   return "UNKNOWN";
@@ -32,6 +34,7 @@ bool isRetryable(ErrorCode code) {
     case ErrorCode::kStoreTimeout:
     case ErrorCode::kStoreShortWrite:
     case ErrorCode::kBufferFull:
+    case ErrorCode::kApiUnavailable:
       return true;
     default:
       return false;
@@ -49,7 +52,9 @@ int httpStatusFor(ErrorCode code) {
     case ErrorCode::kBufferFull: return 429;
     case ErrorCode::kStoreUnavailable:
     case ErrorCode::kStoreTimeout:
-    case ErrorCode::kShuttingDown: return 503;
+    case ErrorCode::kShuttingDown:
+    case ErrorCode::kApiUnavailable: return 503;
+    case ErrorCode::kApiRejected: return 502;
     default: return 500;
   }
 }

@@ -31,6 +31,8 @@ enum class ErrorCode : uint16_t {
   kBadInput = 40,          // malformed input from outside (protobuf, JSON, log line)
   kNotFound = 41,
   kUnauthorized = 42,
+  kApiUnavailable = 50,    // a remote API (Kubernetes) cannot be reached or answered 5xx/429: retryable
+  kApiRejected = 51,       // a remote API refused the request (4xx other than 401/403/404)
   kInternal = 99,
 };
 
