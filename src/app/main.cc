@@ -1,1 +1,61 @@
-int main() { return 0; }
+// kobs: Kubernetes events, logs, traces and metrics into ClickHouse, and the
+// APIs the Krateo frontend reads them through. One binary, several roles.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "app/config.h"
+#include "app/process.h"
+#include "common/error.h"
+#include "common/logging.h"
+
+int main(int argc, char** argv) {
+  using namespace kobs;
+  CLI::App cli{
+      "kobs: Kubernetes events, pod logs, traces and metrics into ClickHouse (embedded chDB or a server),\n"
+      "served to the Krateo frontend (REST /events, SSE /notifications) and to AI agents (MCP)."};
+  cli.require_subcommand(1);
+  std::optional<std::string> config_path, data_dir;
+  std::vector<std::string> overrides;
+  bool demo = false;
+  cli.add_option("--config", config_path, "YAML configuration file (keys below; environment variables override it)")
+      ->check(CLI::ExistingFile);
+  cli.add_option("--data-dir", data_dir, "Directory for the embedded store, disk buffer and checkpoints (default ./data)");
+  cli.add_option("--set", overrides, "Override one configuration key: --set batch.max_rows=5000 (repeatable)");
+
+  auto* all = cli.add_subcommand("all", "Collect and serve in one process (embedded store by default)");
+  all->add_flag("--demo", demo, "Feed a built-in Krateo scenario instead of (or besides) a cluster");
+  auto* collect = cli.add_subcommand("collect", "Receivers -> disk buffer -> store; health and metrics on http.listen");
+  auto* serve = cli.add_subcommand("serve", "The HTTP API over the store, without receivers");
+  auto* schema = cli.add_subcommand("schema", "Print or apply the ClickHouse schema");
+  schema->require_subcommand(1);
+  bool ask_store = false;
+  auto* schema_print = schema->add_subcommand("print", "Print the DDL kobs runs at start");
+  schema_print->add_flag("--detect", ask_store, "Ask the store for its version first (default: assume ClickHouse 26.7)");
+  auto* schema_apply = schema->add_subcommand("apply", "Create what is missing in the configured store, then exit");
+
+  cli.footer("Configuration keys (YAML file, env overrides, --set):\n" + app::configTable().textReference());
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+
+  try {
+    auto config = app::loadConfig(config_path, overrides, data_dir);
+    logging::init({config.log_level, config.log_format});
+    if (*schema_print) return app::printSchema(config, ask_store);
+    if (*schema_apply) return app::applySchema(config);
+    app::RunOptions run;
+    run.role = *all ? app::Role::kAll : *collect ? app::Role::kCollect : app::Role::kServe;
+    run.demo = demo;
+    (void)serve;
+    return app::runProcess(config, run);
+  } catch (const Exception& e) {
+    std::cerr << "kobs: " << e.what() << std::endl;
+    return e.code() == ErrorCode::kBadConfig ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::cerr << "kobs: " << e.what() << std::endl;
+    return 1;
+  }
+}

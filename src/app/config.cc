@@ -1,0 +1,114 @@
+#include "app/config.h"
+
+#include <filesystem>
+
+#include "common/error.h"
+
+namespace kobs::app {
+
+using config::KeySpec;
+using config::KeyType;
+
+const config::Table& configTable() {
+  static const config::Table kTable({
+      {"data_dir", KeyType::kString, "./data", "Where the embedded store, the disk buffer and checkpoints live.", {"KOBS_DATA_DIR"}},
+      {"log.level", KeyType::kEnum, "info", "Log level.", {"KOBS_LOG_LEVEL"}, {"trace", "debug", "info", "warn", "error"}},
+      {"log.format", KeyType::kEnum, "text", "Log line format: logfmt text or one JSON object per line.", {"KOBS_LOG_FORMAT"}, {"text", "json"}},
+      {"http.listen", KeyType::kString, ":8080", "Address of the HTTP listener (/healthz, /readyz, /metrics, and the frontend API).", {"KOBS_HTTP_LISTEN", "LISTEN_ADDR"}},
+      {"shutdown.timeout", KeyType::kDuration, "10s", "How long SIGTERM may take: buffers are flushed to the store within it.", {"KOBS_SHUTDOWN_TIMEOUT"}},
+
+      {"store.kind", KeyType::kEnum, "embedded", "embedded: ClickHouse in-process (chDB), nothing else to run. clickhouse: a ClickHouse server over HTTP. Setting CLICKHOUSE_URL implies clickhouse.", {"KOBS_STORE_KIND"}, {"embedded", "clickhouse"}},
+      {"store.database", KeyType::kString, "default", "Database of the OpenTelemetry tables.", {"KOBS_STORE_DATABASE", "CLICKHOUSE_DATABASE"}},
+      {"store.embedded.library", KeyType::kString, "", "Path of libchdb.so (default: $KOBS_CHDB_LIB, else where scripts/setup.sh installs it).", {"KOBS_CHDB_LIB"}},
+      {"store.clickhouse.url", KeyType::kString, "http://localhost:8123", "ClickHouse HTTP interface URL.", {"KOBS_CLICKHOUSE_URL", "CLICKHOUSE_URL"}},
+      {"store.clickhouse.user", KeyType::kString, "default", "ClickHouse user.", {"KOBS_CLICKHOUSE_USER", "CLICKHOUSE_USER"}},
+      {"store.clickhouse.password", KeyType::kString, "", "ClickHouse password.", {"KOBS_CLICKHOUSE_PASSWORD", "CLICKHOUSE_PASSWORD"}, {}, true},
+      {"store.clickhouse.auth", KeyType::kEnum, "basic", "How credentials are sent: HTTP basic auth or X-ClickHouse-User/X-ClickHouse-Key headers.", {"KOBS_CLICKHOUSE_AUTH"}, {"basic", "headers"}},
+      {"store.clickhouse.compression", KeyType::kEnum, "gzip", "Compression of insert bodies.", {"KOBS_CLICKHOUSE_COMPRESSION"}, {"none", "gzip", "zstd"}},
+      {"store.clickhouse.connect_timeout", KeyType::kDuration, "5s", "TCP/TLS connect timeout.", {}},
+      {"store.clickhouse.request_timeout", KeyType::kDuration, "30s", "Whole-request timeout.", {}},
+      {"store.clickhouse.max_retries", KeyType::kInt, "3", "Retries of one request on network errors and 5xx (the disk buffer retries batches beyond this, forever).", {}},
+      {"store.clickhouse.tls_verify", KeyType::kBool, "true", "Verify the server's TLS certificate.", {}},
+
+      {"schema.variant", KeyType::kEnum, "clickstack", "Table layout to create: ClickStack's (what HyperDX reads) or the stock OTel exporter's.", {"KOBS_SCHEMA_VARIANT"}, {"clickstack", "exporter"}},
+      {"schema.ttl", KeyType::kDuration, "0", "Row time-to-live (0: keep forever), e.g. 72h or 30d.", {"KOBS_SCHEMA_TTL"}},
+      {"schema.text_index", KeyType::kEnum, "auto", "Skip indexes: text() on ClickHouse >= 26.2, bloom filters below (auto), or forced.", {}, {"auto", "text", "bloom"}},
+      {"schema.cluster", KeyType::kString, "", "Cluster name: ON CLUSTER DDL, Replicated tables and Distributed tables over them. Empty: single node.", {"KOBS_SCHEMA_CLUSTER"}},
+      {"schema.dedup_window", KeyType::kInt, "1000", "non_replicated_deduplication_window set on plain MergeTree tables so replayed batches are not stored twice.", {}},
+
+      {"buffer.max_bytes", KeyType::kBytes, "512MiB", "Bound of the disk buffer (bytes not yet in the store); producers are slowed, then refused, beyond it.", {"KOBS_BUFFER_MAX_BYTES"}},
+      {"buffer.segment_bytes", KeyType::kBytes, "64MiB", "Size at which the disk buffer starts a new segment file.", {}},
+      {"buffer.fsync", KeyType::kEnum, "always", "When appends reach the disk: after every batch, at most once per interval, or when the OS decides.", {"KOBS_BUFFER_FSYNC"}, {"always", "interval", "never"}},
+      {"buffer.fsync_interval", KeyType::kDuration, "1s", "Interval for buffer.fsync=interval.", {}},
+      {"buffer.memory_cache_bytes", KeyType::kBytes, "64MiB", "Batch bodies kept in memory for sending; older ones are read back from disk.", {}},
+      {"batch.max_rows", KeyType::kInt, "10000", "A batch is sealed at this many rows...", {"KOBS_BATCH_MAX_ROWS"}},
+      {"batch.max_bytes", KeyType::kBytes, "8MiB", "...or this many encoded bytes...", {}},
+      {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old.", {"KOBS_BATCH_MAX_AGE"}},
+      {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
+      {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
+  });
+  return kTable;
+}
+
+KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<std::string>& overrides,
+                      const std::optional<std::string>& data_dir_flag) {
+  auto env = config::processEnvironment();
+  KobsConfig c;
+  c.values = configTable().load(path, overrides, env);
+  const auto& v = c.values;
+  if (data_dir_flag) c.values.set("data_dir", *data_dir_flag, "flag");
+
+  c.data_dir = v.str("data_dir");
+  c.log_level = v.str("log.level");
+  c.log_format = v.str("log.format");
+  c.listen = v.str("http.listen");
+  c.shutdown_timeout = v.duration("shutdown.timeout");
+
+  c.store.kind = v.str("store.kind");
+  // The old proxy's Deployment sets only CLICKHOUSE_URL: that alone selects a server.
+  if (!v.isSet("store.kind") && v.source("store.clickhouse.url").starts_with("env:")) c.store.kind = "clickhouse";
+  c.store.database = v.str("store.database");
+  c.store.embedded_library = v.str("store.embedded.library");
+  c.store.url = v.str("store.clickhouse.url");
+  c.store.user = v.str("store.clickhouse.user");
+  c.store.password = v.str("store.clickhouse.password");
+  c.store.auth = v.str("store.clickhouse.auth");
+  c.store.compression = v.str("store.clickhouse.compression");
+  c.store.connect_timeout = v.duration("store.clickhouse.connect_timeout");
+  c.store.request_timeout = v.duration("store.clickhouse.request_timeout");
+  c.store.max_retries = static_cast<int>(v.integer("store.clickhouse.max_retries"));
+  c.store.tls_verify = v.boolean("store.clickhouse.tls_verify");
+
+  namespace sc = store::schema;
+  c.schema.database = c.store.database;
+  c.schema.variant = sc::parseVariant(v.str("schema.variant"));
+  c.schema.ttl = std::chrono::duration_cast<std::chrono::seconds>(v.duration("schema.ttl"));
+  c.schema.text_index = sc::parseTextIndex(v.str("schema.text_index"));
+  c.schema.cluster.name = v.str("schema.cluster");
+  if (v.integer("schema.dedup_window") <= 0)
+    throw Exception(ErrorCode::kBadConfig, "config key schema.dedup_window: must be positive (replays would duplicate rows)");
+  c.schema.deduplication_window = static_cast<uint64_t>(v.integer("schema.dedup_window"));
+
+  auto& p = c.pipeline;
+  p.buffer.dir = std::filesystem::path(c.data_dir) / "buffer";
+  p.buffer.max_bytes = v.bytes("buffer.max_bytes");
+  p.buffer.segment_bytes = v.bytes("buffer.segment_bytes");
+  const auto& fsync = v.str("buffer.fsync");
+  p.buffer.fsync = fsync == "always" ? pipeline::FsyncPolicy::kAlways
+                   : fsync == "interval" ? pipeline::FsyncPolicy::kInterval
+                                         : pipeline::FsyncPolicy::kNever;
+  p.buffer.fsync_interval = v.duration("buffer.fsync_interval");
+  p.buffer.memory_cache_bytes = v.bytes("buffer.memory_cache_bytes");
+  if (v.integer("batch.max_rows") <= 0) throw Exception(ErrorCode::kBadConfig, "config key batch.max_rows: must be positive");
+  p.batch.max_rows = static_cast<size_t>(v.integer("batch.max_rows"));
+  p.batch.max_bytes = v.bytes("batch.max_bytes");
+  p.batch.max_age = v.duration("batch.max_age");
+  p.sender.backoff_initial = v.duration("sender.backoff_initial");
+  p.sender.backoff_max = v.duration("sender.backoff_max");
+  if (p.buffer.max_bytes < p.batch.max_bytes)
+    throw Exception(ErrorCode::kBadConfig, "config key buffer.max_bytes: must be at least batch.max_bytes ({} bytes)",
+                    p.batch.max_bytes);
+  return c;
+}
+
+}  // namespace kobs::app

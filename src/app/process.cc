@@ -1,0 +1,251 @@
+#include "app/process.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "app/store_factory.h"
+#include "collect/collector_registry.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "common/metrics.h"
+#include "serve/http/health_routes.h"
+#include "serve/http/http_server.h"
+#include "store/schema/schema_manager.h"
+#include "store/schema/ddl.h"
+
+namespace kobs::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Waits for SIGTERM/SIGINT on its own thread (blocked everywhere else, so no
+// handler runs in an arbitrary thread) and reports it through a flag.
+class SignalWaiter {
+ public:
+  SignalWaiter() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // inherited by threads started after this
+    thread_ = std::thread([this] {
+      int sig = 0;
+      sigwait(&set_, &sig);
+      {
+        std::lock_guard lock(mutex_);
+        signal_ = sig;
+      }
+      cv_.notify_all();
+    });
+  }
+  ~SignalWaiter() {
+    if (thread_.joinable()) {
+      if (!stopped()) pthread_kill(thread_.native_handle(), SIGTERM);
+      thread_.join();
+    }
+  }
+  bool stopped() {
+    std::lock_guard lock(mutex_);
+    return signal_ != 0;
+  }
+  // True when a signal arrived within `d`.
+  bool waitFor(std::chrono::milliseconds d) {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, d, [&] { return signal_ != 0; });
+  }
+  int signal() {
+    std::lock_guard lock(mutex_);
+    return signal_;
+  }
+
+ private:
+  sigset_t set_{};
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  int signal_ = 0;
+};
+
+pipeline::PipelineTargets targetsFrom(const store::schema::Schema& schema) {
+  using store::schema::TableKind;
+  auto target = [&](TableKind kind) {
+    pipeline::TableTarget t;
+    const auto& layout = schema.table(kind);
+    t.table = layout.table;
+    for (const auto& c : layout.insertableColumns()) t.columns.push_back({c.name, c.type});
+    return t;
+  };
+  pipeline::PipelineTargets targets;
+  targets.logs = target(TableKind::kLogs);
+  targets.traces = target(TableKind::kTraces);
+  targets.metrics[pipeline::MetricType::kGauge] = target(TableKind::kMetricsGauge);
+  targets.metrics[pipeline::MetricType::kSum] = target(TableKind::kMetricsSum);
+  targets.metrics[pipeline::MetricType::kHistogram] = target(TableKind::kMetricsHistogram);
+  targets.metrics[pipeline::MetricType::kExponentialHistogram] = target(TableKind::kMetricsExponentialHistogram);
+  targets.metrics[pipeline::MetricType::kSummary] = target(TableKind::kMetricsSummary);
+  return targets;
+}
+
+// Prometheus series over the pipeline's own counters, read at scrape time.
+void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
+  auto& buffer = p.buffer();
+  const auto& sender = p.sender();
+  m.gaugeCallback("kobs_buffer_pending_bytes", "Bytes in the disk buffer not yet committed to the store.",
+                  [&buffer] { return double(buffer.pendingBytes()); });
+  m.gaugeCallback("kobs_buffer_pending_batches", "Batches in the disk buffer not yet committed to the store.",
+                  [&buffer] { return double(buffer.pendingBatches()); });
+  m.counterCallback("kobs_buffer_recovered_batches_total", "Batches found in the disk buffer at start and replayed.",
+                    [&buffer] { return double(buffer.stats().recovered_batches.load()); });
+  m.counterCallback("kobs_buffer_torn_records_total", "Torn records truncated from the disk buffer's tail at start.",
+                    [&buffer] { return double(buffer.stats().torn_tail_truncations.load()); });
+  m.counterCallback("kobs_buffer_corrupt_records_total", "Disk buffer records that failed their checksum.",
+                    [&buffer] { return double(buffer.stats().corrupt_records.load()); });
+  m.counterCallback("kobs_records_out_total", "Records committed to the store.",
+                    [&sender] { return double(sender.stats().rows_committed.load()); }, {{"component", "sender"}});
+  m.counterCallback("kobs_records_dropped_total", "Records not stored: set aside as undeliverable (dead letters).",
+                    [&sender] { return double(sender.stats().rows_dead_lettered.load()); },
+                    {{"component", "sender"}, {"reason", "rejected_by_store"}});
+  m.counterCallback("kobs_store_insert_retries_total", "Insert attempts retried after a retryable failure.",
+                    [&sender] { return double(sender.stats().retries.load()); });
+  auto batcher = [&](const std::string& table, const pipeline::BatcherStats& s) {
+    m.counterCallback("kobs_records_in_total", "Records accepted into a batch.",
+                      [&s] { return double(s.records_in.load()); }, {{"component", "batcher"}, {"table", table}});
+    m.counterCallback("kobs_records_dropped_total", "Records refused because the disk buffer stayed full.",
+                      [&s] { return double(s.records_rejected.load()); },
+                      {{"component", "batcher"}, {"reason", "buffer_full"}, {"table", table}});
+  };
+  batcher(p.logs().encoder().table(), p.logs().stats());
+  if (auto* t = p.traces()) batcher(t->encoder().table(), t->stats());
+  for (auto type : {pipeline::MetricType::kGauge, pipeline::MetricType::kSum, pipeline::MetricType::kHistogram,
+                    pipeline::MetricType::kExponentialHistogram, pipeline::MetricType::kSummary})
+    if (auto* b = p.metrics(type)) batcher(b->encoder().table(), b->stats());
+}
+
+}  // namespace
+
+int runProcess(const KobsConfig& config, const RunOptions& options) {
+  auto log = logging::get("kobs");
+  SignalWaiter signals;
+  metrics::Registry registry;
+  auto& insert_latency = registry.histogram("kobs_store_insert_duration_seconds",
+                                            "Time to insert one batch into the store.",
+                                            metrics::Histogram::defaultSecondsBuckets());
+
+  // Readiness: the store answered and the schema is applied.
+  std::atomic<bool> schema_ready{false};
+  std::mutex state_mutex;
+  std::string not_ready_reason = "starting";
+  std::unique_ptr<store::IStore> store;
+
+  serve::http::Router router;
+  serve::http::addHealthRoutes(router, &registry, [&]() -> serve::http::Readiness {
+    if (!schema_ready) {
+      std::lock_guard lock(state_mutex);
+      return {false, not_ready_reason};
+    }
+    try {
+      store->ping();
+      return {true, ""};
+    } catch (const std::exception& e) {
+      return {false, std::string("store unreachable: ") + e.what()};
+    }
+  });
+  serve::http::ServerOptions http_options;
+  http_options.listen = config.listen;
+  serve::http::Server http(http_options, std::move(router));
+  http.start();
+  std::cout << "kobs listening on http://" << (serve::http::parseListenAddress(config.listen).host.empty()
+                                                  ? std::string("0.0.0.0")
+                                                  : serve::http::parseListenAddress(config.listen).host)
+            << ":" << http.port() << "  (/healthz /readyz /metrics)" << std::endl;
+
+  // The store and its schema, retried until they work or we are told to stop:
+  // a ClickHouse server that starts after kobs is normal in a cluster.
+  store::schema::Schema schema;
+  auto backoff = std::chrono::milliseconds(500);
+  while (!signals.stopped()) {
+    try {
+      if (!store) store = openStore(config);
+      schema = store::schema::SchemaManager::apply(*store, config.schema);
+      schema_ready = true;
+      break;
+    } catch (const Exception& e) {
+      // A schema that cannot hold kobs's rows, or a bad config, does not fix itself.
+      if (e.code() == ErrorCode::kSchemaMismatch || e.code() == ErrorCode::kBadConfig ||
+          e.code() == ErrorCode::kLibraryLoad) {
+        log->error("cannot start: {}", e.what());
+        http.stop(std::chrono::seconds(1));
+        return 2;
+      }
+      {
+        std::lock_guard lock(state_mutex);
+        not_ready_reason = e.what();
+      }
+      log->warn("store not ready ({}); retrying in {} ms", e.what(), backoff.count());
+      signals.waitFor(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+    }
+  }
+  if (signals.stopped()) {
+    http.stop(std::chrono::seconds(1));
+    return 0;
+  }
+  log->info("store {} ready; schema applied in database {} (created {} objects)", store->kind(), store->database(),
+            schema.created.size());
+
+  std::unique_ptr<pipeline::Pipeline> pipe;
+  std::vector<std::unique_ptr<Component>> collectors;
+  if (options.role != Role::kServe) {
+    pipe = std::make_unique<pipeline::Pipeline>(*store, targetsFrom(schema), config.pipeline,
+                                                [&insert_latency](double s) { insert_latency.observe(s); });
+    registerPipelineMetrics(registry, *pipe);
+    pipe->start();
+    collect::CollectorContext ctx{config.values, *pipe, *store, registry, config.data_dir, options.demo};
+    for (const auto& factory : collect::registerCollectors()) {
+      auto c = factory.create(ctx);
+      if (!c) continue;
+      c->start();
+      log->info("collector {} started", c->name());
+      collectors.push_back(std::move(c));
+    }
+  }
+
+  while (!signals.waitFor(std::chrono::seconds(3600))) {
+  }
+  log->info("signal {} received; shutting down (deadline {} ms)", signals.signal(), config.shutdown_timeout.count());
+  const auto deadline = Clock::now() + config.shutdown_timeout;
+  // Receivers first, then the pipeline flushes to the store, then the listener.
+  for (auto it = collectors.rbegin(); it != collectors.rend(); ++it) (*it)->shutdown(deadline);
+  if (pipe) pipe->shutdown(deadline - std::chrono::milliseconds(500));
+  http.stop(std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::max(Clock::duration(std::chrono::milliseconds(100)), deadline - Clock::now())));
+  log->info("stopped");
+  return 0;
+}
+
+int printSchema(const KobsConfig& config, bool ask_store) {
+  store::schema::ServerInfo server = store::schema::parseServerVersion("26.7");
+  if (ask_store) {
+    auto store = openStore(config);
+    server = store::schema::detectServer(*store);
+  }
+  std::cout << store::schema::printSchema(config.schema, server);
+  return 0;
+}
+
+int applySchema(const KobsConfig& config) {
+  auto store = openStore(config);
+  auto schema = store::schema::SchemaManager::apply(*store, config.schema);
+  for (const auto& c : schema.created) std::cout << "created " << c << "\n";
+  for (const auto& a : schema.altered) std::cout << "set deduplication window on " << a << "\n";
+  std::cout << "schema applied in " << store->kind() << " store, database " << config.schema.database << " ("
+            << schema.tables.size() << " tables)\n";
+  return 0;
+}
+
+}  // namespace kobs::app
