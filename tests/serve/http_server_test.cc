@@ -207,7 +207,10 @@ TEST(HttpServer, ConnectionCloseIsHonoured) {
 }
 
 TEST(HttpServer, SlowHeaderClientIsDroppedWhileOthersAreServed) {
+  metrics::Registry registry;
   auto o = loopback();
+  o.metrics = &registry;
+  o.name = "api";
   o.header_timeout = 800ms;
   Server server(o, basicRoutes());
   server.start();
@@ -220,6 +223,31 @@ TEST(HttpServer, SlowHeaderClientIsDroppedWhileOthersAreServed) {
   EXPECT_TRUE(slow.waitClosed(3s));
   EXPECT_EQ(slow.readSome(10ms), "");  // dropped without a response
   EXPECT_GE(std::chrono::steady_clock::now() - start, 700ms);
+  EXPECT_EQ(registry.counter("kobs_http_clients_dropped_total",
+                             "Connections the server dropped because the client was too slow.",
+                             {{"server", "api"}, {"reason", "header_timeout"}})
+                .value(),
+            1u);
+}
+
+TEST(HttpServer, RegistersItsOwnMetrics) {
+  metrics::Registry registry;
+  auto o = loopback();
+  o.metrics = &registry;
+  o.name = "api";
+  Server server(o, basicRoutes());
+  server.start();
+  Client c;
+  c.fetch(url(server.port(), "/hello"));
+  c.fetch(url(server.port(), "/hello"));
+  c.fetch(url(server.port(), "/nope"));
+  auto text = registry.renderPrometheus();
+  EXPECT_NE(text.find("kobs_http_requests_total{server=\"api\",code=\"2xx\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kobs_http_requests_total{server=\"api\",code=\"4xx\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("kobs_http_request_duration_seconds_count{server=\"api\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("kobs_http_open_connections{server=\"api\"} 1\n"), std::string::npos);
+  server.stop();
+  EXPECT_NE(registry.renderPrometheus().find("kobs_http_open_connections{server=\"api\"} 0\n"), std::string::npos);
 }
 
 TEST(HttpServer, IdleKeepAliveConnectionIsClosedAfterIdleTimeout) {

@@ -193,7 +193,9 @@ TEST(HttpStream, ClientDisconnectRunsOnClose) {
 }
 
 TEST(HttpStream, NonReadingClientOverflowsAndIsDroppedWhileAnotherKeepsReceiving) {
+  metrics::Registry registry;
   auto o = loopback();
+  o.metrics = &registry;
   o.stream_limits.max_queued_bytes = 256 * 1024;
   o.stream_limits.max_queued_frames = 64;
   Streams streams;
@@ -233,6 +235,10 @@ TEST(HttpStream, NonReadingClientOverflowsAndIsDroppedWhileAnotherKeepsReceiving
   for (int i = 0; i < 50; ++i) EXPECT_TRUE(fast->write("data: fast " + std::to_string(i) + "\n\n"));
   EXPECT_TRUE(reader.received.waitFor("data: fast 49\n\n", 3s));
   EXPECT_FALSE(fast->closed());
+  auto text = registry.renderPrometheus();
+  EXPECT_NE(text.find("kobs_http_clients_dropped_total{server=\"http\",reason=\"stream_overflow\"} 1\n"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("kobs_http_open_streams{server=\"http\"} 1\n"), std::string::npos);
   fast->close();
   done.get();
   EXPECT_EQ(reader.code, CURLE_OK);

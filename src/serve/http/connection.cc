@@ -38,6 +38,35 @@ Response invoke(const Handler& handler, const Request& request, spdlog::logger& 
 
 }  // namespace
 
+ServerMetrics::ServerMetrics(const ServerOptions& options) {
+  auto* r = options.metrics;
+  if (!r) return;
+  metrics::Labels server{{"server", options.name}};
+  auto with = [&](std::string k, std::string v) {
+    auto l = server;
+    l.emplace_back(std::move(k), std::move(v));
+    return l;
+  };
+  for (int i = 0; i < 5; ++i)
+    by_class[i] = &r->counter("kobs_http_requests_total", "HTTP responses sent, by status class.",
+                              with("code", std::to_string(i + 1) + "xx"));
+  duration = &r->histogram("kobs_http_request_duration_seconds",
+                           "Time from the first byte of a request to its response being queued.",
+                           metrics::Histogram::defaultSecondsBuckets(), server);
+  connections = &r->gauge("kobs_http_open_connections", "Open HTTP connections, streams included.", server);
+  streams = &r->gauge("kobs_http_open_streams", "Open streaming (SSE) responses.", server);
+  const char* help = "Connections the server dropped because the client was too slow.";
+  header_timeout = &r->counter("kobs_http_clients_dropped_total", help, with("reason", "header_timeout"));
+  body_timeout = &r->counter("kobs_http_clients_dropped_total", help, with("reason", "body_timeout"));
+  write_timeout = &r->counter("kobs_http_clients_dropped_total", help, with("reason", "write_timeout"));
+  stream_overflow = &r->counter("kobs_http_clients_dropped_total", help, with("reason", "stream_overflow"));
+}
+
+void ServerMetrics::response(int status) {
+  int cls = status / 100;
+  if (cls >= 1 && cls <= 5 && by_class[cls - 1]) by_class[cls - 1]->inc();
+}
+
 Connection::Connection(ServerState& state, tcp::socket socket) : state_(state), stream_(std::move(socket)) {
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
@@ -49,9 +78,11 @@ Connection::Connection(ServerState& state, tcp::socket socket) : state_(state), 
     remote_address_ = addr.to_string();
     remote_port_ = ep.port();
   }
+  if (state_.metrics.connections) state_.metrics.connections->inc();
 }
 
 Connection::~Connection() {
+  if (state_.metrics.connections) state_.metrics.connections->dec();
   std::lock_guard lock(state_.mutex);
   state_.connections.erase(this);
   state_.drained.notify_all();
@@ -72,7 +103,10 @@ void Connection::readRequest() {
   parser_.emplace();
   parser_->body_limit(state_.options.body_limit);
   parser_->header_limit(static_cast<uint32_t>(state_.options.header_limit));
-  if (buffer_.size() > 0) return readHeader();  // pipelined request already buffered
+  if (buffer_.size() > 0) {  // pipelined request already buffered
+    request_start_ = std::chrono::steady_clock::now();
+    return readHeader();
+  }
   // Wait for the first byte under the idle timeout, then give the header its
   // own (shorter) deadline: a keep-alive connection may sit idle for long, a
   // client that has started a request must finish its header quickly.
@@ -81,6 +115,7 @@ void Connection::readRequest() {
   stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
     if (ec) return self->closeNow();
     self->buffer_.commit(n);
+    self->request_start_ = std::chrono::steady_clock::now();
     self->readHeader();
   });
 }
@@ -97,6 +132,7 @@ void Connection::onHeader(beast::error_code ec) {
   if (ec == bhttp::error::header_limit) return sendError(431, "request header too large\n");
   if (ec == beast::error::timeout) {
     state_.log->debug("dropping client peer={}:{} reason=header_timeout", remote_address_, remote_port_);
+    state_.metrics.dropped(state_.metrics.header_timeout);
     return closeNow();
   }
   if (ec == bhttp::error::end_of_stream || ec == asio::error::eof || ec == asio::error::operation_aborted ||
@@ -127,6 +163,7 @@ void Connection::readBody() {
 
 void Connection::onBody(beast::error_code ec) {
   if (ec == bhttp::error::body_limit) return sendError(413, "request body too large\n");
+  if (ec == beast::error::timeout) state_.metrics.dropped(state_.metrics.body_timeout);
   if (ec) return closeNow();
   onRequest();
 }
@@ -180,6 +217,10 @@ void Connection::onRequest() {
 }
 
 void Connection::sendResponse(Response response, bool head) {
+  state_.metrics.response(response.status);
+  if (state_.metrics.duration)
+    state_.metrics.duration->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start_).count());
   if (response.stream_open && !head) return startStream(std::move(response));
   phase_ = Phase::kWriting;
   bool keep_alive = request_keep_alive_ && !state_.stopping;
@@ -205,6 +246,7 @@ void Connection::sendError(int status, std::string message) {
 
 void Connection::onWritten(beast::error_code ec, bool keep_alive) {
   response_.reset();
+  if (ec == beast::error::timeout) state_.metrics.dropped(state_.metrics.write_timeout);
   if (ec) return closeNow();
   if (!keep_alive) return lingerClose();
   readRequest();
@@ -248,6 +290,7 @@ void Connection::forceClose() {
 
 void Connection::startStream(Response response) {
   phase_ = Phase::kStreaming;
+  if (state_.metrics.streams) state_.metrics.streams->inc();
   chunked_ = version_ >= 11;
   stream_head_ = std::make_unique<bhttp::response<bhttp::empty_body>>(static_cast<bhttp::status>(response.status),
                                                                       version_);
@@ -280,6 +323,7 @@ void Connection::startStream(Response response) {
   chunk_in_flight_ = true;
   bhttp::async_write_header(stream_, *stream_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
     self->chunk_in_flight_ = false;
+    if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
     if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
     self->header_sent_ = true;
     self->flushStream();
@@ -319,6 +363,7 @@ void Connection::flushStream() {
   asio::async_write(stream_, asio::buffer(pending_), [self = shared_from_this(), last](beast::error_code ec, size_t) {
     self->chunk_in_flight_ = false;
     if (self->stream_done_) return;
+    if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
     if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
     if (last) return self->endStream(StreamWriter::CloseReason::kClosedByServer);
     self->flushStream();
@@ -328,6 +373,8 @@ void Connection::flushStream() {
 void Connection::endStream(StreamWriter::CloseReason reason) {
   if (stream_done_) return;
   stream_done_ = true;
+  if (state_.metrics.streams) state_.metrics.streams->dec();
+  if (reason == StreamWriter::CloseReason::kOverflow) state_.metrics.dropped(state_.metrics.stream_overflow);
   closeNow();
   if (writer_) writer_->finish(reason);
 }

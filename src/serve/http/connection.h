@@ -31,12 +31,32 @@ namespace kobs::serve::http::detail {
 
 class Connection;
 
+// The server's own metrics; all null when ServerOptions::metrics is unset.
+struct ServerMetrics {
+  explicit ServerMetrics(const ServerOptions& options);
+  void response(int status);
+  void dropped(metrics::Counter* reason) {
+    if (reason) reason->inc();
+  }
+
+  metrics::Counter* by_class[5] = {};  // 1xx..5xx
+  metrics::Histogram* duration = nullptr;
+  metrics::Gauge* connections = nullptr;
+  metrics::Gauge* streams = nullptr;
+  metrics::Counter* header_timeout = nullptr;
+  metrics::Counter* body_timeout = nullptr;
+  metrics::Counter* write_timeout = nullptr;
+  metrics::Counter* stream_overflow = nullptr;
+};
+
 struct ServerState {
   ServerState(ServerOptions opts, Router r)
-      : options(std::move(opts)), router(std::move(r)), workers(options.worker_threads ? options.worker_threads : 1) {}
+      : options(std::move(opts)), router(std::move(r)), metrics(options),
+        workers(options.worker_threads ? options.worker_threads : 1) {}
 
   const ServerOptions options;
   const Router router;
+  ServerMetrics metrics;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<bool> stopping{false};
 
@@ -99,6 +119,7 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   uint16_t remote_port_ = 0;
   unsigned version_ = 11;
   bool request_keep_alive_ = true;
+  std::chrono::steady_clock::time_point request_start_;  // first header byte
 
   // Streaming state.
   std::shared_ptr<StreamWriter> writer_;

@@ -26,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "serve/http/message.h"
 #include "serve/http/router.h"
 #include "serve/http/stream_writer.h"
@@ -45,7 +46,15 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds write_timeout{std::chrono::seconds(30)};
   StreamLimits stream_limits;
-  std::string name = "http";  // logger component suffix: "http.<name>"
+  std::string name = "http";  // logger suffix "http.<name>"; metric label server="<name>"
+  // When set (it must outlive the server), the server registers:
+  //   kobs_http_requests_total{server,code="2xx".."5xx"}  counter
+  //   kobs_http_request_duration_seconds{server}         histogram (read + handler)
+  //   kobs_http_open_connections{server}                  gauge (streams included)
+  //   kobs_http_open_streams{server}                      gauge
+  //   kobs_http_clients_dropped_total{server,reason}      counter: header_timeout,
+  //     body_timeout, write_timeout, stream_overflow
+  metrics::Registry* metrics = nullptr;
 };
 
 // Splits a listen address; throws kobs::Exception(kBadConfig) when malformed.
