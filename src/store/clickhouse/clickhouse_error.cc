@@ -1,0 +1,74 @@
+#include "store/clickhouse/clickhouse_error.h"
+
+#include <charconv>
+#include <string>
+
+namespace kobs::store::clickhouse {
+namespace {
+
+int parseInt(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  int v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+bool isTransientCode(int code) {
+  switch (code) {
+    case 202:  // TOO_MANY_SIMULTANEOUS_QUERIES
+    case 209:  // SOCKET_TIMEOUT
+    case 210:  // NETWORK_ERROR
+    case 242:  // TABLE_IS_READ_ONLY (replica lost ZooKeeper)
+    case 252:  // TOO_MANY_PARTS
+    case 319:  // UNKNOWN_STATUS_OF_INSERT
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The server's message, trimmed and bounded so a huge body cannot flood logs.
+std::string shortMessage(std::string_view body) {
+  constexpr size_t kMax = 1000;
+  while (!body.empty() && (body.back() == '\n' || body.back() == '\r' || body.back() == ' ')) body.remove_suffix(1);
+  std::string out(body.substr(0, kMax));
+  if (body.size() > kMax) out += "...";
+  return out;
+}
+
+}  // namespace
+
+int parseExceptionCode(std::string_view text) {
+  auto pos = text.find("Code: ");
+  if (pos == std::string_view::npos) return 0;
+  return parseInt(text.substr(pos + 6, 12));
+}
+
+bool isAuthCode(int code) {
+  // 192 UNKNOWN_USER, 193 WRONG_PASSWORD, 194 REQUIRED_PASSWORD, 516 AUTHENTICATION_FAILED
+  return code == 192 || code == 193 || code == 194 || code == 516;
+}
+
+Exception errorFromResponse(const FailedResponse& r) {
+  int code = r.exception_code_header.empty() ? 0 : parseInt(r.exception_code_header);
+  if (code == 0) code = parseExceptionCode(r.body);
+  std::string message = shortMessage(r.body);
+
+  if (isAuthCode(code) || r.http_status == 401 || r.http_status == 403) {
+    return Exception(ErrorCode::kStoreAuth, "ClickHouse authentication failed for user '{}' at {} (HTTP {}): {}", r.user,
+                     r.url, r.http_status, message)
+        .withClickhouseCode(code);
+  }
+  if (code != 0) {
+    ErrorCode ec = isTransientCode(code) ? ErrorCode::kStoreUnavailable : ErrorCode::kStoreQuery;
+    return Exception(ec, "ClickHouse at {} failed {} (HTTP {}): {}", r.url, r.what, r.http_status, message)
+        .withClickhouseCode(code);
+  }
+  ErrorCode ec = ErrorCode::kStoreQuery;
+  if (r.http_status >= 500 || r.http_status == 429) ec = ErrorCode::kStoreUnavailable;
+  else if (r.http_status == 408) ec = ErrorCode::kStoreTimeout;
+  return Exception(ec, "ClickHouse at {} answered HTTP {} to {}: {}", r.url, r.http_status, r.what,
+                   message.empty() ? std::string("(empty body)") : message);
+}
+
+}  // namespace kobs::store::clickhouse
