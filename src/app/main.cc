@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
       "kobs: Kubernetes events, pod logs, traces and metrics into ClickHouse (embedded chDB or a server),\n"
       "served to the Krateo frontend (REST /events, SSE /notifications) and to AI agents (MCP)."};
   cli.require_subcommand(1);
+  cli.fallthrough();  // global options may follow the role: `kobs all --data-dir d`
   std::optional<std::string> config_path, data_dir;
   std::vector<std::string> overrides;
   bool demo = false;

@@ -91,6 +91,10 @@ pipeline::PipelineTargets targetsFrom(const store::schema::Schema& schema) {
   return targets;
 }
 
+constexpr std::string_view kDroppedHelp =
+    "Records not stored, by component and reason (rejected_by_store: set aside in the dead-letter folder; "
+    "buffer_full: refused to the producer).";
+
 // Prometheus series over the pipeline's own counters, read at scrape time.
 void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
   auto& buffer = p.buffer();
@@ -107,7 +111,7 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
                     [&buffer] { return double(buffer.stats().corrupt_records.load()); });
   m.counterCallback("kobs_records_out_total", "Records committed to the store.",
                     [&sender] { return double(sender.stats().rows_committed.load()); }, {{"component", "sender"}});
-  m.counterCallback("kobs_records_dropped_total", "Records not stored: set aside as undeliverable (dead letters).",
+  m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
                     [&sender] { return double(sender.stats().rows_dead_lettered.load()); },
                     {{"component", "sender"}, {"reason", "rejected_by_store"}});
   m.counterCallback("kobs_store_insert_retries_total", "Insert attempts retried after a retryable failure.",
@@ -115,7 +119,7 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
   auto batcher = [&](const std::string& table, const pipeline::BatcherStats& s) {
     m.counterCallback("kobs_records_in_total", "Records accepted into a batch.",
                       [&s] { return double(s.records_in.load()); }, {{"component", "batcher"}, {"table", table}});
-    m.counterCallback("kobs_records_dropped_total", "Records refused because the disk buffer stayed full.",
+    m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
                       [&s] { return double(s.records_rejected.load()); },
                       {{"component", "batcher"}, {"reason", "buffer_full"}, {"table", table}});
   };

@@ -1,6 +1,7 @@
 #include "app/store_factory.h"
 
 #include "common/error.h"
+#include "store/clickhouse/http_store.h"
 #include "store/embedded/embedded_store.h"
 
 namespace kobs::app {
@@ -13,7 +14,18 @@ std::unique_ptr<store::IStore> openStore(const KobsConfig& c) {
     o.database = c.store.database;
     return std::make_unique<store::EmbeddedStore>(o);
   }
-  throw Exception(ErrorCode::kBadConfig, "config key store.kind: clickhouse store not built yet");
+  store::HttpStoreOptions o;
+  o.url = c.store.url;
+  o.user = c.store.user;
+  o.password = c.store.password;
+  o.database = c.store.database;
+  o.auth = c.store.auth == "headers" ? store::HttpAuthMode::kHeaders : store::HttpAuthMode::kBasic;
+  o.compression = store::parseBodyCompression(c.store.compression);
+  o.connect_timeout = c.store.connect_timeout;
+  o.request_timeout = c.store.request_timeout;
+  o.retry.max_retries = c.store.max_retries;
+  o.tls_verify = c.store.tls_verify;
+  return std::make_unique<store::HttpStore>(o);
 }
 
 }  // namespace kobs::app

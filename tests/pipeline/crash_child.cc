@@ -1,0 +1,102 @@
+// Child process for crash_test.cc: writes log records with ids [first, last)
+// through the real pipeline into the embedded store under <data_dir>, and
+// prints "ack <from> <to>" on stdout each time a chunk's commit callback
+// fires. `drain` mode only replays the disk buffer and exits when it is empty.
+//   crash_child write <data_dir> <first> <last> [die_after_inserts]
+//   crash_child drain <data_dir>
+// die_after_inserts > 0 ends the process right after that many inserts
+// returned, before the sender could record the commit: the worst moment, when
+// the store has a batch the buffer still believes unsent.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "pipeline/pipeline.h"
+#include "store/embedded/embedded_store.h"
+#include "store/schema/schema_manager.h"
+
+using namespace kobs;
+
+namespace {
+// Forwards to the real store, then dies after the N-th insert succeeded.
+class DyingStore final : public store::IStore {
+ public:
+  DyingStore(store::IStore& inner, int die_after) : inner_(inner), left_(die_after) {}
+  std::string_view kind() const override { return inner_.kind(); }
+  const std::string& database() const override { return inner_.database(); }
+  void execute(std::string_view sql, const store::Settings& s) override { inner_.execute(sql, s); }
+  store::QueryResult query(std::string_view sql, std::string_view f, const store::Settings& s) override {
+    return inner_.query(sql, f, s);
+  }
+  store::InsertResult insert(const store::InsertRequest& r) override {
+    auto result = inner_.insert(r);
+    if (left_ > 0 && --left_ == 0) _exit(9);
+    return result;
+  }
+  void ping() override { inner_.ping(); }
+
+ private:
+  store::IStore& inner_;
+  int left_;
+};
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) return 64;
+  const std::string mode = argv[1];
+  const std::filesystem::path dir = argv[2];
+  store::EmbeddedOptions so;
+  so.data_dir = dir.string();
+  so.database = "crash";
+  store::EmbeddedStore store(so);
+  store::schema::SchemaOptions schema_options;
+  schema_options.database = "crash";
+  auto schema = store::schema::SchemaManager::apply(store, schema_options);
+  pipeline::PipelineTargets targets;
+  targets.logs.table = "otel_logs";
+  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
+    targets.logs.columns.push_back({c.name, c.type});
+  pipeline::PipelineOptions po;
+  po.buffer.dir = dir / "buffer";
+  po.buffer.fsync = pipeline::FsyncPolicy::kAlways;
+  po.batch.max_rows = 2000;
+  po.batch.max_age = std::chrono::milliseconds(50);
+  const int die_after = argc > 5 ? std::atoi(argv[5]) : 0;
+  DyingStore dying(store, die_after);
+  pipeline::Pipeline pipe(dying, targets, po);
+  pipe.start();
+
+  if (mode == "drain") {
+    bool drained = pipe.buffer().waitDrained(std::chrono::steady_clock::now() + std::chrono::seconds(120));
+    pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    return drained ? 0 : 3;
+  }
+  const long first = std::atol(argv[3]), last = std::atol(argv[4]);
+  auto resource = std::make_shared<pipeline::Resource>();
+  resource->attributes = {{"service.name", "crash-test"}};
+  constexpr long kChunk = 100;
+  for (long from = first; from < last; from += kChunk) {
+    long to = std::min(last, from + kChunk);
+    std::vector<pipeline::LogRecord> chunk;
+    for (long id = from; id < to; ++id) {
+      pipeline::LogRecord r;
+      r.resource = resource;
+      r.time_unix_nano = 1764000000000000000 + id;
+      r.body = std::string(200, 'x');
+      r.attributes = {{"id", std::to_string(id)}};
+      chunk.push_back(std::move(r));
+    }
+    pipe.logs().add(std::span<const pipeline::LogRecord>(chunk), [from, to](bool ok) {
+      if (ok) {
+        std::printf("ack %ld %ld\n", from, to);
+        std::fflush(stdout);
+      }
+    });
+  }
+  pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(60));
+  std::printf("done\n");
+  std::fflush(stdout);
+  return 0;
+}
