@@ -69,6 +69,9 @@ class Pipeline {
   // Seals every open batch now.
   void flush();
 
+  // See StoreSender::addCommitListener; call before start().
+  void addCommitListener(StoreSender::CommitListener listener) { sender_->addCommitListener(std::move(listener)); }
+
   DiskBuffer& buffer() { return *buffer_; }
   const StoreSender& sender() const { return *sender_; }
 

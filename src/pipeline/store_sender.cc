@@ -60,6 +60,7 @@ void StoreSender::run() {
         stats_.rows_committed += batch->header.rows;
         if (!stats_.store_healthy.exchange(true)) log->info("store reachable again; sending resumed");
         buffer_.commit(batch->seq, true);
+        for (const auto& listener : listeners_) listener(batch->header.table, batch->header.rows);
         break;
       } catch (const Exception& e) {
         if (!isRetryable(e.code())) {

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <condition_variable>
 #include <thread>
+#include <vector>
 
 #include "pipeline/disk_buffer.h"
 #include "store/store.h"
@@ -46,6 +47,12 @@ class StoreSender {
   StoreSender(store::IStore& store, DiskBuffer& buffer, SenderOptions options, LatencyObserver observe = {});
   ~StoreSender();
 
+  // Called on the sender thread after each batch is committed (table, rows):
+  // readers that tail the store (SSE) wake up at once instead of polling.
+  // Set before start().
+  using CommitListener = std::function<void(const std::string& table, uint64_t rows)>;
+  void addCommitListener(CommitListener listener) { listeners_.push_back(std::move(listener)); }
+
   void start();
   // Stops after the batch in flight; remaining batches stay in the buffer.
   void stop();
@@ -61,6 +68,7 @@ class StoreSender {
   DiskBuffer& buffer_;
   SenderOptions options_;
   LatencyObserver observe_;
+  std::vector<CommitListener> listeners_;
   std::atomic<bool> stopping_{false};
   std::mutex mutex_;
   std::condition_variable cv_;
