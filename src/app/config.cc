@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "collect/collector_registry.h"
 #include "common/error.h"
 
 namespace kobs::app {
@@ -10,7 +11,8 @@ using config::KeySpec;
 using config::KeyType;
 
 const config::Table& configTable() {
-  static const config::Table kTable({
+  static const config::Table kTable([] {
+    std::vector<KeySpec> keys = {
       {"data_dir", KeyType::kString, "./data", "Where the embedded store, the disk buffer and checkpoints live.", {"KOBS_DATA_DIR"}},
       {"log.level", KeyType::kEnum, "info", "Log level.", {"KOBS_LOG_LEVEL"}, {"trace", "debug", "info", "warn", "error"}},
       {"log.format", KeyType::kEnum, "text", "Log line format: logfmt text or one JSON object per line.", {"KOBS_LOG_FORMAT"}, {"text", "json"}},
@@ -46,7 +48,10 @@ const config::Table& configTable() {
       {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old.", {"KOBS_BATCH_MAX_AGE"}},
       {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
       {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
-  });
+    };
+    for (auto& k : collect::collectorConfigKeys()) keys.push_back(std::move(k));
+    return keys;
+  }());
   return kTable;
 }
 
