@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
   auto* schema_print = schema->add_subcommand("print", "Print the DDL kobs runs at start");
   schema_print->add_flag("--detect", ask_store, "Ask the store for its version first (default: assume ClickHouse 26.7)");
   auto* schema_apply = schema->add_subcommand("apply", "Create what is missing in the configured store, then exit");
+  auto* reference = cli.add_subcommand("config-reference", "Print every configuration key as a Markdown table (README)");
 
   cli.footer("Configuration keys (YAML file, env overrides, --set):\n" + app::configTable().textReference());
   try {
@@ -42,6 +43,10 @@ int main(int argc, char** argv) {
     return cli.exit(e);
   }
 
+  if (*reference) {
+    std::cout << app::configTable().markdownReference();
+    return 0;
+  }
   try {
     auto config = app::loadConfig(config_path, overrides, data_dir);
     logging::init({config.log_level, config.log_format});

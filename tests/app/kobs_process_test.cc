@@ -160,3 +160,23 @@ TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
 
 }  // namespace
 }  // namespace kobs::app
+
+namespace kobs::app {
+namespace {
+
+TEST(KobsProcess, ReadmeConfigurationReferenceIsCurrent) {
+  auto r = runKobs({"config-reference"});
+  ASSERT_EQ(r.exit_code, 0);
+  std::ifstream in(testing::sourceDir() / "README.md");
+  std::string readme((std::istreambuf_iterator<char>(in)), {});
+  auto begin = readme.find("<!-- config-reference:begin");
+  auto end = readme.find("<!-- config-reference:end");
+  ASSERT_NE(begin, std::string::npos);
+  ASSERT_NE(end, std::string::npos);
+  begin = readme.find('\n', begin) + 1;
+  EXPECT_EQ(readme.substr(begin, end - begin), r.out)
+      << "README.md's configuration reference is stale: paste `kobs config-reference` between its markers";
+}
+
+}  // namespace
+}  // namespace kobs::app
