@@ -36,6 +36,10 @@ const config::Table& configTable() {
       {"schema.ttl", KeyType::kDuration, "0", "Row time-to-live (0: keep forever), e.g. 72h or 30d.", {"KOBS_SCHEMA_TTL"}},
       {"schema.text_index", KeyType::kEnum, "auto", "Skip indexes: text() on ClickHouse >= 26.2, bloom filters below (auto), or forced.", {}, {"auto", "text", "bloom"}},
       {"schema.cluster", KeyType::kString, "", "Cluster name: ON CLUSTER DDL, Replicated tables and Distributed tables over them. Empty: single node.", {"KOBS_SCHEMA_CLUSTER"}},
+      {"schema.cluster_zookeeper_path", KeyType::kString, "/clickhouse/tables/{shard}/{database}/{table}", "Cluster mode: first argument of ReplicatedMergeTree.", {}},
+      {"schema.cluster_replica", KeyType::kString, "{replica}", "Cluster mode: second argument of ReplicatedMergeTree.", {}},
+      {"schema.cluster_local_suffix", KeyType::kString, "_local", "Cluster mode: suffix of the per-node tables under the Distributed ones.", {}},
+      {"schema.cluster_sharding_key", KeyType::kString, "rand()", "Cluster mode: sharding key of the Distributed tables.", {}},
       {"schema.dedup_window", KeyType::kInt, "1000", "non_replicated_deduplication_window set on plain MergeTree tables so replayed batches are not stored twice.", {}},
 
       {"buffer.max_bytes", KeyType::kBytes, "512MiB", "Bound of the disk buffer (bytes not yet in the store); producers are slowed, then refused, beyond it.", {"KOBS_BUFFER_MAX_BYTES"}},
@@ -49,6 +53,11 @@ const config::Table& configTable() {
       {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
       {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
     };
+    for (auto kind : store::schema::allTableKinds()) {
+      std::string name(store::schema::tableKindName(kind));
+      keys.push_back({"schema.tables." + name, KeyType::kString, "",
+                      "Name of the " + name + " table (empty: the variant's name, see docs/schema.md).", {}});
+    }
     for (auto& k : collect::collectorConfigKeys()) keys.push_back(std::move(k));
     return keys;
   }());
@@ -90,6 +99,13 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   c.schema.ttl = std::chrono::duration_cast<std::chrono::seconds>(v.duration("schema.ttl"));
   c.schema.text_index = sc::parseTextIndex(v.str("schema.text_index"));
   c.schema.cluster.name = v.str("schema.cluster");
+  c.schema.cluster.zookeeper_path = v.str("schema.cluster_zookeeper_path");
+  c.schema.cluster.replica_name = v.str("schema.cluster_replica");
+  c.schema.cluster.local_suffix = v.str("schema.cluster_local_suffix");
+  c.schema.cluster.sharding_key = v.str("schema.cluster_sharding_key");
+  for (auto kind : sc::allTableKinds())
+    if (const auto& name = v.str("schema.tables." + std::string(sc::tableKindName(kind))); !name.empty())
+      c.schema.table_names[kind] = name;
   if (v.integer("schema.dedup_window") <= 0)
     throw Exception(ErrorCode::kBadConfig, "config key schema.dedup_window: must be positive (replays would duplicate rows)");
   c.schema.deduplication_window = static_cast<uint64_t>(v.integer("schema.dedup_window"));
