@@ -172,6 +172,24 @@ TEST(HttpStream, RawWireFormatIsChunked) {
   EXPECT_EQ(s.readUntil("\r\n", 3s).substr(0, 14), "9\r\ndata: x\n\n\r\n");
 }
 
+TEST(HttpStream, Http10ClientGetsRawBytesAndCloseEndsTheBody) {
+  Streams streams;
+  Server server(loopback(), streamRoutes(streams));
+  server.start();
+  RawSocket s(server.port());
+  s.send("GET /stream HTTP/1.0\r\n\r\n");
+  auto head = s.readUntil(": connected\n\n", 3s);
+  EXPECT_EQ(head.find("HTTP/1.0 200 OK\r\n"), 0u) << head;
+  EXPECT_EQ(head.find("chunked"), std::string::npos);
+  EXPECT_NE(head.find("\r\n\r\n: connected\n\n"), std::string::npos);
+  auto w = streams.wait(0);
+  ASSERT_TRUE(w);
+  w->write("data: x\n\n");
+  EXPECT_EQ(s.readUntil("\n\n", 3s), "data: x\n\n");
+  w->close();
+  EXPECT_TRUE(s.waitClosed(3s));
+}
+
 TEST(HttpStream, ClientDisconnectRunsOnClose) {
   Streams streams;
   Server server(loopback(), streamRoutes(streams));
