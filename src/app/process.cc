@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "pipeline/targets.h"
 #include "serve/http/health_routes.h"
 #include "serve/http/http_server.h"
 #include "store/schema/schema_manager.h"
@@ -70,26 +71,6 @@ class SignalWaiter {
   std::condition_variable cv_;
   int signal_ = 0;
 };
-
-pipeline::PipelineTargets targetsFrom(const store::schema::Schema& schema) {
-  using store::schema::TableKind;
-  auto target = [&](TableKind kind) {
-    pipeline::TableTarget t;
-    const auto& layout = schema.table(kind);
-    t.table = layout.table;
-    for (const auto& c : layout.insertableColumns()) t.columns.push_back({c.name, c.type});
-    return t;
-  };
-  pipeline::PipelineTargets targets;
-  targets.logs = target(TableKind::kLogs);
-  targets.traces = target(TableKind::kTraces);
-  targets.metrics[pipeline::MetricType::kGauge] = target(TableKind::kMetricsGauge);
-  targets.metrics[pipeline::MetricType::kSum] = target(TableKind::kMetricsSum);
-  targets.metrics[pipeline::MetricType::kHistogram] = target(TableKind::kMetricsHistogram);
-  targets.metrics[pipeline::MetricType::kExponentialHistogram] = target(TableKind::kMetricsExponentialHistogram);
-  targets.metrics[pipeline::MetricType::kSummary] = target(TableKind::kMetricsSummary);
-  return targets;
-}
 
 constexpr std::string_view kDroppedHelp =
     "Records not stored, by component and reason (rejected_by_store: set aside in the dead-letter folder; "
@@ -205,7 +186,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   std::unique_ptr<pipeline::Pipeline> pipe;
   std::vector<std::unique_ptr<Component>> collectors;
   if (options.role != Role::kServe) {
-    pipe = std::make_unique<pipeline::Pipeline>(*store, targetsFrom(schema), config.pipeline,
+    pipe = std::make_unique<pipeline::Pipeline>(*store, pipeline::targetsFromSchema(schema), config.pipeline,
                                                 [&insert_latency](double s) { insert_latency.observe(s); });
     registerPipelineMetrics(registry, *pipe);
     pipe->start();

@@ -12,6 +12,19 @@ InsertResult checkRowsWritten(const InsertRequest& request, uint64_t rows_writte
                   request.rows, rows_written);
 }
 
+std::string insertStatement(std::string_view database, const InsertRequest& request) {
+  std::string sql = "INSERT INTO " + quoteIdentifier(database) + "." + quoteIdentifier(request.table);
+  if (!request.columns.empty()) {
+    sql += " (";
+    for (size_t i = 0; i < request.columns.size(); ++i) {
+      if (i) sql += ", ";
+      sql += quoteIdentifier(request.columns[i]);
+    }
+    sql += ")";
+  }
+  return sql;
+}
+
 std::string quoteIdentifier(std::string_view name) {
   std::string out;
   out.reserve(name.size() + 2);

@@ -83,6 +83,9 @@ class IStore {
 // Throws kStoreShortWrite when it proves nothing or too little was stored.
 InsertResult checkRowsWritten(const InsertRequest& request, uint64_t rows_written);
 
+// "INSERT INTO `db`.`table` (`c1`, `c2`)": the statement head both stores send.
+std::string insertStatement(std::string_view database, const InsertRequest& request);
+
 // Quotes an identifier for ClickHouse SQL: `name`, with backquotes escaped.
 std::string quoteIdentifier(std::string_view name);
 // Quotes a string literal for ClickHouse SQL: 'text', with \ and ' escaped.

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "pipeline/pipeline.h"
+#include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -54,10 +55,7 @@ int main(int argc, char** argv) {
   store::schema::SchemaOptions schema_options;
   schema_options.database = "crash";
   auto schema = store::schema::SchemaManager::apply(store, schema_options);
-  pipeline::PipelineTargets targets;
-  targets.logs.table = "otel_logs";
-  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
-    targets.logs.columns.push_back({c.name, c.type});
+  auto targets = pipeline::targetsFromSchema(schema);
   pipeline::PipelineOptions po;
   po.buffer.dir = dir / "buffer";
   po.buffer.fsync = pipeline::FsyncPolicy::kAlways;

@@ -8,29 +8,13 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/pipeline.h"
+#include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 #include "support/temp_dir.h"
 
 namespace kobs::pipeline {
 namespace {
-
-using store::schema::TableKind;
-
-PipelineTargets targetsOf(const store::schema::Schema& schema) {
-  auto t = [&](TableKind k) {
-    TableTarget target{schema.table(k).table, {}};
-    for (const auto& c : schema.table(k).insertableColumns()) target.columns.push_back({c.name, c.type});
-    return target;
-  };
-  PipelineTargets targets{t(TableKind::kLogs), t(TableKind::kTraces), {}};
-  targets.metrics[MetricType::kGauge] = t(TableKind::kMetricsGauge);
-  targets.metrics[MetricType::kSum] = t(TableKind::kMetricsSum);
-  targets.metrics[MetricType::kHistogram] = t(TableKind::kMetricsHistogram);
-  targets.metrics[MetricType::kExponentialHistogram] = t(TableKind::kMetricsExponentialHistogram);
-  targets.metrics[MetricType::kSummary] = t(TableKind::kMetricsSummary);
-  return targets;
-}
 
 class RoundTripTest : public ::testing::Test {
  protected:
@@ -58,7 +42,7 @@ class RoundTripTest : public ::testing::Test {
     PipelineOptions po;
     po.buffer.dir = buf.path();
     po.buffer.fsync = FsyncPolicy::kNever;
-    Pipeline p(*store_, targetsOf(*schema_), po);
+    Pipeline p(*store_, targetsFromSchema(*schema_), po);
     p.start();
     std::promise<bool> committed;
     fn(p, [&committed](bool ok) { committed.set_value(ok); });

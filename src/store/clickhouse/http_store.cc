@@ -329,15 +329,7 @@ QueryResult HttpStore::query(std::string_view sql, std::string_view format, cons
 
 InsertResult HttpStore::insert(const InsertRequest& request) {
   if (request.table.empty()) throw Exception(ErrorCode::kBadArguments, "insert without a table name");
-  std::string sql = "INSERT INTO " + quoteIdentifier(options_.database) + "." + quoteIdentifier(request.table);
-  if (!request.columns.empty()) {
-    sql += " (";
-    for (size_t i = 0; i < request.columns.size(); ++i) {
-      if (i) sql += ", ";
-      sql += quoteIdentifier(request.columns[i]);
-    }
-    sql += ")";
-  }
+  std::string sql = insertStatement(options_.database, request);
   sql += " FORMAT ";
   sql += request.format.empty() ? std::string("RowBinary") : request.format;
 

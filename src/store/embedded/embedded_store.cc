@@ -187,15 +187,7 @@ QueryResult EmbeddedStore::query(std::string_view sql, std::string_view format, 
 }
 
 InsertResult EmbeddedStore::insert(const InsertRequest& request) {
-  std::string sql = "INSERT INTO " + quoteIdentifier(options_.database) + "." + quoteIdentifier(request.table);
-  if (!request.columns.empty()) {
-    sql += " (";
-    for (size_t i = 0; i < request.columns.size(); ++i) {
-      if (i) sql += ", ";
-      sql += quoteIdentifier(request.columns[i]);
-    }
-    sql += ")";
-  }
+  std::string sql = insertStatement(options_.database, request);
   Settings settings = request.settings;
   if (!request.deduplication_token.empty()) {
     settings.emplace_back("insert_deduplication_token", request.deduplication_token);
