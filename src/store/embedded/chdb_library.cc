@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "common/error.h"
 
@@ -15,7 +16,14 @@ namespace kobs::store::chdb {
 std::string resolveLibraryPath(const std::string& configured) {
   if (!configured.empty()) return configured;
   if (const char* env = std::getenv("KOBS_CHDB_LIB"); env && *env) return env;
-  return KOBS_DEFAULT_CHDB_LIB;
+  // An installed kobs (container image, package) ships the library beside it.
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (auto candidate : {exe.parent_path() / "libchdb.so", exe.parent_path() / "../lib/kobs/libchdb.so"})
+      if (std::filesystem::exists(candidate, ec)) return candidate.lexically_normal().string();
+  }
+  return KOBS_DEFAULT_CHDB_LIB;  // where scripts/setup.sh put it in the source tree
 }
 
 Library::Library(void* handle, std::string path) : handle_(handle), path_(std::move(path)) {}

@@ -28,7 +28,8 @@ class Library {
 };
 
 // The library path to use: explicit (config) if non-empty, else
-// $KOBS_CHDB_LIB, else the path setup.sh installs to.
+// $KOBS_CHDB_LIB, else libchdb.so beside the executable or in
+// <exe>/../lib/kobs/, else the path setup.sh installs to.
 std::string resolveLibraryPath(const std::string& configured);
 
 }  // namespace kobs::store::chdb
