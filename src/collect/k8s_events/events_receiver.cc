@@ -176,9 +176,26 @@ void EventsReceiver::run(std::stop_token stop) {
 
 bool EventsReceiver::recover() {
   auto log = logging::get("k8s.events");
-  // (1) Rows of a previous run still in the disk buffer reach the store first.
-  if (!pipeline_.buffer().waitDrained(Clock::now() + std::chrono::seconds(1))) {
-    log->debug("recovery: waiting for the disk buffer to drain ({} batches)", pipeline_.buffer().pendingBatches());
+  // (1) Rows of a previous run still in the disk buffer reach the store
+  // first: every batch appended before recovery began must be committed.
+  // (Not "buffer empty": other producers may keep it busy for ever.)
+  auto& buffer = pipeline_.buffer();
+  if (!drain_target_) {
+    for (;;) {
+      const uint64_t c1 = buffer.committedSeq();
+      const uint64_t pending = buffer.pendingBatches();
+      if (buffer.committedSeq() == c1) {
+        drain_target_ = c1 + pending;
+        break;
+      }
+    }
+  }
+  const auto wait_until = Clock::now() + std::chrono::seconds(1);
+  while (buffer.committedSeq() < *drain_target_ && Clock::now() < wait_until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (buffer.committedSeq() < *drain_target_) {
+    log->debug("recovery: waiting for the disk buffer to replay (committed {} of {})", buffer.committedSeq(),
+               *drain_target_);
     return false;
   }
   // (2) The pairs stored after the checkpoint's newest applied row.
@@ -214,6 +231,7 @@ bool EventsReceiver::recover() {
     ledger_->addStored(uid, rv, t);
     ++pairs;
   }
+  drain_target_.reset();
   ++stats_.recoveries;
   stats_.recovered_pairs += pairs;
   log->info("recovery: disk buffer drained, {} stored notifications found since the checkpoint", pairs);

@@ -24,7 +24,8 @@
 //     in the store (appended to the write-ahead disk buffer, whose replay
 //     re-inserts them with their dedup token, so each lands once). Which
 //     ones is not known from the checkpoint. So before watching, recovery
-//     (1) waits until the disk buffer has drained (replay done), then
+//     (1) waits until every batch in the disk buffer when recovery began is
+//     committed (replay done), then
 //     (2) queries the store for the pairs of k8s-events rows whose
 //     Timestamp is at or after the checkpoint's newest applied observed time
 //     minus a margin (observed times are assigned in add order and made
@@ -69,6 +70,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -191,6 +193,7 @@ class EventsReceiver final : public Component {
   std::atomic<int64_t> last_observed_{0};
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_prune_{};
+  std::optional<uint64_t> drain_target_;  // buffer seq to wait for at recovery
   bool hint_logged_ = false;
   bool started_ = false;
   bool shut_down_ = false;

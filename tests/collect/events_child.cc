@@ -1,0 +1,109 @@
+// Child process for exactly_once_test.cc: the events receiver, the real
+// pipeline and the embedded store on <data_dir>, against the fake API server
+// at <url>. The parent SIGKILLs it at random moments.
+//   events_child run <data_dir> <url>
+//       runs until killed (or SIGTERM: clean shutdown)
+//   events_child settle <data_dir> <url> <expected_pairs>
+//       runs until the store holds <expected_pairs> distinct (uid, rv) pairs
+//       (or 90 s), shuts down cleanly, then prints "pair <uid> <rv> <rows>"
+//       for every stored pair and "done".
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "collect/k8s_events/events_receiver.h"
+#include "common/logging.h"
+#include "pipeline/pipeline.h"
+#include "store/embedded/embedded_store.h"
+#include "store/schema/schema_manager.h"
+
+using namespace kobs;
+
+int main(int argc, char** argv) {
+  if (argc < 4) return 64;
+  const std::string mode = argv[1];
+  const std::filesystem::path dir = argv[2];
+  const std::string url = argv[3];
+  logging::init({"warn", "text"});
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  store::EmbeddedOptions so;
+  so.data_dir = (dir / "store").string();
+  so.database = "exactly";
+  store::EmbeddedStore store(so);
+  store::schema::SchemaOptions schema_options;
+  schema_options.database = "exactly";
+  auto schema = store::schema::SchemaManager::apply(store, schema_options);
+  pipeline::PipelineTargets targets;
+  targets.logs.table = schema.table(store::schema::TableKind::kLogs).table;
+  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
+    targets.logs.columns.push_back({c.name, c.type});
+  pipeline::PipelineOptions po;
+  po.buffer.dir = dir / "buffer";
+  po.buffer.fsync = pipeline::FsyncPolicy::kNever;  // SIGKILL keeps the page cache; power loss is not tested
+  po.batch.max_rows = 500;
+  po.batch.max_age = std::chrono::milliseconds(100);
+  po.flush_tick = std::chrono::milliseconds(20);
+  pipeline::Pipeline pipe(store, targets, po);
+  pipe.start();
+
+  collect::k8s_events::ReceiverOptions ro;
+  ro.state_dir = dir / "k8s_events";
+  ro.cluster = [url] {
+    k8s::ClusterConfig c;
+    c.server = url;
+    c.source = "test";
+    return c;
+  };
+  ro.checkpoint_interval = std::chrono::milliseconds(200);
+  ro.tick = std::chrono::milliseconds(20);
+  ro.backoff_initial = std::chrono::milliseconds(20);
+  ro.backoff_max = std::chrono::milliseconds(200);
+  ro.resolve = false;
+  collect::k8s_events::EventsReceiver receiver(ro, pipe, store, nullptr);
+  receiver.start();
+  std::printf("started\n");
+  std::fflush(stdout);
+
+  const std::string pairs_sql =
+      "SELECT LogAttributes['k8s.event.uid'] AS u, JSONExtractString(Body,'object','metadata','resourceVersion') AS rv, "
+      "count() AS n FROM exactly.otel_logs GROUP BY u, rv";
+  if (mode == "run") {
+    int sig = 0;
+    sigwait(&set, &sig);
+  } else {
+    const long expected = std::atol(argv[4]);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+    while (std::chrono::steady_clock::now() < deadline) {
+      auto r = store.query("SELECT count() FROM (" + pairs_sql + ")", "TabSeparated");
+      if (std::atol(r.data.c_str()) >= expected) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // anything extra (a duplicate) would land now
+  }
+  receiver.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  if (mode != "run") {
+    auto r = store.query(pairs_sql, "TabSeparated");
+    std::string_view data = r.data;
+    while (!data.empty()) {
+      auto nl = data.find('\n');
+      std::string line(data.substr(0, nl));
+      for (auto& c : line)
+        if (c == '\t') c = ' ';
+      std::printf("pair %s\n", line.c_str());
+      data = nl == std::string_view::npos ? std::string_view{} : data.substr(nl + 1);
+    }
+    std::printf("done\n");
+    std::fflush(stdout);
+  }
+  return 0;
+}
