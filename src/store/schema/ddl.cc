@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "store/schema/krateo_events.h"
 #include "store/schema/otel_tables.h"
 #include "store/store.h"
 
@@ -61,6 +62,13 @@ std::string createDistributed(const SchemaOptions& o, const std::string& name, c
 
 }  // namespace
 
+std::string createTableSql(const SchemaOptions& options, const TableDef& def, const std::string& name) {
+  return createTable(options, def, name);
+}
+std::string createDistributedSql(const SchemaOptions& options, const std::string& name, const std::string& local) {
+  return createDistributed(options, name, local);
+}
+
 std::string traceIdViewName(const SchemaOptions& options) {
   return tableName(options, TableKind::kTraceIdTs) + "_mv";
 }
@@ -93,6 +101,8 @@ std::vector<SchemaObject> buildSchemaObjects(const SchemaOptions& o, const Serve
                              "FROM {}\nWHERE TraceId != ''\nGROUP BY TraceId",
                              qualified(o.database, view), onCluster(o), qualified(o.database, lookup),
                              qualified(o.database, traces))});
+  if (o.krateo_events)
+    for (auto& obj : eventsSchemaObjects(o)) out.push_back(std::move(obj));
   return out;
 }
 

@@ -32,6 +32,13 @@ std::vector<std::string> buildSchema(const SchemaOptions& options, const ServerI
 // Statements separated by ";\n\n", ending with ";\n".
 std::string printSchema(const SchemaOptions& options, const ServerInfo& server);
 
+// CREATE TABLE for one definition under these options (engine, TTL, dedup
+// window and ON CLUSTER as for every kobs table), and the Distributed table
+// over a local one in cluster mode. Shared with krateo_events.cc.
+struct TableDef;
+std::string createTableSql(const SchemaOptions& options, const TableDef& def, const std::string& name);
+std::string createDistributedSql(const SchemaOptions& options, const std::string& name, const std::string& local);
+
 // Name of the materialized view that fills the trace-id lookup table.
 std::string traceIdViewName(const SchemaOptions& options);
 

@@ -2,7 +2,11 @@
 
 #include "common/error.h"
 #include "common/logging.h"
+#include <algorithm>
+#include <chrono>
+
 #include "store/schema/ddl.h"
+#include "store/schema/krateo_events.h"
 #include "store/schema/otel_tables.h"
 
 namespace kobs::store::schema {
@@ -121,8 +125,24 @@ Schema SchemaManager::apply(IStore& store, const SchemaOptions& options, const S
     }
   }
 
+  // A new events table gets the k8s-event rows already in the logs table
+  // (written by the old stack, or before kobs had the table). The view goes
+  // live first; rows observed before that instant are copied once.
+  const bool events_new = options.krateo_events &&
+      std::find(schema.created.begin(), schema.created.end(), options.database + "." + options.events_table) !=
+          schema.created.end();
+  const int64_t view_start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& obj : objects)
     if (obj.type == SchemaObject::Type::kMaterializedView && !tableExists(store, obj.database, obj.name)) create(obj);
+  if (events_new) {
+    try {
+      store.execute(eventsBackfillSql(options, view_start_ns));
+    } catch (Exception& e) {
+      e.addContext(fmt::format("while copying existing k8s events into {}.{}", options.database, options.events_table));
+      throw;
+    }
+  }
   return schema;
 }
 

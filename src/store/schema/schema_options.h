@@ -82,6 +82,11 @@ struct SchemaOptions {
   // The window kobs sets on the non-replicated MergeTree tables it creates or
   // finds, so insert_deduplication_token makes a replayed batch a no-op.
   uint64_t deduplication_window = 1000;
+  // The composition-keyed events table and the view that fills it from the
+  // logs table (store/schema/krateo_events.h). Off in a bare SchemaOptions so
+  // it describes only the OpenTelemetry tables; the kobs process turns it on.
+  bool krateo_events = false;
+  std::string events_table = "krateo_events";
 };
 
 // The table a kind lives in under these options (the Distributed one in cluster mode).

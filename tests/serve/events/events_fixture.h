@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
@@ -78,8 +79,17 @@ class EventsStoreTest : public ::testing::Test {
     return {{"type", "ADDED"}, {"object", ev}};
   }
 
+  static std::string isoNanos(int64_t ns) {
+    const std::time_t secs = ns / 1000000000;
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, ns % 1000000000);
+  }
+
   // One INSERT (one block) holding these events.
-  void insertEvents(const std::vector<TestEvent>& events) {
+  void insertEvents(const std::vector<TestEvent>& events) { insertEventsInto(database_, events); }
+  static void insertEventsInto(const std::string& database, const std::vector<TestEvent>& events) {
     std::string rows;
     for (const auto& e : events) {
       const int seq = seq_++;
@@ -89,7 +99,7 @@ class EventsStoreTest : public ::testing::Test {
       nlohmann::json log_attrs = nlohmann::json::object();
       if (!e.composition_id.empty()) log_attrs["krateo.io/composition-id"] = e.composition_id;
       nlohmann::json row = {
-          {"Timestamp", ts},
+          {"Timestamp", isoNanos(ts)},
           {"SeverityText", e.type},
           {"Body", bodyOf(e, seq).dump()},
           {"ResourceAttributes", {{"telemetry.source", "k8s-events"}}},
@@ -98,7 +108,7 @@ class EventsStoreTest : public ::testing::Test {
       rows += row.dump() + "\n";
     }
     store_->execute(fmt::format("INSERT INTO `{}`.otel_logs SETTINGS date_time_input_format='best_effort' FORMAT JSONEachRow\n{}",
-                                database_, rows));
+                                database, rows));
   }
   void insertEvent(const TestEvent& e) { insertEvents({e}); }
 

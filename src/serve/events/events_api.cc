@@ -1,0 +1,131 @@
+#include "serve/events/events_api.h"
+
+#include <charconv>
+
+#include "common/logging.h"
+
+namespace kobs::serve::events {
+
+EventsApi::EventsApi(EventsApiOptions options, const auth::Authenticator* auth)
+    : options_(std::move(options)), auth_(auth), hub_(options_.sse) {}
+
+EventsApi::~EventsApi() { hub_.stop(); }
+
+void EventsApi::attach(const EventReader& reader, EventFeed& feed) {
+  feed_ = &feed;
+  reader_ = &reader;
+}
+
+http::Response EventsApi::withCors(http::Response r) const {
+  r.headers.set("Access-Control-Allow-Origin", options_.allow_origin);
+  return r;
+}
+
+http::Response EventsApi::preflight(const http::Request& request) const {
+  http::Response r;
+  r.status = 204;
+  r.headers.set("Access-Control-Allow-Origin", options_.allow_origin);
+  r.headers.set("Access-Control-Allow-Methods", "GET, OPTIONS");
+  const auto asked = request.header("Access-Control-Request-Headers");
+  r.headers.set("Access-Control-Allow-Headers",
+                asked ? std::string(*asked) : std::string("Authorization, Last-Event-ID, Cache-Control, Content-Type"));
+  r.headers.set("Access-Control-Max-Age", "86400");
+  if (options_.allow_origin != "*") r.headers.set("Vary", "Origin");
+  return r;
+}
+
+http::Handler EventsApi::guarded(http::Handler handler) const {
+  if (!auth_) return handler;
+  return [this, handler = std::move(handler)](const http::Request& request) {
+    if (auto why = auth_->check(request)) return withCors(auth::Authenticator::unauthorized(*why));
+    return handler(request);
+  };
+}
+
+void EventsApi::addRoutes(http::Router& router) {
+  router.get("/health", [](const http::Request&) { return http::Response::text(200, "ok"); });
+  const http::RouteOptions blocking{.blocking = true};
+  router.get("/events", guarded([this](const http::Request& r) { return listEvents(r, std::nullopt); }), blocking);
+  router.addPrefix("GET", "/events/", guarded([this](const http::Request& r) {
+    return listEvents(r, r.path_rest.empty() ? std::nullopt : std::optional<std::string>(r.path_rest));
+  }), blocking);
+  router.get("/notifications", guarded([this](const http::Request& r) { return notifications(r); }));
+  router.addPrefix("GET", "/notifications/", guarded([this](const http::Request& r) { return notifications(r); }));
+  auto pre = [this](const http::Request& r) { return preflight(r); };
+  router.add("OPTIONS", "/events", pre);
+  router.addPrefix("OPTIONS", "/events/", pre);
+  router.add("OPTIONS", "/notifications", pre);
+  router.addPrefix("OPTIONS", "/notifications/", pre);
+}
+
+http::Response EventsApi::listEvents(const http::Request& request, std::optional<std::string> composition) {
+  auto bad = [this](std::string why) {
+    return withCors(http::Response::json(400, "{\"error\":\"bad_request\",\"message\":\"" + why + "\"}\n"));
+  };
+  if (!composition) {
+    if (auto c = request.queryParam("composition_id"); c && !c->empty()) composition = std::string(*c);
+  }
+  size_t limit = options_.default_limit;
+  if (auto l = request.queryParam("limit"); l && !l->empty()) {
+    auto r = std::from_chars(l->data(), l->data() + l->size(), limit);
+    if (r.ec != std::errc() || r.ptr != l->data() + l->size() || limit == 0) return bad("limit must be a positive integer");
+    limit = std::min(limit, options_.max_limit);
+  }
+  std::optional<EventCursor> before;
+  if (auto b = request.queryParam("before"); b && !b->empty()) {
+    auto p = ResumePoint::parse(*b);
+    if (!p) return bad("before must be an event cursor");
+    before = p->cursor;
+  }
+  const EventReader* reader = reader_.load();
+  if (!reader) return withCors(http::Response::text(503, "store not ready\n"));
+  std::vector<StoredEvent> rows;
+  try {
+    rows = reader->newest(composition, limit, before);
+  } catch (const std::exception& e) {
+    logging::get("events.api")->warn("GET {}: store query failed: {}", request.target, e.what());
+    return withCors(http::Response::text(500, "internal error\n"));
+  }
+  std::string body = "[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (i) body.push_back(',');
+    body += sseK8sEventJson(rows[i]);
+  }
+  body += "]\n";
+  auto response = withCors(http::Response::json(200, std::move(body)));
+  if (rows.size() == limit) response.headers.set("X-Kobs-Next-Before", rows.back().cursor.str());
+  return response;
+}
+
+http::Response EventsApi::notifications(const http::Request& request) {
+  const EventReader* reader = reader_.load();
+  EventFeed* feed = feed_.load();
+  if (!reader || !feed) {
+    auto r = withCors(http::Response::text(503, "store not ready\n"));
+    r.headers.set("Retry-After", "1");
+    return r;
+  }
+  StreamParams params;
+  for (const auto& [k, v] : request.query)
+    if (k == "topic" && !v.empty()) params.topics.push_back(v);
+  std::optional<std::string_view> last = request.header("Last-Event-ID");
+  if (!last || last->empty()) last = request.queryParam("lastEventId");
+  if (last && !last->empty()) {
+    params.resume = ResumePoint::parse(*last);
+    // An id from something else (the old eventsse's "88888888") starts live.
+    if (!params.resume) logging::get("events.sse")->debug("ignoring unknown Last-Event-ID '{}'", *last);
+  }
+  auto response = http::Response::stream(
+      "text/event-stream",
+      [this, reader, feed, params = std::move(params)](std::shared_ptr<http::StreamWriter> writer) mutable {
+        hub_.open(*reader, *feed, std::move(writer), std::move(params));
+      },
+      hub_.preamble());
+  response.headers.set("Cache-Control", "no-cache");
+  response.headers.set("Connection", "keep-alive");
+  response.headers.set("Access-Control-Allow-Origin", options_.allow_origin);
+  response.headers.set("X-Accel-Buffering", "no");
+  return response;
+}
+
+}  // namespace kobs::serve::events

@@ -1,0 +1,115 @@
+#include "store/schema/krateo_events.h"
+
+#include <fmt/format.h>
+
+#include "store/schema/ddl.h"
+#include "store/schema/otel_tables.h"
+#include "store/store.h"
+
+namespace kobs::store::schema {
+namespace {
+
+std::string qualified(const std::string& db, const std::string& name) {
+  return quoteIdentifier(db) + "." + quoteIdentifier(name);
+}
+
+TableDef eventsTableDef() {
+  const std::string z = "CODEC(ZSTD(1))";
+  const std::string lc = "LowCardinality(String)";
+  TableDef t{.kind = TableKind::kLogs};  // kind is unused for this table
+  t.columns = {
+      {"composition_id", "String", z},
+      {"ingest_time", "DateTime64(9)", "CODEC(Delta(8), ZSTD(1))"},
+      {"ts", "DateTime64(9)", "CODEC(Delta(8), ZSTD(1))"},
+      {"row_key", "UInt64", ""},
+      {"watch_type", lc, z},
+      {"event_uid", "String", z},
+      {"resource_version", "String", z},
+      {"obj_apiversion", lc, z},
+      {"obj_kind", lc, z},
+      {"obj_name", "String", z},
+      {"obj_namespace", lc, z},
+      {"obj_uid", "String", z},
+      {"reason", lc, z},
+      {"message", "String", z},
+      {"type", lc, z},
+      {"source_component", lc, z},
+      {"event_time", "String", z},
+  };
+  // Part- and granule-level pruning for the tailer (ingest_time) and for the
+  // all-compositions listing (ts), which do not follow the sort key.
+  t.indexes = {{"idx_ingest_time", "ingest_time", "minmax", 1}, {"idx_ts", "ts", "minmax", 1}};
+  t.partition_by = "toDate(ts)";
+  t.order_by = "(composition_id, ts, row_key)";
+  t.ttl_time = "toDateTime(ts)";
+  // Small granules: a composition's newest 50 rows are a few granules away.
+  t.settings = {"index_granularity = 2048", "ttl_only_drop_parts = 1"};
+  return t;
+}
+
+// The view's SELECT list over one otel_logs row; `ingest` is the ingest_time
+// expression (now64(9) live, the row's Timestamp for the backfill).
+std::string selectList(const std::string& ingest) {
+  auto obj = [](const char* path) { return fmt::format("JSONExtractString(Body, 'object', {})", path); };
+  return fmt::format(
+      "    LogAttributes['krateo.io/composition-id'] AS composition_id,\n"
+      "    {} AS ingest_time,\n"
+      "    Timestamp AS ts,\n"
+      "    sipHash64(Timestamp, Body) AS row_key,\n"
+      "    JSONExtractString(Body, 'type') AS watch_type,\n"
+      "    {} AS event_uid,\n"
+      "    {} AS resource_version,\n"
+      "    {} AS obj_apiversion,\n"
+      "    {} AS obj_kind,\n"
+      "    {} AS obj_name,\n"
+      "    {} AS obj_namespace,\n"
+      "    {} AS obj_uid,\n"
+      "    {} AS reason,\n"
+      "    {} AS message,\n"
+      "    {} AS type,\n"
+      "    {} AS source_component,\n"
+      "    coalesce(nullIf({}, ''), nullIf({}, ''),\n"
+      "             formatDateTime(toDateTime(Timestamp), '%Y-%m-%dT%H:%i:%SZ', 'UTC')) AS event_time\n",
+      ingest, obj("'metadata', 'uid'"), obj("'metadata', 'resourceVersion'"), obj("'involvedObject', 'apiVersion'"),
+      obj("'involvedObject', 'kind'"), obj("'involvedObject', 'name'"), obj("'involvedObject', 'namespace'"),
+      obj("'involvedObject', 'uid'"), obj("'reason'"), obj("'message'"), obj("'type'"), obj("'source', 'component'"),
+      obj("'eventTime'"), obj("'lastTimestamp'"));
+}
+
+constexpr const char* kEventsFilter = "ResourceAttributes['telemetry.source'] = 'k8s-events'";
+
+}  // namespace
+
+std::string eventsViewName(const SchemaOptions& options) { return options.events_table + "_mv"; }
+
+std::vector<SchemaObject> eventsSchemaObjects(const SchemaOptions& o) {
+  std::vector<SchemaObject> out;
+  const TableDef def = eventsTableDef();
+  const std::string name = o.events_table;
+  const std::string suffix = o.cluster.enabled() ? o.cluster.local_suffix : "";
+  if (!o.cluster.enabled()) {
+    out.push_back({SchemaObject::Type::kTable, std::nullopt, o.database, name, createTableSql(o, def, name)});
+  } else {
+    const std::string local = name + suffix;
+    out.push_back({SchemaObject::Type::kLocalTable, std::nullopt, o.database, local, createTableSql(o, def, local)});
+    out.push_back({SchemaObject::Type::kDistributedTable, std::nullopt, o.database, name,
+                   createDistributedSql(o, name, local)});
+  }
+  const std::string logs = tableName(o, TableKind::kLogs) + suffix;
+  const std::string view = eventsViewName(o);
+  const std::string on_cluster = o.cluster.enabled() ? " ON CLUSTER " + quoteIdentifier(o.cluster.name) : "";
+  out.push_back({SchemaObject::Type::kMaterializedView, std::nullopt, o.database, view,
+                 fmt::format("CREATE MATERIALIZED VIEW IF NOT EXISTS {}{}\nTO {}\nAS SELECT\n{}FROM {}\nWHERE {}",
+                             qualified(o.database, view), on_cluster, qualified(o.database, name + suffix),
+                             selectList("now64(9)"), qualified(o.database, logs), kEventsFilter)});
+  return out;
+}
+
+std::string eventsBackfillSql(const SchemaOptions& o, int64_t before_ns) {
+  // Through the Distributed table in cluster mode, so each row lands once.
+  return fmt::format("INSERT INTO {}\nSELECT\n{}FROM {}\nWHERE {} AND Timestamp < fromUnixTimestamp64Nano({})",
+                     qualified(o.database, o.events_table), selectList("Timestamp"),
+                     qualified(o.database, tableName(o, TableKind::kLogs)), kEventsFilter, before_ns);
+}
+
+}  // namespace kobs::store::schema

@@ -1,0 +1,48 @@
+// The composition-keyed events table: one row per Kubernetes event
+// notification in otel_logs, with the columns the Krateo frontend API reads
+// extracted once (by a materialized view at insert time) instead of running
+// JSONExtract over Body on every request.
+//
+//   krateo_events      MergeTree ORDER BY (composition_id, ts, row_key):
+//                      /events/{id} reads one key range, newest first in order.
+//   krateo_events_mv   otel_logs WHERE ResourceAttributes['telemetry.source'] =
+//                      'k8s-events' -> krateo_events.
+//
+// The SSE cursor: every row carries (ingest_time, ts, row_key).
+//   ingest_time  now64(9) on the server when the view ran for the insert: the
+//                order rows became part of the table. All rows of one insert
+//                share it; ts (the row's Timestamp) and row_key (sipHash64 of
+//                Timestamp and Body) order rows inside one insert totally.
+// Rows are visible in ingest_time order when one writer inserts sequentially
+// (kobs's pipeline; the events receiver is leader-elected). With several
+// writers, or a cluster whose nodes' clocks differ, a row can become visible
+// after a row with a later ingest_time: the tailer re-reads a lookback window
+// to catch such rows (see serve/events/event_feed.h).
+//
+// Cluster mode: a Replicated <table>_local plus a Distributed <table>, and the
+// view on each node's local logs table writing its local events table.
+//
+// Threading: pure functions.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "store/schema/schema_options.h"
+
+namespace kobs::store::schema {
+
+struct SchemaObject;
+
+// The events table and its view, for buildSchemaObjects() (table(s) first).
+std::vector<SchemaObject> eventsSchemaObjects(const SchemaOptions& options);
+
+// Copies k8s-event rows already in the logs table (older than `before_ns`,
+// nanoseconds since the epoch) into a freshly created events table; their
+// ingest_time is their Timestamp, so they are history, never pushed live.
+std::string eventsBackfillSql(const SchemaOptions& options, int64_t before_ns);
+
+// Name of the view that fills the events table.
+std::string eventsViewName(const SchemaOptions& options);
+
+}  // namespace kobs::store::schema

@@ -1,0 +1,174 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "serve/events/event_feed.h"
+#include "serve/events/event_reader.h"
+#include "store/schema/ddl.h"
+#include "store/schema/krateo_events.h"
+#include "events_fixture.h"
+
+namespace kobs::serve::testing {
+namespace {
+
+using events::EventCursor;
+using events::EventFeed;
+using events::EventReader;
+using events::FeedBatch;
+using events::FeedOptions;
+
+class EventStoreTest : public EventsStoreTest {
+ protected:
+  EventReader reader() { return EventReader(*store_, database_, "krateo_events"); }
+};
+
+TEST_F(EventStoreTest, ViewExtractsTheApiColumnsOnce) {
+  TestEvent a{.composition_id = "c1", .event_time = "2026-03-15T11:00:00.123456Z"};
+  TestEvent b{.composition_id = "", .reason = "Pulled", .last_timestamp = "2026-03-15T12:00:00Z"};
+  TestEvent c{.composition_id = "c1", .reason = "Killing", .last_timestamp = "",
+              .timestamp_ns = 1773572400000000000};  // 2026-03-15T11:00:00Z
+  insertEvents({a, b, c});
+  // A log row that is not a k8s event stays out.
+  store_->execute(fmt::format("INSERT INTO `{}`.otel_logs (Body, ResourceAttributes) VALUES ('hello', map('telemetry.source', 'filelog'))", database_));
+  auto r = store_->query(fmt::format("SELECT composition_id, reason, event_time, obj_kind, obj_apiversion, watch_type "
+                                     "FROM `{}`.krateo_events ORDER BY reason", database_),
+                         "TabSeparated");
+  EXPECT_EQ(r.data,
+            "c1\tCreated\t2026-03-15T11:00:00.123456Z\tPod\tv1\tADDED\n"
+            "c1\tKilling\t2026-03-15T11:00:00Z\tPod\tv1\tADDED\n"
+            "\tPulled\t2026-03-15T12:00:00Z\tPod\tv1\tADDED\n");
+}
+
+TEST_F(EventStoreTest, NewestFirstPerCompositionWithLimitAndCursorPaging) {
+  std::vector<TestEvent> evs;
+  const int64_t base = 1773572400000000000;
+  for (int i = 0; i < 10; ++i)
+    evs.push_back({.composition_id = i % 2 ? "odd" : "even", .message = "m" + std::to_string(i),
+                   .timestamp_ns = base + int64_t(i) * 1000});  // all within one second
+  insertEvents(evs);
+  auto rd = reader();
+  auto all = rd.newest(std::nullopt, 200);
+  ASSERT_EQ(all.size(), 10u);
+  EXPECT_EQ(all.front().message, "m9");
+  EXPECT_EQ(all.back().message, "m0");
+  auto odd = rd.newest(std::string("odd"), 200);
+  ASSERT_EQ(odd.size(), 5u);
+  EXPECT_EQ(odd[0].message, "m9");
+  EXPECT_EQ(odd[4].message, "m1");
+  auto page1 = rd.newest(std::nullopt, 4);
+  auto page2 = rd.newest(std::nullopt, 4, page1.back().cursor);
+  auto page3 = rd.newest(std::nullopt, 4, page2.back().cursor);
+  ASSERT_EQ(page1.size() + page2.size() + page3.size(), 10u);
+  EXPECT_EQ(page2.front().message, "m5");
+  EXPECT_EQ(page3.back().message, "m0");
+  EXPECT_TRUE(rd.newest(std::string("nobody"), 10).empty());
+}
+
+TEST_F(EventStoreTest, CursorOrdersRowsOfOneInsertAndOfOneSecondTotally) {
+  std::vector<TestEvent> evs(50, TestEvent{.composition_id = "c", .timestamp_ns = 1773572400000000000});
+  for (size_t i = 0; i < evs.size(); ++i) evs[i].message = std::to_string(i);  // same ns, different body
+  insertEvents(evs);
+  insertEvents(evs);  // a second insert with identical timestamps
+  auto rd = reader();
+  std::vector<EventCursor> seen;
+  EventCursor from;
+  while (true) {
+    auto page = rd.after(from, 7);
+    for (auto& r : page) seen.push_back(r.cursor);
+    if (page.size() < 7) break;
+    from = page.back().cursor;
+  }
+  ASSERT_EQ(seen.size(), 100u);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i - 1], seen[i]);
+  EXPECT_EQ(rd.maxCursor(), seen.back());
+}
+
+TEST_F(EventStoreTest, ExistingEventsAreCopiedWhenTheTableIsCreated) {
+  // A database that had otel_logs (old stack) before kobs added the events table.
+  const std::string db = database_ + "_old";
+  store::schema::SchemaOptions so;
+  so.database = db;
+  store::schema::SchemaManager::apply(*store_, so);
+  insertEventsInto(db, {TestEvent{.composition_id = "old"}, TestEvent{.composition_id = "old"}});
+  so.krateo_events = true;
+  auto schema = store::schema::SchemaManager::apply(*store_, so);
+  EXPECT_EQ(store_->query(fmt::format("SELECT count() FROM `{}`.krateo_events WHERE ingest_time = ts", db), "TabSeparated").data,
+            "2\n");
+  // Applying again copies nothing twice.
+  store::schema::SchemaManager::apply(*store_, so);
+  EXPECT_EQ(store_->query(fmt::format("SELECT count() FROM `{}`.krateo_events", db), "TabSeparated").data, "2\n");
+}
+
+TEST(EventsDdl, ClusterModeHasLocalDistributedAndViewOnLocalLogs) {
+  store::schema::SchemaOptions so;
+  so.krateo_events = true;
+  so.cluster.name = "c";
+  auto objs = store::schema::buildSchemaObjects(so, store::schema::parseServerVersion("25.8"));
+  std::string local, dist, view;
+  for (auto& o : objs) {
+    if (o.name == "krateo_events_local") local = o.sql;
+    if (o.name == "krateo_events") dist = o.sql;
+    if (o.name == "krateo_events_mv") view = o.sql;
+  }
+  EXPECT_NE(local.find("ReplicatedMergeTree"), std::string::npos);
+  EXPECT_NE(local.find("ORDER BY (composition_id, ts, row_key)"), std::string::npos);
+  EXPECT_NE(dist.find("Distributed('c', 'default', 'krateo_events_local'"), std::string::npos);
+  EXPECT_NE(view.find("ON CLUSTER `c`"), std::string::npos);
+  EXPECT_NE(view.find("TO `default`.`krateo_events_local`"), std::string::npos);
+  EXPECT_NE(view.find("FROM `default`.`otel_logs_local`"), std::string::npos);
+  // Off by default: the OTel schema alone.
+  store::schema::SchemaOptions plain;
+  for (auto& o : store::schema::buildSchemaObjects(plain, store::schema::parseServerVersion("25.8")))
+    EXPECT_EQ(o.name.find("krateo"), std::string::npos);
+}
+
+TEST_F(EventStoreTest, FeedPublishesEachNewRowOnceStartingAfterHistory) {
+  insertEvent({.composition_id = "hist"});
+  auto rd = reader();
+  EventFeed feed(rd, FeedOptions{.poll_interval = std::chrono::hours(1), .lookback = std::chrono::seconds(5), .page_rows = 3});
+  feed.start();
+  std::vector<std::string> got;
+  std::mutex m;
+  feed.subscribe([&](const FeedBatch& b) {
+    std::lock_guard lock(m);
+    for (auto& e : b) got.push_back(e->row.message + (e->late ? "*" : ""));
+  });
+  feed.pollOnce();
+  EXPECT_TRUE(got.empty());
+  std::vector<TestEvent> evs;
+  for (int i = 0; i < 8; ++i) evs.push_back({.message = "n" + std::to_string(i)});
+  insertEvents(evs);
+  feed.pollOnce();
+  feed.pollOnce();
+  ASSERT_EQ(got.size(), 8u);
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(got[i], "n" + std::to_string(i));
+
+  // A row that becomes visible late, below the high-water mark but within
+  // the lookback window, is published once, marked late.
+  const auto high = feed.highWater();
+  store_->execute(fmt::format(
+      "INSERT INTO `{}`.krateo_events (composition_id, ingest_time, ts, row_key, reason, message) VALUES "
+      "('', fromUnixTimestamp64Nano(toInt64({})), now64(9), 7, 'Late', 'late-row')",
+      database_, high.ingest_ns - 1000));
+  feed.pollOnce();
+  feed.pollOnce();
+  ASSERT_EQ(got.size(), 9u);
+  EXPECT_EQ(got.back(), "late-row*");
+  EXPECT_EQ(feed.stats().late.load(), 1u);
+  feed.stop();
+}
+
+TEST_F(EventStoreTest, FeedWakesOnDemandAndPollsOnItsOwn) {
+  auto rd = reader();
+  EventFeed feed(rd, FeedOptions{.poll_interval = std::chrono::milliseconds(200), .lookback = std::chrono::milliseconds(0)});
+  feed.start();
+  std::atomic<int> n{0};
+  feed.subscribe([&](const FeedBatch& b) { n += int(b.size()); });
+  insertEvent({});
+  for (int i = 0; i < 100 && n < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(n.load(), 1);
+  feed.stop();
+}
+
+}  // namespace
+}  // namespace kobs::serve::testing
