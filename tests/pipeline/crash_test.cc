@@ -78,8 +78,12 @@ TEST(DiskBufferCrash, SigkilledWriterLosesNoAcknowledgedRecordAndStoresNoneTwice
     std::fclose(child.out);
     int status = 0;
     ::waitpid(child.pid, &status, 0);
-    if (round + 1 == kRounds) ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "final writer failed";
-    if (dies_after_insert) ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 9) << "child did not die on cue";
+    if (round + 1 == kRounds) {
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "final writer failed";
+    }
+    if (dies_after_insert) {
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 9) << "child did not die on cue";
+    }
     // The next round writes fresh ids after everything this one may have produced.
     next = round + 1 == kRounds ? next : last;
   }

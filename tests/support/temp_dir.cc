@@ -20,12 +20,12 @@ TempDir::~TempDir() {
 
 std::filesystem::path sourceDir() {
   const char* dir = std::getenv("KOBS_SOURCE_DIR");
-  return dir ? std::filesystem::path(dir) : std::filesystem::current_path();
+  return dir && *dir ? std::filesystem::path(dir) : std::filesystem::path(KOBS_TEST_SOURCE_DIR);
 }
 
 std::filesystem::path binaryDir() {
   const char* dir = std::getenv("KOBS_BINARY_DIR");
-  return dir ? std::filesystem::path(dir) : std::filesystem::current_path();
+  return dir && *dir ? std::filesystem::path(dir) : std::filesystem::path(KOBS_TEST_BINARY_DIR);
 }
 
 std::string chdbLibraryPath() {

@@ -22,9 +22,9 @@ class TempDir {
 
 // Path of libchdb.so for tests: $KOBS_CHDB_LIB or <source>/third_party/chdb/libchdb.so.
 std::string chdbLibraryPath();
-// The source tree root ($KOBS_SOURCE_DIR, set by ctest).
+// The source tree root ($KOBS_SOURCE_DIR, else the tree this test was built from).
 std::filesystem::path sourceDir();
-// The build tree root ($KOBS_BINARY_DIR, set by ctest).
+// The build tree root ($KOBS_BINARY_DIR, else the tree this test was built in).
 std::filesystem::path binaryDir();
 
 }  // namespace kobs::testing
