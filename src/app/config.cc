@@ -52,6 +52,22 @@ const config::Table& configTable() {
       {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old.", {"KOBS_BATCH_MAX_AGE"}},
       {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
       {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
+
+      {"schema.krateo_events", KeyType::kBool, "true", "Create the composition-keyed krateo_events table and the view filling it from otel_logs (what /events and /notifications read).", {}},
+      {"serve.cors_allow_origin", KeyType::kString, "*", "Access-Control-Allow-Origin of /events and /notifications.", {"KOBS_CORS_ALLOW_ORIGIN"}},
+      {"serve.events_max_limit", KeyType::kInt, "1000", "Largest ?limit= accepted by /events.", {}},
+      {"serve.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on SSE streams.", {"KOBS_SSE_KEEPALIVE"}},
+      {"serve.sse_retry", KeyType::kDuration, "3s", "The `retry:` reconnect hint sent to SSE clients (0: none).", {}},
+      {"serve.sse_poll_interval", KeyType::kDuration, "500ms", "How often the events table is tailed when no in-process commit wakes the feed (kobs serve).", {"KOBS_SSE_POLL_INTERVAL"}},
+      {"serve.sse_lookback", KeyType::kDuration, "5s", "Window re-read for rows that become visible late (several writers, cluster clock skew); 0 disables.", {}},
+      {"serve.sse_queue_frames", KeyType::kInt, "1024", "Writes queued per SSE client before it is disconnected as too slow.", {}},
+      {"serve.sse_queue_bytes", KeyType::kBytes, "4MiB", "Bytes queued per SSE client before it is disconnected as too slow.", {}},
+      {"serve.clickhouse_listen", KeyType::kString, ":8123", "Address of the read-only ClickHouse-compatible endpoint (embedded store only; empty: off).", {"KOBS_CLICKHOUSE_LISTEN"}},
+      {"auth.tokens_file", KeyType::kString, "", "File of accepted bearer tokens, one per line (enables auth on /events and /notifications).", {"KOBS_AUTH_TOKENS_FILE"}},
+      {"auth.jwt_hs256_secret", KeyType::kString, "", "Accept JWTs signed HS256 with this secret.", {"KOBS_AUTH_JWT_SECRET"}, {}, true},
+      {"auth.jwt_rs256_public_key_file", KeyType::kString, "", "Accept JWTs signed RS256 by the key in this PEM file.", {"KOBS_AUTH_JWT_PUBLIC_KEY_FILE"}},
+      {"auth.jwt_issuer", KeyType::kString, "", "Required JWT `iss` (empty: any).", {}},
+      {"auth.jwt_audience", KeyType::kString, "", "Required JWT `aud` (empty: any).", {}},
     };
     for (auto kind : store::schema::allTableKinds()) {
       std::string name(store::schema::tableKindName(kind));
@@ -109,6 +125,23 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   if (v.integer("schema.dedup_window") <= 0)
     throw Exception(ErrorCode::kBadConfig, "config key schema.dedup_window: must be positive (replays would duplicate rows)");
   c.schema.deduplication_window = static_cast<uint64_t>(v.integer("schema.dedup_window"));
+  c.schema.krateo_events = v.boolean("schema.krateo_events");
+
+  auto& sv = c.serve;
+  sv.allow_origin = v.str("serve.cors_allow_origin");
+  sv.events_max_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("serve.events_max_limit")));
+  sv.sse_keepalive = v.duration("serve.sse_keepalive");
+  sv.sse_retry = v.duration("serve.sse_retry");
+  sv.sse_poll_interval = v.duration("serve.sse_poll_interval");
+  sv.sse_lookback = v.duration("serve.sse_lookback");
+  sv.sse_queue_frames = static_cast<size_t>(std::max<int64_t>(1, v.integer("serve.sse_queue_frames")));
+  sv.sse_queue_bytes = v.bytes("serve.sse_queue_bytes");
+  sv.clickhouse_listen = v.str("serve.clickhouse_listen");
+  sv.auth.tokens_file = v.str("auth.tokens_file");
+  sv.auth.jwt_hs256_secret = v.str("auth.jwt_hs256_secret");
+  sv.auth.jwt_rs256_public_key_file = v.str("auth.jwt_rs256_public_key_file");
+  sv.auth.jwt_issuer = v.str("auth.jwt_issuer");
+  sv.auth.jwt_audience = v.str("auth.jwt_audience");
 
   auto& p = c.pipeline;
   p.buffer.dir = std::filesystem::path(c.data_dir) / "buffer";

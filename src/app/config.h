@@ -10,6 +10,7 @@
 
 #include "common/config_table.h"
 #include "pipeline/pipeline.h"
+#include "serve/auth/authenticator.h"
 #include "store/schema/schema_options.h"
 
 namespace kobs::app {
@@ -26,6 +27,17 @@ struct StoreConfig {
   bool tls_verify = true;
 };
 
+// The frontend API (serve/events, serve/chcompat, serve/auth).
+struct ServeConfig {
+  std::string allow_origin;
+  size_t events_max_limit = 1000;
+  std::chrono::milliseconds sse_keepalive{}, sse_retry{}, sse_poll_interval{}, sse_lookback{};
+  size_t sse_queue_frames = 1024;
+  uint64_t sse_queue_bytes = 0;
+  std::string clickhouse_listen;  // empty: no ClickHouse-compatible endpoint
+  serve::auth::AuthOptions auth;
+};
+
 struct KobsConfig {
   config::Values values;  // everything, for components that read their own keys
   std::string data_dir;
@@ -35,6 +47,7 @@ struct KobsConfig {
   StoreConfig store;
   store::schema::SchemaOptions schema;
   pipeline::PipelineOptions pipeline;
+  ServeConfig serve;
 };
 
 // Loads the YAML file (optional), the environment and --set overrides, then

@@ -15,9 +15,15 @@
 #include "common/logging.h"
 #include "common/metrics.h"
 #include "pipeline/targets.h"
+#include "serve/auth/authenticator.h"
+#include "serve/chcompat/clickhouse_endpoint.h"
+#include "serve/events/event_feed.h"
+#include "serve/events/event_reader.h"
+#include "serve/events/events_api.h"
 #include "serve/http/health_routes.h"
 #include "serve/http/http_server.h"
 #include "store/schema/schema_manager.h"
+#include "store/embedded/embedded_store.h"
 #include "store/schema/ddl.h"
 
 namespace kobs::app {
@@ -140,8 +146,24 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
       return {false, std::string("store unreachable: ") + e.what()};
     }
   });
+  // The frontend API (old sse-proxy routes) in the roles that serve.
+  const bool serving = options.role != Role::kCollect && config.schema.krateo_events;
+  auto authenticator = serve::auth::Authenticator::create(config.serve.auth);
+  std::unique_ptr<serve::events::EventsApi> events_api;
+  if (serving) {
+    serve::events::EventsApiOptions eo;
+    eo.allow_origin = config.serve.allow_origin;
+    eo.max_limit = config.serve.events_max_limit;
+    eo.sse.keepalive = config.serve.sse_keepalive;
+    eo.sse.retry = config.serve.sse_retry;
+    events_api = std::make_unique<serve::events::EventsApi>(eo, authenticator.get());
+    events_api->addRoutes(router);
+  }
   serve::http::ServerOptions http_options;
   http_options.listen = config.listen;
+  http_options.stream_limits.max_queued_frames = config.serve.sse_queue_frames;
+  http_options.stream_limits.max_queued_bytes = config.serve.sse_queue_bytes;
+  http_options.metrics = &registry;
   serve::http::Server http(http_options, std::move(router));
   http.start();
   std::cout << "kobs listening on http://" << (serve::http::parseListenAddress(config.listen).host.empty()
@@ -183,12 +205,49 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   log->info("store {} ready; schema applied in database {} (created {} objects)", store->kind(), store->database(),
             schema.created.size());
 
+  // Events feed and the ClickHouse-compatible endpoint, once the store is there.
+  std::unique_ptr<serve::events::EventReader> event_reader;
+  std::unique_ptr<serve::events::EventFeed> event_feed;
+  std::unique_ptr<store::IStore> readonly_store;
+  std::unique_ptr<serve::chcompat::ClickHouseEndpoint> ch_endpoint;
+  std::unique_ptr<serve::http::Server> ch_server;
+  if (serving) {
+    event_reader = std::make_unique<serve::events::EventReader>(*store, config.schema.database, config.schema.events_table);
+    event_feed = std::make_unique<serve::events::EventFeed>(
+        *event_reader, serve::events::FeedOptions{.poll_interval = config.serve.sse_poll_interval,
+                                                  .lookback = config.serve.sse_lookback});
+    event_feed->start();
+    events_api->attach(*event_reader, *event_feed);
+    auto* embedded = dynamic_cast<store::EmbeddedStore*>(store.get());
+    if (embedded && !config.serve.clickhouse_listen.empty()) {
+      readonly_store = embedded->openReadOnly(2);
+      ch_endpoint = std::make_unique<serve::chcompat::ClickHouseEndpoint>(
+          *readonly_store, serve::chcompat::EndpointOptions{.database = config.schema.database,
+                                                            .events_table = config.schema.events_table});
+      serve::http::Router ch_router;
+      ch_endpoint->addRoutes(ch_router);
+      serve::http::ServerOptions ch_options;
+      ch_options.listen = config.serve.clickhouse_listen;
+      ch_options.name = "clickhouse";
+      ch_server = std::make_unique<serve::http::Server>(ch_options, std::move(ch_router));
+      ch_server->start();
+      log->info("ClickHouse-compatible read-only endpoint on port {}", ch_server->port());
+    }
+  }
+
   std::unique_ptr<pipeline::Pipeline> pipe;
   std::vector<std::unique_ptr<Component>> collectors;
   if (options.role != Role::kServe) {
     pipe = std::make_unique<pipeline::Pipeline>(*store, pipeline::targetsFromSchema(schema), config.pipeline,
                                                 [&insert_latency](double s) { insert_latency.observe(s); });
     registerPipelineMetrics(registry, *pipe);
+    if (event_feed) {
+      // kobs all: push events as soon as their batch is committed.
+      pipe->addCommitListener([feed = event_feed.get(), logs = schema.table(store::schema::TableKind::kLogs).table](
+                                  const std::string& table, uint64_t) {
+        if (table == logs) feed->wake();
+      });
+    }
     pipe->start();
     collect::CollectorContext ctx{config.values, *pipe, *store, registry, config.data_dir, options.demo};
     for (const auto& factory : collect::registerCollectors()) {
@@ -209,6 +268,10 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   if (pipe) pipe->shutdown(deadline - std::chrono::milliseconds(500));
   http.stop(std::chrono::duration_cast<std::chrono::milliseconds>(
       std::max(Clock::duration(std::chrono::milliseconds(100)), deadline - Clock::now())));
+  // The listeners are down, so no stream still refers to the feed.
+  if (ch_server) ch_server->stop(std::chrono::milliseconds(500));
+  events_api.reset();
+  if (event_feed) event_feed->stop();
   log->info("stopped");
   return 0;
 }
