@@ -16,8 +16,8 @@ namespace {
 using namespace kobs;
 using namespace kobs::pipeline;
 
-std::vector<ColumnSpec> clickstackLogColumns(store::IStore& s) {
-  auto layout = store::schema::describeTable(s, s.database(), "otel_logs");
+std::vector<ColumnSpec> logColumns(store::IStore& s, const std::string& database) {
+  auto layout = store::schema::describeTable(s, database, "otel_logs");
   std::vector<ColumnSpec> cols;
   for (const auto& c : layout.insertableColumns()) cols.push_back({c.name, c.type});
   return cols;
@@ -48,26 +48,36 @@ std::vector<LogRecord> makeRecords(size_t n) {
   return out;
 }
 
-// The embedded engine boots once per process.
-store::EmbeddedStore& benchStore() {
+// The embedded engine boots once per process; both stores share it (same
+// data path), one per database: ClickStack's tables and the exporter's.
+std::filesystem::path benchDir() {
   static std::filesystem::path dir = std::filesystem::temp_directory_path() / ("kobs-bench-" + std::to_string(::getpid()));
-  static store::EmbeddedStore* s = [] {
+  return dir;
+}
+
+store::EmbeddedStore& benchStore(bool exporter = false) {
+  static auto open = [](const char* database, store::schema::Variant variant) {
     store::EmbeddedOptions o;
-    o.data_dir = dir.string();
-    o.database = "bench";
+    o.data_dir = benchDir().string();
+    o.database = database;
     auto* st = new store::EmbeddedStore(o);
     store::schema::SchemaOptions so;
-    so.database = "bench";
+    so.database = database;
+    so.variant = variant;
     store::schema::SchemaManager::apply(*st, so);
-    std::atexit([] { std::filesystem::remove_all(dir); });
     return st;
+  };
+  static store::EmbeddedStore* clickstack = [] {
+    std::atexit([] { std::filesystem::remove_all(benchDir()); });
+    return open("bench", store::schema::Variant::kClickStack);
   }();
-  return *s;
+  static store::EmbeddedStore* exporter_store = open("bench_exporter", store::schema::Variant::kExporter);
+  return exporter ? *exporter_store : *clickstack;
 }
 
 void BM_EncodeLogs(benchmark::State& state) {
   auto& s = benchStore();
-  LogEncoder encoder("otel_logs", clickstackLogColumns(s), logBindings());
+  LogEncoder encoder("otel_logs", logColumns(s, s.database()), logBindings());
   auto records = makeRecords(10000);
   std::string out;
   for (auto _ : state) {
@@ -81,9 +91,10 @@ void BM_EncodeLogs(benchmark::State& state) {
 BENCHMARK(BM_EncodeLogs)->Unit(benchmark::kMillisecond);
 
 void BM_EmbeddedInsert(benchmark::State& state) {
-  auto& s = benchStore();
+  auto& s = benchStore(state.range(1) != 0);
   const size_t batch = size_t(state.range(0));
-  LogEncoder encoder("otel_logs", clickstackLogColumns(s), logBindings());
+  state.SetLabel(state.range(1) ? "exporter tables (bloom)" : "clickstack tables (text indexes)");
+  LogEncoder encoder("otel_logs", logColumns(s, s.database()), logBindings());
   auto records = makeRecords(batch);
   std::string body;
   for (const auto& r : records) encoder.encode(r, body);
@@ -97,7 +108,11 @@ void BM_EmbeddedInsert(benchmark::State& state) {
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(batch));
 }
-BENCHMARK(BM_EmbeddedInsert)->Arg(10000)->Arg(100000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EmbeddedInsert)
+    ->ArgsProduct({{10000, 100000}, {0, 1}})
+    ->ArgNames({"rows", "exporter"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 
