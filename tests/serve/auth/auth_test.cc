@@ -1,0 +1,173 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "common/error.h"
+#include "serve/auth/authenticator.h"
+#include "serve/events/events_api.h"
+#include "support/temp_dir.h"
+
+namespace kobs::serve::auth {
+namespace {
+
+int64_t now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string hs256(const nlohmann::json& header, const nlohmann::json& payload, const std::string& secret) {
+  std::string signing = base64UrlEncode(header.dump()) + "." + base64UrlEncode(payload.dump());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), int(secret.size()), reinterpret_cast<const unsigned char*>(signing.data()),
+       signing.size(), mac, &len);
+  return signing + "." + base64UrlEncode(std::string(reinterpret_cast<char*>(mac), len));
+}
+
+struct RsaKey {
+  RsaKey() : key(EVP_RSA_gen(2048)) {}
+  ~RsaKey() { EVP_PKEY_free(key); }
+  std::string publicPem() const {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(bio, key);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string pem(data, size_t(n));
+    BIO_free(bio);
+    return pem;
+  }
+  std::string rs256(const nlohmann::json& payload) const {
+    std::string signing = base64UrlEncode(nlohmann::json{{"alg", "RS256"}, {"typ", "JWT"}}.dump()) + "." +
+                          base64UrlEncode(payload.dump());
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+    size_t len = 0;
+    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
+    std::string sig(len, '\0');
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                   reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
+    sig.resize(len);
+    EVP_MD_CTX_free(ctx);
+    return signing + "." + base64UrlEncode(sig);
+  }
+  EVP_PKEY* key;
+};
+
+http::Request withBearer(const std::string& token) {
+  http::Request r;
+  r.method = "GET";
+  r.path = "/events";
+  r.headers.set("Authorization", "Bearer " + token);
+  return r;
+}
+
+TEST(Base64Url, RoundTrips) {
+  for (std::string s : {"", "f", "fo", "foo", "foob", "\xff\xfe\x00x"}) EXPECT_EQ(base64UrlDecode(base64UrlEncode(s)), s);
+  EXPECT_EQ(base64UrlEncode("\xfb\xff"), "-_8");
+  EXPECT_FALSE(base64UrlDecode("a+b/"));
+}
+
+TEST(Authenticator, OffUnlessConfigured) { EXPECT_EQ(Authenticator::create({}), nullptr); }
+
+TEST(Authenticator, TokensFileAcceptsListedTokensOnly) {
+  kobs::testing::TempDir dir;
+  const std::string path = dir.str() + "/tokens";
+  std::ofstream(path) << "# frontend\nalpha-token\n\n  beta-token  \n";
+  auto a = Authenticator::create({.tokens_file = path});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->check(withBearer("alpha-token")), std::nullopt);
+  EXPECT_EQ(a->check(withBearer("beta-token")), std::nullopt);
+  EXPECT_TRUE(a->check(withBearer("gamma")));
+  EXPECT_TRUE(a->check(withBearer("# frontend")));
+  http::Request missing;
+  EXPECT_EQ(a->check(missing), "missing bearer token");
+  http::Request query;
+  query.query = {{"access_token", "alpha-token"}};
+  EXPECT_EQ(a->check(query), std::nullopt);
+  http::Request basic;
+  basic.headers.set("Authorization", "Basic YTpi");
+  EXPECT_TRUE(a->check(basic));
+  EXPECT_THROW(Authenticator::create({.tokens_file = dir.str() + "/nope"}), Exception);
+}
+
+TEST(Authenticator, Hs256ValidAcceptedWrongExpiredAndWrongAlgorithmRefused) {
+  auto a = Authenticator::create({.jwt_hs256_secret = "s3cret", .leeway = std::chrono::seconds(0)});
+  const nlohmann::json hdr = {{"alg", "HS256"}, {"typ", "JWT"}};
+  EXPECT_EQ(a->checkToken(hs256(hdr, {{"sub", "ui"}, {"exp", now() + 60}}, "s3cret")), std::nullopt);
+  EXPECT_EQ(a->checkToken(hs256(hdr, {{"sub", "ui"}}, "s3cret")), std::nullopt);
+  EXPECT_EQ(a->checkToken(hs256(hdr, {{"exp", now() + 60}}, "other")), "bad signature");
+  EXPECT_EQ(a->checkToken(hs256(hdr, {{"exp", now() - 10}}, "s3cret")), "token expired");
+  EXPECT_EQ(a->checkToken(hs256(hdr, {{"nbf", now() + 600}}, "s3cret")), "token not yet valid");
+  EXPECT_EQ(a->checkToken(hs256({{"alg", "HS512"}}, nlohmann::json::object(), "s3cret")), "algorithm HS512 not accepted");
+  // alg "none" with no signature.
+  EXPECT_EQ(a->checkToken(base64UrlEncode(R"({"alg":"none"})") + "." + base64UrlEncode("{}") + "."),
+            "algorithm none not accepted");
+  // A tampered payload under a valid signature.
+  std::string t = hs256(hdr, {{"sub", "ui"}}, "s3cret");
+  auto d1 = t.find('.'), d2 = t.rfind('.');
+  std::string tampered = t.substr(0, d1 + 1) + base64UrlEncode(R"({"sub":"admin"})") + t.substr(d2);
+  EXPECT_EQ(a->checkToken(tampered), "bad signature");
+  EXPECT_TRUE(a->checkToken("not.a.jwt!"));
+  EXPECT_TRUE(a->checkToken("abc"));
+}
+
+TEST(Authenticator, Rs256ValidAcceptedAndHmacWithThePublicKeyRefused) {
+  kobs::testing::TempDir dir;
+  RsaKey key;
+  const std::string pem_path = dir.str() + "/key.pem";
+  std::ofstream(pem_path) << key.publicPem();
+  auto a = Authenticator::create({.jwt_rs256_public_key_file = pem_path, .jwt_issuer = "krateo",
+                                  .jwt_audience = "kobs"});
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->checkToken(key.rs256({{"iss", "krateo"}, {"aud", "kobs"}, {"exp", now() + 60}})), std::nullopt);
+  EXPECT_EQ(a->checkToken(key.rs256({{"iss", "krateo"}, {"aud", {"x", "kobs"}}})), std::nullopt);
+  EXPECT_EQ(a->checkToken(key.rs256({{"iss", "krateo"}, {"aud", "kobs"}, {"exp", now() - 3600}})), "token expired");
+  EXPECT_EQ(a->checkToken(key.rs256({{"iss", "other"}, {"aud", "kobs"}})), "wrong issuer");
+  EXPECT_EQ(a->checkToken(key.rs256({{"iss", "krateo"}, {"aud", "nope"}})), "wrong audience");
+  // Algorithm confusion: an HS256 token whose secret is the public key PEM.
+  EXPECT_EQ(a->checkToken(hs256({{"alg", "HS256"}}, {{"iss", "krateo"}, {"aud", "kobs"}}, key.publicPem())),
+            "algorithm HS256 not accepted");
+  RsaKey other;
+  EXPECT_EQ(a->checkToken(other.rs256({{"iss", "krateo"}, {"aud", "kobs"}})), "bad signature");
+  std::ofstream(dir.str() + "/bad.pem") << "not a key";
+  EXPECT_THROW(Authenticator::create({.jwt_rs256_public_key_file = dir.str() + "/bad.pem"}), Exception);
+}
+
+TEST(Authenticator, EventsApiRefusesWith401JsonButHealthAndPreflightStayOpen) {
+  auto a = Authenticator::create({.jwt_hs256_secret = "k"});
+  events::EventsApi api({}, a.get());
+  http::Router router;
+  api.addRoutes(router);
+  auto call = [&](const std::string& method, const std::string& path, const http::Request& base) {
+    auto m = router.resolve(method, path);
+    EXPECT_TRUE(m.handler) << path;
+    http::Request r = base;
+    r.method = method;
+    r.path = path;
+    r.path_rest = m.path_rest;
+    return (*m.handler)(r);
+  };
+  http::Request none;
+  for (const char* path : {"/events", "/events/c1", "/notifications", "/notifications/"}) {
+    auto r = call("GET", path, none);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(r.headers.get("WWW-Authenticate"), "Bearer");
+    EXPECT_EQ(r.headers.get("Access-Control-Allow-Origin"), "*");
+    EXPECT_EQ(nlohmann::json::parse(r.body), (nlohmann::json{{"error", "unauthorized"}, {"message", "missing bearer token"}}));
+  }
+  EXPECT_EQ(call("GET", "/health", none).status, 200);
+  EXPECT_EQ(call("OPTIONS", "/notifications", none).status, 204);
+  // A valid token gets past auth (503 here: no store attached).
+  http::Request ok;
+  ok.query = {{"access_token", hs256({{"alg", "HS256"}}, {{"exp", now() + 60}}, "k")}};
+  EXPECT_EQ(call("GET", "/notifications", ok).status, 503);
+  EXPECT_EQ(call("GET", "/events", withBearer(hs256({{"alg", "HS256"}}, nlohmann::json::object(), "k"))).status, 503);
+}
+
+}  // namespace
+}  // namespace kobs::serve::auth
