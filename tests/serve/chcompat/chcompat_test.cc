@@ -9,6 +9,7 @@
 #include "serve/events/events_fixture.h"
 #include "serve/http/http_server.h"
 #include "serve/http_client.h"
+#include "support/temp_dir.h"
 
 namespace kobs::serve::testing {
 namespace {
@@ -152,8 +153,7 @@ std::string readFile(const std::string& path) {
 
 // The RESTAction's `filter: >` block, as shipped.
 std::string restActionFilter() {
-  const std::string yaml = readFile(std::string(std::getenv("KOBS_SOURCE_DIR")) +
-                                    "/deploy/blueprint-templates/restaction.composition-events.yaml");
+  const std::string yaml = readFile((kobs::testing::sourceDir() / "deploy/blueprint-templates/restaction.composition-events.yaml").string());
   std::istringstream in(yaml);
   std::string line, filter;
   bool inside = false;
