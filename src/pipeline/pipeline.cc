@@ -44,22 +44,15 @@ void Pipeline::flush() {
 }
 
 void Pipeline::flushLoop() {
-  auto log = logging::get("pipeline");
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     cv_.wait_for(lock, options_.flush_tick, [&] { return stopping_; });
     if (stopping_) break;
     lock.unlock();
     auto now = std::chrono::steady_clock::now();
-    try {
-      logs_->flushIfOlderThan(now);
-      if (traces_) traces_->flushIfOlderThan(now);
-      for (auto& [_, b] : metrics_) b->flushIfOlderThan(now);
-    } catch (const std::exception& e) {
-      // The producers whose records were in the batch are told through their callbacks never firing;
-      // the buffer being full is already counted and logged where it happens.
-      log->warn("sealing a batch by age failed: {}", e.what());
-    }
+    logs_->flushIfOlderThan(now);
+    if (traces_) traces_->flushIfOlderThan(now);
+    for (auto& [_, b] : metrics_) b->flushIfOlderThan(now);
     lock.lock();
   }
 }
@@ -73,11 +66,19 @@ void Pipeline::shutdown(std::chrono::steady_clock::time_point deadline) {
   }
   cv_.notify_all();
   if (flusher_.joinable()) flusher_.join();
-  try {
-    flush();
-  } catch (const std::exception& e) {
-    logging::get("pipeline")->warn("final flush failed: {}", e.what());
-  }
+  auto seal = [&](auto& batcher) {
+    try {
+      batcher.flush();
+    } catch (const std::exception& e) {
+      logging::get("pipeline")->error("shutdown: the open batch for {} could not enter the disk buffer and is "
+                                      "dropped (counted in kobs_records_dropped_total): {}",
+                                      batcher.encoder().table(), e.what());
+      batcher.abandon();
+    }
+  };
+  seal(*logs_);
+  if (traces_) seal(*traces_);
+  for (auto& [_, b] : metrics_) seal(*b);
   if (!buffer_->waitDrained(deadline))
     logging::get("pipeline")->warn("shutdown deadline reached with {} batches not yet in the store; they stay in "
                                    "the disk buffer and are sent at the next start",

@@ -1,0 +1,79 @@
+#include "pipeline/batcher.h"
+
+#include <gtest/gtest.h>
+
+#include "common/error.h"
+#include "pipeline/otel_encoders.h"
+#include "support/temp_dir.h"
+
+namespace kobs::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::shared_ptr<const LogEncoder> encoder() {
+  std::vector<ColumnSpec> cols{{"Timestamp", "DateTime64(9)"}, {"TraceId", "String"}, {"SpanId", "String"},
+                               {"TraceFlags", "UInt8"}, {"SeverityText", "LowCardinality(String)"},
+                               {"SeverityNumber", "UInt8"}, {"ServiceName", "LowCardinality(String)"},
+                               {"Body", "String"}, {"ResourceAttributes", "Map(LowCardinality(String), String)"},
+                               {"ScopeName", "String"}, {"LogAttributes", "Map(LowCardinality(String), String)"}};
+  return std::make_shared<const LogEncoder>("otel_logs", cols, logBindings());
+}
+
+LogRecord record(size_t body) {
+  LogRecord r;
+  r.body = std::string(body, 'x');
+  return r;
+}
+
+TEST(Batcher, SealsOnRowsAndKeepsCallbacksWithTheirBatch) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_rows = 3});
+  int fired = 0;
+  b.add(record(1), [&](bool ok) { fired += ok; });
+  b.add(record(1), [&](bool ok) { fired += ok; });
+  EXPECT_EQ(buffer.pendingBatches(), 0u);
+  b.add(record(1), [&](bool ok) { fired += ok; });
+  ASSERT_EQ(buffer.pendingBatches(), 1u);
+  auto batch = buffer.next(0, 0ms);
+  EXPECT_EQ(batch->header.rows, 3u);
+  buffer.commit(batch->seq);
+  EXPECT_EQ(fired, 3);
+}
+
+TEST(Batcher, AcceptedRecordsSurviveAFullBufferAndLaterAddsAreRefused) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .max_bytes = 2000, .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_rows = 1, .full_wait = 10ms});
+  bool first = false, second = false;
+  b.add(record(1500), [&](bool ok) { first = ok; });  // sealed: fills the buffer
+  ASSERT_EQ(buffer.pendingBatches(), 1u);
+  b.add(record(1500), [&](bool ok) { second = ok; });  // accepted, but cannot be sealed yet
+  EXPECT_EQ(buffer.pendingBatches(), 1u);
+  EXPECT_THROW(b.add(record(10)), Exception);  // back-pressure: refused, nothing accepted
+  EXPECT_EQ(b.stats().records_rejected.load(), 1u);
+  // The store takes the first batch; the open one now fits and goes in whole.
+  buffer.commit(buffer.next(0, 0ms)->seq);
+  EXPECT_TRUE(first);
+  b.flushIfOlderThan(std::chrono::steady_clock::now());
+  ASSERT_EQ(buffer.pendingBatches(), 1u);
+  auto batch = buffer.next(1, 0ms);
+  EXPECT_EQ(batch->header.rows, 1u);
+  buffer.commit(batch->seq);
+  EXPECT_TRUE(second);
+}
+
+TEST(Batcher, AbandonTellsProducersTheirRecordsWereNotStored) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {});
+  int result = -1;
+  b.add(record(5), [&](bool ok) { result = ok; });
+  b.abandon();
+  EXPECT_EQ(result, 0);
+  EXPECT_EQ(b.stats().records_rejected.load(), 1u);
+}
+
+}  // namespace
+}  // namespace kobs::pipeline
