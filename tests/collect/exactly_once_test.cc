@@ -19,43 +19,13 @@
 #include <thread>
 
 #include "collect_test_util.h"
+#include "support/child_process.h"
 #include "support/temp_dir.h"
 
 namespace kobs::collect {
 namespace {
 
-struct Child {
-  pid_t pid = -1;
-  FILE* out = nullptr;
-};
-
-Child spawn(const std::vector<std::string>& args) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(fds[1]);
-  return {pid, ::fdopen(fds[0], "r")};
-}
-
 std::string childPath() { return (testing::binaryDir() / "tests/collect/collect_events_child").string(); }
-
-std::string readLine(FILE* f) {
-  char buf[4096];
-  if (!std::fgets(buf, sizeof buf, f)) return {};
-  std::string s(buf);
-  if (!s.empty() && s.back() == '\n') s.pop_back();
-  return s;
-}
 
 TEST(EventsExactlyOnce, SigkilledTwentyTimesDuring5000NotificationsStoresEachOnce) {
   testing::TempDir dir;
@@ -101,30 +71,25 @@ TEST(EventsExactlyOnce, SigkilledTwentyTimesDuring5000NotificationsStoresEachOnc
   std::mt19937 rng(42);
   std::uniform_int_distribution<int> wait_ms(300, 2500);
   for (int kill = 0; kill < 20; ++kill) {
-    auto child = spawn({childPath(), "run", dir.str(), server.url()});
-    ASSERT_EQ(readLine(child.out), "started");
+    testing::ChildProcess child({childPath(), "run", dir.str(), server.url()});
+    ASSERT_EQ(child.readLine(), "started");
     std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms(rng)));
-    ::kill(child.pid, SIGKILL);
-    int status = 0;
-    ::waitpid(child.pid, &status, 0);
-    std::fclose(child.out);
-    ASSERT_TRUE(WIFSIGNALED(status));
+    child.kill(SIGKILL);
+    ASSERT_TRUE(WIFSIGNALED(child.wait()));
   }
   producer.join();
   ASSERT_EQ(produced.size(), size_t(kTotal));
 
-  auto child = spawn({childPath(), "settle", dir.str(), server.url(), std::to_string(kTotal)});
-  ASSERT_EQ(readLine(child.out), "started");
+  testing::ChildProcess child({childPath(), "settle", dir.str(), server.url(), std::to_string(kTotal)});
+  ASSERT_EQ(child.readLine(), "started");
   std::map<std::pair<std::string, std::string>, int> stored;
-  for (std::string line = readLine(child.out); !line.empty() && line != "done"; line = readLine(child.out)) {
+  for (std::string line = child.readLine(); !line.empty() && line != "done"; line = child.readLine()) {
     char uid[256], rv[64];
     int n = 0;
     ASSERT_EQ(std::sscanf(line.c_str(), "pair %255s %63s %d", uid, rv, &n), 3) << line;
     stored[{uid, rv}] = n;
   }
-  int status = 0;
-  ::waitpid(child.pid, &status, 0);
-  std::fclose(child.out);
+  int status = child.wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
   size_t missing = 0, duplicated = 0, extra = 0;

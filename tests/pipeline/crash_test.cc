@@ -14,33 +14,11 @@
 #include <thread>
 
 #include "store/embedded/embedded_store.h"
+#include "support/child_process.h"
 #include "support/temp_dir.h"
 
 namespace kobs::pipeline {
 namespace {
-
-struct Child {
-  pid_t pid = -1;
-  FILE* out = nullptr;
-};
-
-Child spawn(const std::vector<std::string>& args) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(fds[1], 1);
-    ::close(fds[0]);
-    ::close(fds[1]);
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(fds[1]);
-  return {pid, ::fdopen(fds[0], "r")};
-}
 
 std::string childPath() { return (testing::binaryDir() / "tests/pipeline/pipeline_crash_child").string(); }
 
@@ -56,28 +34,26 @@ TEST(DiskBufferCrash, SigkilledWriterLosesNoAcknowledgedRecordAndStoresNoneTwice
     // committed (its replay must be deduplicated); odd rounds are SIGKILLed.
     const bool dies_after_insert = round % 2 == 0 && round + 1 < kRounds;
     std::uniform_int_distribution<int> inserts(1, 5);
-    auto child = spawn({childPath(), "write", dir.str(), std::to_string(next), std::to_string(last),
-                        std::to_string(dies_after_insert ? inserts(rng) : 0)});
+    testing::ChildProcess child({childPath(), "write", dir.str(), std::to_string(next), std::to_string(last),
+                                 std::to_string(dies_after_insert ? inserts(rng) : 0)});
     // Kill after a random number of acknowledged chunks (or let the last round finish).
     std::uniform_int_distribution<int> kill_after(5, 150);
     int target = round + 1 == kRounds || dies_after_insert ? -1 : kill_after(rng);
     char line[128];
     int acks = 0;
     long max_acked = next;
-    while (std::fgets(line, sizeof line, child.out)) {
+    while (std::fgets(line, sizeof line, child.out())) {
       long from, to;
       if (std::sscanf(line, "ack %ld %ld", &from, &to) == 2) {
         for (long i = from; i < to; ++i) acked.insert(i);
         max_acked = std::max(max_acked, to);
         if (++acks == target) {
-          ::kill(child.pid, SIGKILL);
+          child.kill(SIGKILL);
           break;
         }
       }
     }
-    std::fclose(child.out);
-    int status = 0;
-    ::waitpid(child.pid, &status, 0);
+    int status = child.wait();
     if (round + 1 == kRounds) {
       ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "final writer failed";
     }
@@ -88,10 +64,8 @@ TEST(DiskBufferCrash, SigkilledWriterLosesNoAcknowledgedRecordAndStoresNoneTwice
     next = round + 1 == kRounds ? next : last;
   }
   // Replay whatever the last kill left in the buffer.
-  auto drain = spawn({childPath(), "drain", dir.str()});
-  std::fclose(drain.out);
-  int status = 0;
-  ::waitpid(drain.pid, &status, 0);
+  testing::ChildProcess drain({childPath(), "drain", dir.str()});
+  int status = drain.wait();
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
   store::EmbeddedOptions o;
