@@ -11,6 +11,7 @@
 #include "collect_test_util.h"
 #include "common/metrics.h"
 #include "store/embedded/embedded_store.h"
+#include "support/embedded_store.h"
 #include "support/temp_dir.h"
 
 namespace kobs::collect::k8s_events {
@@ -25,12 +26,7 @@ constexpr const char* kDb = "events_rx";
 class EventsReceiverTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    store::EmbeddedOptions o;
-    o.data_dir = dir_->str();
-    o.library_path = testing::chdbLibraryPath();
-    o.database = kDb;
-    store_ = new store::EmbeddedStore(o);
+    store_ = testing::openEmbeddedStore(kDb).release();
     store::schema::SchemaOptions so;
     so.database = kDb;
     schema_ = new store::schema::Schema(store::schema::SchemaManager::apply(*store_, so));
@@ -38,7 +34,6 @@ class EventsReceiverTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete schema_;
     delete store_;
-    delete dir_;
   }
 
   void SetUp() override {
@@ -113,7 +108,6 @@ class EventsReceiverTest : public ::testing::Test {
     return out;
   }
 
-  static inline testing::TempDir* dir_ = nullptr;
   static inline store::EmbeddedStore* store_ = nullptr;
   static inline store::schema::Schema* schema_ = nullptr;
 

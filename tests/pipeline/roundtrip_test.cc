@@ -11,6 +11,7 @@
 #include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
+#include "support/embedded_store.h"
 #include "support/temp_dir.h"
 
 namespace kobs::pipeline {
@@ -19,12 +20,7 @@ namespace {
 class RoundTripTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    store::EmbeddedOptions o;
-    o.data_dir = dir_->str();
-    o.library_path = testing::chdbLibraryPath();
-    o.database = "roundtrip";
-    store_ = new store::EmbeddedStore(o);
+    store_ = testing::openEmbeddedStore("roundtrip").release();
     store::schema::SchemaOptions so;
     so.database = "roundtrip";
     schema_ = new store::schema::Schema(store::schema::SchemaManager::apply(*store_, so));
@@ -32,7 +28,6 @@ class RoundTripTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete schema_;
     delete store_;
-    delete dir_;
   }
 
   // Runs a pipeline over `fn`'s records and waits until they are committed.
@@ -65,7 +60,6 @@ class RoundTripTest : public ::testing::Test {
     return out;
   }
 
-  static inline testing::TempDir* dir_ = nullptr;
   static inline store::EmbeddedStore* store_ = nullptr;
   static inline store::schema::Schema* schema_ = nullptr;
 };

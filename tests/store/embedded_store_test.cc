@@ -2,7 +2,7 @@
 
 #include "common/error.h"
 #include "store/embedded/embedded_store.h"
-#include "support/temp_dir.h"
+#include "support/embedded_store.h"
 
 namespace kobs::store {
 namespace {
@@ -10,19 +10,8 @@ namespace {
 // One engine per test binary (chDB boots once per process).
 class EmbeddedStoreTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    EmbeddedOptions o;
-    o.data_dir = dir_->str();
-    o.library_path = testing::chdbLibraryPath();
-    o.database = "kobs_test";
-    store_ = new EmbeddedStore(o);
-  }
-  static void TearDownTestSuite() {
-    delete store_;
-    delete dir_;
-  }
-  static inline testing::TempDir* dir_ = nullptr;
+  static void SetUpTestSuite() { store_ = testing::openEmbeddedStore("kobs_test").release(); }
+  static void TearDownTestSuite() { delete store_; }
   static inline EmbeddedStore* store_ = nullptr;
 };
 

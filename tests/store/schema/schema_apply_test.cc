@@ -11,6 +11,7 @@
 #include "store/schema/ddl.h"
 #include "store/schema/schema_manager.h"
 #include "store/schema/table_layout.h"
+#include "support/embedded_store.h"
 #include "support/temp_dir.h"
 
 namespace kobs::store::schema {
@@ -22,16 +23,10 @@ using Cols = std::vector<std::pair<std::string, std::string>>;
 class SchemaApplyTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new testing::TempDir();
-    EmbeddedOptions o;
-    o.data_dir = dir_->str();
-    o.library_path = testing::chdbLibraryPath();
-    o.database = "default";
-    store_ = new EmbeddedStore(o);
+    store_ = testing::openEmbeddedStore("default").release();
   }
   static void TearDownTestSuite() {
     delete store_;
-    delete dir_;
   }
 
   static Cols describe(const std::string& db, const std::string& table) {
@@ -67,7 +62,6 @@ class SchemaApplyTest : public ::testing::Test {
     return s;
   }
 
-  static inline testing::TempDir* dir_ = nullptr;
   static inline EmbeddedStore* store_ = nullptr;
 };
 
