@@ -1,15 +1,23 @@
 #include "serve/auth/authenticator.h"
 
+#include <algorithm>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
+
+#include <curl/curl.h>
 
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 
 #include "common/error.h"
+#include "common/logging.h"
 
 namespace kobs::serve::auth {
 namespace {
@@ -90,30 +98,150 @@ std::optional<std::string> base64UrlDecode(std::string_view in) {
   return out;
 }
 
+namespace {
+
+size_t curlAppend(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+struct BnDeleter {
+  void operator()(BIGNUM* p) const { BN_free(p); }
+};
+
+// An RSA public key from a JWK's base64url modulus and exponent.
+std::shared_ptr<EVP_PKEY> rsaFromJwk(const std::string& n64, const std::string& e64) {
+  auto strip = [](std::string s) {
+    while (!s.empty() && s.back() == '=') s.pop_back();
+    return s;
+  };
+  auto n = base64UrlDecode(strip(n64));
+  auto e = base64UrlDecode(strip(e64));
+  if (!n || !e || n->empty() || e->empty()) return nullptr;
+  std::unique_ptr<BIGNUM, BnDeleter> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), int(n->size()), nullptr));
+  std::unique_ptr<BIGNUM, BnDeleter> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()), int(e->size()), nullptr));
+  if (!bn_n || !bn_e) return nullptr;
+  std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)> bld(OSSL_PARAM_BLD_new(), &OSSL_PARAM_BLD_free);
+  if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1)
+    return nullptr;
+  std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)> params(OSSL_PARAM_BLD_to_param(bld.get()), &OSSL_PARAM_free);
+  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr),
+                                                                  &EVP_PKEY_CTX_free);
+  EVP_PKEY* key = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
+    return nullptr;
+  return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
+}
+
+AuthResult refused(std::string why) { return {401, std::move(why), {}}; }
+
+}  // namespace
+
 struct Authenticator::Impl {
   AuthOptions options;
   std::vector<std::string> tokens;
   std::unique_ptr<EVP_PKEY, PkeyDeleter> rsa_key;
 
-  std::optional<std::string> checkJwt(const std::string& token) const {
+  // JWKS cache: kid -> RS256 key.
+  struct Jwks {
+    std::map<std::string, std::shared_ptr<EVP_PKEY>> keys;
+    bool fetched_ok = false;       // the last fetch succeeded
+    bool attempted = false;
+    std::chrono::steady_clock::time_point last_attempt;
+  };
+  mutable std::mutex jwks_mutex;
+  mutable Jwks jwks;
+
+  // Fetches the JWKS (caller holds jwks_mutex). The URL may hold secrets in
+  // its query: it is not logged either.
+  void fetchJwks() const {
+    jwks.attempted = true;
+    jwks.last_attempt = std::chrono::steady_clock::now();
+    std::string body;
+    long status = 0;
+    CURL* curl = curl_easy_init();
+    if (!curl) {
+      jwks.fetched_ok = false;
+      return;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, options.jwt_jwks_url.c_str());
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(options.jwks_timeout.count()));
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &curlAppend);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+    const CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(curl);
+    if (rc != CURLE_OK || status != 200) {
+      logging::get("auth")->warn("JWKS fetch failed ({}, HTTP {})", curl_easy_strerror(rc), status);
+      jwks.fetched_ok = false;
+      return;
+    }
+    std::map<std::string, std::shared_ptr<EVP_PKEY>> keys;
+    try {
+      const auto doc = nlohmann::json::parse(body);
+      for (const auto& k : doc.at("keys")) {
+        if (k.value("kty", "") != "RSA" || k.value("use", "sig") != "sig") continue;
+        if (k.contains("alg") && k.value("alg", "") != "RS256") continue;  // pinned: RS256 only
+        if (auto key = rsaFromJwk(k.value("n", ""), k.value("e", ""))) keys[k.value("kid", "")] = std::move(key);
+      }
+    } catch (const std::exception& e) {
+      logging::get("auth")->warn("JWKS is not a key set: {}", e.what());
+      jwks.fetched_ok = false;
+      return;
+    }
+    jwks.keys = std::move(keys);
+    jwks.fetched_ok = true;
+  }
+
+  // The RS256 key for `kid` (empty kid: every key); 503 when the JWKS could
+  // not be fetched and the key can only come from it.
+  AuthResult jwksKeys(const std::string& kid, std::vector<std::shared_ptr<EVP_PKEY>>& out) const {
+    std::lock_guard lock(jwks_mutex);
+    auto collect = [&] {
+      out.clear();
+      for (const auto& [k, key] : jwks.keys)
+        if (kid.empty() || k == kid) out.push_back(key);
+      return !out.empty();
+    };
+    if (jwks.fetched_ok && collect()) return {};
+    const bool may_fetch = !jwks.attempted ||
+                           std::chrono::steady_clock::now() - jwks.last_attempt >= options.jwks_min_refresh;
+    if (may_fetch) fetchJwks();
+    if (!jwks.fetched_ok) return {503, "signing keys unavailable", {}};
+    if (collect()) return {};
+    return refused("unknown signing key");
+  }
+
+  static bool verifyRs256(EVP_PKEY* key, std::string_view signed_part, const std::string& signature) {
+    std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1) return false;
+    return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
+                            reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) == 1;
+  }
+
+  AuthResult checkJwt(const std::string& token) const {
     const auto d1 = token.find('.');
     const auto d2 = d1 == std::string::npos ? std::string::npos : token.find('.', d1 + 1);
-    if (d2 == std::string::npos || token.find('.', d2 + 1) != std::string::npos) return "malformed token";
+    if (d2 == std::string::npos || token.find('.', d2 + 1) != std::string::npos) return refused("malformed token");
     const std::string_view t(token);
     auto header_raw = base64UrlDecode(t.substr(0, d1));
     auto payload_raw = base64UrlDecode(t.substr(d1 + 1, d2 - d1 - 1));
     auto signature = base64UrlDecode(t.substr(d2 + 1));
-    if (!header_raw || !payload_raw || !signature) return "malformed token";
+    if (!header_raw || !payload_raw || !signature) return refused("malformed token");
     nlohmann::json header, payload;
     try {
       header = nlohmann::json::parse(*header_raw);
       payload = nlohmann::json::parse(*payload_raw);
     } catch (const std::exception&) {
-      return "malformed token";
+      return refused("malformed token");
     }
     if (!header.is_object() || !payload.is_object() || !header.contains("alg") || !header["alg"].is_string())
-      return "malformed token";
+      return refused("malformed token");
     const std::string alg = header["alg"];
+    const std::string kid = header.contains("kid") && header["kid"].is_string() ? header["kid"].get<std::string>() : "";
     const std::string_view signed_part = t.substr(0, d2);
     if (alg == "HS256" && !options.jwt_hs256_secret.empty()) {
       unsigned char mac[EVP_MAX_MD_SIZE];
@@ -121,30 +249,42 @@ struct Authenticator::Impl {
       HMAC(EVP_sha256(), options.jwt_hs256_secret.data(), int(options.jwt_hs256_secret.size()),
            reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(), mac, &mac_len);
       if (!constantTimeEquals(std::string_view(reinterpret_cast<char*>(mac), mac_len), *signature))
-        return "bad signature";
-    } else if (alg == "RS256" && rsa_key) {
-      std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-      if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, rsa_key.get()) != 1)
-        return "cannot verify signature";
-      if (EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature->data()), signature->size(),
-                           reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size()) != 1)
-        return "bad signature";
+        return refused("bad signature");
+    } else if (alg == "RS256" && (rsa_key || !options.jwt_jwks_url.empty())) {
+      bool verified = false;
+      // The PEM key first when the token names no kid (or the JWKS is not configured).
+      if (rsa_key && (kid.empty() || options.jwt_jwks_url.empty()))
+        verified = verifyRs256(rsa_key.get(), signed_part, *signature);
+      if (!verified && !options.jwt_jwks_url.empty()) {
+        std::vector<std::shared_ptr<EVP_PKEY>> keys;
+        AuthResult r = jwksKeys(kid, keys);
+        if (!r.ok()) {
+          // A PEM key may still vouch for a kid the JWKS does not know.
+          if (rsa_key && !kid.empty() && verifyRs256(rsa_key.get(), signed_part, *signature)) {
+            verified = true;
+          } else {
+            return r;
+          }
+        }
+        for (const auto& k : keys) verified = verified || verifyRs256(k.get(), signed_part, *signature);
+      }
+      if (!verified) return refused("bad signature");
     } else {
-      return "algorithm " + alg + " not accepted";
+      return refused("algorithm " + alg + " not accepted");
     }
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch()).count();
     const auto leeway = options.leeway.count();
     if (payload.contains("exp")) {
-      if (!payload["exp"].is_number()) return "malformed exp";
-      if (payload["exp"].get<double>() + double(leeway) < double(now)) return "token expired";
+      if (!payload["exp"].is_number()) return refused("malformed exp");
+      if (payload["exp"].get<double>() + double(leeway) < double(now)) return refused("token expired");
     }
     if (payload.contains("nbf")) {
-      if (!payload["nbf"].is_number()) return "malformed nbf";
-      if (payload["nbf"].get<double>() - double(leeway) > double(now)) return "token not yet valid";
+      if (!payload["nbf"].is_number()) return refused("malformed nbf");
+      if (payload["nbf"].get<double>() - double(leeway) > double(now)) return refused("token not yet valid");
     }
     if (!options.jwt_issuer.empty() && (!payload.contains("iss") || payload["iss"] != options.jwt_issuer))
-      return "wrong issuer";
+      return refused("wrong issuer");
     if (!options.jwt_audience.empty()) {
       bool ok = false;
       if (payload.contains("aud")) {
@@ -153,9 +293,15 @@ struct Authenticator::Impl {
         if (aud.is_array())
           for (const auto& a : aud) ok = ok || (a.is_string() && a == options.jwt_audience);
       }
-      if (!ok) return "wrong audience";
+      if (!ok) return refused("wrong audience");
     }
-    return std::nullopt;
+    AuthResult r;
+    if (payload.contains("username") && payload["username"].is_string()) r.identity.username = payload["username"];
+    else if (payload.contains("sub") && payload["sub"].is_string()) r.identity.username = payload["sub"];
+    if (payload.contains("groups") && payload["groups"].is_array())
+      for (const auto& g : payload["groups"])
+        if (g.is_string()) r.identity.groups.push_back(g);
+    return r;
   }
 };
 
@@ -184,29 +330,89 @@ std::unique_ptr<Authenticator> Authenticator::create(const AuthOptions& options)
   return std::unique_ptr<Authenticator>(new Authenticator(std::move(impl)));
 }
 
-std::optional<std::string> Authenticator::checkToken(const std::string& token) const {
-  if (token.empty()) return "missing bearer token";
+AuthResult Authenticator::verifyToken(const std::string& token) const {
+  if (token.empty()) return refused("missing bearer token");
   for (const auto& t : impl_->tokens)
-    if (constantTimeEquals(t, token)) return std::nullopt;
-  if (impl_->options.jwt_hs256_secret.empty() && !impl_->rsa_key) return "invalid token";
-  if (std::count(token.begin(), token.end(), '.') != 2) return "invalid token";
+    if (constantTimeEquals(t, token)) return {};
+  const auto& o = impl_->options;
+  if (o.jwt_hs256_secret.empty() && !impl_->rsa_key && o.jwt_jwks_url.empty()) return refused("invalid token");
+  if (std::count(token.begin(), token.end(), '.') != 2) return refused("invalid token");
   return impl_->checkJwt(token);
 }
 
-std::optional<std::string> Authenticator::check(const http::Request& request) const {
-  if (auto h = request.header("Authorization")) {
-    std::string_view v = *h;
-    if (v.size() < 7 || !http::iequals(v.substr(0, 7), "Bearer ")) return "Authorization is not a Bearer token";
-    return checkToken(trim(std::string(v.substr(7))));
+std::optional<std::string> Authenticator::checkToken(const std::string& token) const {
+  auto r = verifyToken(token);
+  if (r.ok()) return std::nullopt;
+  return r.message;
+}
+
+namespace {
+
+// The value of cookie `name` in a Cookie header ("a=1; krateo-session=x").
+std::optional<std::string> cookieValue(std::string_view header, std::string_view name) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t end = header.find(';', pos);
+    if (end == std::string_view::npos) end = header.size();
+    std::string_view part = header.substr(pos, end - pos);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.size() > name.size() && part.substr(0, name.size()) == name && part[name.size()] == '=') {
+      std::string v(part.substr(name.size() + 1));
+      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      return v;
+    }
+    pos = end + 1;
   }
-  if (auto q = request.queryParam("access_token")) return checkToken(std::string(*q));
-  return "missing bearer token";
+  return std::nullopt;
+}
+
+}  // namespace
+
+AuthResult Authenticator::authenticate(const http::Request& request, TokenSources sources) const {
+  if (sources.bearer) {
+    if (auto h = request.header("Authorization")) {
+      std::string_view v = *h;
+      if (v.size() < 7 || !http::iequals(v.substr(0, 7), "Bearer "))
+        return refused("Authorization is not a Bearer token");
+      return verifyToken(trim(std::string(v.substr(7))));
+    }
+  }
+  if (sources.cookie) {
+    if (auto c = request.header("Cookie"))
+      if (auto v = cookieValue(*c, "krateo-session"); v && !v->empty()) return verifyToken(*v);
+  }
+  if (sources.query) {
+    if (auto q = request.queryParam("access_token")) return verifyToken(std::string(*q));
+    if (auto q = request.queryParam("token")) return verifyToken(std::string(*q));
+  }
+  return refused("missing bearer token");
+}
+
+std::optional<std::string> Authenticator::check(const http::Request& request) const {
+  auto r = authenticate(request, TokenSources{});
+  if (r.ok()) return std::nullopt;
+  return r.message;
 }
 
 http::Response Authenticator::unauthorized(const std::string& why) {
   nlohmann::json body = {{"error", "unauthorized"}, {"message", why}};
   auto r = http::Response::json(401, body.dump() + "\n");
   r.headers.set("WWW-Authenticate", "Bearer");
+  return r;
+}
+
+http::Response Authenticator::statusResponse(const AuthResult& result) {
+  const int code = result.status == 503 ? 503 : 401;
+  nlohmann::json body = {{"kind", "Status"},
+                         {"apiVersion", "v1"},
+                         {"metadata", nlohmann::json::object()},
+                         {"status", "Failure"},
+                         {"message", result.message},
+                         {"reason", code == 503 ? "ServiceUnavailable" : "Unauthorized"},
+                         {"code", code}};
+  auto r = http::Response::json(code, body.dump() + "\n");
+  if (code == 401) r.headers.set("WWW-Authenticate", "Bearer");
+  if (code == 503) r.headers.set("Retry-After", "10");
   return r;
 }
 

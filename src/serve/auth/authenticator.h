@@ -1,18 +1,28 @@
-// Bearer authentication for the frontend API (off unless configured).
+// Bearer authentication for both frontend APIs (off unless configured): the
+// old sse-proxy API on the main listener and the events-presenter API on its
+// own listener share this one module.
 //
-// A request carries its token as `Authorization: Bearer <token>` or, for
-// EventSource (which cannot set headers), `?access_token=<token>`. Accepted:
+// A request carries its token, looked up in this order, as
+//   `Authorization: Bearer <token>`, the `krateo-session` cookie, or (for a
+//   native EventSource, which cannot set headers, and only where the caller
+//   allows it) `?access_token=<token>` / `?token=<token>`. Accepted:
 //   - a token listed in the tokens file (one per line; blank lines and lines
 //     starting with '#' ignored), compared in constant time; or
-//   - a JWT signed HS256 with the configured secret, or RS256 with the
-//     configured PEM public key. Only the configured algorithm is accepted
-//     ("none" and a mismatched alg are refused, so an RS256 key cannot be
-//     used as an HMAC secret). `exp` and `nbf` are checked with `leeway`;
-//     `iss`/`aud` when configured.
-// Refusals answer 401 with {"error":"unauthorized","message":"..."} and
-// `WWW-Authenticate: Bearer`.
+//   - a JWT signed HS256 with the configured secret (authn's JWT_SIGN_KEY), or
+//     RS256 with the configured PEM public key or a key of the JWKS (by `kid`;
+//     the set is fetched with libcurl, cached, and re-fetched when a token
+//     names an unknown kid, at most once per `jwks_min_refresh`). Each key is
+//     pinned to its algorithm: "none" and a mismatched alg are refused, so an
+//     RSA public key can never serve as an HMAC secret. `exp` and `nbf` are
+//     checked with `leeway`; `iss`/`aud` when configured.
+// Refusals: the old API answers 401 {"error":"unauthorized","message":"..."};
+// the presenter answers the Kubernetes Status JSON (statusResponse()), and 503
+// while a token's key can only come from a JWKS that cannot be fetched.
+// Tokens never reach a log line.
 //
-// Threading: immutable after create(); check() is thread-safe.
+// Threading: create() is for the owning thread; check(), authenticate() are
+// thread-safe (the JWKS cache is behind a mutex; a fetch blocks the calling
+// worker thread for at most `jwks_timeout`).
 #pragma once
 
 #include <chrono>
@@ -31,11 +41,35 @@ struct AuthOptions {
   std::string jwt_rs256_public_key_file;  // PEM (SubjectPublicKeyInfo)
   std::string jwt_issuer;         // required `iss` when set
   std::string jwt_audience;       // required in `aud` when set
-  std::chrono::seconds leeway{30};
+  std::chrono::seconds leeway{5};
+  std::string jwt_jwks_url;       // RS256 keys by kid (authn's /.well-known/jwks.json)
+  std::chrono::milliseconds jwks_timeout{5000};
+  std::chrono::milliseconds jwks_min_refresh{10000};  // unknown kids cannot hammer the JWKS
 
   bool enabled() const {
-    return !tokens_file.empty() || !jwt_hs256_secret.empty() || !jwt_rs256_public_key_file.empty();
+    return !tokens_file.empty() || !jwt_hs256_secret.empty() || !jwt_rs256_public_key_file.empty() ||
+           !jwt_jwks_url.empty();
   }
+};
+
+// Where a listener takes tokens from.
+struct TokenSources {
+  bool bearer = true;
+  bool cookie = true;  // `krateo-session`
+  bool query = true;   // ?access_token= / ?token= (old API only: EventSource)
+};
+
+// Who the token says the caller is (empty for a static token).
+struct Identity {
+  std::string username;
+  std::vector<std::string> groups;
+};
+
+struct AuthResult {
+  int status = 200;     // 200, 401, or 503 (key source unavailable)
+  std::string message;  // why it was refused (never contains the token)
+  Identity identity;
+  bool ok() const { return status == 200; }
 };
 
 class Authenticator {
@@ -45,12 +79,20 @@ class Authenticator {
   static std::unique_ptr<Authenticator> create(const AuthOptions& options);
   ~Authenticator();
 
-  // nullopt: accepted; else why it was refused.
+  // nullopt: accepted; else why it was refused (all token sources).
   std::optional<std::string> check(const http::Request& request) const;
   std::optional<std::string> checkToken(const std::string& token) const;
 
-  // The 401 response for a refusal.
+  // The full verdict, from the allowed token sources.
+  AuthResult authenticate(const http::Request& request, TokenSources sources) const;
+  AuthResult verifyToken(const std::string& token) const;
+
+  // The 401 response for a refusal (old API shape).
   static http::Response unauthorized(const std::string& why);
+  // 401 or 503 as a Kubernetes Status object
+  // {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+  //  "message":...,"reason":"Unauthorized"|"ServiceUnavailable","code":...}.
+  static http::Response statusResponse(const AuthResult& result);
 
  private:
   struct Impl;

@@ -35,10 +35,17 @@ TableDef eventsTableDef() {
       {"type", lc, z},
       {"source_component", lc, z},
       {"event_time", "String", z},
+      // For the events-presenter API (serve/presenter): the cluster that wrote
+      // the row and the core/v1 Event itself, served as `raw`.
+      {"cluster_name", lc, z},
+      {"raw", "String", "CODEC(ZSTD(3))"},
   };
   // Part- and granule-level pruning for the tailer (ingest_time) and for the
   // all-compositions listing (ts), which do not follow the sort key.
-  t.indexes = {{"idx_ingest_time", "ingest_time", "minmax", 1}, {"idx_ts", "ts", "minmax", 1}};
+  t.indexes = {{"idx_ingest_time", "ingest_time", "minmax", 1},
+               {"idx_ts", "ts", "minmax", 1},
+               // The presenter's newest-row-per-event check looks events up by uid.
+               {"idx_event_uid", "event_uid", "bloom_filter(0.01)", 1}};
   t.partition_by = "toDate(ts)";
   t.order_by = "(composition_id, ts, row_key)";
   t.ttl_time = "toDateTime(ts)";
@@ -69,7 +76,9 @@ std::string selectList(const std::string& ingest) {
       "    {} AS type,\n"
       "    {} AS source_component,\n"
       "    coalesce(nullIf({}, ''), nullIf({}, ''),\n"
-      "             formatDateTime(toDateTime(Timestamp), '%Y-%m-%dT%H:%i:%SZ', 'UTC')) AS event_time\n",
+      "             formatDateTime(toDateTime(Timestamp), '%Y-%m-%dT%H:%i:%SZ', 'UTC')) AS event_time,\n"
+      "    ResourceAttributes['k8s.cluster.name'] AS cluster_name,\n"
+      "    JSONExtractRaw(Body, 'object') AS raw\n",
       ingest, obj("'metadata', 'uid'"), obj("'metadata', 'resourceVersion'"), obj("'involvedObject', 'apiVersion'"),
       obj("'involvedObject', 'kind'"), obj("'involvedObject', 'name'"), obj("'involvedObject', 'namespace'"),
       obj("'involvedObject', 'uid'"), obj("'reason'"), obj("'message'"), obj("'type'"), obj("'source', 'component'"),

@@ -1,0 +1,77 @@
+// PresenterReader: the events-presenter API's queries over the events table
+// (store/schema/krateo_events.h).
+//
+// list(): the newest row per global_uid, ordered created_at DESC, global_uid
+// DESC, paged by keyset (never OFFSET, so page 100 costs what page 1 costs):
+//   1. candidates: rows strictly below the cursor in that order, first row
+//      per global_uid (LIMIT 1 BY), only keys read. The table is sorted by
+//      (composition_id, ts), so a time window below the cursor lets the ts
+//      minmax index skip granules; the window widens (x8) until enough rows
+//      are found or it covers the table.
+//   2. for those uids, their newest row overall (bloom index on event_uid);
+//      a candidate whose uid has a newer row was served on an earlier page
+//      (that newer row is above the cursor) and is skipped.
+// Filters (cluster, namespace, kind, name, labels, since) are on properties
+// that every row of one event shares, so "newest per uid, then filter" equals
+// "filter, then newest per uid".
+//
+// after()/byCursors(): rows in stream order (ingest_time, ts, row_key), the
+// same rows EventReader/EventFeed see (reason != ''), for /notifications.
+//
+// Rows written without k8s.cluster.name get `default_cluster`.
+//
+// Threading: stateless over a thread-safe IStore; methods block on the store.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "serve/presenter/presenter_item.h"
+#include "store/store.h"
+
+namespace kobs::serve::presenter {
+
+struct ListQuery {
+  std::optional<std::string> cluster, ns, kind;
+  std::optional<std::string> name;  // ILIKE pattern; without '%' it matches as a substring
+  std::map<std::string, std::string> labels;  // raw.involvedObject.labels
+  std::optional<int64_t> since_ns;
+  size_t limit = 50;
+  std::optional<PageCursor> after;
+};
+
+struct ListPage {
+  std::vector<PresenterItem> items;
+  std::optional<PageCursor> next;  // nullopt: this is the last page
+};
+
+struct ListStats {
+  int candidate_queries = 0;
+  int newest_queries = 0;
+};
+
+class PresenterReader {
+ public:
+  PresenterReader(store::IStore& store, std::string database, std::string table, std::string default_cluster);
+
+  ListPage list(const ListQuery& query, ListStats* stats = nullptr) const;
+
+  // Stream order, strictly after `after`, at most `limit`, without raw.
+  std::vector<PresenterItem> after(const events::EventCursor& after, size_t limit) const;
+  // The rows with these cursors, in stream order, without raw.
+  std::vector<PresenterItem> byCursors(const std::vector<events::EventCursor>& cursors) const;
+
+ private:
+  std::vector<PresenterItem> select(const std::string& where, const std::string& order, const std::string& limit_by,
+                                    size_t limit, bool with_raw) const;
+  std::string qualified() const;
+  std::string clusterExpr() const;
+  std::string globalUidExpr() const;
+
+  store::IStore& store_;
+  std::string database_, table_, default_cluster_;
+};
+
+}  // namespace kobs::serve::presenter
