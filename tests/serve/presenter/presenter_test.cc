@@ -372,5 +372,166 @@ TEST_F(PresenterTest, BothListenersServeTheSameEventsInTheSameOrder) {
   old_server.stop(std::chrono::milliseconds(500));
 }
 
+// --- JWT: HS256 and RS256 by kid from a JWKS served on loopback ---
+
+std::string b64(const std::string& s) { return auth::base64UrlEncode(s); }
+
+std::string hs256(const json& header, const json& payload, const std::string& secret) {
+  std::string signing = b64(header.dump()) + "." + b64(payload.dump());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), int(secret.size()), reinterpret_cast<const unsigned char*>(signing.data()),
+       signing.size(), mac, &len);
+  return signing + "." + b64(std::string(reinterpret_cast<char*>(mac), len));
+}
+
+struct Rsa {
+  Rsa() : key(EVP_RSA_gen(2048)) {}
+  ~Rsa() { EVP_PKEY_free(key); }
+  std::string pem() const {
+    BIO* bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PUBKEY(bio, key);
+    char* data = nullptr;
+    long n = BIO_get_mem_data(bio, &data);
+    std::string out(data, size_t(n));
+    BIO_free(bio);
+    return out;
+  }
+  json jwk(const std::string& kid) const {
+    BIGNUM *n = nullptr, *e = nullptr;
+    EVP_PKEY_get_bn_param(key, "n", &n);
+    EVP_PKEY_get_bn_param(key, "e", &e);
+    auto bin = [](BIGNUM* b) {
+      std::string s(size_t(BN_num_bytes(b)), '\0');
+      BN_bn2bin(b, reinterpret_cast<unsigned char*>(s.data()));
+      BN_free(b);
+      return s;
+    };
+    return {{"kty", "RSA"}, {"kid", kid}, {"use", "sig"}, {"alg", "RS256"}, {"n", b64(bin(n))}, {"e", b64(bin(e))}};
+  }
+  std::string sign(const json& header, const json& payload) const {
+    std::string signing = b64(header.dump()) + "." + b64(payload.dump());
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
+    size_t len = 0;
+    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
+    std::string sig(len, '\0');
+    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                   reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
+    sig.resize(len);
+    EVP_MD_CTX_free(ctx);
+    return signing + "." + b64(sig);
+  }
+  EVP_PKEY* key;
+};
+
+int64_t nowS() { return nowNs() / 1000000000; }
+
+TEST(PresenterJwt, Hs256AndRs256ByKidFromJwksAcceptedForgeriesRefused) {
+  Rsa rsa, other;
+  std::atomic<int> fetches{0};
+  http::Router router;
+  router.get("/.well-known/jwks.json", [&](const http::Request&) {
+    ++fetches;
+    return http::Response::json(200, json{{"keys", json::array({rsa.jwk("k1")})}}.dump());
+  });
+  http::Server jwks({.listen = "127.0.0.1:0"}, std::move(router));
+  jwks.start();
+  auth::AuthOptions o;
+  o.jwt_hs256_secret = "jwt-sign-key";
+  o.jwt_jwks_url = fmt::format("http://127.0.0.1:{}/.well-known/jwks.json", jwks.port());
+  o.jwks_min_refresh = std::chrono::milliseconds(0);
+  auto a = auth::Authenticator::create(o);
+  const json claims = {{"username", "cyberjoker"}, {"groups", {"devs"}}, {"iss", "krateo.io"},
+                       {"exp", nowS() + 3600}, {"nbf", nowS() - 10}};
+  // Valid: HS256 (as authn mints), RS256 by kid.
+  auto hs = a->verifyToken(hs256({{"alg", "HS256"}, {"typ", "JWT"}}, claims, "jwt-sign-key"));
+  EXPECT_TRUE(hs.ok()) << hs.message;
+  EXPECT_EQ(hs.identity.username, "cyberjoker");
+  EXPECT_EQ(hs.identity.groups, std::vector<std::string>{"devs"});
+  auto rs = a->verifyToken(rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims));
+  EXPECT_TRUE(rs.ok()) << rs.message;
+  EXPECT_EQ(fetches.load(), 1);
+  EXPECT_TRUE(a->verifyToken(rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims)).ok());
+  EXPECT_EQ(fetches.load(), 1);  // cached
+  // Refused, all 401.
+  auto refused = [&](const std::string& token, const char* what) {
+    auto r = a->verifyToken(token);
+    EXPECT_EQ(r.status, 401) << what << ": " << r.message;
+  };
+  json expired = claims;
+  expired["exp"] = nowS() - 6;  // beyond the 5 s leeway
+  refused(hs256({{"alg", "HS256"}}, expired, "jwt-sign-key"), "expired");
+  json early = claims;
+  early["nbf"] = nowS() + 60;
+  refused(rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, early), "not yet valid");
+  refused(hs256({{"alg", "HS256"}}, claims, "another-key"), "wrong HMAC key");
+  refused(other.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims), "wrong RSA key");
+  refused(other.sign({{"alg", "RS256"}, {"kid", "k9"}}, claims), "unknown kid");
+  refused(b64(json{{"alg", "none"}}.dump()) + "." + b64(claims.dump()) + ".", "alg none");
+  refused(hs256({{"alg", "HS256"}, {"kid", "k1"}}, claims, rsa.pem()), "HS256 signed with the RSA public key");
+  const std::string good = rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims);
+  refused(good.substr(0, good.size() - 10), "truncated");
+  refused(good.substr(0, good.rfind('.')), "two segments");
+  // Within the leeway: accepted.
+  json edge = claims;
+  edge["exp"] = nowS() - 2;
+  EXPECT_TRUE(a->verifyToken(hs256({{"alg", "HS256"}}, edge, "jwt-sign-key")).ok());
+
+  // The JWKS goes away: a token whose key only it could vouch for gets 503.
+  jwks.stop();
+  auto b = auth::Authenticator::create(o);
+  auto down = b->verifyToken(rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims));
+  EXPECT_EQ(down.status, 503);
+  auto resp = auth::Authenticator::statusResponse(down);
+  EXPECT_EQ(resp.status, 503);
+  // HS256 tokens do not depend on the JWKS.
+  EXPECT_TRUE(b->verifyToken(hs256({{"alg", "HS256"}}, claims, "jwt-sign-key")).ok());
+}
+
+TEST_F(PresenterTest, AuthBearerOrCookieStatusJsonAndPreflightFirst) {
+  auth::AuthOptions o;
+  o.jwt_hs256_secret = "jwt-sign-key";
+  auto a = auth::Authenticator::create(o);
+  insertRows({{.event_uid = "x", .ts_ns = nowNs()}});
+  startServer(a.get());
+  const std::string token = hs256({{"alg", "HS256"}}, {{"username", "u"}, {"exp", nowS() + 60}}, "jwt-sign-key");
+  Client c;
+  auto none = c.fetch(url("/events"), {.headers = {"Origin: https://ui"}});
+  EXPECT_EQ(none.status, 401);
+  auto st = json::parse(none.body);
+  EXPECT_EQ(st["kind"], "Status");
+  EXPECT_EQ(st["apiVersion"], "v1");
+  EXPECT_EQ(st["status"], "Failure");
+  EXPECT_EQ(st["reason"], "Unauthorized");
+  EXPECT_EQ(st["code"], 401);
+  EXPECT_EQ(none.header("access-control-allow-origin"), "https://ui");
+  EXPECT_EQ(c.fetch(url("/events"), {.headers = {"Authorization: Bearer " + token}}).status, 200);
+  EXPECT_EQ(c.fetch(url("/events"), {.headers = {"Cookie: a=b; krateo-session=" + token}}).status, 200);
+  // No query tokens on this listener.
+  EXPECT_EQ(c.fetch(url("/events?access_token=" + token)).status, 401);
+  EXPECT_EQ(c.fetch(url("/notifications?token=" + token)).status, 401);
+  auto bad = c.fetch(url("/events"), {.headers = {"Authorization: Bearer " + token.substr(0, token.size() - 3)}});
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.body.find(token.substr(0, 20)), std::string::npos);  // the token is not echoed
+  // Preflight before auth.
+  auto pre = c.fetch(url("/events"), {.method = "OPTIONS",
+                                      .headers = {"Origin: https://ui", "Access-Control-Request-Method: GET",
+                                                  "Access-Control-Request-Headers: authorization"}});
+  EXPECT_EQ(pre.status, 200);
+  EXPECT_EQ(pre.header("access-control-allow-origin"), "https://ui");
+  EXPECT_NE(pre.header("access-control-allow-headers").find("X-Krateo-TraceId"), std::string::npos);
+  EXPECT_NE(pre.header("access-control-allow-headers").find("Authorization"), std::string::npos);
+  EXPECT_EQ(pre.header("access-control-max-age"), "300");
+  EXPECT_EQ(c.fetch(url("/notifications"), {.method = "OPTIONS", .headers = {"Origin: https://ui"}}).status, 200);
+  EXPECT_EQ(c.fetch(url("/livez")).status, 200);
+  // SSE with the Bearer header (what event-source-polyfill sends).
+  SseClient sse(server_->port(), "/notifications", {"Authorization: Bearer " + token, "Origin: https://ui"});
+  EXPECT_NE(sse.head().find("Access-Control-Allow-Origin: https://ui"), std::string::npos);
+  auto f = sse.next();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->raw.rfind(": connected\n\n", 0), 0u);
+}
+
 }  // namespace
 }  // namespace kobs::serve::presenter
