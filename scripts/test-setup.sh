@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Test-only dependencies (npm clients used by end-to-end tests). Idempotent.
+# Test-only dependencies (npm clients used by end-to-end tests). Idempotent:
+# npm ci runs when node_modules is missing or older than package-lock.json
+# (npm ci writes node_modules/.package-lock.json, so that is the stamp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -f tests/js/package.json ] && [ ! -d tests/js/node_modules ]; then
-  (cd tests/js && npm ci --silent --no-audit --no-fund)
+if [ -f tests/js/package.json ]; then
+  stamp=tests/js/node_modules/.package-lock.json
+  if [ ! -d tests/js/node_modules ] || [ ! -f "$stamp" ] || [ tests/js/package-lock.json -nt "$stamp" ]; then
+    (cd tests/js && npm ci --silent --no-audit --no-fund)
+  fi
 fi

@@ -232,6 +232,10 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
       ch_server = std::make_unique<serve::http::Server>(ch_options, std::move(ch_router));
       ch_server->start();
       log->info("ClickHouse-compatible read-only endpoint on port {}", ch_server->port());
+      // On stdout like the main listener's line, so scripts and tests find the port.
+      const auto ch_host = serve::http::parseListenAddress(config.serve.clickhouse_listen).host;
+      std::cout << "kobs ClickHouse-compatible endpoint on http://" << (ch_host.empty() ? std::string("0.0.0.0") : ch_host)
+                << ":" << ch_server->port() << "  (read-only)" << std::endl;
     }
   }
 

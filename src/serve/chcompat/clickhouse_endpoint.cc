@@ -17,11 +17,17 @@ constexpr int kUnknownDatabase = 81;
 constexpr int kReadonly = 164;
 constexpr int kUnknownQueryParameter = 456;
 
-// URL parameters that are part of the HTTP protocol, not settings.
+// URL parameters that are part of the HTTP protocol, not settings: the names
+// ClickHouse's HTTPHandler skips (its reserved_param_names, minus `role`, which
+// selects roles this endpoint does not have), query parameters, and an empty
+// name (`?&query=...`), which ClickHouse skips too. Everything else is a
+// setting, refused as for a readonly=1 user.
 bool isProtocolParam(const std::string& name) {
   static const char* kNames[] = {"query", "database", "default_format", "query_id", "session_id", "session_timeout",
                                  "session_check", "compress", "decompress", "user", "password", "quota_key",
-                                 "buffer_size", "wait_end_of_query"};
+                                 "buffer_size", "wait_end_of_query", "stacktrace", "client_protocol_version",
+                                 "close_session"};
+  if (name.empty()) return true;
   for (const char* n : kNames)
     if (name == n) return true;
   return name.rfind("param_", 0) == 0;

@@ -115,6 +115,26 @@ TEST_F(ChCompatTest, WritesDdlSystemSettingsAndTableFunctionsRefusedAs164) {
   EXPECT_EQ(c.fetch(u("/?database=elsewhere&query=" + enc("SELECT 1"))).header("x-clickhouse-exception-code"), "81");
 }
 
+// ClickHouse's HTTP handler skips its reserved protocol names and empty ones
+// (`?&x`); any other name is a setting, refused for a readonly=1 user even when
+// a client adds it for you (@clickhouse/client's compression.response sends
+// enable_http_compression=1, which its docs say readonly users cannot use).
+TEST_F(ChCompatTest, ProtocolParamsAcceptedAndClientSettingsRefused) {
+  Client c;
+  auto ok = c.fetch(u("/?&stacktrace=0&client_protocol_version=54460&close_session=0&wait_end_of_query=1&query_id=q1"
+                      "&query=" + enc("SELECT 7")));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.body, "7\n");
+  EXPECT_EQ(ok.header("x-clickhouse-query-id"), "q1");
+  for (const std::string setting : {"enable_http_compression=1", "readonly=0", "max_result_rows=1"}) {
+    auto r = c.fetch(u("/?" + setting + "&query=" + enc("SELECT 1")));
+    EXPECT_EQ(r.status, 403) << setting;
+    EXPECT_EQ(r.header("x-clickhouse-exception-code"), "164") << setting;
+    EXPECT_NE(r.body.find("Cannot modify '" + setting.substr(0, setting.find('=')) + "' setting in readonly mode"),
+              std::string::npos) << r.body;
+  }
+}
+
 TEST_F(ChCompatTest, EventsHandlerAnswersLikeThePredefinedQuery) {
   std::vector<TestEvent> evs;
   for (int i = 0; i < 60; ++i)
