@@ -64,10 +64,16 @@ const config::Table& configTable() {
       {"serve.sse_queue_bytes", KeyType::kBytes, "4MiB", "Bytes queued per SSE client before it is disconnected as too slow.", {}},
       {"serve.clickhouse_listen", KeyType::kString, ":8123", "Address of the read-only ClickHouse-compatible endpoint (embedded store only; empty: off).", {"KOBS_CLICKHOUSE_LISTEN"}},
       {"auth.tokens_file", KeyType::kString, "", "File of accepted bearer tokens, one per line (enables auth on /events and /notifications).", {"KOBS_AUTH_TOKENS_FILE"}},
-      {"auth.jwt_hs256_secret", KeyType::kString, "", "Accept JWTs signed HS256 with this secret.", {"KOBS_AUTH_JWT_SECRET"}, {}, true},
+      {"auth.jwt_hs256_secret", KeyType::kString, "", "Accept JWTs signed HS256 with this secret (authn's JWT_SIGN_KEY).", {"KOBS_AUTH_JWT_SECRET", "JWT_SIGN_KEY"}, {}, true},
       {"auth.jwt_rs256_public_key_file", KeyType::kString, "", "Accept JWTs signed RS256 by the key in this PEM file.", {"KOBS_AUTH_JWT_PUBLIC_KEY_FILE"}},
       {"auth.jwt_issuer", KeyType::kString, "", "Required JWT `iss` (empty: any).", {}},
       {"auth.jwt_audience", KeyType::kString, "", "Required JWT `aud` (empty: any).", {}},
+      {"auth.jwt_jwks_url", KeyType::kString, "", "Accept JWTs signed RS256 by a key of this JWKS, chosen by `kid` (authn's /.well-known/jwks.json); re-fetched on an unknown kid.", {"KOBS_AUTH_JWT_JWKS_URL", "JWT_JWKS_URL"}},
+      {"auth.jwt_leeway", KeyType::kDuration, "5s", "Clock leeway on JWT `exp` and `nbf`.", {}},
+      {"presenter.listen", KeyType::kString, "", "Address of the events-presenter API listener (what the current Krateo frontend calls; its port is :8083). Empty: off.", {"KOBS_PRESENTER_LISTEN"}},
+      {"presenter.default_limit", KeyType::kInt, "50", "Page size of the presenter's /events when no limit is given.", {}},
+      {"presenter.max_limit", KeyType::kInt, "500", "Largest page the presenter's /events returns.", {}},
+      {"presenter.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on the presenter's /notifications (keep it under 45s: the frontend's polyfill reconnects after 45s of silence).", {}},
     };
     for (auto kind : store::schema::allTableKinds()) {
       std::string name(store::schema::tableKindName(kind));
@@ -142,6 +148,15 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   sv.auth.jwt_rs256_public_key_file = v.str("auth.jwt_rs256_public_key_file");
   sv.auth.jwt_issuer = v.str("auth.jwt_issuer");
   sv.auth.jwt_audience = v.str("auth.jwt_audience");
+  sv.auth.jwt_jwks_url = v.str("auth.jwt_jwks_url");
+  sv.auth.leeway = std::chrono::duration_cast<std::chrono::seconds>(v.duration("auth.jwt_leeway"));
+  sv.presenter_listen = v.str("presenter.listen");
+  sv.presenter_default_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("presenter.default_limit")));
+  sv.presenter_max_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("presenter.max_limit")));
+  sv.presenter_keepalive = v.duration("presenter.sse_keepalive");
+  if (sv.presenter_keepalive.count() <= 0 || sv.presenter_keepalive > std::chrono::seconds(30))
+    throw Exception(ErrorCode::kBadConfig, "config key presenter.sse_keepalive: must be in (0, 30s] (the frontend gives up on a stream after 45s of silence)");
+  sv.cluster_name = v.str("k8s.events.cluster_name");
 
   auto& p = c.pipeline;
   p.buffer.dir = std::filesystem::path(c.data_dir) / "buffer";

@@ -36,6 +36,11 @@ struct ServeConfig {
   uint64_t sse_queue_bytes = 0;
   std::string clickhouse_listen;  // empty: no ClickHouse-compatible endpoint
   serve::auth::AuthOptions auth;
+  // The events-presenter API (serve/presenter) on its own listener; empty: off.
+  std::string presenter_listen;
+  size_t presenter_default_limit = 50, presenter_max_limit = 500;
+  std::chrono::milliseconds presenter_keepalive{25000};
+  std::string cluster_name;  // global_uid prefix of rows written without k8s.cluster.name
 };
 
 struct KobsConfig {

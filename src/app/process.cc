@@ -22,6 +22,8 @@
 #include "serve/events/events_api.h"
 #include "serve/http/health_routes.h"
 #include "serve/http/http_server.h"
+#include "serve/presenter/presenter_api.h"
+#include "serve/presenter/presenter_reader.h"
 #include "store/schema/schema_manager.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/ddl.h"
@@ -239,6 +241,37 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
     }
   }
 
+  // The events-presenter API (the current Krateo frontend) on its own
+  // listener: its paths and event name collide with the old API's. Declared
+  // after the feed so that, whatever way this function ends, the listener and
+  // the API's subscription go before the feed does.
+  std::unique_ptr<serve::presenter::PresenterReader> presenter_reader;
+  std::unique_ptr<serve::presenter::PresenterApi> presenter_api;
+  std::unique_ptr<serve::http::Server> presenter_server;
+  if (serving && !config.serve.presenter_listen.empty()) {
+    presenter_reader = std::make_unique<serve::presenter::PresenterReader>(
+        *store, config.schema.database, config.schema.events_table, config.serve.cluster_name);
+    serve::presenter::PresenterApiOptions po;
+    po.default_limit = config.serve.presenter_default_limit;
+    po.max_limit = config.serve.presenter_max_limit;
+    po.sse.keepalive = config.serve.presenter_keepalive;
+    po.sse.retry = config.serve.sse_retry;
+    presenter_api = std::make_unique<serve::presenter::PresenterApi>(po, authenticator.get());
+    presenter_api->attach(*presenter_reader, *event_feed);
+    serve::http::Router presenter_router;
+    presenter_api->addRoutes(presenter_router);
+    serve::http::ServerOptions po_http;
+    po_http.listen = config.serve.presenter_listen;
+    po_http.name = "presenter";
+    po_http.stream_limits = http_options.stream_limits;
+    po_http.metrics = &registry;
+    presenter_server = std::make_unique<serve::http::Server>(po_http, std::move(presenter_router));
+    presenter_server->start();
+    const auto host = serve::http::parseListenAddress(config.serve.presenter_listen).host;
+    std::cout << "kobs events-presenter API on http://" << (host.empty() ? std::string("0.0.0.0") : host) << ":"
+              << presenter_server->port() << "  (/events /notifications)" << std::endl;
+  }
+
   std::unique_ptr<pipeline::Pipeline> pipe;
   std::vector<std::unique_ptr<Component>> collectors;
   if (options.role != Role::kServe) {
@@ -272,6 +305,8 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   if (pipe) pipe->shutdown(deadline - std::chrono::milliseconds(500));
   http.stop(std::chrono::duration_cast<std::chrono::milliseconds>(
       std::max(Clock::duration(std::chrono::milliseconds(100)), deadline - Clock::now())));
+  if (presenter_server) presenter_server->stop(std::chrono::milliseconds(500));
+  presenter_api.reset();
   // The listeners are down, so no stream still refers to the feed.
   if (ch_server) ch_server->stop(std::chrono::milliseconds(500));
   events_api.reset();
