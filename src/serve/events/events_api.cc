@@ -101,8 +101,13 @@ http::Response EventsApi::notifications(const http::Request& request) {
   const EventReader* reader = reader_.load();
   EventFeed* feed = feed_.load();
   if (!reader || !feed) {
-    auto r = withCors(http::Response::text(503, "store not ready\n"));
-    r.headers.set("Retry-After", "1");
+    // A browser's EventSource gives up for good on any status but 200, so a
+    // reconnect that lands while the store is still attaching (kobs restarting)
+    // gets an empty 200 stream with a retry hint: it ends, and the browser
+    // comes back with the same Last-Event-ID a second later.
+    auto r = withCors(http::Response::text(200, ": store not ready\nretry: 1000\n\n"));
+    r.headers.set("Content-Type", "text/event-stream");
+    r.headers.set("Cache-Control", "no-cache");
     return r;
   }
   StreamParams params;

@@ -111,11 +111,15 @@ TEST_F(EventsApiTest, StoreFailureIs500InternalError) {
   EXPECT_EQ(r.header("access-control-allow-origin"), "*");
 }
 
-TEST_F(EventsApiTest, NotAttachedYetIs503) {
+TEST_F(EventsApiTest, BeforeTheStoreAttachesRestIs503AndSseAsksToRetry) {
   startServer({}, nullptr, false);
   Client c;
   EXPECT_EQ(c.fetch(u("/events")).status, 503);
-  EXPECT_EQ(c.fetch(u("/notifications")).status, 503);
+  // EventSource stops for good on a non-200 answer: SSE ends at once with a retry hint instead.
+  auto sse = c.fetch(u("/notifications"));
+  EXPECT_EQ(sse.status, 200);
+  EXPECT_EQ(sse.header("content-type"), "text/event-stream");
+  EXPECT_EQ(sse.body, ": store not ready\nretry: 1000\n\n");
   EXPECT_EQ(c.fetch(u("/health")).status, 200);
 }
 
