@@ -276,7 +276,13 @@ void Connection::closeNow() {
 
 void Connection::serverStopping() {
   if (phase_ == Phase::kIdle) return closeNow();
-  if (phase_ == Phase::kStreaming) return endStream(StreamWriter::CloseReason::kServerStopping);
+  if (phase_ == Phase::kStreaming) {
+    // End the chunked body properly, so a client sees a clean end of stream
+    // (browsers reconnect without a protocol error); forceClose() at the
+    // deadline still cuts a stream whose client stopped reading.
+    if (writer_ && chunked_ && !stream_done_) return writer_->close(StreamWriter::CloseReason::kServerStopping);
+    return endStream(StreamWriter::CloseReason::kServerStopping);
+  }
   // Reading, handling or writing: the request finishes and its response
   // carries Connection: close (see sendResponse/readRequest).
 }

@@ -35,13 +35,13 @@ bool StreamWriter::write(std::string frame) {
   return action != kAbort;
 }
 
-void StreamWriter::close() {
+void StreamWriter::close(CloseReason reason) {
   bool wake = false;
   {
     std::lock_guard lock(mutex_);
     if (closing_ || finished_) return;
     closing_ = true;
-    reason_ = CloseReason::kClosedByServer;
+    reason_ = reason;
     wake = !flushing_;
     flushing_ = true;
   }

@@ -50,7 +50,8 @@ class StreamWriter {
   // which closes the stream.
   bool write(std::string frame);
   // Sends what is queued, ends the chunked body, closes the connection.
-  void close();
+  // `reason` is what closeReason() reports (the server passes kServerStopping).
+  void close(CloseReason reason = CloseReason::kClosedByServer);
   bool closed() const;
   CloseReason closeReason() const;
   // Called once when the stream ends; see the threading note above.
