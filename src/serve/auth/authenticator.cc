@@ -394,8 +394,14 @@ std::optional<std::string> Authenticator::check(const http::Request& request) co
   return r.message;
 }
 
-http::Response Authenticator::unauthorized(const std::string& why) {
-  nlohmann::json body = {{"error", "unauthorized"}, {"message", why}};
+http::Response Authenticator::refusal(const AuthResult& result) {
+  if (result.status == 503) {
+    nlohmann::json body = {{"error", "unavailable"}, {"message", result.message}};
+    auto r = http::Response::json(503, body.dump() + "\n");
+    r.headers.set("Retry-After", "5");
+    return r;
+  }
+  nlohmann::json body = {{"error", "unauthorized"}, {"message", result.message}};
   auto r = http::Response::json(401, body.dump() + "\n");
   r.headers.set("WWW-Authenticate", "Bearer");
   return r;

@@ -87,8 +87,9 @@ class Authenticator {
   AuthResult authenticate(const http::Request& request, TokenSources sources) const;
   AuthResult verifyToken(const std::string& token) const;
 
-  // The 401 response for a refusal (old API shape).
-  static http::Response unauthorized(const std::string& why);
+  // The refusal in the old API's shape: 401 {"error":"unauthorized",...}, or
+  // 503 {"error":"unavailable",...} while the key source cannot be fetched.
+  static http::Response refusal(const AuthResult& result);
   // 401 or 503 as a Kubernetes Status object
   // {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
   //  "message":...,"reason":"Unauthorized"|"ServiceUnavailable","code":...}.

@@ -37,7 +37,8 @@ http::Response EventsApi::preflight(const http::Request& request) const {
 http::Handler EventsApi::guarded(http::Handler handler) const {
   if (!auth_) return handler;
   return [this, handler = std::move(handler)](const http::Request& request) {
-    if (auto why = auth_->check(request)) return withCors(auth::Authenticator::unauthorized(*why));
+    if (auto verdict = auth_->authenticate(request, auth::TokenSources{}); !verdict.ok())
+      return withCors(auth::Authenticator::refusal(verdict));
     return handler(request);
   };
 }

@@ -162,11 +162,24 @@ TEST(Authenticator, EventsApiRefusesWith401JsonButHealthAndPreflightStayOpen) {
   }
   EXPECT_EQ(call("GET", "/health", none).status, 200);
   EXPECT_EQ(call("OPTIONS", "/notifications", none).status, 204);
-  // A valid token gets past auth (503 here: no store attached).
+  // A valid token gets past auth (no store attached: SSE asks to retry, REST is 503).
   http::Request ok;
   ok.query = {{"access_token", hs256({{"alg", "HS256"}}, {{"exp", now() + 60}}, "k")}};
-  EXPECT_EQ(call("GET", "/notifications", ok).status, 503);
+  auto sse = call("GET", "/notifications", ok);
+  EXPECT_EQ(sse.status, 200);
+  EXPECT_NE(sse.body.find("retry:"), std::string::npos);
   EXPECT_EQ(call("GET", "/events", withBearer(hs256({{"alg", "HS256"}}, nlohmann::json::object(), "k"))).status, 503);
+}
+
+TEST(Authenticator, OldApiRefusalIs401OrA503WhileKeysCannotBeFetched) {
+  auto unauthorized = Authenticator::refusal({401, "token expired", {}});
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_EQ(unauthorized.body, "{\"error\":\"unauthorized\",\"message\":\"token expired\"}\n");
+  EXPECT_EQ(unauthorized.headers.get("WWW-Authenticate"), "Bearer");
+  auto unavailable = Authenticator::refusal({503, "JWKS unreachable", {}});
+  EXPECT_EQ(unavailable.status, 503);
+  EXPECT_EQ(unavailable.body, "{\"error\":\"unavailable\",\"message\":\"JWKS unreachable\"}\n");
+  EXPECT_TRUE(unavailable.headers.has("Retry-After"));
 }
 
 }  // namespace
