@@ -129,8 +129,10 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
                                             "Time to insert one batch into the store.",
                                             metrics::Histogram::defaultSecondsBuckets());
 
-  // Readiness: the store answered and the schema is applied.
+  // Readiness: the store answered, the schema is applied, and every part of
+  // this role has started.
   std::atomic<bool> schema_ready{false};
+  std::atomic<bool> started{false};
   std::mutex state_mutex;
   std::string not_ready_reason = "starting";
   std::unique_ptr<store::IStore> store;
@@ -141,6 +143,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
       std::lock_guard lock(state_mutex);
       return {false, not_ready_reason};
     }
+    if (!started) return {false, "starting receivers and listeners"};
     try {
       store->ping();
       return {true, ""};
@@ -296,6 +299,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
     }
   }
 
+  started = true;
   while (!signals.waitFor(std::chrono::seconds(3600))) {
   }
   log->info("signal {} received; shutting down (deadline {} ms)", signals.signal(), config.shutdown_timeout.count());
