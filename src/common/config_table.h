@@ -4,6 +4,9 @@
 // a message naming the key; the same table prints the reference (--help,
 // README). Values are resolved in this order: default < YAML file <
 // environment variable < command line (--set key=value).
+//
+// Threading: a Table and the Values it loads are immutable once built; share
+// them read-only.
 #pragma once
 
 #include <chrono>

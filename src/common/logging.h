@@ -1,6 +1,9 @@
 // Structured logging on spdlog: one line per event, `key=value` pairs after
 // the message (logfmt), or one JSON object per line with format "json".
 // Loggers are named per component ("store", "wal", "k8s.events", ...).
+//
+// Threading: init() once on the main thread before other threads start;
+// get() and the loggers it returns are thread-safe.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,8 @@
 // Loads libchdb.so at run time and resolves the symbols of chdb_api.h.
 // The library (about 560 MB) is mapped only when an embedded store is opened.
+//
+// Threading: load() once; the Library is immutable afterwards and shared by
+// every connection (the engine serialises per connection, see embedded_store.h).
 #pragma once
 
 #include <memory>
