@@ -10,7 +10,7 @@
 #include <regex>
 #include <thread>
 
-#include "serve/http_client.h"
+#include "support/http_client.h"
 #include "support/temp_dir.h"
 
 namespace kobs::app {

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/metrics.h"
-#include "http_client.h"
+#include "support/http_client.h"
 #include "serve/http/http_server.h"
 
 namespace kobs::serve::http {

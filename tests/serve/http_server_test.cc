@@ -7,7 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "http_client.h"
+#include "support/http_client.h"
 
 namespace kobs::serve::http {
 namespace {

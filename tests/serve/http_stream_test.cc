@@ -7,7 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include "http_client.h"
+#include "support/http_client.h"
 #include "serve/http/http_server.h"
 
 namespace kobs::serve::http {

@@ -8,7 +8,7 @@
 #include "serve/events/events_api.h"
 #include "serve/events/events_fixture.h"
 #include "serve/http/http_server.h"
-#include "serve/http_client.h"
+#include "support/http_client.h"
 #include "support/temp_dir.h"
 
 namespace kobs::serve::testing {

@@ -2,7 +2,7 @@
 
 #include "serve/events/events_api.h"
 #include "serve/http/http_server.h"
-#include "serve/http_client.h"
+#include "support/http_client.h"
 #include "events_fixture.h"
 
 namespace kobs::serve::testing {

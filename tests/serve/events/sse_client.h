@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "serve/http_client.h"
+#include "support/http_client.h"
 
 namespace kobs::serve::testing {
 

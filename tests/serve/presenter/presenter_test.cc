@@ -15,7 +15,7 @@
 #include "serve/events/events_fixture.h"
 #include "serve/events/sse_client.h"
 #include "serve/http/http_server.h"
-#include "serve/http_client.h"
+#include "support/http_client.h"
 #include "serve/presenter/presenter_api.h"
 
 namespace kobs::serve::presenter {
