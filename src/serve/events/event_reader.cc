@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "serve/events/event_sql.h"
 
 namespace kobs::serve::events {
 namespace {
@@ -18,23 +19,9 @@ constexpr const char* kCursorOrder = "ingest_time, ts, row_key";
 int64_t toI64(const nlohmann::json& j) { return std::stoll(j.get<std::string>()); }
 uint64_t toU64(const nlohmann::json& j) { return std::stoull(j.get<std::string>()); }
 
-std::string nanos(int64_t ns) { return fmt::format("fromUnixTimestamp64Nano(toInt64({}))", ns); }
-
-std::string cursorTuple(const EventCursor& c) {
-  return fmt::format("({}, {}, toUInt64({}))", nanos(c.ingest_ns), nanos(c.ts_ns), c.key);
-}
-
-// Splits JSONCompactEachRow output into rows.
-template <typename F>
-void eachRow(const std::string& data, F&& f) {
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    if (end > pos) f(nlohmann::json::parse(data.begin() + pos, data.begin() + end));
-    pos = end + 1;
-  }
-}
+using sql::cursorTuple;
+using sql::eachRow;
+using sql::nanos;
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "serve/events/event_sql.h"
 
 namespace kobs::serve::presenter {
 namespace {
@@ -16,22 +17,9 @@ constexpr const char* kStreamOrder = "ingest_time, ts, row_key";
 constexpr int64_t kInitialWindowNs = 3600LL * 1000000000LL;  // 1 h
 constexpr int64_t kWindowGrowth = 8;
 
-std::string nanos(int64_t ns) { return fmt::format("fromUnixTimestamp64Nano(toInt64({}))", ns); }
-
-std::string cursorTuple(const events::EventCursor& c) {
-  return fmt::format("({}, {}, toUInt64({}))", nanos(c.ingest_ns), nanos(c.ts_ns), c.key);
-}
-
-template <typename F>
-void eachRow(const std::string& data, F&& f) {
-  size_t pos = 0;
-  while (pos < data.size()) {
-    size_t end = data.find('\n', pos);
-    if (end == std::string::npos) end = data.size();
-    if (end > pos) f(nlohmann::json::parse(data.begin() + pos, data.begin() + end));
-    pos = end + 1;
-  }
-}
+using events::sql::cursorTuple;
+using events::sql::eachRow;
+using events::sql::nanos;
 
 // '%' and '_' are ILIKE wildcards; a pattern with neither is a substring match.
 std::string namePattern(const std::string& name) {
