@@ -95,6 +95,12 @@ ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
     filters += fmt::format(" AND JSONExtractString(raw, 'involvedObject', 'labels', {}) = {}", store::quoteString(k),
                            store::quoteString(v));
   if (q.since_ns) filters += " AND ts >= " + nanos(*q.since_ns);
+  if (q.allowed_namespaces) {
+    if (q.allowed_namespaces->empty()) return {};
+    std::string list;
+    for (const auto& ns : *q.allowed_namespaces) list += (list.empty() ? "" : ", ") + store::quoteString(ns);
+    filters += " AND obj_namespace IN (" + list + ")";
+  }
 
   // The oldest row the window may need to reach.
   int64_t floor_ns = 0, max_ns = 0;

@@ -38,6 +38,9 @@ struct ListQuery {
   std::optional<std::string> name;  // ILIKE pattern; without '%' it matches as a substring
   std::map<std::string, std::string> labels;  // raw.involvedObject.labels
   std::optional<int64_t> since_ns;
+  // Namespace scoping (authorization): when set, only rows of these
+  // namespaces are listed (an empty list matches nothing).
+  std::optional<std::vector<std::string>> allowed_namespaces;
   size_t limit = 50;
   std::optional<PageCursor> after;
 };
