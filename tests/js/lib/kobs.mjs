@@ -5,7 +5,9 @@
 //   kobs ClickHouse-compatible endpoint on http://127.0.0.1:<port>  (read-only)
 // The second line comes once the store is open and the frontend API attached,
 // so a started Kobs is ready to answer /events, /notifications and :8123
-// (the same moment's log line on stderr is accepted too).
+// (the same moment's log line on stderr is accepted too). With a presenter
+// listener (presenterListen), start() also waits for
+//   kobs events-presenter API on http://127.0.0.1:<port>  (...)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,14 +25,19 @@ export function tempDir(prefix) {
 }
 
 export class Kobs {
-  // role: 'all' | 'serve'; dataDir: the embedded store; sets: --set key=value list.
-  constructor({ role = 'all', demo = true, dataDir, httpListen = '127.0.0.1:0', sets = [], name = 'kobs' }) {
+  // role: 'all' | 'serve'; dataDir: the embedded store; sets: --set key=value list;
+  // presenterListen: presenter.listen (null: off); env: added to the process's.
+  constructor({ role = 'all', demo = true, dataDir, httpListen = '127.0.0.1:0', sets = [], name = 'kobs',
+                presenterListen = null, env = {} }) {
     this.args = [role];
     if (demo) this.args.push('--demo');
     this.args.push('--data-dir', dataDir, '--set', `http.listen=${httpListen}`,
                    '--set', 'serve.clickhouse_listen=127.0.0.1:0', '--set', 'log.level=info');
+    if (presenterListen) this.args.push('--set', `presenter.listen=${presenterListen}`);
     for (const s of sets) this.args.push('--set', s);
     this.name = name;
+    this.withPresenter = Boolean(presenterListen);
+    this.env = { ...process.env, ...env };
     this.stderr = '';
     this.stdout = '';
     this.exited = null;
@@ -38,7 +45,7 @@ export class Kobs {
 
   // Resolves once both listeners are up and the store is attached.
   async start(timeoutMs = 30000) {
-    this.proc = spawn(kobsBinary(), this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(kobsBinary(), this.args, { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
     let check = () => {};
     this.proc.stderr.on('data', (d) => { this.stderr += d; check(); });
     this.exitPromise = new Promise((resolve) => {
@@ -50,9 +57,11 @@ export class Kobs {
         const http = this.stdout.match(/kobs listening on http:\/\/[^:]+:(\d+)/);
         const ch = this.stdout.match(/ClickHouse-compatible endpoint on http:\/\/[^:]+:(\d+)/) ||
                    this.stderr.match(/ClickHouse-compatible read-only endpoint on port (\d+)/);  // the log line
-        if (http && ch) {
+        const presenter = this.stdout.match(/kobs events-presenter API on http:\/\/[^:]+:(\d+)/);
+        if (http && ch && (presenter || !this.withPresenter)) {
           this.port = Number(http[1]);
           this.chPort = Number(ch[1]);
+          if (presenter) this.presenterPort = Number(presenter[1]);
           clearTimeout(timer);
           resolve();
         }
@@ -68,6 +77,7 @@ export class Kobs {
 
   get url() { return `http://127.0.0.1:${this.port}`; }
   get chUrl() { return `http://127.0.0.1:${this.chPort}`; }
+  get presenterUrl() { return `http://127.0.0.1:${this.presenterPort}`; }
 
   // SIGTERM and wait for a clean exit (SIGKILL after timeoutMs).
   async stop(timeoutMs = 20000) {
@@ -86,14 +96,15 @@ export class Kobs {
 }
 
 // Every event GET /events lists (newest first), following the X-Kobs-Next-Before cursor.
-export async function allStoredEvents(baseUrl, compositionId) {
+// `headers`: sent with each request (e.g. Authorization when auth is on).
+export async function allStoredEvents(baseUrl, compositionId, headers = {}) {
   const out = [];
   let before = null;
   for (let page = 0; page < 100; ++page) {
     const q = new URLSearchParams({ limit: '1000' });
     if (compositionId) q.set('composition_id', compositionId);
     if (before) q.set('before', before);
-    const r = await fetch(`${baseUrl}/events?${q}`);
+    const r = await fetch(`${baseUrl}/events?${q}`, { headers });
     if (r.status !== 200) throw new Error(`GET /events: ${r.status} ${await r.text()}`);
     const list = await r.json();
     out.push(...list);
