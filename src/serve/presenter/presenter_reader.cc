@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "serve/events/event_sql.h"
+#include "serve/presenter/presenter_head.h"
 
 namespace kobs::serve::presenter {
 namespace {
@@ -21,11 +22,6 @@ using events::sql::cursorTuple;
 using events::sql::eachRow;
 using events::sql::nanos;
 
-// '%' and '_' are ILIKE wildcards; a pattern with neither is a substring match.
-std::string namePattern(const std::string& name) {
-  if (name.find('%') != std::string::npos || name.find('_') != std::string::npos) return name;
-  return "%" + name + "%";
-}
 
 struct Candidate {
   int64_t ts_ns;
@@ -34,6 +30,11 @@ struct Candidate {
 };
 
 }  // namespace
+
+std::string nameFilterPattern(const std::string& name) {
+  if (name.find('%') != std::string::npos || name.find('_') != std::string::npos) return name;
+  return "%" + name + "%";
+}
 
 PresenterReader::PresenterReader(store::IStore& store, std::string database, std::string table,
                                  std::string default_cluster)
@@ -86,11 +87,35 @@ std::vector<PresenterItem> PresenterReader::select(const std::string& where, con
 }
 
 ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
+  const size_t want = q.limit + 1;  // one more: is there a next page?
+  std::vector<PresenterItem> out;
+  std::optional<HeadScan> from_head = head_ ? head_->scan(q, want) : std::nullopt;
+  if (from_head) {
+    out = std::move(from_head->items);
+    if (stats) stats->head_items = std::min(out.size(), q.limit);
+    if (out.size() < want && from_head->continue_at_or_below) {
+      auto more = storeList(q, from_head->continue_at_or_below, /*inclusive=*/true, want - out.size(), stats);
+      std::move(more.begin(), more.end(), std::back_inserter(out));
+    }
+  } else {
+    out = storeList(q, q.after, /*inclusive=*/false, want, stats);
+  }
+  ListPage page;
+  if (out.size() > q.limit) {
+    out.resize(q.limit);
+    page.next = PageCursor{out.back().created_ns, out.back().global_uid};
+  }
+  page.items = std::move(out);
+  return page;
+}
+
+std::vector<PresenterItem> PresenterReader::storeList(const ListQuery& q, std::optional<PageCursor> pos,
+                                                      bool inclusive, size_t want, ListStats* stats) const {
   std::string filters;
   if (q.cluster) filters += fmt::format(" AND {} = {}", clusterExpr(), store::quoteString(*q.cluster));
   if (q.ns) filters += " AND obj_namespace = " + store::quoteString(*q.ns);
   if (q.kind) filters += " AND obj_kind = " + store::quoteString(*q.kind);
-  if (q.name) filters += " AND obj_name ILIKE " + store::quoteString(namePattern(*q.name));
+  if (q.name) filters += " AND obj_name ILIKE " + store::quoteString(nameFilterPattern(*q.name));
   for (const auto& [k, v] : q.labels)
     filters += fmt::format(" AND JSONExtractString(raw, 'involvedObject', 'labels', {}) = {}", store::quoteString(k),
                            store::quoteString(v));
@@ -119,9 +144,7 @@ ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
     if (q.since_ns) floor_ns = std::max(floor_ns, *q.since_ns);
   }
 
-  const size_t want = q.limit + 1;  // one more: is there a next page?
   std::vector<PresenterItem> out;
-  std::optional<PageCursor> pos = q.after;
   int64_t window = kInitialWindowNs;
   bool exhausted = false;
   while (out.size() < want && !exhausted) {
@@ -132,8 +155,8 @@ ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
       std::string where = "reason != ''" + filters;
       int64_t upper_ns = 0;
       if (pos) {
-        where += fmt::format(" AND ts <= {} AND (ts, {}) < ({}, {})", nanos(pos->created_ns), globalUidExpr(),
-                             nanos(pos->created_ns), store::quoteString(pos->global_uid));
+        where += fmt::format(" AND ts <= {} AND (ts, {}) {} ({}, {})", nanos(pos->created_ns), globalUidExpr(),
+                             inclusive ? "<=" : "<", nanos(pos->created_ns), store::quoteString(pos->global_uid));
         upper_ns = pos->created_ns;
       } else {
         upper_ns = max_ns;
@@ -168,6 +191,7 @@ ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
                          "LIMIT 1 BY " + globalUidExpr(), cands.size() * 4 + 16, true);
     std::unordered_map<std::string, PresenterItem*> by_uid;
     for (auto& it : newest) by_uid.emplace(it.global_uid, &it);
+    inclusive = false;  // from here on, below the last candidate seen
     for (const auto& c : cands) {
       pos = PageCursor{c.ts_ns, c.global_uid};
       auto f = by_uid.find(c.global_uid);
@@ -175,13 +199,7 @@ ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
       if (out.size() >= want) break;
     }
   }
-  ListPage page;
-  if (out.size() > q.limit) {
-    out.resize(q.limit);
-    page.next = PageCursor{out.back().created_ns, out.back().global_uid};
-  }
-  page.items = std::move(out);
-  return page;
+  return out;
 }
 
 std::vector<PresenterItem> PresenterReader::after(const events::EventCursor& c, size_t limit) const {
@@ -189,7 +207,8 @@ std::vector<PresenterItem> PresenterReader::after(const events::EventCursor& c, 
                 kStreamOrder, "", limit, false);
 }
 
-std::vector<PresenterItem> PresenterReader::byCursors(const std::vector<events::EventCursor>& cursors) const {
+std::vector<PresenterItem> PresenterReader::byCursors(const std::vector<events::EventCursor>& cursors,
+                                                      bool with_raw) const {
   if (cursors.empty()) return {};
   int64_t lo = cursors.front().ingest_ns, hi = lo;
   std::string list;
@@ -201,7 +220,54 @@ std::vector<PresenterItem> PresenterReader::byCursors(const std::vector<events::
   }
   return select(fmt::format("ingest_time >= {} AND ingest_time <= {} AND ({}) IN ({})", nanos(lo), nanos(hi),
                             kStreamOrder, list),
-                kStreamOrder, "", cursors.size(), false);
+                kStreamOrder, "", cursors.size(), with_raw);
+}
+
+std::vector<RowKey> PresenterReader::newestEventKeys(size_t n) const {
+  if (n == 0) return {};
+  // Keys only, over a window below the newest row that widens until it holds
+  // n events: never a sort of the whole table (with raw) at start.
+  int64_t max_ns = 0, min_ns = 0;
+  bool any = false;
+  eachRow(store_.query(fmt::format("SELECT toString(toUnixTimestamp64Nano(min(ts))), "
+                                   "toString(toUnixTimestamp64Nano(max(ts))), count() > 0 FROM {}",
+                                   qualified()),
+                       "JSONCompactEachRow")
+              .data,
+          [&](const nlohmann::json& row) {
+            min_ns = std::stoll(row[0].get<std::string>());
+            max_ns = std::stoll(row[1].get<std::string>());
+            any = row[2].get<int>() != 0;
+          });
+  if (!any) return {};
+  std::vector<RowKey> out;
+  for (int64_t window = kInitialWindowNs;; window *= kWindowGrowth) {
+    const bool bounded = max_ns - window > min_ns;
+    // ORDER BY ts, g, row_key: LIMIT 1 BY keeps each event's newest row (as
+    // the store orders rows: ts, row_key), in page order (ts, global_uid).
+    const std::string sql = fmt::format(
+        "SELECT composition_id, toString(toUnixTimestamp64Nano(ts)), toString(row_key), {} AS g FROM {} "
+        "WHERE reason != '' {} ORDER BY ts DESC, g DESC, row_key DESC LIMIT 1 BY g LIMIT {}",
+        globalUidExpr(), qualified(), bounded ? "AND ts >= " + nanos(max_ns - window) : "", n);
+    out.clear();
+    eachRow(store_.query(sql, "JSONCompactEachRow").data, [&](const nlohmann::json& row) {
+      out.push_back({row[0].get<std::string>(), std::stoll(row[1].get<std::string>()),
+                     std::stoull(row[2].get<std::string>())});
+    });
+    if (out.size() >= n || !bounded) return out;
+  }
+}
+
+std::vector<PresenterItem> PresenterReader::byRowKeys(const std::vector<RowKey>& keys) const {
+  if (keys.empty()) return {};
+  std::string list;
+  for (const auto& k : keys) {
+    if (!list.empty()) list += ", ";
+    list += fmt::format("({}, {}, toUInt64({}))", store::quoteString(k.composition_id), nanos(k.ts_ns), k.row_key);
+  }
+  // The primary key: each tuple is a binary search, not a scan.
+  return select(fmt::format("(composition_id, ts, row_key) IN ({})", list), "ts DESC, row_key DESC", "",
+                2 * keys.size(), true);
 }
 
 }  // namespace kobs::serve::presenter

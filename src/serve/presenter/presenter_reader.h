@@ -53,20 +53,48 @@ struct ListPage {
 struct ListStats {
   int candidate_queries = 0;
   int newest_queries = 0;
+  size_t head_items = 0;  // items answered from the PresenterHead
 };
+
+// A row's primary key in the events table.
+struct RowKey {
+  std::string composition_id;
+  int64_t ts_ns = 0;
+  uint64_t row_key = 0;
+};
+
+class PresenterHead;
+
+// The pattern `name` is matched with (ILIKE): itself when it has a wildcard
+// ('%' or '_'), else "%name%" (a substring match).
+std::string nameFilterPattern(const std::string& name);
 
 class PresenterReader {
  public:
   PresenterReader(store::IStore& store, std::string database, std::string table, std::string default_cluster);
 
+  // Pages from the head while it can answer, then from the store.
   ListPage list(const ListQuery& query, ListStats* stats = nullptr) const;
+  // Serve the top of list() from memory (null: the store alone). The head
+  // must outlive the reader's use; set before serving.
+  void setHead(const PresenterHead* head) { head_ = head; }
 
   // Stream order, strictly after `after`, at most `limit`, without raw.
   std::vector<PresenterItem> after(const events::EventCursor& after, size_t limit) const;
-  // The rows with these cursors, in stream order, without raw.
-  std::vector<PresenterItem> byCursors(const std::vector<events::EventCursor>& cursors) const;
+  // The rows with these cursors, in stream order (raw only when asked).
+  std::vector<PresenterItem> byCursors(const std::vector<events::EventCursor>& cursors, bool with_raw = false) const;
+
+  // For PresenterHead's load: the keys of the newest row of each of the `n`
+  // events with the highest page keys (created_at, global_uid), and rows (with
+  // raw) by primary key.
+  std::vector<RowKey> newestEventKeys(size_t n) const;
+  std::vector<PresenterItem> byRowKeys(const std::vector<RowKey>& keys) const;
 
  private:
+  // The store's part of a page: up to `want` items strictly below `after`
+  // (at or below it when `inclusive`), or from the top.
+  std::vector<PresenterItem> storeList(const ListQuery& query, std::optional<PageCursor> after, bool inclusive,
+                                       size_t want, ListStats* stats) const;
   std::vector<PresenterItem> select(const std::string& where, const std::string& order, const std::string& limit_by,
                                     size_t limit, bool with_raw) const;
   std::string qualified() const;
@@ -75,6 +103,7 @@ class PresenterReader {
 
   store::IStore& store_;
   std::string database_, table_, default_cluster_;
+  const PresenterHead* head_ = nullptr;
 };
 
 }  // namespace kobs::serve::presenter
