@@ -143,6 +143,7 @@ FakeKubeApiServer::FakeKubeApiServer(FakeKubeApiServerOptions options)
         {"", "v1", "configmaps", "ConfigMap", true},
         {"", "v1", "services", "Service", true},
         {"", "v1", "namespaces", "Namespace", false},
+        {"", "v1", "secrets", "Secret", true},
         {"", "v1", "nodes", "Node", false},
         {"apps", "v1", "deployments", "Deployment", true},
         {"apps", "v1", "replicasets", "ReplicaSet", true},
@@ -468,6 +469,7 @@ FakeKubeApiServer::Response FakeKubeApiServer::handle(const Request& req, bool& 
       return {401, status(401, "Unauthorized", "Unauthorized").dump()};
     }
   }
+  if (req.method == "POST" && req.path == "/apis/authorization.k8s.io/v1/subjectaccessreviews") return accessReview(req);
   auto parts = split(req.path, '/');  // "", "api", "v1", ...
   if (parts.size() < 2) return {404, status(404, "NotFound", "the server could not find the requested resource").dump()};
   std::string group, version;
@@ -651,6 +653,71 @@ FakeKubeApiServer::Response FakeKubeApiServer::discovery(const std::string& path
     return {404, status(404, "NotFound", "the server could not find the requested resource").dump()};
   std::string gv = group.empty() ? version : group + "/" + version;
   return {200, json{{"kind", "APIResourceList"}, {"apiVersion", "v1"}, {"groupVersion", gv}, {"resources", resources}}.dump()};
+}
+
+FakeKubeApiServer::Response FakeKubeApiServer::accessReview(const Request& req) {
+  access_review_requests_.fetch_add(1);
+  json body = json::parse(req.body, nullptr, false);
+  std::lock_guard lock(mutex_);
+  access_reviews_.push_back(body);
+  if (access_review_failure_ != 0)
+    return {access_review_failure_, status(access_review_failure_, "InternalError", "access review failed (test hook)").dump()};
+  if (!body.is_object() || !body.contains("spec") || !body["spec"].is_object())
+    return {400, status(400, "BadRequest", "the body is not a SubjectAccessReview").dump()};
+  const json& spec = body["spec"];
+  const std::string user = spec.value("user", "");
+  std::vector<std::string> groups;
+  if (spec.contains("groups") && spec["groups"].is_array())
+    for (const auto& g : spec["groups"])
+      if (g.is_string()) groups.push_back(g);
+  if (user.empty() && groups.empty())
+    return {422, status(422, "Invalid", "SubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.user: Invalid value: "
+                                        "\"\": at least one of user or group must be specified").dump()};
+  if (!spec.contains("resourceAttributes") || !spec["resourceAttributes"].is_object())
+    return {422, status(422, "Invalid", "SubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: "
+                                        "Invalid value: \"null\": exactly one of nonResourceAttributes or "
+                                        "resourceAttributes must be specified").dump()};
+  const json& ra = spec["resourceAttributes"];
+  const std::string ns = ra.value("namespace", ""), verb = ra.value("verb", ""), resource = ra.value("resource", ""),
+                    group = ra.value("group", "");
+  auto any = [](const std::string& rule, const std::string& v) { return rule == "*" || rule == v; };
+  bool allowed = false;
+  for (const auto& r : access_rules_) {
+    const bool subject = (!r.user.empty() && r.user == user) ||
+                         (!r.group.empty() && std::find(groups.begin(), groups.end(), r.group) != groups.end());
+    if (subject && any(r.verb, verb) && any(r.resource, resource) && any(r.api_group, group) &&
+        (r.ns.empty() || r.ns == ns)) {
+      allowed = true;
+      break;
+    }
+  }
+  json out = body;
+  out["apiVersion"] = "authorization.k8s.io/v1";
+  out["kind"] = "SubjectAccessReview";
+  if (!out.contains("metadata")) out["metadata"] = json::object();
+  out["status"] = {{"allowed", allowed}};
+  if (allowed) out["status"]["reason"] = "allowed by the fake's access rules";
+  return {201, out.dump()};
+}
+
+void FakeKubeApiServer::allowAccess(FakeAccessRule rule) {
+  std::lock_guard lock(mutex_);
+  access_rules_.push_back(std::move(rule));
+}
+
+void FakeKubeApiServer::clearAccessRules() {
+  std::lock_guard lock(mutex_);
+  access_rules_.clear();
+}
+
+void FakeKubeApiServer::failAccessReviews(int http_status) {
+  std::lock_guard lock(mutex_);
+  access_review_failure_ = http_status;
+}
+
+std::vector<json> FakeKubeApiServer::accessReviews() const {
+  std::lock_guard lock(mutex_);
+  return access_reviews_;
 }
 
 const FakeResourceType* FakeKubeApiServer::findTypeLocked(const std::string& group, const std::string& version,

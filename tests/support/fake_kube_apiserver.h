@@ -20,7 +20,14 @@
 //     metadata.resourceVersion answers 409 Conflict (optimistic concurrency,
 //     used by Lease-based leader election), POST of an existing name 409
 //     AlreadyExists;
-//   - a bearer-token check answering 401 with a Status object.
+//   - a bearer-token check answering 401 with a Status object;
+//   - SubjectAccessReview (POST /apis/authorization.k8s.io/v1/
+//     subjectaccessreviews): answered 201 with status.allowed from
+//     test-configured grants standing in for RBAC bindings (a grant in one
+//     namespace is a RoleBinding, in namespace "" a ClusterRoleBinding, which
+//     also answers a namespace-"" review); a spec without user and groups, or
+//     without resourceAttributes, is refused 422 Invalid as the real server
+//     does. A hook makes every review fail with a chosen HTTP status.
 // Field selectors, patch, server-side apply, protobuf and watch-list are not
 // implemented. Test hooks inject bad watch lines, ERROR events and
 // bookmarks, end all watches, compact history and restart the server on the
@@ -58,6 +65,18 @@ struct FakeKubeApiServerOptions {
   std::string token;                                     // required bearer token; empty: no auth
   std::chrono::milliseconds bookmark_interval{0};        // periodic BOOKMARKs when > 0
   bool default_resource_types = true;                    // core, apps, events, coordination, Krateo groups
+};
+
+// One grant for SubjectAccessReview: `verb` on `resource` of `api_group` to a
+// user or to the members of a group, in namespace `ns` ("" = every namespace,
+// and cluster-wide reviews). "*" matches any verb, resource or group.
+struct FakeAccessRule {
+  std::string user;                 // spec.user, or
+  std::string group;                // one of spec.groups
+  std::string ns;                   // "" = cluster-wide (ClusterRoleBinding)
+  std::string verb = "list";
+  std::string resource = "events";
+  std::string api_group;            // "" = core
 };
 
 class FakeKubeApiServer {
@@ -100,6 +119,14 @@ class FakeKubeApiServer {
   void sendBookmark();                                        // to watches that allowed bookmarks
   void endAllWatches();                                       // ends open watch responses cleanly
 
+  // --- SubjectAccessReview ---
+  void allowAccess(FakeAccessRule rule);
+  void clearAccessRules();
+  // Every review answers this HTTP status with a Status body (0: normal).
+  void failAccessReviews(int http_status);
+  uint64_t accessReviewRequests() const { return access_review_requests_.load(); }
+  std::vector<nlohmann::json> accessReviews() const;  // the request bodies, in order
+
   // --- observation ---
   uint64_t watchRequests() const { return watch_requests_.load(); }
   uint64_t listRequests() const { return list_requests_.load(); }
@@ -133,6 +160,7 @@ class FakeKubeApiServer {
   Response handle(const Request& req, bool& is_watch, FakeResourceType& type, std::string& ns);
   Response handleList(const Request& req, const FakeResourceType& type, const std::string& ns);
   Response discovery(const std::string& path);
+  Response accessReview(const Request& req);
 
   const FakeResourceType* findTypeLocked(const std::string& group, const std::string& version,
                                          const std::string& resource) const;
@@ -161,6 +189,9 @@ class FakeKubeApiServer {
   size_t open_watches_ = 0;
   std::string last_authorization_;
   bool stopping_ = false;
+  std::vector<FakeAccessRule> access_rules_;
+  int access_review_failure_ = 0;
+  std::vector<nlohmann::json> access_reviews_;
 
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -172,6 +203,7 @@ class FakeKubeApiServer {
   std::atomic<uint64_t> list_requests_{0};
   std::atomic<uint64_t> discovery_requests_{0};
   std::atomic<uint64_t> unauthorized_requests_{0};
+  std::atomic<uint64_t> access_review_requests_{0};
 };
 
 // A core/v1 Event as the API server stores it, for feeding the fake.

@@ -21,30 +21,46 @@ std::string notificationFrame(const StreamItem& item, const std::string& id) {
 }
 
 namespace {
-StreamItem toStreamItem(const PresenterItem& it) { return {it.cursor, it.composition_id, itemJson(it, false)}; }
+StreamItem toStreamItem(const PresenterItem& it) {
+  return {it.cursor, it.composition_id, itemJson(it, false), it.ns};
+}
 }  // namespace
 
 class NotificationHub::Session {
  public:
   Session(std::shared_ptr<http::StreamWriter> writer, std::optional<std::string> composition,
-          std::optional<events::EventCursor> resume)
-      : writer_(std::move(writer)), composition_(std::move(composition)), resume_(resume),
+          std::optional<events::EventCursor> resume, std::shared_ptr<StreamScope> scope)
+      : writer_(std::move(writer)), composition_(std::move(composition)), resume_(resume), scope_(std::move(scope)),
         replaying_(resume.has_value()) {
     if (resume) max_sent_ = *resume;
   }
 
   http::StreamWriter& writer() { return *writer_; }
 
-  // Dispatcher thread.
-  void onItems(const std::vector<std::shared_ptr<const StreamItem>>& items) {
+  // Dispatcher thread. True when the stream now holds items whose namespace
+  // needs a scope resolution: the caller schedules resolveHeld() on the pool.
+  bool onItems(const std::vector<std::shared_ptr<const StreamItem>>& items) {
     std::lock_guard lock(mutex_);
-    if (replaying_) {
+    if (replaying_ || resolving_) {
       pending_.insert(pending_.end(), items.begin(), items.end());
-      return;
+      return false;
     }
     std::string out;
-    for (const auto& it : items) appendLive(*it, out);
+    bool hold = false;
+    for (const auto& it : items) {
+      if (!hold) {
+        const auto v = verdict(it->ns);
+        if (v) {
+          appendLive(*it, *v, out);
+          continue;
+        }
+        hold = true;
+        resolving_ = true;
+      }
+      pending_.push_back(it);
+    }
     if (!out.empty()) writer_->write(std::move(out));
+    return hold;
   }
 
   void replay(const PresenterReader& reader, const events::EventCursor& high, size_t page) {
@@ -52,6 +68,7 @@ class NotificationHub::Session {
     std::string out;
     events::EventCursor from = *resume_;
     bool done = false;
+    std::map<std::string, bool> resolved;  // this replay's own answers (the scope's cache may be off)
     while (!done && from < high) {
       auto rows = reader.after(from, page);
       for (auto& r : rows) {
@@ -62,30 +79,81 @@ class NotificationHub::Session {
         replayed.insert(r.cursor);
         from = r.cursor;
         max_sent_ = std::max(max_sent_, r.cursor);
-        if (wants(r.composition_id)) out += notificationFrame(toStreamItem(r), r.cursor.str());
+        if (wants(r.composition_id) && replayAllowed(r.ns, resolved))
+          out += notificationFrame(toStreamItem(r), r.cursor.str());
       }
       if (!out.empty() && !writer_->write(std::move(out))) throw std::runtime_error("stream closed");
       out.clear();
       if (rows.size() < page) break;
     }
-    std::lock_guard lock(mutex_);
-    for (const auto& it : pending_) {
-      if (replayed.count(it->cursor) || it->cursor <= *resume_) continue;
-      appendLive(*it, out);
+    {
+      std::lock_guard lock(mutex_);
+      std::erase_if(pending_, [&](const auto& it) { return replayed.count(it->cursor) || it->cursor <= *resume_; });
+      replaying_ = false;
+      resolving_ = true;  // the held live items go out through resolveHeld(), in order
     }
-    pending_.clear();
-    replaying_ = false;
-    if (!out.empty()) writer_->write(std::move(out));
+    resolveHeld();
+  }
+
+  // Pool thread: decides the namespaces of the held items and sends them, in
+  // order; returns when nothing is held. Throws when the scope cannot answer.
+  void resolveHeld() {
+    for (;;) {
+      std::vector<std::string> unknown;
+      {
+        std::lock_guard lock(mutex_);
+        for (const auto& it : pending_)
+          if (!verdict(it->ns) && std::find(unknown.begin(), unknown.end(), it->ns) == unknown.end())
+            unknown.push_back(it->ns);
+      }
+      std::map<std::string, bool> fresh;
+      if (!unknown.empty()) fresh = scope_->resolve(unknown);
+      std::lock_guard lock(mutex_);
+      std::string out;
+      size_t n = 0;
+      for (; n < pending_.size(); ++n) {
+        const auto& it = pending_[n];
+        auto v = verdict(it->ns);
+        if (!v) {
+          auto f = fresh.find(it->ns);
+          if (f == fresh.end()) break;  // arrived meanwhile: another round
+          v = f->second;
+        }
+        appendLive(*it, *v, out);
+      }
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
+      const bool done = pending_.empty();
+      if (done) resolving_ = false;
+      // Written under the lock, like onItems(): frames stay in order.
+      if (!out.empty() && !writer_->write(std::move(out))) throw std::runtime_error("stream closed");
+      if (done) return;
+    }
   }
 
  private:
   bool wants(const std::string& composition) const { return !composition_ || *composition_ == composition; }
 
+  std::optional<bool> verdict(const std::string& ns) const {
+    if (!scope_) return true;
+    return scope_->verdict(ns);
+  }
+
+  bool replayAllowed(const std::string& ns, std::map<std::string, bool>& resolved) {
+    if (!scope_) return true;
+    if (auto v = scope_->verdict(ns)) return *v;
+    auto f = resolved.find(ns);
+    if (f != resolved.end()) return f->second;
+    auto answer = scope_->resolve({ns});  // throws: the replay ends, the stream closes
+    const bool v = answer.count(ns) && answer[ns];
+    resolved[ns] = v;
+    return v;
+  }
+
   // Caller holds mutex_.
-  void appendLive(const StreamItem& it, std::string& out) {
+  void appendLive(const StreamItem& it, bool allowed, std::string& out) {
     const bool in_order = it.cursor > max_sent_;
     if (in_order) max_sent_ = it.cursor;
-    if (!wants(it.composition_id)) return;
+    if (!allowed || !wants(it.composition_id)) return;
     // A late row keeps the stream's resume point where it is.
     out += notificationFrame(it, max_sent_.str());
   }
@@ -93,8 +161,10 @@ class NotificationHub::Session {
   std::shared_ptr<http::StreamWriter> writer_;
   const std::optional<std::string> composition_;
   const std::optional<events::EventCursor> resume_;
+  const std::shared_ptr<StreamScope> scope_;
   std::mutex mutex_;
   bool replaying_;
+  bool resolving_ = false;  // held behind a scope resolution
   std::vector<std::shared_ptr<const StreamItem>> pending_;
   events::EventCursor max_sent_;
 };
@@ -163,7 +233,18 @@ void NotificationHub::dispatch(const events::FeedBatch& batch) {
     top = std::max(top, e->row.cursor);
   }
   std::lock_guard lock(sessions_mutex_);
-  for (auto& [k, s] : sessions_) s->onItems(items);
+  for (auto& [k, s] : sessions_)
+    if (s->onItems(items)) {
+      boost::asio::post(replay_pool_, [session = s] {
+        try {
+          session->resolveHeld();
+        } catch (const std::exception& e) {
+          // Fail closed: the reconnect is checked again, and replays what this missed.
+          logging::get("presenter.sse")->info("stream closed: {}", e.what());
+          session->writer().close();
+        }
+      });
+    }
   high_ = std::max(high_, top);
 }
 
@@ -182,8 +263,8 @@ void NotificationHub::dispatchLoop() {
 }
 
 void NotificationHub::open(std::shared_ptr<http::StreamWriter> writer, std::optional<std::string> composition_id,
-                           std::optional<events::EventCursor> resume) {
-  auto session = std::make_shared<Session>(writer, std::move(composition_id), resume);
+                           std::optional<events::EventCursor> resume, std::shared_ptr<StreamScope> scope) {
+  auto session = std::make_shared<Session>(writer, std::move(composition_id), resume, std::move(scope));
   events::EventCursor high;
   {
     std::lock_guard lock(sessions_mutex_);

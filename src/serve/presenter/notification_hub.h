@@ -17,19 +17,33 @@
 // items it did not replay: no gap, no duplicate. A late row (below what the
 // stream has sent) is sent with the stream's latest id.
 //
-// Threading: open() never blocks (replays run on a small pool); one
-// dispatcher thread, one keepalive thread. attach() once, before open().
+// Scoping (authorization, optional per stream): a StreamScope says which
+// namespaces the stream may see. Live items are checked against its
+// non-blocking verdict(); an item whose namespace has no fresh verdict holds
+// the stream (later items queue behind it, as during a replay) while the
+// hub's pool asks resolve(), then the held items go out in order. Replayed
+// rows are checked the same way (resolve() runs inline there, on the pool).
+// When resolve() throws (the authority cannot answer) the stream is closed:
+// fail closed; the client's reconnect is refused until it answers, and its
+// Last-Event-ID replays what it missed. A denied item still advances the
+// stream's id (it would be denied on replay too).
+//
+// Threading: open() never blocks (replays and scope resolutions run on a
+// small pool); one dispatcher thread, one keepalive thread. attach() once,
+// before open().
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -51,6 +65,18 @@ struct StreamItem {
   events::EventCursor cursor;
   std::string composition_id;
   std::string json;  // itemJson(item, false)
+  std::string ns;    // the involved object's namespace (scoping)
+};
+
+// Which namespaces one stream may see (see "Scoping" above).
+class StreamScope {
+ public:
+  virtual ~StreamScope() = default;
+  // Never blocks: the verdict for `ns` if known and fresh, else nullopt.
+  virtual std::optional<bool> verdict(const std::string& ns) const = 0;
+  // May block (runs on the hub's pool): decides these namespaces. Throws
+  // when it cannot; the stream is then closed.
+  virtual std::map<std::string, bool> resolve(const std::vector<std::string>& namespaces) = 0;
 };
 
 class NotificationHub {
@@ -67,8 +93,9 @@ class NotificationHub {
   // ": connected\n\n" and the retry hint.
   std::string preamble() const;
 
+  // `scope` null: every namespace.
   void open(std::shared_ptr<http::StreamWriter> writer, std::optional<std::string> composition_id,
-            std::optional<events::EventCursor> resume);
+            std::optional<events::EventCursor> resume, std::shared_ptr<StreamScope> scope = nullptr);
 
   size_t streams() const;
   void stop();  // idempotent

@@ -31,6 +31,33 @@ http::Response preflight(const http::Request& request) {
   return r;
 }
 
+// A Kubernetes Status object, as the authenticator's refusals.
+http::Response kubeStatus(int code, std::string_view reason, const std::string& message) {
+  nlohmann::json body = {{"kind", "Status"},       {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
+                         {"status", "Failure"},    {"message", message}, {"reason", reason},
+                         {"code", code}};
+  auto r = http::Response::json(code, body.dump() + "\n");
+  if (code == 401) r.headers.set("WWW-Authenticate", "Bearer");
+  if (code == 503) r.headers.set("Retry-After", "10");
+  return r;
+}
+
+// The user's access as a stream scope: verdicts from the authorizer's cache,
+// resolutions through it (SubjectAccessReviews, on the hub's pool).
+class IdentityScope : public StreamScope {
+ public:
+  IdentityScope(auth::NamespaceAuthorizer& authorizer, auth::Identity who)
+      : authorizer_(authorizer), who_(std::move(who)) {}
+  std::optional<bool> verdict(const std::string& ns) const override { return authorizer_.cachedAllows(who_, ns); }
+  std::map<std::string, bool> resolve(const std::vector<std::string>& namespaces) override {
+    return authorizer_.decide(who_, namespaces);
+  }
+
+ private:
+  auth::NamespaceAuthorizer& authorizer_;
+  const auth::Identity who_;
+};
+
 [[noreturn]] void badParams(const std::string& why) { throw Exception(ErrorCode::kBadInput, "invalid params: {}", why); }
 
 int64_t parseLimit(const nlohmann::json& v) {
@@ -66,8 +93,11 @@ std::map<std::string, std::string> parseLabels(const nlohmann::json& v) {
 
 }  // namespace
 
-PresenterApi::PresenterApi(PresenterApiOptions options, const auth::Authenticator* auth)
-    : options_(options), auth_(auth), hub_(options.sse) {}
+PresenterApi::PresenterApi(PresenterApiOptions options, const auth::Authenticator* auth, PresenterAccess access)
+    : options_(options), auth_(auth), access_(access), hub_(options.sse) {
+  if (access_.authorizer && !access_.namespaces)
+    throw Exception(ErrorCode::kBadArguments, "presenter: namespace scoping needs the event namespaces");
+}
 
 PresenterApi::~PresenterApi() { hub_.stop(); }
 
@@ -93,19 +123,37 @@ void PresenterApi::addRoutes(http::Router& router) {
   router.add("OPTIONS", "/notifications", preflight);
 }
 
-http::Response PresenterApi::guarded(const http::Request& request,
-                                     http::Response (PresenterApi::*handler)(const http::Request&)) {
+http::Response PresenterApi::guarded(const http::Request& request, Handler handler) {
+  auth::AuthResult verdict;
   if (auth_) {
-    auto verdict = auth_->authenticate(request, auth::TokenSources{.bearer = true, .cookie = true, .query = false});
+    verdict = auth_->authenticate(request, auth::TokenSources{.bearer = true, .cookie = true, .query = false});
     if (!verdict.ok()) return withCors(request, auth::Authenticator::statusResponse(verdict));
   }
   try {
-    return withCors(request, (this->*handler)(request));
+    if (auto refused = checkAccess(verdict)) return withCors(request, std::move(*refused));
+    return withCors(request, (this->*handler)(request, verdict.identity));
   } catch (const Exception& e) {
     if (e.code() == ErrorCode::kBadInput) return withCors(request, http::Response::text(400, std::string(e.what()) + "\n"));
+    // Fail closed: the access checks could not be made.
+    if (e.code() == ErrorCode::kApiUnavailable) return withCors(request, kubeStatus(503, "ServiceUnavailable", e.what()));
     logging::get("presenter")->error("{} {}: {}", request.method, request.path, e.what());  // path only: no tokens
     return withCors(request, http::Response::text(500, "internal error\n"));
   }
+}
+
+std::optional<http::Response> PresenterApi::checkAccess(const auth::AuthResult& verdict) const {
+  if (!access_.clientconfig && !access_.authorizer) return std::nullopt;
+  // A static token (or no authentication) names no user: nothing to check
+  // access for, so the checks refuse it rather than let it through unscoped.
+  if (verdict.identity.username.empty()) {
+    if (access_.clientconfig)
+      return kubeStatus(401, "Unauthorized", "the token names no user whose client configuration could be checked");
+    return kubeStatus(403, "Forbidden", "the token names no user whose namespace access could be reviewed");
+  }
+  if (access_.clientconfig && !access_.clientconfig->exists(verdict.identity.username))
+    return kubeStatus(401, "Unauthorized",
+                      fmt::format("secrets \"{}\" not found", auth::ClientConfigCheck::secretName(verdict.identity.username)));
+  return std::nullopt;
 }
 
 ListQuery PresenterApi::parseListQuery(const http::Request& request) const {
@@ -155,10 +203,15 @@ ListQuery PresenterApi::parseListQuery(const http::Request& request) const {
   return q;
 }
 
-http::Response PresenterApi::listEvents(const http::Request& request) {
-  const ListQuery q = parseListQuery(request);
+http::Response PresenterApi::listEvents(const http::Request& request, const auth::Identity& who) {
+  ListQuery q = parseListQuery(request);
   const PresenterReader* reader = reader_.load();
   if (!reader) return http::Response::text(503, "store not ready\n");
+  if (access_.authorizer) {
+    // A namespace filter narrows the question to that one namespace.
+    const std::vector<std::string> candidates = q.ns ? std::vector<std::string>{*q.ns} : access_.namespaces->get();
+    q.allowed_namespaces = access_.authorizer->allowedAmong(who, candidates);
+  }
   const ListPage page = reader->list(q);
   std::string body = "{\"cursor\":\"";
   if (page.next) body += page.next->encode();
@@ -171,8 +224,15 @@ http::Response PresenterApi::listEvents(const http::Request& request) {
   return http::Response::json(200, std::move(body));
 }
 
-http::Response PresenterApi::notifications(const http::Request& request) {
+http::Response PresenterApi::notifications(const http::Request& request, const auth::Identity& who) {
   if (!reader_.load() || !hub_.attached()) return http::Response::text(503, "store not ready\n");
+  std::shared_ptr<StreamScope> scope;
+  if (access_.authorizer) {
+    // Reviewed now, so a stream that cannot be scoped is refused (503) rather
+    // than opened; the answers are cached for the live items that follow.
+    access_.authorizer->decide(who, access_.namespaces->get());
+    scope = std::make_shared<IdentityScope>(*access_.authorizer, who);
+  }
   std::optional<std::string> composition;
   if (auto c = request.queryParam("composition_id"); c && !c->empty()) composition = std::string(*c);
   // The polyfill sends ?lastEventId=; a malformed id starts live (a non-200
@@ -185,7 +245,9 @@ http::Response PresenterApi::notifications(const http::Request& request) {
   }
   auto r = http::Response::stream(
       "text/event-stream",
-      [this, composition, resume](std::shared_ptr<http::StreamWriter> w) { hub_.open(std::move(w), composition, resume); },
+      [this, composition, resume, scope](std::shared_ptr<http::StreamWriter> w) {
+        hub_.open(std::move(w), composition, resume, scope);
+      },
       hub_.preamble());
   r.headers.set("Cache-Control", "no-cache");
   r.headers.set("Connection", "keep-alive");

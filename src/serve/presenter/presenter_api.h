@@ -15,6 +15,21 @@
 // Max-Age 300, no credentials.
 // Auth (when configured): Bearer header or the krateo-session cookie (never a
 // query token here); 401/503 as Kubernetes Status JSON.
+// Access checks (optional, PresenterAccess; they need a user, so only a JWT
+// with a username passes them: a static token, or no auth at all, is refused
+// 401 by the clientconfig check and 403 by namespace scoping, because there
+// is no one whose access could be checked):
+//   - clientconfig: the user's `<dns1123(username)>-clientconfig` Secret must
+//     exist in the configured namespace (authn's AUTHN_NS), else 401, as
+//     events-presenter does;
+//   - namespace scoping: /events lists, and /notifications streams, only the
+//     namespaces where the user (and their groups) may `list` `events`, as a
+//     SubjectAccessReview answers (auth/access_review.h); the candidates are
+//     the namespaces with stored events (event_namespaces.h); a ?namespace=
+//     filter is reviewed alone.
+//   Both fail closed: when the Kubernetes API cannot answer, 503 Status JSON
+//   (reason ServiceUnavailable, Retry-After), for a list and for a stream at
+//   connect; a stream whose scope cannot be refreshed later is closed.
 //
 // Threading: /events and /notifications run on the server's worker pool
 // (store queries; a JWKS fetch may block); attach() once, from any thread.
@@ -24,9 +39,12 @@
 #include <memory>
 #include <string>
 
+#include "serve/auth/access_review.h"
 #include "serve/auth/authenticator.h"
+#include "serve/auth/clientconfig_check.h"
 #include "serve/events/event_feed.h"
 #include "serve/http/router.h"
+#include "serve/presenter/event_namespaces.h"
 #include "serve/presenter/notification_hub.h"
 #include "serve/presenter/presenter_reader.h"
 
@@ -38,10 +56,17 @@ struct PresenterApiOptions {
   NotificationOptions sse;
 };
 
+// The optional access checks; each must outlive the API. Null: off.
+struct PresenterAccess {
+  auth::ClientConfigCheck* clientconfig = nullptr;
+  auth::NamespaceAuthorizer* authorizer = nullptr;  // needs `namespaces`
+  EventNamespaces* namespaces = nullptr;
+};
+
 class PresenterApi {
  public:
   // `auth` may be null (no authentication); it must outlive the API.
-  PresenterApi(PresenterApiOptions options, const auth::Authenticator* auth);
+  PresenterApi(PresenterApiOptions options, const auth::Authenticator* auth, PresenterAccess access = {});
   ~PresenterApi();
 
   void addRoutes(http::Router& router);
@@ -55,12 +80,16 @@ class PresenterApi {
   ListQuery parseListQuery(const http::Request& request) const;
 
  private:
-  http::Response listEvents(const http::Request& request);
-  http::Response notifications(const http::Request& request);
-  http::Response guarded(const http::Request& request, http::Response (PresenterApi::*handler)(const http::Request&));
+  using Handler = http::Response (PresenterApi::*)(const http::Request&, const auth::Identity&);
+  http::Response listEvents(const http::Request& request, const auth::Identity& who);
+  http::Response notifications(const http::Request& request, const auth::Identity& who);
+  http::Response guarded(const http::Request& request, Handler handler);
+  // The clientconfig check's refusal, if any (throws kApiUnavailable).
+  std::optional<http::Response> checkAccess(const auth::AuthResult& verdict) const;
 
   const PresenterApiOptions options_;
   const auth::Authenticator* auth_;
+  const PresenterAccess access_;
   std::atomic<const PresenterReader*> reader_{nullptr};
   NotificationHub hub_;
 };
