@@ -1,6 +1,7 @@
 // events-presenter /events latency (prints a table): the first page and a deep
 // page (the cursor after 100 pages of 50) at R rows in krateo_events, rows
 // spread over 30 days, 1 in 5 events with a second (newer) row.
+// The head (memory) and the store alone are measured side by side.
 // Usage: bench_presenter [rows=1000000,10000000] [requests=100]
 #include <algorithm>
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <curl/curl.h>
@@ -18,6 +20,7 @@
 #include "serve/events/event_feed.h"
 #include "serve/http/http_server.h"
 #include "serve/presenter/presenter_api.h"
+#include "serve/presenter/presenter_head.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -71,19 +74,22 @@ int main(int argc, char** argv) {
   so.krateo_events = true;
   store::schema::SchemaManager::apply(store, so);
 
+  // Two APIs over the same rows: one with the in-memory head (what kobs
+  // serves), one on the store alone (the fallback below the head's floor).
   serve::presenter::PresenterReader reader(store, "default", "krateo_events", "c1");
+  serve::presenter::PresenterReader store_reader(store, "default", "krateo_events", "c1");
   serve::events::EventReader ereader(store, "default", "krateo_events");
-  serve::events::EventFeed feed(ereader, {});
-  feed.start();
-  serve::presenter::PresenterApi api({}, nullptr);
-  serve::http::Router router;
-  api.addRoutes(router);
-  api.attach(reader, feed);
-  serve::http::Server server({.listen = "127.0.0.1:0", .worker_threads = 2}, std::move(router));
-  server.start();
-  const std::string base = fmt::format("http://127.0.0.1:{}/events", server.port());
-
-  std::cout << "| /events page | rows | p50 ms | p99 ms | max ms | n |\n|---|---|---|---|---|---|\n";
+  auto serveWith = [&](serve::presenter::PresenterReader& r, serve::events::EventFeed& feed) {
+    auto api = std::make_unique<serve::presenter::PresenterApi>(serve::presenter::PresenterApiOptions{}, nullptr);
+    serve::http::Router router;
+    api->addRoutes(router);
+    api->attach(r, feed);
+    auto server = std::make_unique<serve::http::Server>(
+        serve::http::ServerOptions{.listen = "127.0.0.1:0", .worker_threads = 2}, std::move(router));
+    server->start();
+    return std::pair(std::move(api), std::move(server));
+  };
+  std::cout << "| /events page | rows | served by | p50 ms | p99 ms | max ms | n |\n|---|---|---|---|---|---|---|\n";
   uint64_t have = 0;
   for (uint64_t rows : row_counts) {
     const auto t0 = Clock::now();
@@ -104,36 +110,56 @@ int main(int argc, char** argv) {
     store.execute("OPTIMIZE TABLE krateo_events FINAL");
     const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
-    Getter g;
-    long status = 0;
-    // Walk 100 pages to find the deep cursor.
-    std::string cursor;
-    for (int p = 0; p < 100; ++p) {
-      auto page = nlohmann::json::parse(g.get(base + (cursor.empty() ? "" : "?cursor=" + cursor), &status));
-      cursor = page["cursor"].get<std::string>();
-      if (cursor.empty()) break;
-    }
-    auto time = [&](const std::string& url) {
-      std::vector<double> v;
-      for (int i = 0; i < requests; ++i) {
-        const auto s = Clock::now();
-        g.get(url, &status);
-        v.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
-        if (status != 200) std::cerr << "HTTP " << status << "\n";
+    // A kobs starting over this store: the feed, then the head loads.
+    serve::events::EventFeed feed(ereader, {});
+    feed.start();
+    serve::presenter::PresenterHead head(reader, feed, {});
+    const auto h0 = Clock::now();
+    head.start();
+    while (!head.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const double head_s = std::chrono::duration<double>(Clock::now() - h0).count();
+    reader.setHead(&head);
+    auto [api, server] = serveWith(reader, feed);
+    auto [store_api, store_server] = serveWith(store_reader, feed);
+
+    for (auto [name, port] : {std::pair{"head (memory)", server->port()}, std::pair{"store only", store_server->port()}}) {
+      const std::string base = fmt::format("http://127.0.0.1:{}/events", port);
+      Getter g;
+      long status = 0;
+      // Walk 100 pages to find the deep cursor.
+      std::string cursor;
+      for (int p = 0; p < 100; ++p) {
+        auto page = nlohmann::json::parse(g.get(base + (cursor.empty() ? "" : "?cursor=" + cursor), &status));
+        cursor = page["cursor"].get<std::string>();
+        if (cursor.empty()) break;
       }
-      return v;
-    };
-    time(base);  // warm
-    auto first = time(base);
-    auto deep = time(base + "?cursor=" + cursor);
-    std::cout << fmt::format("| first | {} (load {:.0f} s) | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, load_s,
-                             pct(first, 0.5), pct(first, 0.99), pct(first, 1.0), first.size());
-    std::cout << fmt::format("| after 100 pages | {} | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, pct(deep, 0.5),
-                             pct(deep, 0.99), pct(deep, 1.0), deep.size());
+      auto time = [&](const std::string& url) {
+        std::vector<double> v;
+        for (int i = 0; i < requests; ++i) {
+          const auto s = Clock::now();
+          g.get(url, &status);
+          v.push_back(std::chrono::duration<double, std::milli>(Clock::now() - s).count());
+          if (status != 200) std::cerr << "HTTP " << status << "\n";
+        }
+        return v;
+      };
+      time(base);  // warm
+      auto first = time(base);
+      auto deep = time(base + "?cursor=" + cursor);
+      std::cout << fmt::format("| first | {} (load {:.0f} s, head {:.1f} s, {} events) | {} | {:.2f} | {:.2f} | {:.2f} | {} |\n",
+                               rows, load_s, head_s, head.size(), name, pct(first, 0.5), pct(first, 0.99),
+                               pct(first, 1.0), first.size());
+      std::cout << fmt::format("| after 100 pages | {} | {} | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, name,
+                               pct(deep, 0.5), pct(deep, 0.99), pct(deep, 1.0), deep.size());
+    }
+    reader.setHead(nullptr);
+    server->stop();
+    store_server->stop();
+    api->hub().stop();
+    store_api->hub().stop();
+    head.stop();
+    feed.stop();
   }
-  server.stop();
-  api.hub().stop();
-  feed.stop();
   std::filesystem::remove_all(dir);
   return 0;
 }
