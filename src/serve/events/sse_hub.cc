@@ -57,49 +57,59 @@ class SseHub::Session : public std::enable_shared_from_this<Session> {
     if (!out.empty()) writer_->write(std::move(out));
   }
 
-  // Replay pool thread: resume point -> H, then the held-back events.
-  void replay(const EventReader& reader, const EventCursor& high, size_t page) {
-    const ResumePoint resume = *params_.resume;
-    std::set<EventCursor> replayed;
+  // Replay pool thread: one page of the replay (resume point -> H), then,
+  // once caught up, the held-back events. Returns true when the stream is
+  // live. A replay is run a page per task so that a client resuming from a
+  // small gap is not queued behind one replaying thousands of rows.
+  bool replayStep(const EventReader& reader, const EventCursor& high, size_t page) {
+    const ResumePoint& resume = *params_.resume;
     std::string out;
     auto flush = [&] {
       if (!out.empty() && !writer_->write(std::move(out))) throw std::runtime_error("stream closed");
       out.clear();
     };
-    // The second frame of the event the client saw only half of.
-    if (resume.frames_seen == 1) {
-      for (auto& r : reader.byCursors({resume.cursor})) {
-        out += eventFrames(r, sseK8sEventJson(r), params_.topics, 1, nullptr, &last_id_);
-        replayed.insert(r.cursor);
+    if (!replay_started_) {
+      replay_started_ = true;
+      replay_from_ = resume.cursor;
+      // The second frame of the event the client saw only half of.
+      if (resume.frames_seen == 1) {
+        for (auto& r : reader.byCursors({resume.cursor})) {
+          out += eventFrames(r, sseK8sEventJson(r), params_.topics, 1, nullptr, &last_id_);
+          replayed_.insert(r.cursor);
+        }
       }
     }
-    EventCursor from = resume.cursor;
-    bool done = false;
-    while (!done && from < high) {
-      auto rows = reader.after(from, page);
+    bool caught_up = !(replay_from_ < high);
+    if (!caught_up) {
+      auto rows = reader.after(replay_from_, page);
       for (auto& r : rows) {
         if (r.cursor > high) {
-          done = true;
+          caught_up = true;
           break;
         }
         out += eventFrames(r, sseK8sEventJson(r), params_.topics, 0, nullptr, &last_id_);
-        replayed.insert(r.cursor);
-        from = r.cursor;
+        replayed_.insert(r.cursor);
+        replay_from_ = r.cursor;
         max_sent_ = std::max(max_sent_, r.cursor);
       }
+      if (rows.size() < page || !(replay_from_ < high)) caught_up = true;
+    }
+    if (!caught_up) {
       flush();
-      if (rows.size() < page) break;
+      return false;
     }
     std::lock_guard lock(mutex_);
     for (const auto& e : pending_) {
-      if (replayed.count(e->row.cursor)) continue;
+      if (replayed_.count(e->row.cursor)) continue;
       if (e->row.cursor <= resume.cursor) continue;  // seen on the previous connection
       appendLive(*e, out);
     }
     pending_.clear();
     pending_.shrink_to_fit();
+    replayed_.clear();
     replaying_ = false;
     flush();
+    return true;
   }
 
   uint64_t subscription = 0;
@@ -124,6 +134,10 @@ class SseHub::Session : public std::enable_shared_from_this<Session> {
   FeedBatch pending_;
   EventCursor max_sent_;
   std::string last_id_;
+  // Replay progress (replay pool; one step of a session runs at a time).
+  bool replay_started_ = false;
+  EventCursor replay_from_;
+  std::set<EventCursor> replayed_;
 };
 
 SseHub::SseHub(SseOptions options)
@@ -164,9 +178,13 @@ void SseHub::open(const EventReader& reader, EventFeed& feed, std::shared_ptr<ht
     sessions_.erase(key);
   });
   if (!resume) return;
-  boost::asio::post(replay_pool_, [session, &reader, high, page = options_.replay_page_rows] {
+  postReplayStep(reader, session, high);
+}
+
+void SseHub::postReplayStep(const EventReader& reader, std::shared_ptr<Session> session, EventCursor high) {
+  boost::asio::post(replay_pool_, [this, session = std::move(session), &reader, high] {
     try {
-      session->replay(reader, high, page);
+      if (!session->replayStep(reader, high, options_.replay_page_rows)) postReplayStep(reader, session, high);
     } catch (const std::exception& e) {
       logging::get("events.sse")->info("replay ended: {}", e.what());
       session->writer().close();

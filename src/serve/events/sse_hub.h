@@ -17,7 +17,9 @@
 // full queue drops the connection (the client resumes by replay).
 //
 // Threading: open() runs on an io thread and never blocks; replays run on the
-// hub's own small thread pool; the feed thread delivers live events; one
+// hub's own small thread pool, one page per task and re-queued (a reconnect
+// storm shares the pool fairly; a short gap is not stuck behind a replay of
+// thousands of rows); the feed thread delivers live events; one
 // keepalive thread writes ": keepalive\n\n" to every stream each period.
 #pragma once
 
@@ -73,6 +75,8 @@ class SseHub {
 
  private:
   void keepaliveLoop();
+  // Queues the next page of a session's replay behind the other sessions'.
+  void postReplayStep(const EventReader& reader, std::shared_ptr<Session> session, EventCursor high);
 
   const SseOptions options_;
   boost::asio::thread_pool replay_pool_;
