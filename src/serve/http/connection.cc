@@ -1,5 +1,8 @@
 #include "serve/http/connection.h"
 
+#include <array>
+#include <optional>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -100,7 +103,7 @@ void Connection::start() {
 
 void Connection::readRequest() {
   if (state_.stopping) return closeNow();
-  parser_.emplace();
+  parser_ = std::make_unique<bhttp::request_parser<bhttp::string_body>>();
   parser_->body_limit(state_.options.body_limit);
   parser_->header_limit(static_cast<uint32_t>(state_.options.header_limit));
   if (buffer_.size() > 0) {  // pipelined request already buffered
@@ -261,7 +264,9 @@ void Connection::lingerClose() {
 }
 
 void Connection::lingerRead() {
-  stream_.async_read_some(asio::buffer(read_sink_), [self = shared_from_this()](beast::error_code ec, size_t) {
+  // The request buffer is no longer needed: read into it and throw it away.
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(512), [self = shared_from_this()](beast::error_code ec, size_t) {
     if (ec) return self->closeNow();  // EOF from the client, or the linger time is up
     self->lingerRead();
   });
@@ -308,6 +313,10 @@ void Connection::startStream(Response response) {
     stream_head_->keep_alive(false);  // HTTP/1.0: the body ends when we close
   }
   initial_ = std::move(response.body);
+  // Nothing more is read as a request on this connection: free the read
+  // buffer (it grew to 4 KiB for the request head).
+  buffer_.clear();
+  buffer_.shrink_to_fit();
   // The writer starts "flushing" so producer writes only queue until the
   // header is out; then flushStream() drains the queue.
   writer_ = std::make_shared<StreamWriter>(std::weak_ptr<StreamSink>(shared_from_this()), state_.options.stream_limits);
@@ -319,16 +328,21 @@ void Connection::startStream(Response response) {
   }
   if (stream_done_) return;
 
-  // One read stays pending for the life of the stream, only to notice the
-  // client going away; it has no deadline. Writes get write_timeout (the
-  // stream's read and write timers are separate once the read is pending).
+  // One wait for readability stays pending for the life of the stream, only
+  // to notice the client going away; it has no deadline. Writes get
+  // write_timeout (the wait is a plain socket op, outside the stream's timer).
   stream_.expires_never();
+  beast::error_code ignored;
+  stream_.socket().non_blocking(true, ignored);  // for readWhileStreaming's read_some; async ops are unaffected
   readWhileStreaming();
   stream_serializer_ = std::make_unique<bhttp::response_serializer<bhttp::empty_body>>(*stream_head_);
   stream_.expires_after(state_.options.write_timeout);
   chunk_in_flight_ = true;
   bhttp::async_write_header(stream_, *stream_serializer_, [self = shared_from_this()](beast::error_code ec, size_t) {
     self->chunk_in_flight_ = false;
+    // The head is on the wire (or failed): neither it nor its serializer is needed again.
+    self->stream_serializer_.reset();
+    self->stream_head_.reset();
     if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
     if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
     self->header_sent_ = true;
@@ -337,9 +351,18 @@ void Connection::startStream(Response response) {
 }
 
 void Connection::readWhileStreaming() {
-  stream_.async_read_some(asio::buffer(read_sink_), [self = shared_from_this()](beast::error_code ec, size_t) {
+  // A wait holds no buffer, unlike a pending read: an idle stream costs less.
+  // What the client sends is drained into the stack and ignored.
+  stream_.socket().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
     if (self->stream_done_) return;
     if (ec) return self->endStream(StreamWriter::CloseReason::kClientGone);
+    char sink[512];
+    for (;;) {
+      beast::error_code rec;
+      self->stream_.socket().read_some(asio::buffer(sink), rec);  // non-blocking: see startStream
+      if (rec == asio::error::would_block) break;
+      if (rec) return self->endStream(StreamWriter::CloseReason::kClientGone);
+    }
     self->readWhileStreaming();
   });
 }
@@ -354,20 +377,30 @@ void Connection::flushStream() {
   if (last && writer_->closeReason() == StreamWriter::CloseReason::kOverflow)
     return endStream(StreamWriter::CloseReason::kOverflow);
 
-  pending_.clear();
+  // The queued bytes are written as they are, framed by a chunk head and
+  // tail from static storage: no second copy of them per stream (an event
+  // reaches every stream at once, so copies add up).
+  pending_ = std::move(data);
+  size_t head_len = 0;
+  std::string_view tail;
   if (chunked_) {
     // One chunk per flush: everything queued since the last write goes out
     // in one frame, so a burst costs one syscall, and nothing waits behind
     // a buffer (SSE needs each event on the wire now).
-    if (!data.empty()) pending_ = fmt::format("{:x}\r\n{}\r\n", data.size(), data);
-    if (last) pending_ += "0\r\n\r\n";
-  } else {
-    pending_ = std::move(data);
+    if (!pending_.empty()) {
+      head_len = fmt::format_to_n(chunk_head_, sizeof chunk_head_, "{:x}\r\n", pending_.size()).size;
+      tail = "\r\n";  // (`last` implies no data: the end chunk goes alone)
+    } else if (last) {
+      tail = "0\r\n\r\n";
+    }
   }
+  const std::array<asio::const_buffer, 3> frame{asio::buffer(chunk_head_, head_len), asio::buffer(pending_),
+                                                asio::buffer(tail.data(), tail.size())};
   chunk_in_flight_ = true;
   stream_.expires_after(state_.options.write_timeout);
-  asio::async_write(stream_, asio::buffer(pending_), [self = shared_from_this(), last](beast::error_code ec, size_t) {
+  asio::async_write(stream_, frame, [self = shared_from_this(), last](beast::error_code ec, size_t) {
     self->chunk_in_flight_ = false;
+    std::string().swap(self->pending_);  // an idle stream keeps no copy of its last chunk
     if (self->stream_done_) return;
     if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
     if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);

@@ -11,7 +11,6 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -109,10 +108,14 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   void readWhileStreaming();
   void endStream(StreamWriter::CloseReason reason);
 
+  // Memory: a server may hold tens of thousands of idle SSE streams, so what a
+  // stream does not need is released when it starts (the read buffer, the
+  // parser, the response head and its serializer) and nothing large is kept
+  // inline (the parser is on the heap only while a request is read).
   ServerState& state_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
-  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::unique_ptr<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> response_;
   Phase phase_ = Phase::kIdle;
   std::string remote_address_;
@@ -125,13 +128,13 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   std::shared_ptr<StreamWriter> writer_;
   std::unique_ptr<boost::beast::http::response<boost::beast::http::empty_body>> stream_head_;
   std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::empty_body>> stream_serializer_;
-  std::string pending_;      // the chunk being written
+  std::string pending_;      // the data of the chunk being written
+  char chunk_head_[18];      // its chunk-size line: up to 16 hex digits and CRLF
   std::string initial_;      // the stream response's body, sent as the first chunk
   bool chunked_ = true;      // false for HTTP/1.0 clients: raw bytes, then close
   bool header_sent_ = false;
   bool chunk_in_flight_ = false;
   bool stream_done_ = false;
-  char read_sink_[512];      // bytes a streaming client sends are read and ignored
 };
 
 }  // namespace kobs::serve::http::detail

@@ -13,7 +13,7 @@ bool StreamWriter::write(std::string frame) {
     if (queue_.size() + 1 > limits_.max_queued_frames || queued_bytes_ + frame.size() > limits_.max_queued_bytes) {
       closing_ = true;
       reason_ = CloseReason::kOverflow;
-      queue_.clear();
+      std::vector<std::string>().swap(queue_);
       queued_bytes_ = 0;
       action = kAbort;
     } else {
@@ -75,6 +75,8 @@ StreamWriter::Take StreamWriter::take(std::string& out) {
   if (!queue_.empty()) {
     for (auto& f : queue_) out += f;
     queue_.clear();
+    // Keep room for the usual one or two frames; a burst's capacity goes back.
+    if (queue_.capacity() > 4) std::vector<std::string>().swap(queue_);
     queued_bytes_ = 0;
     return Take::kData;
   }
@@ -90,7 +92,7 @@ void StreamWriter::finish(CloseReason reason) {
     if (finished_) return;
     finished_ = true;
     if (reason_ == CloseReason::kNone) reason_ = reason;
-    queue_.clear();
+    std::vector<std::string>().swap(queue_);
     queued_bytes_ = 0;
     callback = std::move(on_close_);
   }

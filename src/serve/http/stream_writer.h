@@ -12,7 +12,6 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -72,7 +71,9 @@ class StreamWriter {
   std::weak_ptr<detail::StreamSink> sink_;
   const StreamLimits limits_;
   mutable std::mutex mutex_;
-  std::deque<std::string> queue_;
+  // A vector, not a deque: an empty std::deque still holds ~600 bytes, and
+  // most streams sit idle with nothing queued.
+  std::vector<std::string> queue_;
   size_t queued_bytes_ = 0;
   bool closing_ = false;   // close() called or overflowed: accept no more frames
   bool finished_ = false;  // connection ended, callback run (or pending registration)
