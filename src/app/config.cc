@@ -74,6 +74,11 @@ const config::Table& configTable() {
       {"presenter.default_limit", KeyType::kInt, "50", "Page size of the presenter's /events when no limit is given.", {}},
       {"presenter.max_limit", KeyType::kInt, "500", "Largest page the presenter's /events returns.", {}},
       {"presenter.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on the presenter's /notifications (keep it under 45s: the frontend's polyfill reconnects after 45s of silence).", {}},
+      {"presenter.require_clientconfig", KeyType::kBool, "false", "Refuse (401) a user whose `<dns1123(username)>-clientconfig` Secret (written by authn at login) is missing from presenter.clientconfig_namespace, as events-presenter does. Needs JWT auth; static tokens are refused.", {"KOBS_PRESENTER_REQUIRE_CLIENTCONFIG"}},
+      {"presenter.clientconfig_namespace", KeyType::kString, "krateo-system", "Namespace of the users' clientconfig Secrets (authn's AUTHN_NS).", {"KOBS_PRESENTER_CLIENTCONFIG_NAMESPACE", "AUTHN_NS"}},
+      {"presenter.authorize_namespaces", KeyType::kBool, "false", "Scope the presenter's /events and /notifications to the namespaces where the token's user and groups may list events (SubjectAccessReview; a cluster-wide grant sees all). Fails closed: 503 while the Kubernetes API cannot answer. Needs JWT auth; static tokens are refused (403).", {"KOBS_PRESENTER_AUTHORIZE_NAMESPACES"}},
+      {"presenter.authz_cache_ttl", KeyType::kDuration, "30s", "How long access answers (reviews, found clientconfig Secrets) and the list of namespaces with events are reused; a revoked grant stops working within it.", {}},
+      {"presenter.authz_cache_size", KeyType::kInt, "10000", "Most access answers kept (per user, groups and namespace).", {}},
     };
     for (auto kind : store::schema::allTableKinds()) {
       std::string name(store::schema::tableKindName(kind));
@@ -157,6 +162,14 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   if (sv.presenter_keepalive.count() <= 0 || sv.presenter_keepalive > std::chrono::seconds(30))
     throw Exception(ErrorCode::kBadConfig, "config key presenter.sse_keepalive: must be in (0, 30s] (the frontend gives up on a stream after 45s of silence)");
   sv.cluster_name = v.str("k8s.events.cluster_name");
+  if ((v.boolean("presenter.require_clientconfig") || v.boolean("presenter.authorize_namespaces")) &&
+      sv.auth.jwt_hs256_secret.empty() && sv.auth.jwt_rs256_public_key_file.empty() && sv.auth.jwt_jwks_url.empty())
+    throw Exception(ErrorCode::kBadConfig,
+                    "config keys presenter.require_clientconfig/presenter.authorize_namespaces: need JWT auth "
+                    "(auth.jwt_hs256_secret, auth.jwt_rs256_public_key_file or auth.jwt_jwks_url): the checks are made "
+                    "for the token's user");
+  if (v.duration("presenter.authz_cache_ttl").count() < 0)
+    throw Exception(ErrorCode::kBadConfig, "config key presenter.authz_cache_ttl: must not be negative");
 
   auto& p = c.pipeline;
   p.buffer.dir = std::filesystem::path(c.data_dir) / "buffer";

@@ -14,6 +14,8 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "k8s/api_client.h"
+#include "k8s/cluster_config.h"
 #include "pipeline/targets.h"
 #include "serve/auth/authenticator.h"
 #include "serve/chcompat/clickhouse_endpoint.h"
@@ -22,6 +24,9 @@
 #include "serve/events/events_api.h"
 #include "serve/http/health_routes.h"
 #include "serve/http/http_server.h"
+#include "serve/auth/access_review.h"
+#include "serve/auth/clientconfig_check.h"
+#include "serve/presenter/event_namespaces.h"
 #include "serve/presenter/presenter_api.h"
 #include "serve/presenter/presenter_reader.h"
 #include "store/schema/schema_manager.h"
@@ -118,6 +123,30 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
                     pipeline::MetricType::kExponentialHistogram, pipeline::MetricType::kSummary})
     if (auto* b = p.metrics(type)) batcher(b->encoder().table(), b->stats());
 }
+
+// The presenter's Kubernetes API client, built on first use: the cluster may
+// be unreachable when kobs starts, and each failed attempt is tried again on
+// the next request (which fails closed meanwhile). Short timeouts: the calls
+// run on a request's path.
+class LazyApiClient {
+ public:
+  explicit LazyApiClient(k8s::ResolveOptions options) : options_(std::move(options)) {}
+  k8s::ApiClient& get() {
+    std::lock_guard lock(mutex_);
+    if (!client_) {
+      k8s::HttpOptions http;
+      http.connect_timeout = std::chrono::seconds(2);
+      http.request_timeout = std::chrono::seconds(5);
+      client_ = std::make_unique<k8s::ApiClient>(k8s::resolveClusterConfig(options_), http);
+    }
+    return *client_;
+  }
+
+ private:
+  const k8s::ResolveOptions options_;
+  std::mutex mutex_;
+  std::unique_ptr<k8s::ApiClient> client_;
+};
 
 }  // namespace
 
@@ -249,6 +278,10 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   // after the feed so that, whatever way this function ends, the listener and
   // the API's subscription go before the feed does.
   std::unique_ptr<serve::presenter::PresenterReader> presenter_reader;
+  std::unique_ptr<LazyApiClient> presenter_kube;
+  std::unique_ptr<serve::auth::ClientConfigCheck> presenter_clientconfig;
+  std::unique_ptr<serve::auth::NamespaceAuthorizer> presenter_authorizer;
+  std::unique_ptr<serve::presenter::EventNamespaces> presenter_namespaces;
   std::unique_ptr<serve::presenter::PresenterApi> presenter_api;
   std::unique_ptr<serve::http::Server> presenter_server;
   if (serving && !config.serve.presenter_listen.empty()) {
@@ -259,7 +292,38 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
     po.max_limit = config.serve.presenter_max_limit;
     po.sse.keepalive = config.serve.presenter_keepalive;
     po.sse.retry = config.serve.sse_retry;
-    presenter_api = std::make_unique<serve::presenter::PresenterApi>(po, authenticator.get());
+    // Optional access checks against the Kubernetes API (the same cluster
+    // the events receiver watches: k8s.kubeconfig / k8s.context).
+    const auto& v = config.values;
+    serve::presenter::PresenterAccess access;
+    if (v.boolean("presenter.require_clientconfig") || v.boolean("presenter.authorize_namespaces")) {
+      k8s::ResolveOptions ro;
+      ro.kubeconfig = v.str("k8s.kubeconfig");
+      ro.context = v.str("k8s.context");
+      presenter_kube = std::make_unique<LazyApiClient>(ro);
+      serve::auth::ApiClientSource source = [kube = presenter_kube.get()]() -> k8s::ApiClient& { return kube->get(); };
+      const auto ttl = v.duration("presenter.authz_cache_ttl");
+      const auto size = size_t(std::max<int64_t>(1, v.integer("presenter.authz_cache_size")));
+      if (v.boolean("presenter.require_clientconfig")) {
+        presenter_clientconfig = std::make_unique<serve::auth::ClientConfigCheck>(
+            source,
+            serve::auth::ClientConfigOptions{.ns = v.str("presenter.clientconfig_namespace"), .ttl = ttl, .max_entries = size},
+            &registry);
+        access.clientconfig = presenter_clientconfig.get();
+      }
+      if (v.boolean("presenter.authorize_namespaces")) {
+        presenter_authorizer = std::make_unique<serve::auth::NamespaceAuthorizer>(
+            source, serve::auth::AccessReviewOptions{.ttl = ttl, .max_entries = size}, &registry);
+        presenter_namespaces = std::make_unique<serve::presenter::EventNamespaces>(
+            *store, config.schema.database, config.schema.events_table, ttl);
+        access.authorizer = presenter_authorizer.get();
+        access.namespaces = presenter_namespaces.get();
+      }
+      log->info("presenter access checks: clientconfig {}, namespace scoping {}",
+                access.clientconfig ? "on (namespace " + v.str("presenter.clientconfig_namespace") + ")" : "off",
+                access.authorizer ? "on" : "off");
+    }
+    presenter_api = std::make_unique<serve::presenter::PresenterApi>(po, authenticator.get(), access);
     presenter_api->attach(*presenter_reader, *event_feed);
     serve::http::Router presenter_router;
     presenter_api->addRoutes(presenter_router);
