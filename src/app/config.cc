@@ -73,6 +73,7 @@ const config::Table& configTable() {
       {"presenter.listen", KeyType::kString, "", "Address of the events-presenter API listener (what the current Krateo frontend calls; its port is :8083). Empty: off.", {"KOBS_PRESENTER_LISTEN"}},
       {"presenter.default_limit", KeyType::kInt, "50", "Page size of the presenter's /events when no limit is given.", {}},
       {"presenter.max_limit", KeyType::kInt, "500", "Largest page the presenter's /events returns.", {}},
+      {"presenter.head_events", KeyType::kInt, "20000", "Events whose newest row the presenter keeps in memory (with its raw Event, about 1-2 KB each) to answer the top of /events without a ClickHouse query; pages below them come from the store. 0: off.", {}},
       {"presenter.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on the presenter's /notifications (keep it under 45s: the frontend's polyfill reconnects after 45s of silence).", {}},
       {"presenter.require_clientconfig", KeyType::kBool, "false", "Refuse (401) a user whose `<dns1123(username)>-clientconfig` Secret (written by authn at login) is missing from presenter.clientconfig_namespace, as events-presenter does. Needs JWT auth; static tokens are refused.", {"KOBS_PRESENTER_REQUIRE_CLIENTCONFIG"}},
       {"presenter.clientconfig_namespace", KeyType::kString, "krateo-system", "Namespace of the users' clientconfig Secrets (authn's AUTHN_NS).", {"KOBS_PRESENTER_CLIENTCONFIG_NAMESPACE", "AUTHN_NS"}},
@@ -158,6 +159,7 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   sv.presenter_listen = v.str("presenter.listen");
   sv.presenter_default_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("presenter.default_limit")));
   sv.presenter_max_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("presenter.max_limit")));
+  sv.presenter_head_events = static_cast<size_t>(std::max<int64_t>(0, v.integer("presenter.head_events")));
   sv.presenter_keepalive = v.duration("presenter.sse_keepalive");
   if (sv.presenter_keepalive.count() <= 0 || sv.presenter_keepalive > std::chrono::seconds(30))
     throw Exception(ErrorCode::kBadConfig, "config key presenter.sse_keepalive: must be in (0, 30s] (the frontend gives up on a stream after 45s of silence)");

@@ -39,6 +39,7 @@ struct ServeConfig {
   // The events-presenter API (serve/presenter) on its own listener; empty: off.
   std::string presenter_listen;
   size_t presenter_default_limit = 50, presenter_max_limit = 500;
+  size_t presenter_head_events = 20000;  // 0: no in-memory head
   std::chrono::milliseconds presenter_keepalive{25000};
   std::string cluster_name;  // global_uid prefix of rows written without k8s.cluster.name
 };

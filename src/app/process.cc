@@ -28,6 +28,7 @@
 #include "serve/auth/clientconfig_check.h"
 #include "serve/presenter/event_namespaces.h"
 #include "serve/presenter/presenter_api.h"
+#include "serve/presenter/presenter_head.h"
 #include "serve/presenter/presenter_reader.h"
 #include "store/schema/schema_manager.h"
 #include "store/embedded/embedded_store.h"
@@ -278,6 +279,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   // after the feed so that, whatever way this function ends, the listener and
   // the API's subscription go before the feed does.
   std::unique_ptr<serve::presenter::PresenterReader> presenter_reader;
+  std::unique_ptr<serve::presenter::PresenterHead> presenter_head;
   std::unique_ptr<LazyApiClient> presenter_kube;
   std::unique_ptr<serve::auth::ClientConfigCheck> presenter_clientconfig;
   std::unique_ptr<serve::auth::NamespaceAuthorizer> presenter_authorizer;
@@ -287,6 +289,25 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   if (serving && !config.serve.presenter_listen.empty()) {
     presenter_reader = std::make_unique<serve::presenter::PresenterReader>(
         *store, config.schema.database, config.schema.events_table, config.serve.cluster_name);
+    if (config.serve.presenter_head_events > 0) {
+      // Loads in the background; until then the reader pages from the store.
+      presenter_head = std::make_unique<serve::presenter::PresenterHead>(
+          *presenter_reader, *event_feed, serve::presenter::HeadOptions{.capacity = config.serve.presenter_head_events});
+      presenter_head->start();
+      presenter_reader->setHead(presenter_head.get());
+      const auto* head = presenter_head.get();
+      registry.gaugeCallback("kobs_presenter_head_events", "Events the presenter holds in memory for /events.",
+                             [head] { return double(head->size()); });
+      registry.gaugeCallback("kobs_presenter_head_ready", "1 once the presenter's in-memory head has loaded.",
+                             [head] { return head->ready() ? 1.0 : 0.0; });
+      registry.counterCallback("kobs_presenter_head_rows_applied_total", "Rows applied to the presenter's head.",
+                               [head] { return double(head->stats().applied.load()); });
+      registry.counterCallback("kobs_presenter_head_evictions_total", "Events pushed out of the presenter's head.",
+                               [head] { return double(head->stats().evicted.load()); });
+      registry.counterCallback("kobs_presenter_head_errors_total",
+                               "Failed store queries of the presenter's head (retried).",
+                               [head] { return double(head->stats().errors.load()); });
+    }
     serve::presenter::PresenterApiOptions po;
     po.default_limit = config.serve.presenter_default_limit;
     po.max_limit = config.serve.presenter_max_limit;
@@ -375,6 +396,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
       std::max(Clock::duration(std::chrono::milliseconds(100)), deadline - Clock::now())));
   if (presenter_server) presenter_server->stop(std::chrono::milliseconds(500));
   presenter_api.reset();
+  if (presenter_head) presenter_head->stop();
   // The listeners are down, so no stream still refers to the feed.
   if (ch_server) ch_server->stop(std::chrono::milliseconds(500));
   events_api.reset();
