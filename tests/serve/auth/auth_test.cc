@@ -3,14 +3,11 @@
 #include <fstream>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
 
 #include "common/error.h"
 #include "serve/auth/authenticator.h"
 #include "serve/events/events_api.h"
+#include "support/jwt.h"
 #include "support/temp_dir.h"
 
 namespace kobs::serve::auth {
@@ -20,43 +17,8 @@ int64_t now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-std::string hs256(const nlohmann::json& header, const nlohmann::json& payload, const std::string& secret) {
-  std::string signing = base64UrlEncode(header.dump()) + "." + base64UrlEncode(payload.dump());
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), int(secret.size()), reinterpret_cast<const unsigned char*>(signing.data()),
-       signing.size(), mac, &len);
-  return signing + "." + base64UrlEncode(std::string(reinterpret_cast<char*>(mac), len));
-}
-
-struct RsaKey {
-  RsaKey() : key(EVP_RSA_gen(2048)) {}
-  ~RsaKey() { EVP_PKEY_free(key); }
-  std::string publicPem() const {
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_PUBKEY(bio, key);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string pem(data, size_t(n));
-    BIO_free(bio);
-    return pem;
-  }
-  std::string rs256(const nlohmann::json& payload) const {
-    std::string signing = base64UrlEncode(nlohmann::json{{"alg", "RS256"}, {"typ", "JWT"}}.dump()) + "." +
-                          base64UrlEncode(payload.dump());
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-    size_t len = 0;
-    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
-    std::string sig(len, '\0');
-    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                   reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
-    sig.resize(len);
-    EVP_MD_CTX_free(ctx);
-    return signing + "." + base64UrlEncode(sig);
-  }
-  EVP_PKEY* key;
-};
+using testing::jwt::hs256;
+using RsaKey = testing::jwt::RsaKey;
 
 http::Request withBearer(const std::string& token) {
   http::Request r;

@@ -8,8 +8,6 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "k8s/api_client.h"
 #include "serve/auth/access_review.h"
@@ -22,6 +20,7 @@
 #include "serve/presenter/presenter_api.h"
 #include "support/fake_kube_apiserver.h"
 #include "support/http_client.h"
+#include "support/jwt.h"
 #include "support/temp_dir.h"
 
 namespace kobs::serve::presenter {
@@ -36,13 +35,7 @@ int64_t nowNs() {
 }
 
 std::string hs256(const json& payload, const std::string& secret = "jwt-sign-key") {
-  std::string signing = auth::base64UrlEncode(json{{"alg", "HS256"}, {"typ", "JWT"}}.dump()) + "." +
-                        auth::base64UrlEncode(payload.dump());
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), int(secret.size()), reinterpret_cast<const unsigned char*>(signing.data()),
-       signing.size(), mac, &len);
-  return signing + "." + auth::base64UrlEncode(std::string(reinterpret_cast<char*>(mac), len));
+  return kobs::testing::jwt::hs256(payload, secret);
 }
 
 std::string tokenFor(const std::string& user, const std::vector<std::string>& groups = {}) {

@@ -6,9 +6,6 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
 
 #include "serve/auth/authenticator.h"
 #include "serve/events/events_api.h"
@@ -16,6 +13,7 @@
 #include "serve/events/sse_client.h"
 #include "serve/http/http_server.h"
 #include "support/http_client.h"
+#include "support/jwt.h"
 #include "serve/presenter/presenter_api.h"
 
 namespace kobs::serve::presenter {
@@ -374,56 +372,8 @@ TEST_F(PresenterTest, BothListenersServeTheSameEventsInTheSameOrder) {
 
 // --- JWT: HS256 and RS256 by kid from a JWKS served on loopback ---
 
-std::string b64(const std::string& s) { return auth::base64UrlEncode(s); }
-
-std::string hs256(const json& header, const json& payload, const std::string& secret) {
-  std::string signing = b64(header.dump()) + "." + b64(payload.dump());
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret.data(), int(secret.size()), reinterpret_cast<const unsigned char*>(signing.data()),
-       signing.size(), mac, &len);
-  return signing + "." + b64(std::string(reinterpret_cast<char*>(mac), len));
-}
-
-struct Rsa {
-  Rsa() : key(EVP_RSA_gen(2048)) {}
-  ~Rsa() { EVP_PKEY_free(key); }
-  std::string pem() const {
-    BIO* bio = BIO_new(BIO_s_mem());
-    PEM_write_bio_PUBKEY(bio, key);
-    char* data = nullptr;
-    long n = BIO_get_mem_data(bio, &data);
-    std::string out(data, size_t(n));
-    BIO_free(bio);
-    return out;
-  }
-  json jwk(const std::string& kid) const {
-    BIGNUM *n = nullptr, *e = nullptr;
-    EVP_PKEY_get_bn_param(key, "n", &n);
-    EVP_PKEY_get_bn_param(key, "e", &e);
-    auto bin = [](BIGNUM* b) {
-      std::string s(size_t(BN_num_bytes(b)), '\0');
-      BN_bn2bin(b, reinterpret_cast<unsigned char*>(s.data()));
-      BN_free(b);
-      return s;
-    };
-    return {{"kty", "RSA"}, {"kid", kid}, {"use", "sig"}, {"alg", "RS256"}, {"n", b64(bin(n))}, {"e", b64(bin(e))}};
-  }
-  std::string sign(const json& header, const json& payload) const {
-    std::string signing = b64(header.dump()) + "." + b64(payload.dump());
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key);
-    size_t len = 0;
-    EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
-    std::string sig(len, '\0');
-    EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                   reinterpret_cast<const unsigned char*>(signing.data()), signing.size());
-    sig.resize(len);
-    EVP_MD_CTX_free(ctx);
-    return signing + "." + b64(sig);
-  }
-  EVP_PKEY* key;
-};
+using kobs::testing::jwt::hs256;
+using Rsa = kobs::testing::jwt::RsaKey;
 
 int64_t nowS() { return nowNs() / 1000000000; }
 
@@ -468,8 +418,8 @@ TEST(PresenterJwt, Hs256AndRs256ByKidFromJwksAcceptedForgeriesRefused) {
   refused(hs256({{"alg", "HS256"}}, claims, "another-key"), "wrong HMAC key");
   refused(other.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims), "wrong RSA key");
   refused(other.sign({{"alg", "RS256"}, {"kid", "k9"}}, claims), "unknown kid");
-  refused(b64(json{{"alg", "none"}}.dump()) + "." + b64(claims.dump()) + ".", "alg none");
-  refused(hs256({{"alg", "HS256"}, {"kid", "k1"}}, claims, rsa.pem()), "HS256 signed with the RSA public key");
+  refused(kobs::testing::jwt::base64Url(json{{"alg", "none"}}.dump()) + "." + kobs::testing::jwt::base64Url(claims.dump()) + ".", "alg none");
+  refused(hs256({{"alg", "HS256"}, {"kid", "k1"}}, claims, rsa.publicPem()), "HS256 signed with the RSA public key");
   const std::string good = rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims);
   refused(good.substr(0, good.size() - 10), "truncated");
   refused(good.substr(0, good.rfind('.')), "two segments");
