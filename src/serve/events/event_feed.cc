@@ -116,6 +116,9 @@ void EventFeed::pollOnce() {
     if (!full) break;
   }
   if (options_.lookback.count() <= 0) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_lookback_ < options_.lookback_every) return;
+  last_lookback_ = now;
 
   // 2. Rows that became visible below the mark since the last run.
   const EventCursor high = highWater();

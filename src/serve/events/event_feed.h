@@ -11,8 +11,9 @@
 //      cluster nodes). A row visible more than `lookback` after its
 //      ingest_time is missed live (it is still served by /events and by a
 //      replay that starts before it).
-// It runs when woken (kobs all: the pipeline's commit listener calls wake()),
-// and every `poll_interval` regardless (kobs serve: another process writes).
+// (1) runs when woken (kobs all: the pipeline's commit listener calls wake()),
+// and every `poll_interval` regardless (kobs serve: another process writes);
+// (2) with it, at most every `lookback_every`.
 // Published events are never published twice: (1) is strictly above H and
 // (2) checks a set of the cursors published within the lookback window.
 // H starts at the newest stored row: history is served by replay, not pushed.
@@ -42,6 +43,10 @@ namespace kobs::serve::events {
 struct FeedOptions {
   std::chrono::milliseconds poll_interval{500};
   std::chrono::milliseconds lookback{5000};  // 0: no late-row check
+  // The late-row check (2) runs at most this often, not after every wake: a
+  // burst of commits in `kobs all` then costs one tail query each, and an
+  // event never waits behind a lookback query. Must stay well under lookback.
+  std::chrono::milliseconds lookback_every{250};
   size_t page_rows = 1000;
 };
 
@@ -105,6 +110,7 @@ class EventFeed {
 
   std::mutex poll_mutex_;  // one pollOnce at a time; guards recent_
   std::set<EventCursor> recent_;  // published cursors within the lookback window
+  std::chrono::steady_clock::time_point last_lookback_{};  // guarded by poll_mutex_
 
   std::mutex wake_mutex_;
   std::condition_variable wake_cv_;

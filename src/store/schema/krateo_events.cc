@@ -54,8 +54,11 @@ TableDef eventsTableDef() {
   t.order_by = "(composition_id, ts, row_key)";
   t.ttl_time = "toDateTime(ts)";
   // Small granules: a composition's newest 50 rows are one or two granules
-  // per part, not thousands of other compositions' rows.
-  t.settings = {"index_granularity = 512", "ttl_only_drop_parts = 1"};
+  // per part, not thousands of other compositions' rows. Small compression
+  // blocks: reading one granule decompresses 8-64 KiB per column, not 1 MiB
+  // (measured at 1M rows: /events/{id}'s query p50 19 -> 16 ms, 3% more disk).
+  t.settings = {"index_granularity = 512", "min_compress_block_size = 8192", "max_compress_block_size = 65536",
+                "ttl_only_drop_parts = 1"};
   return t;
 }
 

@@ -125,7 +125,8 @@ TEST(EventsDdl, ClusterModeHasLocalDistributedAndViewOnLocalLogs) {
 TEST_F(EventStoreTest, FeedPublishesEachNewRowOnceStartingAfterHistory) {
   insertEvent({.composition_id = "hist"});
   auto rd = reader();
-  EventFeed feed(rd, FeedOptions{.poll_interval = std::chrono::hours(1), .lookback = std::chrono::seconds(5), .page_rows = 3});
+  EventFeed feed(rd, FeedOptions{.poll_interval = std::chrono::hours(1), .lookback = std::chrono::seconds(5),
+                                 .lookback_every = std::chrono::milliseconds(0), .page_rows = 3});
   feed.start();
   std::vector<std::string> got;
   std::mutex m;
@@ -155,6 +156,32 @@ TEST_F(EventStoreTest, FeedPublishesEachNewRowOnceStartingAfterHistory) {
   ASSERT_EQ(got.size(), 9u);
   EXPECT_EQ(got.back(), "late-row*");
   EXPECT_EQ(feed.stats().late.load(), 1u);
+  feed.stop();
+}
+
+// The late-row check runs at most every lookback_every: polls woken in
+// between only read above the high-water mark.
+TEST_F(EventStoreTest, LateRowCheckRunsAtMostEveryLookbackEvery) {
+  insertEvent({.message = "first"});
+  auto rd = reader();
+  EventFeed feed(rd, FeedOptions{.poll_interval = std::chrono::hours(1), .lookback = std::chrono::seconds(5),
+                                 .lookback_every = std::chrono::milliseconds(400)});
+  feed.start();
+  std::atomic<int> late{0};
+  feed.subscribe([&](const FeedBatch& b) {
+    for (auto& e : b) late += e->late ? 1 : 0;
+  });
+  feed.pollOnce();  // runs the check (the first one)
+  const auto high = feed.highWater();
+  store_->execute(fmt::format(
+      "INSERT INTO `{}`.krateo_events (composition_id, ingest_time, ts, row_key, reason, message) VALUES "
+      "('', fromUnixTimestamp64Nano(toInt64({})), now64(9), 7, 'Late', 'late-row')",
+      database_, high.ingest_ns - 1000));
+  feed.pollOnce();
+  EXPECT_EQ(late.load(), 0);  // within 400 ms of the last check: not looked for
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  feed.pollOnce();
+  EXPECT_EQ(late.load(), 1);
   feed.stop();
 }
 
