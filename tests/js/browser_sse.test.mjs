@@ -21,7 +21,7 @@
 import http from 'node:http';
 import fs from 'node:fs';
 import { chromium } from 'playwright-core';
-import { Kobs, tempDir, allStoredEvents, sleep, Checks } from './lib/kobs.mjs';
+import { Kobs, tempDir, allStoredEvents, sleep, Checks, parseEventId, cmpEventId, ingestMs, waitFor } from './lib/kobs.mjs';
 
 const COMPOSITION = '5f0c3c1e-8a4b-4d52-9a3e-2b7f6c1d9e01';  // collect/demo/demo_feed.h kDemoCompositionId
 // The retry: hint kobs sends. The browser waits this long after a drop before
@@ -44,28 +44,6 @@ const record = (list) => (e) => list.push({ data: e.data, id: e.lastEventId, t: 
 es.addEventListener('krateo', record(rec.krateo));
 es.addEventListener(q.get('composition'), record(rec.composition));
 </script></body></html>`;
-
-// "<ingest ns>-<ts ns>-<key>:<frame>" -> [BigInt ingest, BigInt ts, BigInt key, frame]
-function parseId(id) {
-  const m = /^(\d+)-(\d+)-(\d+):([01])$/.exec(id);
-  return m ? [BigInt(m[1]), BigInt(m[2]), BigInt(m[3]), Number(m[4])] : null;
-}
-function cmpId(a, b) {
-  const x = parseId(a), y = parseId(b);
-  for (let i = 0; i < 3; ++i) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
-  return 0;
-}
-const ingestMs = (id) => Number(parseId(id)[0] / 1000000n);
-
-async function waitFor(what, timeoutMs, fn) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 async function main() {
   const t = new Checks('browser_sse');
@@ -157,9 +135,9 @@ async function main() {
 
     for (const [topic, got, want, frame] of [['krateo', r.krateo, stored, 0], [COMPOSITION, r.composition, storedComp, 1]]) {
       const ids = got.map((e) => e.id);
-      t.ok(ids.every((id) => parseId(id) && parseId(id)[3] === frame), `${topic}: every frame has an id "<cursor>:${frame}"`);
+      t.ok(ids.every((id) => parseEventId(id)?.frame === frame), `${topic}: every frame has an id "<cursor>:${frame}"`);
       t.equal(new Set(ids).size, ids.length, `${topic}: no id received twice`);
-      t.ok(ids.every((id, i) => i === 0 || cmpId(ids[i - 1], id) < 0), `${topic}: ids strictly increasing`);
+      t.ok(ids.every((id, i) => i === 0 || cmpEventId(ids[i - 1], id) < 0), `${topic}: ids strictly increasing`);
       const gotData = got.map((e) => JSON.stringify(JSON.parse(e.data)));
       const wantData = want.map((e) => JSON.stringify(e));
       t.equal(gotData.length, wantData.length, `${topic}: as many events as the store holds`);

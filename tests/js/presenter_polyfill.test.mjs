@@ -37,7 +37,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
-import { Kobs, tempDir, allStoredEvents, sleep, Checks } from './lib/kobs.mjs';
+import { Kobs, tempDir, allStoredEvents, sleep, Checks, parseEventId, cmpEventId, ingestMs, waitFor } from './lib/kobs.mjs';
 
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SECRET = `kobs-js-${crypto.randomBytes(12).toString('hex')}`;  // authn's JWT_SIGN_KEY
@@ -88,28 +88,6 @@ function mintJwt(secret, { expIn = 3600 } = {}) {
                      iat: now, nbf: now, exp: now + expIn });
   const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
   return `${head}.${body}.${sig}`;
-}
-
-// "<ingest ns>-<ts ns>-<key>" -> [BigInt ingest, BigInt ts, BigInt key]
-function parseId(id) {
-  const m = /^(\d+)-(\d+)-(\d+)$/.exec(id || '');
-  return m ? [BigInt(m[1]), BigInt(m[2]), BigInt(m[3])] : null;
-}
-function cmpId(a, b) {
-  const x = parseId(a), y = parseId(b);
-  for (let i = 0; i < 3; ++i) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
-  return 0;
-}
-const ingestMs = (id) => Number(parseId(id)[0] / 1000000n);
-
-async function waitFor(what, timeoutMs, fn) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
 }
 
 // Reads an SSE stream in node until no event has come for idleMs (comments
@@ -328,9 +306,9 @@ async function main() {
     t.ok(replayed >= 2, `events kobs#2 wrote while the page was away came after the reconnect (the resume replay: ${replayed})`);
 
     const ids = got.map((e) => e.id);
-    t.ok(ids.every((id) => parseId(id)), 'every frame has an id "<ingest>-<ts>-<key>"');
+    t.ok(ids.every((id) => parseEventId(id)?.frame === null), 'every frame has an id "<ingest>-<ts>-<key>"');
     t.equal(new Set(ids).size, ids.length, 'no id received twice');
-    t.ok(ids.every((id, i) => i === 0 || cmpId(ids[i - 1], id) < 0), 'ids strictly increasing (stream order)');
+    t.ok(ids.every((id, i) => i === 0 || cmpEventId(ids[i - 1], id) < 0), 'ids strictly increasing (stream order)');
     t.ok(replay.every((f) => f.event === 'krateo'), 'the fresh stream names every frame `krateo` too');
     t.equal(got.length, want.length, 'the page holds as many events as the store from its first one on');
     t.equal(got.map((e) => e.id), want.map((f) => f.id), 'the page\'s ids are the stored events\' ids, in order (no gap, no duplicate)');

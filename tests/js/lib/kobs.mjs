@@ -116,6 +116,33 @@ export async function allStoredEvents(baseUrl, compositionId, headers = {}) {
 
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
+// An SSE id "<ingest ns>-<ts ns>-<key>" with, on the old API, ":<frame>"
+// (0 krateo, 1 composition) -> { cursor: [BigInt x3], frame: 0 | 1 | null }.
+export function parseEventId(id) {
+  const m = /^(\d+)-(\d+)-(\d+)(?::([01]))?$/.exec(id || '');
+  return m ? { cursor: [BigInt(m[1]), BigInt(m[2]), BigInt(m[3])], frame: m[4] === undefined ? null : Number(m[4]) } : null;
+}
+// Orders two ids by their cursors (the frame is not compared).
+export function cmpEventId(a, b) {
+  const x = parseEventId(a).cursor, y = parseEventId(b).cursor;
+  for (let i = 0; i < 3; ++i) if (x[i] !== y[i]) return x[i] < y[i] ? -1 : 1;
+  return 0;
+}
+// The id's ingest time in milliseconds.
+export const ingestMs = (id) => Number(parseEventId(id).cursor[0] / 1000000n);
+
+// Polls fn() every 200 ms until it returns something truthy (returned), or
+// throws after timeoutMs naming what it waited for.
+export async function waitFor(what, timeoutMs, fn) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
 // A minimal assertion helper: collects failures and reports them all at the end.
 export class Checks {
   constructor(name) { this.name = name; this.failures = []; this.passed = 0; }
