@@ -86,6 +86,20 @@ std::vector<PresenterItem> PresenterReader::select(const std::string& where, con
   return out;
 }
 
+std::optional<std::pair<int64_t, int64_t>> PresenterReader::tsRange() const {
+  std::optional<std::pair<int64_t, int64_t>> out;
+  eachRow(store_.query(fmt::format("SELECT toString(toUnixTimestamp64Nano(min(ts))), "
+                                   "toString(toUnixTimestamp64Nano(max(ts))), count() > 0 FROM {}",
+                                   qualified()),
+                       "JSONCompactEachRow")
+              .data,
+          [&](const nlohmann::json& row) {
+            if (row[2].get<int>() != 0)
+              out = std::pair(std::stoll(row[0].get<std::string>()), std::stoll(row[1].get<std::string>()));
+          });
+  return out;
+}
+
 ListPage PresenterReader::list(const ListQuery& q, ListStats* stats) const {
   const size_t want = q.limit + 1;  // one more: is there a next page?
   std::vector<PresenterItem> out;
@@ -128,21 +142,11 @@ std::vector<PresenterItem> PresenterReader::storeList(const ListQuery& q, std::o
   }
 
   // The oldest row the window may need to reach.
-  int64_t floor_ns = 0, max_ns = 0;
-  {
-    auto r = store_.query(fmt::format("SELECT toString(toUnixTimestamp64Nano(min(ts))), "
-                                      "toString(toUnixTimestamp64Nano(max(ts))), count() > 0 FROM {}",
-                                      qualified()),
-                          "JSONCompactEachRow");
-    bool any = false;
-    eachRow(r.data, [&](const nlohmann::json& row) {
-      floor_ns = std::stoll(row[0].get<std::string>());
-      max_ns = std::stoll(row[1].get<std::string>());
-      any = row[2].get<int>() != 0;
-    });
-    if (!any) return {};
-    if (q.since_ns) floor_ns = std::max(floor_ns, *q.since_ns);
-  }
+  const auto range = tsRange();
+  if (!range) return {};
+  const int64_t max_ns = range->second;
+  int64_t floor_ns = range->first;
+  if (q.since_ns) floor_ns = std::max(floor_ns, *q.since_ns);
 
   std::vector<PresenterItem> out;
   int64_t window = kInitialWindowNs;
@@ -227,19 +231,9 @@ std::vector<RowKey> PresenterReader::newestEventKeys(size_t n) const {
   if (n == 0) return {};
   // Keys only, over a window below the newest row that widens until it holds
   // n events: never a sort of the whole table (with raw) at start.
-  int64_t max_ns = 0, min_ns = 0;
-  bool any = false;
-  eachRow(store_.query(fmt::format("SELECT toString(toUnixTimestamp64Nano(min(ts))), "
-                                   "toString(toUnixTimestamp64Nano(max(ts))), count() > 0 FROM {}",
-                                   qualified()),
-                       "JSONCompactEachRow")
-              .data,
-          [&](const nlohmann::json& row) {
-            min_ns = std::stoll(row[0].get<std::string>());
-            max_ns = std::stoll(row[1].get<std::string>());
-            any = row[2].get<int>() != 0;
-          });
-  if (!any) return {};
+  const auto range = tsRange();
+  if (!range) return {};
+  const auto [min_ns, max_ns] = *range;
   std::vector<RowKey> out;
   for (int64_t window = kInitialWindowNs;; window *= kWindowGrowth) {
     const bool bounded = max_ns - window > min_ns;

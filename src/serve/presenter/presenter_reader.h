@@ -26,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "serve/presenter/presenter_item.h"
@@ -97,6 +98,8 @@ class PresenterReader {
                                        size_t want, ListStats* stats) const;
   std::vector<PresenterItem> select(const std::string& where, const std::string& order, const std::string& limit_by,
                                     size_t limit, bool with_raw) const;
+  // (min ts, max ts) of the table in ns; nullopt when it is empty.
+  std::optional<std::pair<int64_t, int64_t>> tsRange() const;
   std::string qualified() const;
   std::string clusterExpr() const;
   std::string globalUidExpr() const;

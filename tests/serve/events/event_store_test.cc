@@ -19,6 +19,14 @@ using events::FeedOptions;
 
 class EventStoreTest : public EventsStoreTest {
  protected:
+  // A row that becomes visible only now with an ingest_time just below
+  // `high`: what a second writer or a skewed cluster node produces.
+  void insertLateRow(const EventCursor& high) {
+    store_->execute(fmt::format(
+        "INSERT INTO `{}`.krateo_events (composition_id, ingest_time, ts, row_key, reason, message) VALUES "
+        "('', fromUnixTimestamp64Nano(toInt64({})), now64(9), 7, 'Late', 'late-row')",
+        database_, high.ingest_ns - 1000));
+  }
   EventReader reader() { return EventReader(*store_, database_, "krateo_events"); }
 };
 
@@ -147,10 +155,7 @@ TEST_F(EventStoreTest, FeedPublishesEachNewRowOnceStartingAfterHistory) {
   // A row that becomes visible late, below the high-water mark but within
   // the lookback window, is published once, marked late.
   const auto high = feed.highWater();
-  store_->execute(fmt::format(
-      "INSERT INTO `{}`.krateo_events (composition_id, ingest_time, ts, row_key, reason, message) VALUES "
-      "('', fromUnixTimestamp64Nano(toInt64({})), now64(9), 7, 'Late', 'late-row')",
-      database_, high.ingest_ns - 1000));
+  insertLateRow(high);
   feed.pollOnce();
   feed.pollOnce();
   ASSERT_EQ(got.size(), 9u);
@@ -173,10 +178,7 @@ TEST_F(EventStoreTest, LateRowCheckRunsAtMostEveryLookbackEvery) {
   });
   feed.pollOnce();  // runs the check (the first one)
   const auto high = feed.highWater();
-  store_->execute(fmt::format(
-      "INSERT INTO `{}`.krateo_events (composition_id, ingest_time, ts, row_key, reason, message) VALUES "
-      "('', fromUnixTimestamp64Nano(toInt64({})), now64(9), 7, 'Late', 'late-row')",
-      database_, high.ingest_ns - 1000));
+  insertLateRow(high);
   feed.pollOnce();
   EXPECT_EQ(late.load(), 0);  // within 400 ms of the last check: not looked for
   std::this_thread::sleep_for(std::chrono::milliseconds(450));
