@@ -230,6 +230,23 @@ int main(int argc, char** argv) {
     auto a = stats(timeGets(server.port(), rest));
     auto b = stats(timeGets(ch_server.port(), chp));
     auto c = stats(timeGets(server.port(), std::vector<std::string>(50, "/events")));
+    // Where the time goes: the store query alone (no HTTP, no JSON), and the
+    // embedded engine's floor for any query.
+    auto timeQuery = [&](auto&& f) {
+      std::vector<double> v;
+      for (size_t i = 0; i < rest.size(); ++i) {
+        const auto q0 = Clock::now();
+        f(i);
+        v.push_back(ms(Clock::now() - q0));
+      }
+      return stats(std::move(v));
+    };
+    auto q = timeQuery([&](size_t i) { reader.newest(rest[i].substr(8), 200, std::nullopt); });
+    auto one = timeQuery([&](size_t) { store.query("SELECT 1", "JSONCompactEachRow"); });
+    std::cout << fmt::format("| EventReader::newest (query only, 200 rows) | {} rows | {:.2f} | {:.2f} | {:.2f} | {} |\n",
+                             rows, q.p50, q.p99, q.max, q.n);
+    std::cout << fmt::format("| SELECT 1 (engine floor) | {} rows | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, one.p50,
+                             one.p99, one.max, one.n);
     std::cout << fmt::format("| GET :8080 /events/{{id}} | {} rows, {} compositions (load {:.0f} s) | {:.2f} | {:.2f} | {:.2f} | {} |\n",
                              rows, comps, load_s, a.p50, a.p99, a.max, a.n);
     std::cout << fmt::format("| GET :8123 /events?composition_id= | {} rows | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, b.p50,

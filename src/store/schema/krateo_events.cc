@@ -47,16 +47,17 @@ TableDef eventsTableDef() {
                // The presenter's newest-row-per-event check looks events up by uid.
                {"idx_event_uid", "event_uid", "bloom_filter(0.01)", 1}};
   // Weekly partitions: /events/{id} reads the newest granules of every part,
-  // so the part count sets its latency (measured at 1M rows over 30 days:
-  // daily partitions, 31 parts, p50 80 ms; weekly, 5 parts, p50 13 ms). TTL
-  // still drops whole parts, at most a week after they expire.
+  // so the part count sets its latency (30 days of rows: 31 parts daily, 5
+  // weekly; bench/serve's GET /events/{id} p50 went from 39 to 22 ms at 1M
+  // rows with these settings together). TTL still drops whole parts, at most
+  // a week after they expire.
   t.partition_by = "toMonday(ts)";
   t.order_by = "(composition_id, ts, row_key)";
   t.ttl_time = "toDateTime(ts)";
   // Small granules: a composition's newest 50 rows are one or two granules
   // per part, not thousands of other compositions' rows. Small compression
-  // blocks: reading one granule decompresses 8-64 KiB per column, not 1 MiB
-  // (measured at 1M rows: /events/{id}'s query p50 19 -> 16 ms, 3% more disk).
+  // blocks: reading one granule decompresses 8-64 KiB per column, not up to
+  // 1 MiB (about 3% more disk).
   t.settings = {"index_granularity = 512", "min_compress_block_size = 8192", "max_compress_block_size = 65536",
                 "ttl_only_drop_parts = 1"};
   return t;
