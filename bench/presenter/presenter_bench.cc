@@ -18,7 +18,7 @@
 
 #include "common/logging.h"
 #include "serve/events/event_feed.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "serve/presenter/presenter_api.h"
 #include "serve/presenter/presenter_head.h"
 #include "store/embedded/embedded_store.h"
@@ -81,11 +81,11 @@ int main(int argc, char** argv) {
   serve::events::EventReader ereader(store, "default", "krateo_events");
   auto serveWith = [&](serve::presenter::PresenterReader& r, serve::events::EventFeed& feed) {
     auto api = std::make_unique<serve::presenter::PresenterApi>(serve::presenter::PresenterApiOptions{}, nullptr);
-    serve::http::Router router;
+    http::Router router;
     api->addRoutes(router);
     api->attach(r, feed);
-    auto server = std::make_unique<serve::http::Server>(
-        serve::http::ServerOptions{.listen = "127.0.0.1:0", .worker_threads = 2}, std::move(router));
+    auto server = std::make_unique<http::Server>(
+        http::ServerOptions{.listen = "127.0.0.1:0", .worker_threads = 2}, std::move(router));
     server->start();
     return std::pair(std::move(api), std::move(server));
   };

@@ -29,7 +29,7 @@
 #include "common/logging.h"
 #include "serve/chcompat/clickhouse_endpoint.h"
 #include "serve/events/events_api.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -127,17 +127,17 @@ int main(int argc, char** argv) {
   serve::events::EventsApi api({}, nullptr);
   auto ro = store.openReadOnly(2);
   serve::chcompat::ClickHouseEndpoint ch(*ro, {});
-  serve::http::Router router, ch_router;
+  http::Router router, ch_router;
   api.addRoutes(router);
   api.attach(reader, feed);
   ch.addRoutes(ch_router);
-  serve::http::ServerOptions hso;
+  http::ServerOptions hso;
   hso.listen = "127.0.0.1:0";
   hso.worker_threads = 4;
-  serve::http::Server server(hso, std::move(router));
+  http::Server server(hso, std::move(router));
   server.start();
   hso.name = "clickhouse";
-  serve::http::Server ch_server(hso, std::move(ch_router));
+  http::Server ch_server(hso, std::move(ch_router));
   ch_server.start();
 
   std::cout << "| benchmark | setting | p50 ms | p99 ms | max ms | samples |\n|---|---|---|---|---|---|\n";

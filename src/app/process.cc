@@ -22,8 +22,8 @@
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
 #include "serve/events/events_api.h"
-#include "serve/http/health_routes.h"
-#include "serve/http/http_server.h"
+#include "http/health_routes.h"
+#include "http/http_server.h"
 #include "serve/auth/access_review.h"
 #include "serve/auth/clientconfig_check.h"
 #include "serve/presenter/event_namespaces.h"
@@ -167,8 +167,8 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   std::string not_ready_reason = "starting";
   std::unique_ptr<store::IStore> store;
 
-  serve::http::Router router;
-  serve::http::addHealthRoutes(router, &registry, [&]() -> serve::http::Readiness {
+  http::Router router;
+  http::addHealthRoutes(router, &registry, [&]() -> http::Readiness {
     if (!schema_ready) {
       std::lock_guard lock(state_mutex);
       return {false, not_ready_reason};
@@ -194,16 +194,16 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
     events_api = std::make_unique<serve::events::EventsApi>(eo, authenticator.get());
     events_api->addRoutes(router);
   }
-  serve::http::ServerOptions http_options;
+  http::ServerOptions http_options;
   http_options.listen = config.listen;
   http_options.stream_limits.max_queued_frames = config.serve.sse_queue_frames;
   http_options.stream_limits.max_queued_bytes = config.serve.sse_queue_bytes;
   http_options.metrics = &registry;
-  serve::http::Server http(http_options, std::move(router));
+  http::Server http(http_options, std::move(router));
   http.start();
-  std::cout << "kobs listening on http://" << (serve::http::parseListenAddress(config.listen).host.empty()
+  std::cout << "kobs listening on http://" << (http::parseListenAddress(config.listen).host.empty()
                                                   ? std::string("0.0.0.0")
-                                                  : serve::http::parseListenAddress(config.listen).host)
+                                                  : http::parseListenAddress(config.listen).host)
             << ":" << http.port() << "  (/healthz /readyz /metrics)" << std::endl;
 
   // The store and its schema, retried until they work or we are told to stop:
@@ -245,7 +245,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   std::unique_ptr<serve::events::EventFeed> event_feed;
   std::unique_ptr<store::IStore> readonly_store;
   std::unique_ptr<serve::chcompat::ClickHouseEndpoint> ch_endpoint;
-  std::unique_ptr<serve::http::Server> ch_server;
+  std::unique_ptr<http::Server> ch_server;
   if (serving) {
     event_reader = std::make_unique<serve::events::EventReader>(*store, config.schema.database, config.schema.events_table);
     event_feed = std::make_unique<serve::events::EventFeed>(
@@ -259,16 +259,16 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
       ch_endpoint = std::make_unique<serve::chcompat::ClickHouseEndpoint>(
           *readonly_store, serve::chcompat::EndpointOptions{.database = config.schema.database,
                                                             .events_table = config.schema.events_table});
-      serve::http::Router ch_router;
+      http::Router ch_router;
       ch_endpoint->addRoutes(ch_router);
-      serve::http::ServerOptions ch_options;
+      http::ServerOptions ch_options;
       ch_options.listen = config.serve.clickhouse_listen;
       ch_options.name = "clickhouse";
-      ch_server = std::make_unique<serve::http::Server>(ch_options, std::move(ch_router));
+      ch_server = std::make_unique<http::Server>(ch_options, std::move(ch_router));
       ch_server->start();
       log->info("ClickHouse-compatible read-only endpoint on port {}", ch_server->port());
       // On stdout like the main listener's line, so scripts and tests find the port.
-      const auto ch_host = serve::http::parseListenAddress(config.serve.clickhouse_listen).host;
+      const auto ch_host = http::parseListenAddress(config.serve.clickhouse_listen).host;
       std::cout << "kobs ClickHouse-compatible endpoint on http://" << (ch_host.empty() ? std::string("0.0.0.0") : ch_host)
                 << ":" << ch_server->port() << "  (read-only)" << std::endl;
     }
@@ -285,7 +285,7 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
   std::unique_ptr<serve::auth::NamespaceAuthorizer> presenter_authorizer;
   std::unique_ptr<serve::presenter::EventNamespaces> presenter_namespaces;
   std::unique_ptr<serve::presenter::PresenterApi> presenter_api;
-  std::unique_ptr<serve::http::Server> presenter_server;
+  std::unique_ptr<http::Server> presenter_server;
   if (serving && !config.serve.presenter_listen.empty()) {
     presenter_reader = std::make_unique<serve::presenter::PresenterReader>(
         *store, config.schema.database, config.schema.events_table, config.serve.cluster_name);
@@ -346,16 +346,16 @@ int runProcess(const KobsConfig& config, const RunOptions& options) {
     }
     presenter_api = std::make_unique<serve::presenter::PresenterApi>(po, authenticator.get(), access);
     presenter_api->attach(*presenter_reader, *event_feed);
-    serve::http::Router presenter_router;
+    http::Router presenter_router;
     presenter_api->addRoutes(presenter_router);
-    serve::http::ServerOptions po_http;
+    http::ServerOptions po_http;
     po_http.listen = config.serve.presenter_listen;
     po_http.name = "presenter";
     po_http.stream_limits = http_options.stream_limits;
     po_http.metrics = &registry;
-    presenter_server = std::make_unique<serve::http::Server>(po_http, std::move(presenter_router));
+    presenter_server = std::make_unique<http::Server>(po_http, std::move(presenter_router));
     presenter_server->start();
-    const auto host = serve::http::parseListenAddress(config.serve.presenter_listen).host;
+    const auto host = http::parseListenAddress(config.serve.presenter_listen).host;
     std::cout << "kobs events-presenter API on http://" << (host.empty() ? std::string("0.0.0.0") : host) << ":"
               << presenter_server->port() << "  (/events /notifications)" << std::endl;
   }

@@ -17,7 +17,7 @@ namespace kobs::app {
 namespace {
 
 using namespace std::chrono_literals;
-namespace ht = kobs::serve::http::testing;
+namespace ht = kobs::http::testing;
 
 std::string kobsBinary() { return (testing::binaryDir() / "src/app/kobs").string(); }
 

@@ -10,7 +10,7 @@
 #include <cerrno>
 #include <stdexcept>
 
-namespace kobs::serve::http::testing {
+namespace kobs::http::testing {
 
 namespace {
 size_t writeBody(char* data, size_t size, size_t n, void* user) {
@@ -138,4 +138,4 @@ std::string url(uint16_t port, const std::string& path) {
   return "http://127.0.0.1:" + std::to_string(port) + path;
 }
 
-}  // namespace kobs::serve::http::testing
+}  // namespace kobs::http::testing

@@ -10,7 +10,7 @@
 
 #include <curl/curl.h>
 
-namespace kobs::serve::http::testing {
+namespace kobs::http::testing {
 
 struct CurlResult {
   CURLcode code = CURLE_OK;
@@ -70,4 +70,4 @@ class RawSocket {
 
 std::string url(uint16_t port, const std::string& path);
 
-}  // namespace kobs::serve::http::testing
+}  // namespace kobs::http::testing

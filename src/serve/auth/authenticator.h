@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-#include "serve/http/message.h"
+#include "http/message.h"
 
 namespace kobs::serve::auth {
 

@@ -28,7 +28,7 @@
 
 #include <string>
 
-#include "serve/http/router.h"
+#include "http/router.h"
 #include "store/store.h"
 
 namespace kobs::serve::chcompat {

@@ -28,7 +28,7 @@
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
 #include "serve/events/sse_hub.h"
-#include "serve/http/router.h"
+#include "http/router.h"
 
 namespace kobs::serve::events {
 

@@ -37,7 +37,7 @@
 
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
-#include "serve/http/stream_writer.h"
+#include "http/stream_writer.h"
 
 namespace kobs::serve::events {
 

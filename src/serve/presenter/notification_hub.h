@@ -48,7 +48,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "serve/events/event_feed.h"
-#include "serve/http/stream_writer.h"
+#include "http/stream_writer.h"
 #include "serve/presenter/presenter_reader.h"
 
 namespace kobs::serve::presenter {

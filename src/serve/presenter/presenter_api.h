@@ -43,7 +43,7 @@
 #include "serve/auth/authenticator.h"
 #include "serve/auth/clientconfig_check.h"
 #include "serve/events/event_feed.h"
-#include "serve/http/router.h"
+#include "http/router.h"
 #include "serve/presenter/event_namespaces.h"
 #include "serve/presenter/notification_hub.h"
 #include "serve/presenter/presenter_reader.h"

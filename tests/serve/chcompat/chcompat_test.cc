@@ -7,7 +7,7 @@
 #include "serve/chcompat/clickhouse_endpoint.h"
 #include "serve/events/events_api.h"
 #include "serve/events/events_fixture.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "support/http_client.h"
 #include "support/temp_dir.h"
 

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "serve/events/events_api.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "support/http_client.h"
 #include "events_fixture.h"
 

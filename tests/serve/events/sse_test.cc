@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "serve/events/events_api.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "events_fixture.h"
 #include "sse_client.h"
 

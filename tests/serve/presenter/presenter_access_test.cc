@@ -15,7 +15,7 @@
 #include "serve/auth/clientconfig_check.h"
 #include "serve/events/events_fixture.h"
 #include "serve/events/sse_client.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "serve/presenter/event_namespaces.h"
 #include "serve/presenter/presenter_api.h"
 #include "support/fake_kube_apiserver.h"

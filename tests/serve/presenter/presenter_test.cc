@@ -11,7 +11,7 @@
 #include "serve/events/events_api.h"
 #include "serve/events/events_fixture.h"
 #include "serve/events/sse_client.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 #include "support/http_client.h"
 #include "support/jwt.h"
 #include "serve/presenter/presenter_api.h"

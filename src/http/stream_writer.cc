@@ -1,6 +1,6 @@
-#include "serve/http/stream_writer.h"
+#include "http/stream_writer.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 StreamWriter::StreamWriter(std::weak_ptr<detail::StreamSink> sink, StreamLimits limits)
     : sink_(std::move(sink)), limits_(limits) {}
@@ -104,4 +104,4 @@ void StreamWriter::setFlushing(bool flushing) {
   flushing_ = flushing;
 }
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 namespace detail {
 // What the writer needs from its connection (implemented by the server's
@@ -82,4 +82,4 @@ class StreamWriter {
   std::function<void()> on_close_;
 };
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

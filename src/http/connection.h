@@ -24,9 +24,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <spdlog/logger.h>
 
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 
-namespace kobs::serve::http::detail {
+namespace kobs::http::detail {
 
 class Connection;
 
@@ -137,4 +137,4 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   bool stream_done_ = false;
 };
 
-}  // namespace kobs::serve::http::detail
+}  // namespace kobs::http::detail

@@ -11,9 +11,9 @@
 #include <string>
 
 #include "common/metrics.h"
-#include "serve/http/router.h"
+#include "http/router.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 struct Readiness {
   bool ready = true;
@@ -25,4 +25,4 @@ using ReadinessCheck = std::function<Readiness()>;
 // server; null leaves /metrics out. A null `readiness` means always ready.
 void addHealthRoutes(Router& router, const metrics::Registry* registry, ReadinessCheck readiness);
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -27,11 +27,11 @@
 #include <string>
 
 #include "common/metrics.h"
-#include "serve/http/message.h"
-#include "serve/http/router.h"
-#include "serve/http/stream_writer.h"
+#include "http/message.h"
+#include "http/router.h"
+#include "http/stream_writer.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 struct ServerOptions {
   // "host:port", ":port" (all interfaces), "[::1]:port". Port 0 picks a free
@@ -90,4 +90,4 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -1,10 +1,10 @@
-#include "serve/http/router.h"
+#include "http/router.h"
 
 #include <algorithm>
 
 #include "common/error.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 void Router::add(std::string_view method, std::string path, Handler handler, RouteOptions options) {
   insert(method, std::move(path), false, std::move(handler), options);
@@ -62,4 +62,4 @@ Router::Match Router::resolve(std::string_view method, std::string_view path) co
   return m;
 }
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -1,4 +1,4 @@
-#include "serve/http/connection.h"
+#include "http/connection.h"
 
 #include <array>
 #include <optional>
@@ -12,7 +12,7 @@
 
 #include "common/error.h"
 
-namespace kobs::serve::http::detail {
+namespace kobs::http::detail {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -427,4 +427,4 @@ void Connection::streamAbort() {
              [self = shared_from_this()] { self->endStream(StreamWriter::CloseReason::kOverflow); });
 }
 
-}  // namespace kobs::serve::http::detail
+}  // namespace kobs::http::detail

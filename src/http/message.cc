@@ -1,8 +1,8 @@
-#include "serve/http/message.h"
+#include "http/message.h"
 
 #include <boost/beast/http/status.hpp>
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -112,4 +112,4 @@ std::string_view reasonPhrase(int status) {
   return {sv.data(), sv.size()};
 }
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -1,4 +1,4 @@
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 
 #include <charconv>
 #include <future>
@@ -14,9 +14,9 @@
 
 #include "common/error.h"
 #include "common/logging.h"
-#include "serve/http/connection.h"
+#include "http/connection.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -199,4 +199,4 @@ size_t Server::connectionCount() const {
   return impl_->state.connections.size();
 }
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -1,4 +1,4 @@
-#include "serve/http/health_routes.h"
+#include "http/health_routes.h"
 
 #include <atomic>
 #include <mutex>
@@ -7,9 +7,9 @@
 
 #include "common/metrics.h"
 #include "support/http_client.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 namespace {
 
 using testing::Client;
@@ -84,4 +84,4 @@ TEST(HealthRoutes, EmptyReasonStillExplains) {
 }
 
 }  // namespace
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

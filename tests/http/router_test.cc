@@ -1,12 +1,12 @@
-#include "serve/http/router.h"
+#include "http/router.h"
 
 #include <gtest/gtest.h>
 
 #include "common/error.h"
-#include "serve/http/http_server.h"
-#include "serve/http/message.h"
+#include "http/http_server.h"
+#include "http/message.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 namespace {
 
 Handler answer(std::string text) {
@@ -102,4 +102,4 @@ TEST(ListenAddress, Parses) {
 }
 
 }  // namespace
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

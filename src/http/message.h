@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 class StreamWriter;
 
@@ -90,4 +90,4 @@ std::optional<QueryParams> parseQuery(std::string_view raw);
 // The reason phrase of a status code ("Not Found").
 std::string_view reasonPhrase(int status);
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

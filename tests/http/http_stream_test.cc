@@ -8,9 +8,9 @@
 #include <gtest/gtest.h>
 
 #include "support/http_client.h"
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -313,4 +313,4 @@ TEST(HttpStream, BlockingStreamRouteCanReplayBeforeLiveFrames) {
 }
 
 }  // namespace
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "serve/http/message.h"
+#include "http/message.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 // A handler runs once per request. Throwing kobs::Exception answers with
 // httpStatusFor(code) and the message; any other exception answers 500.
@@ -65,4 +65,4 @@ class Router {
   std::vector<Route> routes_;
 };
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

@@ -1,6 +1,6 @@
-#include "serve/http/health_routes.h"
+#include "http/health_routes.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 
 void addHealthRoutes(Router& router, const metrics::Registry* registry, ReadinessCheck readiness) {
   router.get("/healthz", [](const Request&) { return Response::text(200, "ok"); });
@@ -19,4 +19,4 @@ void addHealthRoutes(Router& router, const metrics::Registry* registry, Readines
   }
 }
 
-}  // namespace kobs::serve::http
+}  // namespace kobs::http

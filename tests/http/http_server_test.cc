@@ -1,4 +1,4 @@
-#include "serve/http/http_server.h"
+#include "http/http_server.h"
 
 #include <atomic>
 #include <future>
@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "support/http_client.h"
 
-namespace kobs::serve::http {
+namespace kobs::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -352,4 +352,4 @@ TEST(HttpServer, MalformedRequestGets400) {
 }
 
 }  // namespace
-}  // namespace kobs::serve::http
+}  // namespace kobs::http
