@@ -1,0 +1,56 @@
+// Steps 1 and 3 of runProcess(): the main listener, then (once the store is
+// there) the event feed and the ClickHouse-compatible read endpoint.
+#include <iostream>
+
+#include "app/component_options.h"
+#include "app/process_parts.h"
+#include "http/health_routes.h"
+#include "store/embedded/embedded_store.h"
+
+namespace kobs::app {
+
+void Process::startMainListener() {
+  http::Router router;
+  http::addHealthRoutes(router, &registry_, [this] { return readiness_.check(); });
+  // The frontend API (old sse-proxy routes) in the roles that serve; it
+  // answers 503 until attached to the feed (startEventFeed).
+  authenticator_ = serve::auth::Authenticator::create(config_.serve.auth);
+  if (serving()) {
+    events_api_ = std::make_unique<serve::events::EventsApi>(eventsApiOptions(config_), authenticator_.get());
+    events_api_->addRoutes(router);
+  }
+  http_ = std::make_unique<http::Server>(listenerOptions(config_, config_.listen, "", &registry_), std::move(router));
+  http_->start();
+  std::cout << "kobs listening on " << listenerUrl(config_.listen, http_->port()) << "  (/healthz /readyz /metrics)"
+            << std::endl;
+}
+
+void Process::startEventFeed() {
+  if (!serving()) return;
+  event_reader_ =
+      std::make_unique<serve::events::EventReader>(*store_, config_.schema.database, config_.schema.events_table);
+  event_feed_ = std::make_unique<serve::events::EventFeed>(*event_reader_, feedOptions(config_));
+  event_feed_->start();
+  events_api_->attach(*event_reader_, *event_feed_);
+}
+
+void Process::startClickHouseEndpoint() {
+  if (!serving() || config_.serve.clickhouse_listen.empty()) return;
+  // Served from a read-only session of the embedded store; a ClickHouse
+  // server is its own endpoint.
+  auto* embedded = dynamic_cast<store::EmbeddedStore*>(store_.get());
+  if (!embedded) return;
+  readonly_store_ = embedded->openReadOnly(2);
+  ch_endpoint_ = std::make_unique<serve::chcompat::ClickHouseEndpoint>(*readonly_store_,
+                                                                       clickhouseEndpointOptions(config_));
+  http::Router router;
+  ch_endpoint_->addRoutes(router);
+  ch_server_ = std::make_unique<http::Server>(clickhouseListenerOptions(config_), std::move(router));
+  ch_server_->start();
+  log_->info("ClickHouse-compatible read-only endpoint on port {}", ch_server_->port());
+  // On stdout like the main listener's line, so scripts and tests find the port.
+  std::cout << "kobs ClickHouse-compatible endpoint on "
+            << listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()) << "  (read-only)" << std::endl;
+}
+
+}  // namespace kobs::app
