@@ -16,6 +16,7 @@ Process::Process(const KobsConfig& config, const RunOptions& options)
     : config_(config),
       options_(options),
       log_(logging::get("kobs")),
+      signals_([this](Clock::time_point at) { onSignal(at); }),
       insert_latency_(registry_.histogram("kobs_store_insert_duration_seconds",
                                           "Time to insert one batch into the store.",
                                           metrics::Histogram::defaultSecondsBuckets())) {}
@@ -50,10 +51,24 @@ int Process::run() {
   return 0;
 }
 
+// The store's calls are cut short: while attaching at once (nothing is held
+// yet), once running at the deadline less a margin, so the pipeline may
+// still flush to a working store but a hung one cannot hold the process past
+// shutdown.timeout (an abandoned insert stays in the disk buffer). The margin
+// covers libcurl noticing the stop (about a second) and the listeners' stop.
+void Process::onSignal(Clock::time_point at) {
+  if (!store_attached_) {
+    store_stop_.requestStop();
+    return;
+  }
+  const auto timeout = Clock::duration(config_.shutdown_timeout);
+  store_stop_.requestStopAt(at + timeout - std::min<Clock::duration>(std::chrono::milliseconds(1500), timeout / 2));
+}
+
 // Receivers first, then the pipeline flushes to the store, then the
 // listeners; the feed last, once no stream refers to it.
 void Process::shutdown() {
-  const auto deadline = Clock::now() + config_.shutdown_timeout;
+  const auto deadline = signals_.signalTime() + config_.shutdown_timeout;
   for (auto it = receivers_.rbegin(); it != receivers_.rend(); ++it) (*it)->shutdown(deadline);
   if (pipeline_) pipeline_->shutdown(deadline - std::chrono::milliseconds(500));
   http_->stop(std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -64,6 +79,7 @@ void Process::shutdown() {
   if (ch_server_) ch_server_->stop(std::chrono::milliseconds(500));
   events_api_.reset();
   if (event_feed_) event_feed_->stop();
+  readiness_.stop();
 }
 
 int runProcess(const KobsConfig& config, const RunOptions& options) { return Process(config, options).run(); }

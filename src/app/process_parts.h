@@ -24,6 +24,7 @@
 // their own threads (see their headers).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "common/component.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/stop.h"
 #include "http/http_server.h"
 #include "pipeline/pipeline.h"
 #include "serve/auth/access_review.h"
@@ -81,6 +83,7 @@ class Process {
   // receivers.cc
   void startReceivers();
   // process.cc
+  void onSignal(std::chrono::steady_clock::time_point at);
   void shutdown();
 
   // The frontend APIs run in the roles that serve, when the events view exists.
@@ -89,14 +92,18 @@ class Process {
   const KobsConfig& config_;
   const RunOptions options_;
   std::shared_ptr<spdlog::logger> log_;
+  // Cuts the store's blocking calls short: at once while attaching, at the
+  // shutdown deadline (less a margin) once running. Set from the signal thread.
+  StopSource store_stop_;
+  std::atomic<bool> store_attached_{false};
   SignalWaiter signals_;
   metrics::Registry registry_;
   metrics::Histogram& insert_latency_;
-  Readiness readiness_;
 
   // 2. store (declared before the listener: /readyz reads it)
   std::unique_ptr<store::IStore> store_;
   store::schema::Schema schema_;
+  Readiness readiness_;
 
   // 1. main listener
   std::unique_ptr<serve::auth::Authenticator> authenticator_;

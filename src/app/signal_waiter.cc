@@ -4,7 +4,7 @@
 
 namespace kobs::app {
 
-SignalWaiter::SignalWaiter() {
+SignalWaiter::SignalWaiter(std::function<void(Clock::time_point)> on_signal) : on_signal_(std::move(on_signal)) {
   sigemptyset(&set_);
   sigaddset(&set_, SIGTERM);
   sigaddset(&set_, SIGINT);
@@ -12,9 +12,12 @@ SignalWaiter::SignalWaiter() {
   thread_ = std::thread([this] {
     int sig = 0;
     sigwait(&set_, &sig);
+    const auto now = Clock::now();
+    if (on_signal_) on_signal_(now);
     {
       std::lock_guard lock(mutex_);
       signal_ = sig;
+      signal_time_ = now;
     }
     cv_.notify_all();
   });
@@ -40,6 +43,11 @@ bool SignalWaiter::waitFor(std::chrono::milliseconds d) {
 int SignalWaiter::signal() {
   std::lock_guard lock(mutex_);
   return signal_;
+}
+
+SignalWaiter::Clock::time_point SignalWaiter::signalTime() {
+  std::lock_guard lock(mutex_);
+  return signal_time_;
 }
 
 }  // namespace kobs::app

@@ -1,4 +1,6 @@
-// Waits for SIGTERM/SIGINT on its own thread and reports it through a flag.
+// Waits for SIGTERM/SIGINT on its own thread and reports it through a flag;
+// `on_signal` runs first, on that thread, with the time the signal arrived
+// (it must be quick and thread-safe: it typically sets a StopSource).
 //
 // Threading: the constructor blocks both signals in the calling thread, so
 // build it on the main thread before any other thread starts (threads inherit
@@ -10,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -17,7 +20,8 @@ namespace kobs::app {
 
 class SignalWaiter {
  public:
-  SignalWaiter();
+  using Clock = std::chrono::steady_clock;
+  explicit SignalWaiter(std::function<void(Clock::time_point)> on_signal = {});
   ~SignalWaiter();
   SignalWaiter(const SignalWaiter&) = delete;
   SignalWaiter& operator=(const SignalWaiter&) = delete;
@@ -26,6 +30,8 @@ class SignalWaiter {
   // True when a signal arrived within `d`.
   bool waitFor(std::chrono::milliseconds d);
   int signal();
+  // When the signal arrived (valid once stopped()).
+  Clock::time_point signalTime();
 
  private:
   sigset_t set_{};
@@ -33,6 +39,8 @@ class SignalWaiter {
   std::mutex mutex_;
   std::condition_variable cv_;
   int signal_ = 0;
+  Clock::time_point signal_time_{};
+  std::function<void(Clock::time_point)> on_signal_;
 };
 
 }  // namespace kobs::app

@@ -12,13 +12,16 @@ Process::Attach Process::attachStore() {
   auto backoff = std::chrono::milliseconds(500);
   while (!signals_.stopped()) {
     try {
-      if (!store_) store_ = openStore(config_);
+      if (!store_) store_ = openStore(config_, store_stop_.token());
       schema_ = store::schema::SchemaManager::apply(*store_, config_.schema);
+      store_attached_ = true;
+      if (signals_.stopped()) break;  // the signal came during the last step
       readiness_.storeReady(*store_);
       log_->info("store {} ready; schema applied in database {} (created {} objects)", store_->kind(),
                  store_->database(), schema_.created.size());
       return Attach::kReady;
     } catch (const Exception& e) {
+      if (e.code() == ErrorCode::kShuttingDown) break;
       // A schema that cannot hold kobs's rows, or a bad config, does not fix itself.
       if (e.code() == ErrorCode::kSchemaMismatch || e.code() == ErrorCode::kBadConfig ||
           e.code() == ErrorCode::kLibraryLoad) {

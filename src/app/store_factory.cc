@@ -6,7 +6,7 @@
 
 namespace kobs::app {
 
-std::unique_ptr<store::IStore> openStore(const KobsConfig& c) {
+std::unique_ptr<store::IStore> openStore(const KobsConfig& c, StopToken stop) {
   if (c.store.kind == "embedded") {
     store::EmbeddedOptions o;
     o.data_dir = c.data_dir;
@@ -25,6 +25,7 @@ std::unique_ptr<store::IStore> openStore(const KobsConfig& c) {
   o.request_timeout = c.store.request_timeout;
   o.retry.max_retries = c.store.max_retries;
   o.tls_verify = c.store.tls_verify;
+  o.stop = std::move(stop);
   return std::make_unique<store::HttpStore>(o);
 }
 

@@ -4,10 +4,13 @@
 #include <memory>
 
 #include "app/config.h"
+#include "common/stop.h"
 #include "store/store.h"
 
 namespace kobs::app {
 
-std::unique_ptr<store::IStore> openStore(const KobsConfig& config);
+// `stop` cuts the store's blocking calls short at shutdown (a ClickHouse
+// server's requests and retries; the embedded store does not wait on a network).
+std::unique_ptr<store::IStore> openStore(const KobsConfig& config, StopToken stop = {});
 
 }  // namespace kobs::app

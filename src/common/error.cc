@@ -35,6 +35,9 @@ bool isRetryable(ErrorCode code) {
     case ErrorCode::kStoreShortWrite:
     case ErrorCode::kBufferFull:
     case ErrorCode::kApiUnavailable:
+    // Not done because the process is stopping: the work stays where it is
+    // (disk buffer, checkpoint) and is done after the restart, never set aside.
+    case ErrorCode::kShuttingDown:
       return true;
     default:
       return false;

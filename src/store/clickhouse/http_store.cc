@@ -184,13 +184,25 @@ HttpStore::Response HttpStore::perform(const Request& req) {
     url += urlEncode(req.params[i].second);
   }
 
+  if (options_.stop.stopRequested())
+    throw Exception(ErrorCode::kShuttingDown, fmt::format("{}: not sent, kobs is shutting down", req.what));
   Response resp;
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
+  // A stop due before the request timeout bounds it (at least 1 ms: 0 would mean none).
+  const auto timeout = std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(
+                                                                  options_.stop.remaining(options_.request_timeout)));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  // A stop requested now aborts the transfer (the callback runs at least about once a second).
+  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION,
+                   +[](void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> int {
+                     return static_cast<const StopToken*>(ud)->stopRequested() ? 1 : 0;
+                   });
+  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &options_.stop);
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t size, size_t n, void* ud) -> size_t {
     static_cast<Response*>(ud)->body.append(p, size * n);
@@ -244,7 +256,11 @@ HttpStore::Response HttpStore::perform(const Request& req) {
   counters_.connections_opened.fetch_add(static_cast<uint64_t>(connects), std::memory_order_relaxed);
   counters_.requests.fetch_add(1, std::memory_order_relaxed);
   counters_.bytes_sent.fetch_add(req.body.size(), std::memory_order_relaxed);
-  if (rc != CURLE_OK) throw transportError(rc, errbuf, options_, req.what);
+  if (rc != CURLE_OK) {
+    if (options_.stop.stopRequested())
+      throw Exception(ErrorCode::kShuttingDown, fmt::format("{}: abandoned, kobs is shutting down", req.what));
+    throw transportError(rc, errbuf, options_, req.what);
+  }
 
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
   if (resp.status < 200 || resp.status >= 300) {
@@ -274,7 +290,11 @@ HttpStore::Response HttpStore::performWithRetries(const Request& request, OnRetr
           ->warn("ClickHouse request failed, retrying retry={} wait_ms={} error={}", retry + 1, wait.count(), e.what());
       on_retry(e);
       counters_.retries.fetch_add(1, std::memory_order_relaxed);
-      std::this_thread::sleep_for(wait);
+      if (!options_.stop.sleepFor(wait)) {
+        counters_.errors.fetch_add(1, std::memory_order_relaxed);
+        throw Exception(ErrorCode::kShuttingDown,
+                        fmt::format("{} (not retried, kobs is shutting down)", e.what()));
+      }
     }
   }
 }

@@ -34,7 +34,8 @@
 // may_be_duplicate = true, and resent with the same deduplication token, so
 // "0 rows written, deduplicated" counts as success. Without a token and on
 // servers without deduplication (18.16), such a retry can duplicate a batch.
-// ping() is one attempt, never retried.
+// ping() is one attempt, never retried. Every call honours options.stop
+// (kShuttingDown), so a hung server cannot hold up shutdown.
 //
 // Threading: all methods are thread-safe. Each call borrows a curl easy handle
 // from a pool (created on demand, one per concurrent caller; at most
@@ -50,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "common/stop.h"
 #include "store/clickhouse/body_codec.h"
 #include "store/clickhouse/retry_policy.h"
 #include "store/store.h"
@@ -76,6 +78,11 @@ struct HttpStoreOptions {
   bool tls_verify = true;                            // verify peer and host for https
   std::string ca_file;                               // extra CA bundle for https; empty: system
   size_t max_idle_handles = 8;                       // idle keep-alive connections kept
+  // Shutdown: once it stops, an in-flight request is aborted (within about a
+  // second: libcurl's progress callback), no retry or backoff starts, and
+  // the call throws kShuttingDown. A stop set for later also bounds each
+  // request's timeout. Default: never stops.
+  StopToken stop;
 };
 
 // Totals since the store was made; read by the metrics exporter.

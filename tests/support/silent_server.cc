@@ -1,0 +1,73 @@
+#include "support/silent_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace kobs::testing {
+
+SilentServer::SilentServer() {
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (listen_fd_ < 0) throw std::runtime_error("SilentServer: socket failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("SilentServer: bind/listen failed");
+  }
+  port_ = ntohs(addr.sin_port);
+  if (::pipe2(wake_, O_CLOEXEC) != 0) {
+    ::close(listen_fd_);
+    throw std::runtime_error("SilentServer: pipe failed");
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+SilentServer::~SilentServer() {
+  char b = 0;
+  (void)::write(wake_[1], &b, 1);
+  thread_.join();
+  for (int fd : clients_) ::close(fd);
+  ::close(listen_fd_);
+  ::close(wake_[0]);
+  ::close(wake_[1]);
+}
+
+void SilentServer::run() {
+  char sink[4096];
+  for (;;) {
+    std::vector<pollfd> fds{{wake_[0], POLLIN, 0}, {listen_fd_, POLLIN, 0}};
+    for (int fd : clients_) fds.push_back({fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), -1) < 0) continue;
+    if (fds[0].revents) return;
+    if (fds[1].revents & POLLIN) {
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        clients_.push_back(fd);
+        ++accepted_;
+      }
+    }
+    // Drain requests (so clients never block on a full socket); a closed
+    // client is forgotten.
+    for (size_t i = 2; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      if (::read(fds[i].fd, sink, sizeof sink) <= 0) {
+        ::close(fds[i].fd);
+        std::erase(clients_, fds[i].fd);
+      }
+    }
+  }
+}
+
+}  // namespace kobs::testing
