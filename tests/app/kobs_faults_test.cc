@@ -1,10 +1,7 @@
 // The kobs process against a hung ClickHouse: a server that accepts
-// connections and never answers (SilentServer, a labelled fake), either from
-// the start or after kobs is up (a FaultProxy in front of a real
-// clickhouse-server, told to hang every request). /healthz, /metrics and an
-// open SSE stream keep answering within 100 ms, /readyz reports not ready,
-// and SIGTERM ends the process within shutdown.timeout, with every accepted
-// record kept in the disk buffer.
+// connections and never answers (SilentServer, a labelled fake). /healthz
+// and /metrics keep answering within 100 ms, /readyz reports not ready, and
+// SIGTERM ends the process within shutdown.timeout.
 //
 // The 100 ms and shutdown.timeout bounds are the issue's acceptance figures
 // for these faults; they are generous for an idle loopback request.
@@ -17,8 +14,6 @@
 #include <thread>
 
 #include "support/child_process.h"
-#include "support/clickhouse_server.h"
-#include "support/fault_proxy.h"
 #include "support/http_client.h"
 #include "support/silent_server.h"
 #include "support/temp_dir.h"
@@ -72,8 +67,6 @@ Timed timedFetch(const std::string& url) {
   return {std::move(result), Clock::now() - t0};
 }
 
-long statusOf(const std::string& url) { return timedFetch(url).result.status; }
-
 // Polls until `done` or `limit` passes; the condition's last value.
 bool eventually(const std::function<bool()>& done, Clock::duration limit) {
   const auto until = Clock::now() + limit;
@@ -82,12 +75,6 @@ bool eventually(const std::function<bool()>& done, Clock::duration limit) {
     std::this_thread::sleep_for(50ms);
   }
   return true;
-}
-
-double metric(const std::string& body, const std::string& series) {
-  std::regex re("(^|\n)" + std::regex_replace(series, std::regex(R"([{}"])"), R"(\$&)") + R"( ([0-9.e+]+))");
-  std::smatch m;
-  return std::regex_search(body, m, re) ? std::stod(m[2]) : -1;
 }
 
 void expectQuick(const std::string& url, long status, const char* what) {
