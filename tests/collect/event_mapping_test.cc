@@ -225,6 +225,24 @@ TEST(EventLedger, KeepsOnlyVersionsAWatchCanResend) {
   EXPECT_FALSE(l.seen("a", "22"));
 }
 
+TEST(EventLedger, ResumeOnlyMovesForwardWhateverRaisesIt) {
+  EventLedger l;
+  EXPECT_TRUE(l.raiseResume("*", "50"));  // a list's rows reached the disk buffer
+  auto t = l.begin(row("a", "40", "40"));  // a row added before the list, committed after it
+  l.complete(t, true);
+  EXPECT_EQ(l.resumeVersion("*"), "50");
+  EXPECT_FALSE(l.raiseResume("*", "9"));   // numerically older, though longer as text would sort after
+  EXPECT_TRUE(l.raiseResume("*", "100"));  // the newest watch row found in the store
+  EXPECT_EQ(l.resumeVersion("*"), "100");
+  EXPECT_EQ(l.resumeVersion("ns-a"), "");  // per watch
+  EXPECT_FALSE(l.raiseResume("*", ""));
+  // Versions that are not numbers cannot be ordered: the latest reported wins.
+  EXPECT_TRUE(l.raiseResume("x", "opaque-1"));
+  EXPECT_TRUE(l.raiseResume("x", "opaque-0"));
+  EXPECT_EQ(l.resumeVersion("x"), "opaque-0");
+  EXPECT_NE(l.checkpointJson().find("\"*\":\"100\""), std::string::npos);
+}
+
 TEST(EventLedger, AbortAndDropInFlight) {
   EventLedger l;
   auto t1 = l.begin(row("a", "1", "1"));

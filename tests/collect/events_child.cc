@@ -2,7 +2,8 @@
 // pipeline and the embedded store on <data_dir>, against the fake API server
 // at <url>. The parent SIGKILLs it at random moments.
 //   events_child run <data_dir> <url>
-//       runs until killed (or SIGTERM: clean shutdown)
+//       runs until killed (or SIGTERM: clean shutdown); prints "listed" once
+//       the watch knows where to resume (its first list is in, or it resumed)
 //   events_child settle <data_dir> <url> <expected_pairs>
 //       runs until the store holds <expected_pairs> distinct (uid, rv) pairs
 //       (or 90 s), shuts down cleanly, then prints "pair <uid> <rv> <rows>"
@@ -29,7 +30,8 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   const std::filesystem::path dir = argv[2];
   const std::string url = argv[3];
-  logging::init({"warn", "text"});
+  const char* level = std::getenv("KOBS_TEST_LOG_LEVEL");  // e.g. info, to see each run's recovery
+  logging::init({level ? level : "warn", "text"});
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
@@ -49,9 +51,9 @@ int main(int argc, char** argv) {
   pipeline::PipelineOptions po;
   po.buffer.dir = dir / "buffer";
   po.buffer.fsync = pipeline::FsyncPolicy::kNever;  // SIGKILL keeps the page cache; power loss is not tested
-  po.batch.max_rows = 500;
-  po.batch.max_age = std::chrono::milliseconds(100);
-  po.flush_tick = std::chrono::milliseconds(20);
+  // Batching and checkpoint timing stay at kobs's defaults (1 s batch age,
+  // 1 s checkpoint interval): short runs then die before their checkpoint
+  // catches up, as a crash-looping kobs does.
   pipeline::Pipeline pipe(store, targets, po);
   pipe.start();
 
@@ -63,15 +65,19 @@ int main(int argc, char** argv) {
     c.source = "test";
     return c;
   };
-  ro.checkpoint_interval = std::chrono::milliseconds(200);
-  ro.tick = std::chrono::milliseconds(20);
-  ro.backoff_initial = std::chrono::milliseconds(20);
-  ro.backoff_max = std::chrono::milliseconds(200);
+  ro.backoff_max = std::chrono::seconds(1);
   ro.resolve = false;
   collect::k8s_events::EventsReceiver receiver(ro, pipe, store, nullptr);
   receiver.start();
   std::printf("started\n");
   std::fflush(stdout);
+  std::jthread listed([&receiver](std::stop_token st) {
+    while (!st.stop_requested() && receiver.ledger().resumeVersion("*").empty())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (st.stop_requested()) return;
+    std::printf("listed\n");
+    std::fflush(stdout);
+  });
 
   const std::string pairs_sql =
       "SELECT LogAttributes['k8s.event.uid'] AS u, JSONExtractString(Body,'object','metadata','resourceVersion') AS rv, "
@@ -89,6 +95,8 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));  // anything extra (a duplicate) would land now
   }
+  listed.request_stop();
+  listed.join();
   receiver.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   if (mode != "run") {

@@ -272,6 +272,53 @@ TEST_F(EventsReceiverTest, RestartResumesFromCheckpointWithoutLossOrDuplicates) 
   EXPECT_EQ(rx.watcherStat(&k8s::ListWatcherStats::lists), 0u);  // resumed, no relist needed
 }
 
+// A crash-looping kobs dies before its checkpoint catches up with what it
+// stored. The restart must resume after the newest watch row in the store,
+// not list again (a list shows only each event's newest version, so the
+// updates made while it was down would be lost): once with no checkpoint at
+// all, once with one older than the store whose version the server has
+// compacted away (resuming from it would get 410 and relist).
+class CrashBeforeCheckpointTest : public EventsReceiverTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(CrashBeforeCheckpointTest, ResumesAfterTheNewestStoredWatchRowWithoutListing) {
+  const bool keep_old_checkpoint = GetParam();
+  for (int i = 0; i < 5; ++i) server_.create("events", test::podEvent("demo", "c." + std::to_string(i), "p", "pod-x"));
+  const auto state = data_.path() / "k8s_events";
+  startReceiver(options());
+  ASSERT_TRUE(waitRows(5));
+  ASSERT_TRUE(waitFor([&] { return !receiver_->ledger().resumeVersion("*").empty(); }));
+  const std::string old_checkpoint = state / "checkpoint.json.old";
+  std::filesystem::copy_file(state / "checkpoint.json", old_checkpoint);
+  auto bump = [&](int i) {
+    auto e = *server_.get("events", "demo", "c." + std::to_string(i));
+    e["count"] = e["count"].get<int>() + 1;
+    server_.update("events", e);
+  };
+  for (int i = 0; i < 5; ++i) bump(i);
+  ASSERT_TRUE(waitRows(10));
+  EXPECT_EQ(count("LogAttributes['" + std::string(kWatchAttribute) + "'] = '*'"), 5u);  // the watch rows only
+  if (keep_old_checkpoint) server_.compact();  // the old checkpoint's version is now too old
+  stopReceiver();
+  // The crash: the checkpoint on disk is the old one, or none.
+  std::filesystem::remove(state / "checkpoint.json");
+  if (keep_old_checkpoint) std::filesystem::rename(old_checkpoint, state / "checkpoint.json");
+  // While down: every event is updated twice (the first update is what a
+  // list would miss), and two new ones come.
+  for (int i = 0; i < 5; ++i) bump(i), bump(i);
+  for (int i = 5; i < 7; ++i) server_.create("events", test::podEvent("demo", "c." + std::to_string(i), "p", "pod-x"));
+  auto& rx = startReceiver(options());
+  ASSERT_TRUE(waitRows(22));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a duplicate would land now
+  auto pairs = storedPairs();
+  EXPECT_EQ(pairs.size(), 22u);
+  for (const auto& [k, n] : pairs) EXPECT_EQ(n, 1) << k.first << " " << k.second;
+  EXPECT_EQ(rx.watcherStat(&k8s::ListWatcherStats::lists), 0u);
+  EXPECT_EQ(rx.watcherStat(&k8s::ListWatcherStats::relists), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Checkpoint, CrashBeforeCheckpointTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "OlderAndCompacted" : "Missing"; });
+
 TEST_F(EventsReceiverTest, GoneMidStreamAndApiServerRestartLoseAndRepeatNothing) {
   metrics::Registry reg;
   for (int i = 0; i < 10; ++i) server_.create("events", test::podEvent("demo", "g." + std::to_string(i), "p", "pod-x"));

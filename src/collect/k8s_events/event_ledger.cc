@@ -81,8 +81,26 @@ void EventLedger::applyLocked() {
   }
 }
 
+bool EventLedger::raiseResumeLocked(const std::string& watch, const std::string& rv) {
+  if (rv.empty()) return false;
+  auto& current = state_.resume[watch];
+  if (!current.empty()) {
+    auto c = compareResourceVersions(rv, current);
+    if (c && *c <= 0) return false;
+  }
+  if (current == rv) return false;
+  current = rv;
+  dirty_ = true;
+  return true;
+}
+
+bool EventLedger::raiseResume(const std::string& watch, const std::string& rv) {
+  std::lock_guard lock(mutex_);
+  return raiseResumeLocked(watch, rv);
+}
+
 void EventLedger::applyOneLocked(const LedgerEntry& e, bool row_committed) {
-  if (!e.resume_rv.empty()) state_.resume[e.watch] = e.resume_rv;
+  raiseResumeLocked(e.watch, e.resume_rv);
   state_.committed_observed_ns = std::max(state_.committed_observed_ns, e.observed_ns);
   if (e.stores_row && row_committed) recordStoredLocked(e.uid, e.rv, e.last_time_ns, state_.resume[e.watch]);
   if (e.deleted && !e.uid.empty()) state_.events.erase(e.uid);

@@ -11,6 +11,14 @@
 //
 //   seen(uid, rv)  stored (applied) or in flight: the receiver skips it.
 //
+// A watch's resume version only moves forward (raiseResume): it is a lower
+// bound ("every notification at or before it is durable"), and several
+// sources feed it: applied entries, a list whose rows reached the disk
+// buffer, and the newest watch row found in the store at recovery. Numeric
+// versions compare as numbers (etcd revisions); two that cannot be compared
+// (opaque, as the API allows) keep the newest one reported, as the watch
+// order gives it.
+//
 // Threading: thread-safe; complete() runs on the pipeline's sender thread,
 // the rest on the watch and control threads.
 #pragma once
@@ -65,6 +73,12 @@ class EventLedger {
   // Pairs found in the store at recovery (rows whose callbacks were lost in a crash).
   void addStored(const std::string& uid, const std::string& rv, int64_t time_ns);
 
+  // Moves `watch`'s resume version to `rv` if that is newer (see above);
+  // returns whether it moved. Callers vouch that every notification of the
+  // watch at or before `rv` is durable (in the store, or in the disk buffer
+  // that recovery drains before a watch starts).
+  bool raiseResume(const std::string& watch, const std::string& rv);
+
   // Entries still waiting for their commit, the oldest one's begin time.
   size_t pending() const;
   std::optional<std::chrono::steady_clock::time_point> oldestPending() const;
@@ -93,6 +107,7 @@ class EventLedger {
   static std::string pairKey(const std::string& uid, const std::string& rv) { return uid + '\n' + rv; }
   void applyLocked();
   void applyOneLocked(const LedgerEntry& e, bool row_committed);
+  bool raiseResumeLocked(const std::string& watch, const std::string& rv);
   void recordStoredLocked(const std::string& uid, const std::string& rv, int64_t time_ns,
                           const std::string& resume_rv);
 

@@ -1,5 +1,7 @@
 #include "collect/k8s_events/events_receiver.h"
 
+#include <algorithm>
+#include <map>
 #include <system_error>
 
 #include "common/error.h"
@@ -206,9 +208,10 @@ bool EventsReceiver::recover() {
       store::quoteIdentifier(store_.database()) + "." + store::quoteIdentifier(pipeline_.logs().encoder().table());
   const std::string sql = fmt::format(
       "SELECT LogAttributes['k8s.event.uid'], JSONExtractString(Body, 'object', 'metadata', 'resourceVersion'), "
-      "toUnixTimestamp64Nano(Timestamp) FROM {} WHERE ResourceAttributes['telemetry.source'] = 'k8s-events' "
+      "toUnixTimestamp64Nano(Timestamp), LogAttributes['{}'] FROM {} "
+      "WHERE ResourceAttributes['telemetry.source'] = 'k8s-events' "
       "AND Timestamp >= fromUnixTimestamp64Nano(toInt64({}))",
-      table, since);
+      kWatchAttribute, table, since);
   store::QueryResult result;
   try {
     result = store_.query(sql, "TabSeparated");
@@ -217,6 +220,9 @@ bool EventsReceiver::recover() {
     return false;
   }
   uint64_t pairs = 0;
+  // Per watch key: the newest resourceVersion of a watch row, and whether
+  // some rows' versions could not be ordered (then the store says nothing).
+  std::map<std::string, std::pair<std::string, bool>> newest;
   std::string_view data = result.data;
   while (!data.empty()) {
     auto nl = data.find('\n');
@@ -224,12 +230,47 @@ bool EventsReceiver::recover() {
     data = nl == std::string_view::npos ? std::string_view{} : data.substr(nl + 1);
     auto t1 = line.find('\t');
     auto t2 = t1 == std::string_view::npos ? t1 : line.find('\t', t1 + 1);
-    if (t2 == std::string_view::npos) continue;
+    auto t3 = t2 == std::string_view::npos ? t2 : line.find('\t', t2 + 1);
+    if (t3 == std::string_view::npos) continue;
     std::string uid(line.substr(0, t1)), rv(line.substr(t1 + 1, t2 - t1 - 1));
     if (uid.empty() || rv.empty()) continue;
-    int64_t t = std::atoll(std::string(line.substr(t2 + 1)).c_str());
+    int64_t t = std::atoll(std::string(line.substr(t2 + 1, t3 - t2 - 1)).c_str());
     ledger_->addStored(uid, rv, t);
     ++pairs;
+    const std::string_view watch = line.substr(t3 + 1);
+    if (watch.empty()) continue;
+    auto& [best, opaque] = newest[std::string(watch)];
+    if (best.empty()) {
+      best = rv;
+    } else if (auto c = compareResourceVersions(rv, best)) {
+      if (*c > 0) best = rv;
+    } else {
+      opaque = true;
+    }
+  }
+  // (3) Resume each watch after the newest of its rows the store holds, when
+  // the checkpoint is older. Rows of one watch become durable in the order
+  // they were added (one batcher, a FIFO disk buffer, all of it replayed in
+  // step 1), so every notification of that watch up to the newest stored row
+  // is stored or was skipped on purpose. This is what a run that died before
+  // its checkpoint caught up leaves behind.
+  std::vector<std::string> keys;
+  if (options_.namespaces.empty()) keys.emplace_back("*");
+  for (const auto& ns : options_.namespaces) keys.push_back(ns);
+  for (const auto& [watch, v] : newest) {
+    // Rows of a watch this configuration does not run vouch for nothing here.
+    if (std::find(keys.begin(), keys.end(), watch) == keys.end()) continue;
+    const auto& [rv, opaque] = v;
+    if (opaque) {
+      log->warn("recovery: watch {} rows carry resourceVersions that do not compare as numbers; resuming from the "
+                "checkpoint only",
+                watch);
+      continue;
+    }
+    const std::string before = ledger_->resumeVersion(watch);
+    if (ledger_->raiseResume(watch, rv))
+      log->info("recovery: watch {} resumes after resourceVersion {} found in the store (checkpoint: {})", watch, rv,
+                before.empty() ? "none" : before);
   }
   drain_target_.reset();
   ++stats_.recoveries;
@@ -296,6 +337,8 @@ uint64_t EventsReceiver::watcherStat(std::atomic<uint64_t> k8s::ListWatcherStats
 }
 
 void EventsReceiver::persistCheckpoint(bool force) {
+  // The control thread and the watcher threads (after a list) both write.
+  std::lock_guard lock(checkpoint_mutex_);
   if (!force && Clock::now() - last_checkpoint_ < options_.checkpoint_interval) return;
   last_checkpoint_ = Clock::now();
   auto json = force ? std::optional<std::string>(ledger_->checkpointJson()) : ledger_->checkpointIfDirty();
@@ -319,6 +362,11 @@ void EventsReceiver::emit(Watch& w, std::string_view type, std::string_view obje
   }
   const int64_t observed = observedNow();
   auto record = w.mapper.toRecord(type, object, e, observed, id);
+  // A row from the watch stream says where that watch may resume once the
+  // row is durable (its resourceVersion is the watch's position): recovery
+  // reads the newest one back from the store. List rows say nothing (a list
+  // is in no version order; onList() records its version instead).
+  if (!resume_rv.empty()) record.attributes.emplace_back(std::string(kWatchAttribute), w.key);
   LedgerEntry entry;
   entry.watch = w.key;
   entry.uid = keyOf(e);
@@ -362,10 +410,19 @@ void EventsReceiver::onList(Watch& w, std::vector<std::string>& items, const std
     // A known uid with a new version changed while we were not watching.
     emit(w, ledger_->knownUid(key) ? "MODIFIED" : "ADDED", item, *e, {});
   }
+  // The watch starts from `rv` only once the list's rows (and any row added
+  // before them) are in the disk buffer and `rv` is in the checkpoint: a
+  // crash after this point resumes after the list instead of listing again,
+  // which would keep only each event's newest version. flush() throws when
+  // the buffer stays full; the ListWatcher then lists again (items already
+  // added are in flight, so not added twice).
+  pipeline_.logs().flush();
   LedgerEntry end;
   end.watch = w.key;
   end.resume_rv = rv;
   ledger_->marker(std::move(end));
+  ledger_->raiseResume(w.key, rv);
+  persistCheckpoint(true);
   logging::get("k8s.events")
       ->info("{} list of {} ({} items at resourceVersion {})", k8s::listReasonName(reason),
              w.ns.empty() ? "all namespaces" : w.ns, items.size(), rv);

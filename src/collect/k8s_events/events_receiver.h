@@ -31,11 +31,31 @@
 //     minus a margin (observed times are assigned in add order and made
 //     strictly increasing), and adds them to S. Now S holds every stored
 //     pair that a resumed watch or relist can send again.
+//     (3) raises each watch's R to the newest resourceVersion among that
+//     watch's rows in the store (rows from the watch stream carry the watch
+//     key in LogAttributes[kWatchAttribute]; a watch row's version is the
+//     watch's position). A run can die before its checkpoint catches up
+//     (a crash loop: every run shorter than batch age + commit + checkpoint
+//     interval); without (3) each restart would list again, and a list
+//     carries only each event's newest version, so the updates in between
+//     would be lost. Why the store's newest row is a valid R: one watch's
+//     rows go through one batcher and a FIFO disk buffer in the order they
+//     were added, and (1) replayed all of the buffer, so the stored rows of a
+//     run are a prefix of what it added; every notification of the watch
+//     before the newest stored row was stored or skipped on purpose. The
+//     versions are compared as decimal integers (etcd revisions, which is
+//     what kube-apiserver returns); the API calls them opaque, so rows whose
+//     versions are not numbers leave R to the checkpoint.
+//   - A list's version becomes R (and is written to the checkpoint) as soon
+//     as the list's rows are in the disk buffer, before the watch starts:
+//     R only needs "durable", since (1) drains the buffer before any watch
+//     starts from R.
 //   - The watch then resumes after R: the server re-sends every change after
 //     R, the ones in S are skipped (counted as duplicates), the lost ones are
-//     stored. If R is too old (410), the relist's items are checked against S
-//     the same way: an item whose uid is known but whose version is new is
-//     stored as MODIFIED (its count went up), unknown ones as ADDED.
+//     stored. Only if R is too old (410) does it list again: the relist's
+//     items are checked against S the same way: an item whose uid is known
+//     but whose version is new is stored as MODIFIED (its count went up),
+//     unknown ones as ADDED.
 //   - S is pruned only where no re-send can reach: versions of one uid at or
 //     before R except the newest (a relist shows only the newest), uids whose
 //     DELETED was applied, and events whose last time is older than max_age
@@ -129,6 +149,11 @@ struct ReceiverStats {
 #undef KOBS_DECLARE_COUNTER
 };
 
+// LogAttributes key on rows that came from the watch stream (not a list):
+// the watch they came from ("*" or its namespace). Recovery resumes each
+// watch after the newest such row's resourceVersion.
+inline constexpr std::string_view kWatchAttribute = "kobs.k8s_events.watch";
+
 class EventsReceiver final : public Component {
  public:
   // `metrics` may be null (tests). Throws kCorruptData only if... never: a
@@ -191,6 +216,7 @@ class EventsReceiver final : public Component {
   std::atomic<bool> watching_{false};
   std::atomic<bool> leading_{false};
   std::atomic<int64_t> last_observed_{0};
+  std::mutex checkpoint_mutex_;  // one writer of the checkpoint file at a time
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_prune_{};
   std::optional<uint64_t> drain_target_;  // buffer seq to wait for at recovery
