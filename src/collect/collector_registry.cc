@@ -15,7 +15,6 @@ std::vector<config::KeySpec> collectorConfigKeys() {
       {"k8s.context", KeyType::kString, "", "Kubeconfig context (empty: current-context).", {"KOBS_KUBE_CONTEXT"}},
       {"k8s.events.enabled", KeyType::kBool, "true", "Watch Kubernetes Events and store them in otel_logs.", {"KOBS_K8S_EVENTS_ENABLED"}},
       {"k8s.events.namespaces", KeyType::kStringList, "", "Namespaces to watch (one watch each); empty: all namespaces.", {"KOBS_K8S_EVENTS_NAMESPACES"}},
-      {"k8s.events.api", KeyType::kEnum, "core/v1", "Which Events API to watch.", {}, {"core/v1", "events.k8s.io/v1"}},
       {"k8s.events.store_deleted", KeyType::kBool, "false", "Also store DELETED notifications as rows.", {}},
       {"k8s.events.max_age", KeyType::kDuration, "1h", "Listed events older than this (last timestamp) are not stored, on first start and after a relist.", {}},
       {"k8s.events.checkpoint_interval", KeyType::kDuration, "1s", "How often the resume checkpoint is written when it changed.", {}},
@@ -51,7 +50,6 @@ k8s_events::ReceiverOptions receiverOptions(const CollectorContext& ctx) {
   ro.context = v.str("k8s.context");
   o.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
   o.namespaces = v.list("k8s.events.namespaces");
-  o.events_k8s_io = v.str("k8s.events.api") == "events.k8s.io/v1";
   o.store_deleted = v.boolean("k8s.events.store_deleted");
   o.max_age = v.duration("k8s.events.max_age");
   o.checkpoint_interval = v.duration("k8s.events.checkpoint_interval");

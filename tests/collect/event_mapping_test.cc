@@ -134,23 +134,30 @@ TEST(EventMapping, GoTimeStringMatchesGo) {
   EXPECT_THROW(parseRfc3339Nanos("yesterday"), Exception);
 }
 
-TEST(EventMapping, EventsK8sIoV1FieldsMapLikeCoreV1) {
+// A core/v1 Event as newer components write it (the events.k8s.io/v1
+// recorder seen through core/v1): eventTime and series instead of
+// lastTimestamp and count.
+TEST(EventMapping, CoreV1EventWithSeriesAndEventTime) {
   nlohmann::json e = {
-      {"apiVersion", "events.k8s.io/v1"},
+      {"apiVersion", "v1"},
       {"kind", "Event"},
       {"metadata", {{"name", "x.1"}, {"namespace", "ns1"}, {"uid", "u-1"}, {"resourceVersion", "7"},
                     {"creationTimestamp", "2024-02-03T04:05:06Z"}}},
       {"eventTime", "2024-02-03T04:05:06.000001Z"},
-      {"regarding", {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", "p"}, {"namespace", "ns1"}, {"uid", "pod-uid"}}},
-      {"note", "Started container"},
+      {"series", {{"count", 3}, {"lastObservedTime", "2024-02-03T04:09:00.000001Z"}}},
+      {"involvedObject", {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", "p"}, {"namespace", "ns1"}, {"uid", "pod-uid"}}},
+      {"message", "Started container"},
       {"reason", "Started"},
       {"type", "Normal"},
       {"action", "Starting"},
-      {"reportingController", "kubelet"},
-      {"deprecatedSource", {{"component", "kubelet"}, {"host", "n9"}}},
-      {"deprecatedCount", 3},
+      {"reportingComponent", "kubelet"},
+      {"reportingInstance", "n9"},
+      {"source", {{"host", "n9"}}},
   };
   EventMapper m;
+  const auto& parsed = m.parse(e.dump());
+  EXPECT_EQ(parsed.last_time_ns, parseRfc3339Nanos("2024-02-03T04:05:06.000001Z"));  // eventTime first
+  EXPECT_EQ(parsed.count, 3);
   auto r = m.map("ADDED", e.dump(), 5);
   auto res = attrs(r.resource->attributes);
   EXPECT_EQ(res["k8s.pod.name"], "p");
@@ -159,6 +166,9 @@ TEST(EventMapping, EventsK8sIoV1FieldsMapLikeCoreV1) {
   auto log = attrs(r.attributes);
   EXPECT_EQ(log["k8s.event.count"], "3");
   EXPECT_EQ(log["k8s.event.action"], "Starting");
+  nlohmann::json without_event_time = e;
+  without_event_time.erase("eventTime");
+  EXPECT_EQ(m.parse(without_event_time.dump()).last_time_ns, parseRfc3339Nanos("2024-02-03T04:09:00.000001Z"));
 }
 
 TEST(EventMapping, NonJsonObjectThrowsBadInput) {

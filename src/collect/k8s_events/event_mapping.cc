@@ -185,8 +185,7 @@ const ParsedEvent& EventMapper::parse(std::string_view json) {
   e.action = str(root, "action");
   e.type = str(root, "type");
 
-  const bool v1 = str(root, "apiVersion") == "events.k8s.io/v1";
-  auto involved = obj(root, v1 ? "regarding" : "involvedObject");
+  auto involved = obj(root, "involvedObject");
   auto& io = e.involved;
   if (involved) {
     io.api_version = str(involved, "apiVersion");
@@ -199,18 +198,18 @@ const ParsedEvent& EventMapper::parse(std::string_view json) {
   } else {
     io = InvolvedObject{};
   }
-  auto source = obj(root, v1 ? "deprecatedSource" : "source");
+  auto source = obj(root, "source");
   e.source_host = str(source, "host");
   int64_t count = 0;
-  if (root[v1 ? "deprecatedCount" : "count"].get(count) != simdjson::SUCCESS) count = 0;
+  if (root["count"].get(count) != simdjson::SUCCESS) count = 0;
   auto series = obj(root, "series");
   if (count == 0 && series && (*series)["count"].get(count) != simdjson::SUCCESS) count = 0;
   e.count = count;
 
   int64_t t = timeOrZero(str(root, "eventTime"));
-  if (t == 0) t = timeOrZero(str(root, v1 ? "deprecatedLastTimestamp" : "lastTimestamp"));
+  if (t == 0) t = timeOrZero(str(root, "lastTimestamp"));
   if (t == 0 && series) t = timeOrZero(str(series, "lastObservedTime"));
-  if (t == 0) t = timeOrZero(str(root, v1 ? "deprecatedFirstTimestamp" : "firstTimestamp"));
+  if (t == 0) t = timeOrZero(str(root, "firstTimestamp"));
   if (t == 0) t = timeOrZero(e.creation_timestamp);
   e.last_time_ns = t;
   return e;

@@ -4,9 +4,14 @@
 //
 // Body keeps the object's bytes as the API server sent them, wrapped as
 // {"type":"ADDED","object":<object>} (no re-serialisation through a model,
-// so unknown fields and number formats survive). core/v1 Events and
-// events.k8s.io/v1 Events are both understood (regarding → involvedObject,
-// note → message, deprecatedSource/deprecatedCount → source/count).
+// so unknown fields and number formats survive).
+//
+// Events are core/v1 only. The API server serves the same Event objects
+// under events.k8s.io/v1, and core/v1 carries every field they have
+// (eventTime, series, action, related, reportingComponent/Instance), so a
+// second shape would only give every reader of Body (the krateo_events
+// view, both frontend APIs, the seed's SQL, HyperDX searches) a second set
+// of paths. (kobs once had a k8s.events.api option for it; it was removed.)
 //
 // Threading: an EventMapper holds a simdjson parser and its scratch buffer,
 // so one mapper per thread; the functions below are pure.
@@ -73,7 +78,7 @@ class EventMapper {
   EventMapper(const EventMapper&) = delete;
   EventMapper& operator=(const EventMapper&) = delete;
 
-  // Parses an Event object (core/v1 or events.k8s.io/v1). Throws
+  // Parses a core/v1 Event object. Throws
   // kobs::Exception(kBadInput) when it is not a JSON object. The result is
   // valid until the next parse().
   const ParsedEvent& parse(std::string_view object_json);

@@ -104,8 +104,7 @@ bool EventsReceiver::connect() {
     auto api = std::make_unique<k8s::ApiClient>(config);
     k8s::ListOptions probe;
     probe.limit = 1;
-    auto ref = options_.events_k8s_io ? k8s::eventsV1() : k8s::coreEvents();
-    api->list(ref, options_.namespaces.empty() ? "" : options_.namespaces.front(), probe);
+    api->list(k8s::coreEvents(), options_.namespaces.empty() ? "" : options_.namespaces.front(), probe);
     log->info("connected to Kubernetes API {} ({})", config.server, config.source);
     api_ = std::move(api);
     if (options_.leader.enabled) elector_ = std::make_unique<LeaderElector>(*api_, options_.leader);
@@ -280,7 +279,6 @@ bool EventsReceiver::recover() {
 }
 
 void EventsReceiver::startWatchers() {
-  auto ref = options_.events_k8s_io ? k8s::eventsV1() : k8s::coreEvents();
   std::vector<std::pair<std::string, std::string>> keys;  // (key, ns)
   if (options_.namespaces.empty()) keys.emplace_back("*", "");
   for (const auto& ns : options_.namespaces) keys.emplace_back(ns, ns);
@@ -290,7 +288,7 @@ void EventsReceiver::startWatchers() {
     w->key = key;
     w->ns = ns;
     k8s::ListWatcherOptions lo;
-    lo.resource = ref;
+    lo.resource = k8s::coreEvents();
     lo.ns = ns;
     lo.resume_resource_version = ledger_->resumeVersion(key);
     lo.watch_timeout_seconds = options_.watch_timeout_seconds;

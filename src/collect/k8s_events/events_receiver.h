@@ -112,7 +112,6 @@ struct ReceiverOptions {
   std::filesystem::path state_dir;        // checkpoint lives here (<data_dir>/k8s_events)
   std::function<k8s::ClusterConfig()> cluster;  // throws when no cluster is configured
   std::vector<std::string> namespaces;    // empty: all namespaces
-  bool events_k8s_io = false;             // watch events.k8s.io/v1 instead of core/v1
   bool store_deleted = false;
   std::chrono::milliseconds max_age = std::chrono::hours(1);
   std::chrono::milliseconds checkpoint_interval = std::chrono::seconds(1);
