@@ -319,6 +319,34 @@ TEST_P(CrashBeforeCheckpointTest, ResumesAfterTheNewestStoredWatchRowWithoutList
 INSTANTIATE_TEST_SUITE_P(Checkpoint, CrashBeforeCheckpointTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "OlderAndCompacted" : "Missing"; });
 
+TEST_F(EventsReceiverTest, EachNamespaceWatchResumesFromItsOwnStoredRowsAfterACrash) {
+  for (const char* ns : {"a", "b"}) server_.create("events", test::podEvent(ns, "n.1", "p", std::string("pod-") + ns));
+  auto o = options();
+  o.namespaces = {"a", "b"};
+  auto bump = [&](const std::string& ns) {
+    auto e = *server_.get("events", ns, "n.1");
+    e["count"] = e["count"].get<int>() + 1;
+    server_.update("events", e);
+  };
+  startReceiver(o);
+  ASSERT_TRUE(waitRows(2));
+  bump("a"), bump("b"), bump("a");
+  ASSERT_TRUE(waitRows(5));
+  const std::string attr = "LogAttributes['" + std::string(kWatchAttribute) + "']";
+  EXPECT_EQ(count(attr + " = 'a'"), 2u);
+  EXPECT_EQ(count(attr + " = 'b'"), 1u);
+  stopReceiver();
+  std::filesystem::remove(data_.path() / "k8s_events" / "checkpoint.json");  // died before writing it
+  bump("b"), bump("b"), bump("a");
+  auto& rx = startReceiver(o);
+  ASSERT_TRUE(waitRows(8));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto pairs = storedPairs();
+  EXPECT_EQ(pairs.size(), 8u);
+  for (const auto& [k, n] : pairs) EXPECT_EQ(n, 1) << k.first << " " << k.second;
+  EXPECT_EQ(rx.watcherStat(&k8s::ListWatcherStats::lists), 0u);
+}
+
 TEST_F(EventsReceiverTest, GoneMidStreamAndApiServerRestartLoseAndRepeatNothing) {
   metrics::Registry reg;
   for (int i = 0; i < 10; ++i) server_.create("events", test::podEvent("demo", "g." + std::to_string(i), "p", "pod-x"));
