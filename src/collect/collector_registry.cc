@@ -2,6 +2,7 @@
 
 #include "collect/demo/demo_feed.h"
 #include "collect/k8s_events/events_receiver.h"
+#include "collect/pod_logs/pod_logs_receiver.h"
 #include "k8s/cluster_config.h"
 
 namespace kobs::collect {
@@ -10,7 +11,7 @@ using config::KeySpec;
 using config::KeyType;
 
 std::vector<config::KeySpec> collectorConfigKeys() {
-  return {
+  std::vector<config::KeySpec> keys = {
       {"k8s.kubeconfig", KeyType::kString, "", "Kubeconfig file of the cluster to watch (else $KUBECONFIG, the in-cluster service account, ~/.kube/config).", {"KOBS_KUBECONFIG"}},
       {"k8s.context", KeyType::kString, "", "Kubeconfig context (empty: current-context).", {"KOBS_KUBE_CONTEXT"}},
       {"k8s.events.enabled", KeyType::kBool, "true", "Watch Kubernetes Events and store them in otel_logs.", {"KOBS_K8S_EVENTS_ENABLED"}},
@@ -37,6 +38,8 @@ std::vector<config::KeySpec> collectorConfigKeys() {
       {"composition.api_qps", KeyType::kInt, "50", "API calls per second the resolver may make (0: unlimited); beyond it events are stored without an id.", {}},
       {"composition.api_burst", KeyType::kInt, "100", "Calls the resolver may make at once after a quiet period.", {}},
   };
+  for (auto& k : pod_logs::configKeys()) keys.push_back(std::move(k));
+  return keys;
 }
 
 namespace {
@@ -92,6 +95,12 @@ std::vector<CollectorFactory> registerCollectors() {
          o.mapping.cluster_name = ctx.config.str("k8s.events.cluster_name");
          o.mapping.service_name = ctx.config.str("k8s.events.service_name");
          return std::make_unique<demo::DemoFeed>(o, ctx.pipeline);
+       }},
+      {"pod_logs",
+       [](const CollectorContext& ctx) -> std::unique_ptr<Component> {
+         if (!ctx.config.boolean("pod_logs.enabled")) return nullptr;
+         return std::make_unique<pod_logs::PodLogsReceiver>(pod_logs::optionsFromConfig(ctx.config, ctx.data_dir),
+                                                            ctx.pipeline, ctx.store, &ctx.metrics);
        }},
   };
 }

@@ -1,0 +1,784 @@
+#include "collect/pod_logs/pod_logs_receiver.h"
+
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <glob.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <set>
+#include <unordered_set>
+
+#include "collect/pod_logs/line_parser.h"
+#include "collect/pod_logs/pod_path.h"
+#include "common/error.h"
+#include "common/logging.h"
+
+namespace kobs::collect::pod_logs {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct RecoveryKey {
+  int64_t time_ns;
+  uint64_t length;
+  uint32_t crc;
+  bool operator==(const RecoveryKey&) const = default;
+};
+struct RecoveryKeyHash {
+  size_t operator()(const RecoveryKey& k) const {
+    return std::hash<int64_t>()(k.time_ns) ^ (k.length * 0x9E3779B97F4A7C15ull) ^ (uint64_t(k.crc) << 17);
+  }
+};
+
+std::vector<std::string> globPaths(const std::string& pattern) {
+  std::vector<std::string> out;
+  glob_t g{};
+  if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g) == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i) out.emplace_back(g.gl_pathv[i]);
+  ::globfree(&g);
+  return out;
+}
+
+}  // namespace
+
+struct PodLogsReceiver::CommitState {
+  std::mutex mutex;
+  uint64_t generation = 0;
+  uint64_t committed = 0;     // resumable offset the store has everything before
+  int64_t last_time_ns = 0;   // Timestamp of the newest committed row
+  std::atomic<int> in_flight{0};
+};
+
+struct PodLogsReceiver::File {
+  std::string path;  // as discovered: log.file.path, and the path metadata
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  int fd = -1;
+  LogFormat format = LogFormat::kUnknown;
+  LineParser parser;
+  Recombiner recombiner;
+  uint64_t read_offset = 0;   // next byte to read
+  std::string carry;          // an incomplete line, ending at read_offset
+  uint64_t record_start = 0;  // where the pending (partial) record began
+  uint64_t resumable = 0;     // everything before it is parsed into records
+  bool skip_to_newline = false;
+  // A raw line longer than the carry bound (CRI): its header, kept while its
+  // remaining bytes are fed as pieces.
+  bool overlong = false;
+  int64_t overlong_time_ns = 0;
+  std::string overlong_time_text;
+  Stream overlong_stream = Stream::kStdout;
+  uint32_t fp_len = 0;
+  uint64_t fp = 0;
+  bool draining = false;
+  bool closed = false;
+  bool dirty = true;
+  bool more = false;  // the last round stopped at its budget
+  Clock::time_point last_data = Clock::now();
+  uint64_t size = 0;
+  uint64_t generation = 0;
+  std::shared_ptr<CommitState> commit = std::make_shared<CommitState>();
+  std::shared_ptr<const pipeline::Resource> resource;
+  // The chunk being built, or refused by the pipeline and kept.
+  std::vector<pipeline::LogRecord> held;
+  uint64_t held_resumable = 0;
+  int64_t held_last_time = 0;
+  uint64_t held_generation = 0;
+  bool blocked = false;
+  uint64_t shipped_resumable = 0;
+  int64_t last_time_ns = 0;
+  int64_t chunk_observed = 0;
+  std::unordered_map<RecoveryKey, int, RecoveryKeyHash> already_stored;
+
+  explicit File(size_t max_log_size) : recombiner(max_log_size) {}
+  ~File() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+PodLogsReceiver::PodLogsReceiver(PodLogsOptions options, pipeline::Pipeline& pipeline, store::IStore& store,
+                                 metrics::Registry* metrics)
+    : options_(std::move(options)), pipeline_(pipeline), store_(store) {
+  if (!options_.clock)
+    options_.clock = [] {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  auto scope = std::make_shared<pipeline::Scope>();
+  scope->name = "kobs/pod_logs";
+  scope_ = std::move(scope);
+  checkpoint_file_ = options_.state_dir / "checkpoint.json";
+  read_buf_.resize(options_.read_chunk);
+  if (metrics) registerMetrics(*metrics);
+}
+
+PodLogsReceiver::~PodLogsReceiver() { shutdown(Clock::now() + std::chrono::seconds(5)); }
+
+int64_t PodLogsReceiver::now() const { return options_.clock(); }
+
+void PodLogsReceiver::start() {
+  std::lock_guard lock(lifecycle_mutex_);
+  if (started_ || shut_down_) return;
+  started_ = true;
+  fs::create_directories(options_.state_dir);
+  try {
+    auto cp = loadCheckpoint(checkpoint_file_);
+    if (cp) {
+      had_checkpoint_ = true;
+      for (auto& f : cp->files) restored_[{f.dev, f.ino}] = f;
+    }
+  } catch (const Exception& e) {
+    auto aside = checkpoint_file_;
+    aside += ".corrupt";
+    std::error_code ec;
+    fs::rename(checkpoint_file_, aside, ec);
+    logging::get("pod_logs")->error("{}; set aside as {}, starting as on a first start", e.what(), aside.string());
+  }
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd_ < 0)
+    logging::get("pod_logs")->warn("inotify unavailable ({}); discovery and reads by polling only", std::strerror(errno));
+  thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+}
+
+void PodLogsReceiver::shutdown(std::chrono::steady_clock::time_point) {
+  std::lock_guard lock(lifecycle_mutex_);
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (thread_.joinable()) {
+    thread_.request_stop();
+    thread_.join();
+    persistCheckpoint(true);
+  }
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+  inotify_fd_ = -1;
+}
+
+void PodLogsReceiver::run(std::stop_token stop) {
+  auto log = logging::get("pod_logs");
+  if (had_checkpoint_ && !recover(stop)) return;
+  setupWatches();
+  scan(true);
+  ready_ = true;
+  while (!stop.stop_requested()) {
+    bool read_all = inotify_fd_ < 0;
+    bool busy = false;
+    for (auto& [k, f] : files_) busy = busy || f->more || f->blocked;
+    if (inotify_fd_ >= 0) {
+      pollfd p{inotify_fd_, POLLIN, 0};
+      int timeout = busy ? 0 : int(options_.poll_interval.count());
+      int r = ::poll(&p, 1, timeout);
+      // Let a burst of writes land before reading: fewer, larger reads.
+      if (r > 0 && !busy) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    } else {
+      std::this_thread::sleep_for(options_.poll_interval);
+    }
+    std::vector<std::string> dirty;
+    bool need_scan = drainInotify(dirty);
+    for (const auto& p : dirty) {
+      auto it = by_path_.find(p);
+      if (it != by_path_.end()) it->second->dirty = true;
+    }
+    auto t = Clock::now();
+    if (need_scan || t - last_scan_ >= options_.scan_interval) {
+      setupWatches();
+      scan(false);
+      read_all = true;
+    }
+    uint64_t lag = 0;
+    for (auto& [k, f] : files_) {
+      if (stop.stop_requested()) break;
+      if (f->closed) continue;
+      if (read_all || f->dirty || f->draining || f->blocked || f->more) readFile(*f);
+      lag += f->size > f->read_offset ? f->size - f->read_offset : 0;
+    }
+    lag_bytes_ = lag;
+    closeDrained(Clock::now());
+    persistCheckpoint(false);
+  }
+}
+
+// Waits until every batch the disk buffer held at start is committed, then
+// nothing replayed can land after the recovery queries.
+bool PodLogsReceiver::recover(std::stop_token& stop) {
+  auto& buffer = pipeline_.buffer();
+  const uint64_t target = buffer.committedSeq() + buffer.pendingBatches();
+  while (buffer.committedSeq() < target) {
+    if (stop.stop_requested()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
+  ++stats_.recovery_queries;
+  const std::string sql = fmt::format(
+      "SELECT toUnixTimestamp64Nano(Timestamp), length(Body), CRC32(Body) FROM {}.{} "
+      "WHERE LogAttributes['log.file.path'] = {} AND Timestamp > fromUnixTimestamp64Nano(toInt64({}))",
+      store::quoteIdentifier(store_.database()), store::quoteIdentifier(pipeline_.logs().encoder().table()),
+      store::quoteString(f.path), after_ns);
+  try {
+    auto r = store_.query(sql, "TabSeparated");
+    size_t pos = 0;
+    const std::string& d = r.data;
+    while (pos < d.size()) {
+      size_t nl = d.find('\n', pos);
+      if (nl == std::string::npos) nl = d.size();
+      std::string_view row(d.data() + pos, nl - pos);
+      pos = nl + 1;
+      auto t1 = row.find('\t');
+      auto t2 = row.find('\t', t1 + 1);
+      if (t1 == std::string_view::npos || t2 == std::string_view::npos) continue;
+      RecoveryKey k{std::stoll(std::string(row.substr(0, t1))), std::stoull(std::string(row.substr(t1 + 1, t2 - t1 - 1))),
+                    uint32_t(std::stoul(std::string(row.substr(t2 + 1))))};
+      ++f.already_stored[k];
+    }
+  } catch (const std::exception& e) {
+    ++stats_.checkpoint_errors;
+    logging::get("pod_logs")->error("recovery query for {} failed ({}); its records after the checkpoint may be stored twice",
+                                    f.path, e.what());
+  }
+}
+
+void PodLogsReceiver::setupWatches() {
+  if (inotify_fd_ < 0) return;
+  // Every directory the include globs walk through, down to the files' own.
+  for (const auto& pattern : options_.include) {
+    fs::path p(pattern);
+    std::vector<std::string> parts;
+    for (const auto& c : p) parts.push_back(c.string());
+    std::string prefix;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      if (i == 0) prefix = parts[0];
+      else prefix = (fs::path(prefix) / parts[i]).string();
+      const bool leaf = i + 2 == parts.size();
+      for (const auto& dir : globPaths(prefix)) {
+        if (dir_watches_.count(dir)) continue;
+        uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_ONLYDIR;
+        if (leaf) mask |= IN_MODIFY;
+        int wd = ::inotify_add_watch(inotify_fd_, dir.c_str(), mask);
+        if (wd < 0) continue;
+        watch_dirs_[wd] = dir;
+        dir_watches_[dir] = wd;
+      }
+    }
+  }
+}
+
+bool PodLogsReceiver::drainInotify(std::vector<std::string>& dirty) {
+  if (inotify_fd_ < 0) return false;
+  bool need_scan = false;
+  alignas(inotify_event) char buf[64 * 1024];
+  for (;;) {
+    ssize_t n = ::read(inotify_fd_, buf, sizeof buf);
+    if (n <= 0) break;
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        need_scan = true;
+        continue;
+      }
+      auto it = watch_dirs_.find(ev->wd);
+      if (ev->mask & IN_IGNORED) {
+        if (it != watch_dirs_.end()) {
+          dir_watches_.erase(it->second);
+          watch_dirs_.erase(it);
+        }
+        continue;
+      }
+      if (it == watch_dirs_.end()) continue;
+      if (ev->mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF)) need_scan = true;
+      if ((ev->mask & IN_MODIFY) && ev->len > 0) dirty.push_back(it->second + "/" + ev->name);
+    }
+  }
+  return need_scan;
+}
+
+bool PodLogsReceiver::excluded(const std::string& path) const {
+  for (const auto& e : options_.exclude)
+    if (::fnmatch(e.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+  return false;
+}
+
+void PodLogsReceiver::scan(bool first) {
+  ++stats_.scans;
+  last_scan_ = Clock::now();
+  std::set<std::pair<uint64_t, uint64_t>> seen;
+  std::unordered_set<std::string> seen_paths;
+  for (const auto& pattern : options_.include) {
+    for (auto& path : globPaths(pattern)) {
+      struct stat lst{};
+      if (::lstat(path.c_str(), &lst) != 0) continue;
+      if (S_ISLNK(lst.st_mode)) {
+        // /var/log/containers links: the target carries the pod's path.
+        std::error_code ec;
+        auto target = fs::canonical(path, ec);
+        if (ec) continue;
+        path = target.string();
+      }
+      if (excluded(path) || !seen_paths.insert(path).second) continue;
+      struct stat st{};
+      if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      std::pair<uint64_t, uint64_t> key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
+      seen.insert(key);
+      auto it = files_.find(key);
+      if (it != files_.end() && !it->second->closed) {
+        File& f = *it->second;
+        f.size = uint64_t(st.st_size);
+        if (f.draining) {
+          // Back under an included name (renamed back, or rotated onto a matched name).
+          f.draining = false;
+        }
+        if (f.path != path) by_path_.erase(f.path);
+        by_path_[path] = &f;
+        checkTruncation(f, st);
+        continue;
+      }
+      if (it != files_.end()) files_.erase(it);  // closed, waiting for commits: a reused inode
+      // Another inode under a known path: the old one was rotated away.
+      auto old = by_path_.find(path);
+      if (old != by_path_.end()) {
+        old->second->draining = true;
+        ++stats_.rotations;
+        by_path_.erase(old);
+      }
+      openFile(path, st, first);
+    }
+  }
+  for (auto& [key, f] : files_) {
+    if (f->closed || f->draining || seen.count(key)) continue;
+    f->draining = true;  // renamed outside the globs, or deleted
+    ++stats_.rotations;
+    if (auto it = by_path_.find(f->path); it != by_path_.end() && it->second == f.get()) by_path_.erase(it);
+  }
+  if (first) {
+    // Checkpointed files no longer under an included name: look for them,
+    // renamed, next to where they were (rotation while kobs was down).
+    auto unmatched = std::move(restored_);
+    restored_.clear();
+    for (auto& [key, cp] : unmatched) {
+      if (files_.count(key)) continue;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(fs::path(cp.path).parent_path(), ec)) {
+        struct stat st{};
+        if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (uint64_t(st.st_dev) != cp.dev || uint64_t(st.st_ino) != cp.ino) continue;
+        restored_[key] = cp;
+        openFile(cp.path, st, true, /*active=*/false);  // keeps the path its rows were stored under
+        restored_.clear();
+        break;
+      }
+    }
+  }
+  files_watched_ = files_.size();
+}
+
+void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, bool first_scan, bool active) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ++stats_.open_errors;
+    return;
+  }
+  struct stat fst{};
+  if (::fstat(fd, &fst) != 0 || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
+    ::close(fd);  // replaced between stat and open: the next scan sees the new one
+    return;
+  }
+  auto f = std::make_unique<File>(options_.max_log_size);
+  f->path = path;
+  f->dev = uint64_t(st.st_dev);
+  f->ino = uint64_t(st.st_ino);
+  f->fd = fd;
+  f->size = uint64_t(fst.st_size);
+  std::optional<FileCheckpoint> cp;
+  if (auto it = restored_.find({f->dev, f->ino}); it != restored_.end()) {
+    // Same inode; the same file only if its first bytes hash the same.
+    std::string head(it->second.fp_len, '\0');
+    ssize_t n = it->second.fp_len ? ::pread(fd, head.data(), head.size(), 0) : 0;
+    if (n == ssize_t(it->second.fp_len) && fingerprintHash(head) == it->second.fp) cp = it->second;
+    restored_.erase(it);
+  }
+  if (cp) {
+    f->path = cp->path;
+    f->read_offset = f->resumable = f->record_start = f->shipped_resumable = cp->offset;
+    f->commit->committed = cp->offset;
+    f->commit->last_time_ns = f->last_time_ns = cp->last_time_ns;
+    f->fp_len = cp->fp_len;
+    f->fp = cp->fp;
+    if (cp->offset > f->size) f->read_offset = f->size + 1;  // checkTruncation below restarts it from 0
+    loadRecoverySet(*f, cp->last_time_ns);
+  } else if (first_scan && !had_checkpoint_ && !options_.start_at_beginning) {
+    // start_at end: only at the very first start, for files already there.
+    f->read_offset = f->resumable = f->record_start = f->shipped_resumable = f->size;
+    f->commit->committed = f->size;
+    if (f->size > 0) {
+      char last = 0;
+      if (::pread(fd, &last, 1, off_t(f->size - 1)) == 1 && last != '\n') f->skip_to_newline = true;
+    }
+  }
+  // Resource attributes: the path's, as the stock container operator sets them.
+  auto resource = std::make_shared<pipeline::Resource>();
+  if (auto pp = parsePodPath(f->path)) {
+    resource->attributes.emplace_back("k8s.namespace.name", pp->ns);
+    resource->attributes.emplace_back("k8s.pod.name", pp->pod_name);
+    resource->attributes.emplace_back("k8s.pod.uid", pp->pod_uid);
+    resource->attributes.emplace_back("k8s.container.name", pp->container_name);
+    resource->attributes.emplace_back("k8s.container.restart_count", pp->restart_count);
+  }
+  if (!options_.node_name.empty()) resource->attributes.emplace_back("k8s.node.name", options_.node_name);
+  if (!options_.cluster_name.empty()) resource->attributes.emplace_back("k8s.cluster.name", options_.cluster_name);
+  f->resource = std::move(resource);
+  ++stats_.files_opened;
+  File* raw = f.get();
+  files_[{raw->dev, raw->ino}] = std::move(f);
+  if (active) by_path_[path] = raw;
+  else raw->draining = true;
+  checkTruncation(*raw, fst);
+}
+
+void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
+  bool truncated = uint64_t(st.st_size) < f.read_offset;
+  if (!truncated && f.fp_len > 0 && uint64_t(st.st_size) >= f.fp_len) {
+    // Truncated and rewritten past our offset: the first bytes changed.
+    std::string head(f.fp_len, '\0');
+    if (::pread(f.fd, head.data(), head.size(), 0) == ssize_t(f.fp_len) && fingerprintHash(head) != f.fp)
+      truncated = true;
+  }
+  if (!truncated) return;
+  ++stats_.truncations;
+  ++f.generation;
+  {
+    std::lock_guard lock(f.commit->mutex);
+    f.commit->generation = f.generation;
+    f.commit->committed = 0;
+    f.commit->last_time_ns = 0;
+  }
+  f.read_offset = f.resumable = f.record_start = f.shipped_resumable = 0;
+  f.carry.clear();
+  f.recombiner.reset();
+  f.overlong = false;
+  f.skip_to_newline = false;
+  f.fp_len = 0;
+  f.fp = 0;
+  f.already_stored.clear();
+}
+
+void PodLogsReceiver::updateFingerprint(File& f, uint64_t size) {
+  if (f.fp_len >= options_.fingerprint_size || size <= f.fp_len) return;
+  uint32_t len = uint32_t(std::min<uint64_t>(size, options_.fingerprint_size));
+  std::string head(len, '\0');
+  if (::pread(f.fd, head.data(), len, 0) != ssize_t(len)) return;
+  f.fp_len = len;
+  f.fp = fingerprintHash(head);
+}
+
+void PodLogsReceiver::readFile(File& f) {
+  f.dirty = false;
+  f.more = false;
+  if (f.blocked && !ship(f)) return;
+  struct stat st{};
+  if (::fstat(f.fd, &st) != 0) {
+    ++stats_.open_errors;
+    return;
+  }
+  f.size = uint64_t(st.st_size);
+  checkTruncation(f, st);
+  updateFingerprint(f, f.size);
+  size_t budget = options_.max_read_per_round;
+  while (budget > 0) {
+    ssize_t n = ::pread(f.fd, read_buf_.data(), read_buf_.size(), off_t(f.read_offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ++stats_.open_errors;
+      return;
+    }
+    if (n == 0) break;
+    f.read_offset += uint64_t(n);
+    stats_.bytes_read += uint64_t(n);
+    budget -= std::min(budget, size_t(n));
+    f.last_data = Clock::now();
+    processChunk(f, std::string_view(read_buf_.data(), size_t(n)), false);
+    if (!ship(f)) return;  // refused: the file waits, its records kept
+    if (size_t(n) < read_buf_.size()) break;
+  }
+  f.more = budget == 0;
+}
+
+void PodLogsReceiver::processChunk(File& f, std::string_view data, bool) {
+  f.chunk_observed = now();
+  f.held_generation = f.generation;
+  // Offset of data[0] in the file.
+  uint64_t base = f.read_offset - data.size();
+  if (!f.carry.empty()) {
+    // Complete the carried line first.
+    const char* nl = static_cast<const char*>(std::memchr(data.data(), '\n', data.size()));
+    const uint64_t carry_start = base - f.carry.size();
+    if (!nl) {
+      f.carry.append(data);
+      // Bound a line without newline: feed it on as pieces.
+      if (f.carry.size() > options_.max_log_size + 4096) {
+        handleLine(f, f.carry, carry_start, f.read_offset);
+        f.carry.clear();
+      }
+      return;
+    }
+    size_t len = size_t(nl - data.data());
+    f.carry.append(data.substr(0, len));
+    std::string line = std::move(f.carry);
+    f.carry.clear();
+    handleLine(f, line, carry_start, base + len + 1);
+    data.remove_prefix(len + 1);
+    base += len + 1;
+  }
+  while (!data.empty()) {
+    const char* nl = static_cast<const char*>(std::memchr(data.data(), '\n', data.size()));
+    if (!nl) {
+      f.carry.assign(data);
+      if (f.carry.size() > options_.max_log_size + 4096) {
+        handleLine(f, f.carry, base, f.read_offset);
+        f.carry.clear();
+      }
+      return;
+    }
+    size_t len = size_t(nl - data.data());
+    handleLine(f, data.substr(0, len), base, base + len + 1);
+    data.remove_prefix(len + 1);
+    base += len + 1;
+  }
+}
+
+// `line_end` is the offset after the line's '\n', or, for an overlong piece
+// without one yet, the offset after its last byte.
+void PodLogsReceiver::handleLine(File& f, std::string_view line, uint64_t line_start, uint64_t line_end) {
+  const bool complete = line_end > line_start && line_end - line_start == line.size() + 1;
+  if (f.skip_to_newline) {
+    // start_at end in the middle of a line: its head is not ours.
+    if (complete) {
+      f.skip_to_newline = false;
+      f.resumable = f.record_start = line_end;
+    }
+    return;
+  }
+  ++stats_.lines_read;
+  ParsedLine p;
+  if (f.overlong) {
+    // The rest of an overlong raw line: more content of the same piece.
+    p.time_ns = f.overlong_time_ns;
+    p.time_text = f.overlong_time_text;
+    p.stream = f.overlong_stream;
+    p.log = line;
+    p.partial = !complete;
+    if (complete) {
+      f.overlong = false;
+      if (!p.log.empty() && p.log.back() == '\r') p.log.remove_suffix(1);
+    }
+  } else {
+    if (f.format == LogFormat::kUnknown) f.format = detectFormat(line);
+    std::string_view error;
+    bool ok = line.empty() ? (error = "empty line", false) : f.parser.parse(f.format, line, p, error);
+    if (ok && !complete) {
+      if (f.format == LogFormat::kCri) {
+        // An overlong CRI line: what follows until '\n' continues this piece.
+        f.overlong = true;
+        f.overlong_time_ns = p.time_ns;
+        f.overlong_time_text.assign(p.time_text);
+        f.overlong_stream = p.stream;
+        p.partial = true;
+      } else {
+        ok = false;  // docker JSON cannot be read in pieces
+        error = "docker line longer than max_log_size";
+      }
+    }
+    if (!ok) {
+      ++stats_.malformed_lines;
+      if (stats_.malformed_lines.load() % 10000 == 1)
+        logging::get("pod_logs")->warn("{}: malformed line at offset {} ({}); skipped (counted in "
+                                       "kobs_pod_logs_malformed_lines_total)",
+                                       f.path, line_start, error);
+      if (!f.recombiner.pending()) f.resumable = f.record_start = line_end;
+      return;
+    }
+  }
+  if (p.partial) ++stats_.partial_lines;
+  if (!f.recombiner.pending()) f.record_start = line_start;
+  f.recombiner.add(p, [&](const Recombiner::Record& r) {
+    emitRecord(f, r.body, r.time_ns, r.time_text, int(r.stream), r.split);
+  });
+  f.resumable = f.recombiner.pending() ? f.record_start : line_end;
+}
+
+void PodLogsReceiver::emitRecord(File& f, std::string_view body, int64_t time_ns, std::string_view time_text, int stream,
+                                 bool split) {
+  const int64_t observed = f.chunk_observed;
+  const bool absurd = time_ns < options_.min_time_ns ||
+                      time_ns > observed + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.max_future).count();
+  const int64_t ts = absurd ? observed : time_ns;
+  if (!f.already_stored.empty()) {
+    RecoveryKey k{ts, body.size(), uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size())))};
+    auto it = f.already_stored.find(k);
+    if (it != f.already_stored.end()) {
+      if (--it->second == 0) f.already_stored.erase(it);
+      ++stats_.recovered_duplicates;
+      f.last_time_ns = ts;
+      return;
+    }
+  }
+  if (split) ++stats_.split_records;
+  if (absurd) ++stats_.absurd_timestamps;
+  pipeline::LogRecord& r = f.held.emplace_back();
+  r.resource = f.resource;
+  r.scope = scope_;
+  r.time_unix_nano = ts;
+  r.observed_time_unix_nano = observed;
+  r.body = pipeline::AnyValue(std::string(body));
+  r.attributes.reserve(absurd || split ? 5 : 3);
+  r.attributes.emplace_back("log.file.path", f.path);
+  r.attributes.emplace_back("log.iostream", std::string(streamName(Stream(stream))));
+  r.attributes.emplace_back("logtag", "F");
+  if (split) r.attributes.emplace_back("kobs.log.split", true);
+  if (absurd) r.attributes.emplace_back("kobs.log.original_time", std::string(time_text));
+  f.last_time_ns = ts;
+}
+
+// Hands the file's held records to the pipeline. False when refused (kept).
+bool PodLogsReceiver::ship(File& f) {
+  if (!f.blocked) {
+    f.held_resumable = f.resumable;
+    f.held_last_time = f.last_time_ns;
+  }
+  if (f.held.empty()) {
+    f.blocked = false;
+    // Nothing to wait for: with no batch of this file in flight, the
+    // skipped lines (malformed, already stored) count as committed now.
+    if (f.held_resumable != f.shipped_resumable && f.commit->in_flight.load() == 0) {
+      std::lock_guard lock(f.commit->mutex);
+      if (f.commit->generation == f.held_generation && f.held_resumable > f.commit->committed) {
+        f.commit->committed = f.held_resumable;
+        f.commit->last_time_ns = f.held_last_time;
+      }
+      f.shipped_resumable = f.held_resumable;
+    }
+    return true;
+  }
+  const size_t n = f.held.size();
+  auto commit = f.commit;
+  ++commit->in_flight;
+  auto cb = [commit, gen = f.held_generation, off = f.held_resumable, ts = f.held_last_time, n,
+             shared = shared_](bool ok) {
+    if (ok) {
+      std::lock_guard lock(commit->mutex);
+      if (gen == commit->generation && off >= commit->committed) {
+        commit->committed = off;
+        commit->last_time_ns = ts;
+      }
+    }
+    if (ok) shared->committed += n;
+    shared->done += n;
+    --commit->in_flight;
+  };
+  try {
+    pipeline_.logs().add(std::span<const pipeline::LogRecord>(f.held), std::move(cb));
+  } catch (const Exception& e) {
+    --commit->in_flight;
+    ++stats_.buffer_full_pauses;
+    f.blocked = true;
+    return false;
+  }
+  stats_.records += n;
+  f.shipped_resumable = f.held_resumable;
+  f.held.clear();
+  f.blocked = false;
+  return true;
+}
+
+void PodLogsReceiver::closeDrained(Clock::time_point t) {
+  for (auto it = files_.begin(); it != files_.end();) {
+    File& f = *it->second;
+    if (f.draining && !f.closed && !f.blocked && !f.more && t - f.last_data >= options_.rotate_wait) {
+      // Drained: whatever partial record is left ends with the file.
+      if (f.recombiner.pending()) {
+        f.chunk_observed = now();
+        f.held_generation = f.generation;
+        ParsedLine end;
+        end.partial = false;
+        f.recombiner.add(end, [&](const Recombiner::Record& r) {
+          emitRecord(f, r.body, r.time_ns, r.time_text, int(r.stream), r.split);
+        });
+        f.resumable = f.read_offset - f.carry.size();
+        if (!ship(f)) {
+          ++it;
+          continue;
+        }
+      }
+      ::close(f.fd);
+      f.fd = -1;
+      f.closed = true;
+      ++stats_.files_closed;
+    }
+    // Released once its last batch is in the store.
+    if (f.closed && f.commit->in_flight.load() == 0) {
+      it = files_.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  files_watched_ = files_.size();
+}
+
+void PodLogsReceiver::persistCheckpoint(bool force) {
+  auto t = Clock::now();
+  if (!force && t - last_checkpoint_ < options_.checkpoint_interval) return;
+  last_checkpoint_ = t;
+  CheckpointFile c;
+  for (auto& [key, f] : files_) {
+    FileCheckpoint fc;
+    fc.path = f->path;
+    fc.dev = f->dev;
+    fc.ino = f->ino;
+    fc.fp_len = f->fp_len;
+    fc.fp = f->fp;
+    {
+      std::lock_guard lock(f->commit->mutex);
+      fc.offset = f->commit->committed;
+      fc.last_time_ns = f->commit->last_time_ns;
+    }
+    c.files.push_back(std::move(fc));
+  }
+  // Entries not matched yet (before the first scan) are kept as they were.
+  for (auto& [key, fc] : restored_) c.files.push_back(fc);
+  auto json = checkpointToJson(c);
+  if (json == last_checkpoint_json_) return;
+  try {
+    writeCheckpoint(checkpoint_file_, c);
+    last_checkpoint_json_ = std::move(json);
+    ++stats_.checkpoint_writes;
+  } catch (const std::exception& e) {
+    ++stats_.checkpoint_errors;
+    logging::get("pod_logs")->error("checkpoint write failed: {}", e.what());
+  }
+}
+
+void PodLogsReceiver::registerMetrics(metrics::Registry& m) {
+#define KOBS_REGISTER(name, help)                                                           \
+  m.counterCallback("kobs_pod_logs_" #name "_total", "Pod logs: " help,                     \
+                    [this] { return double(stats_.name.load()); });
+  KOBS_POD_LOGS_COUNTERS(KOBS_REGISTER)
+#undef KOBS_REGISTER
+  m.counterCallback("kobs_pod_logs_records_committed_total", "Pod logs: records the store confirmed.",
+                    [shared = shared_] { return double(shared->committed.load()); });
+  m.gaugeCallback("kobs_pod_logs_files_watched", "Pod logs: files open or waiting for their last commit.",
+                  [this] { return double(files_watched_.load()); });
+  m.gaugeCallback("kobs_pod_logs_lag_bytes", "Pod logs: bytes written to watched files and not read yet, summed.",
+                  [this] { return double(lag_bytes_.load()); });
+  m.gaugeCallback("kobs_pod_logs_records_in_flight", "Pod logs: records handed to the pipeline, not yet committed.",
+                  [this] { return double(linesInFlight()); });
+}
+
+}  // namespace kobs::collect::pod_logs

@@ -1,0 +1,201 @@
+// PodLogsReceiver: container logs under /var/log/pods → otel_logs, every line
+// stored once across rotation, truncation and kill -9.
+//
+// Flow, on one thread:
+//   discovery (include/exclude globs; inotify on the directories the globs
+//   walk, plus a periodic full scan as a safety net)
+//     → per file: pread chunks → split lines → LineParser (CRI or docker,
+//       detected from the first line) → Recombiner (partial lines, up to
+//       max_log_size) → LogRecord (resource from the path and, when the pod
+//       watch runs, the pod's labels, workload and composition id)
+//     → pipeline.logs().add(records of one chunk, commit callback)
+//   commit callback (sender thread) → the file's committed offset
+//   → checkpoint.json every checkpoint_interval (this thread).
+//
+// Identity and rotation. A file is known by device + inode + a fingerprint
+// (hash of its first fingerprint_size bytes). A path whose inode changed was
+// rotated by rename: the old file stays open and is drained to EOF, then
+// released once idle for rotate_wait; a file deleted while open is drained
+// the same way. A file shorter than the offset read, or whose first bytes
+// changed, was truncated (copytruncate): it is read again from 0, and
+// commits of the old generation no longer move its checkpoint.
+//
+// Exactly once across kill -9. The checkpoint holds, per file, the offset
+// before which every record is in the store and the Timestamp of the newest
+// such row. Records after it may be (a) in the disk buffer, replayed at start
+// with their batch's dedup token, or (b) lost in memory. At start, when a
+// checkpoint exists, the receiver waits until the disk buffer has replayed
+// what it held, then, for each checkpointed file, asks the store for the
+// rows of that file (LogAttributes['log.file.path']) newer than the
+// checkpointed Timestamp, as (Timestamp, length, CRC32 of Body), and skips
+// re-read records matching one of them (each match once). Limits: records
+// whose Timestamp was replaced by the observed time (absurd line times) and
+// records with exactly the checkpointed Timestamp are not matched.
+//
+// Back-pressure: when the pipeline refuses a chunk (disk buffer full), the
+// chunk's records are kept and that file is not read further until they are
+// accepted; nothing is dropped.
+//
+// Threading: one tailer thread owns every file, the inotify descriptor and
+// the checkpoint; commit callbacks run on the pipeline's sender thread and
+// touch only each file's CommitState (a mutex) and atomic counters.
+#pragma once
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "collect/pod_logs/checkpoint.h"
+#include "common/component.h"
+#include "common/config_table.h"
+#include "common/metrics.h"
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+
+namespace kobs::collect::pod_logs {
+
+struct PodLogsOptions {
+  std::filesystem::path state_dir;  // <data_dir>/pod_logs
+  std::vector<std::string> include{"/var/log/pods/*/*/*.log"};
+  std::vector<std::string> exclude;
+  bool start_at_beginning = false;  // first start only; later files are always read from 0
+  size_t max_log_size = 1u << 20;
+  size_t fingerprint_size = 1024;
+  size_t read_chunk = 256u << 10;
+  size_t max_read_per_round = 4u << 20;  // per file, so one busy file cannot starve the others
+  std::chrono::milliseconds poll_interval{200};
+  std::chrono::milliseconds scan_interval{10000};
+  std::chrono::milliseconds rotate_wait{5000};
+  std::chrono::milliseconds checkpoint_interval{1000};
+  std::string node_name;     // k8s.node.name on every row (empty: not set)
+  std::string cluster_name;  // k8s.cluster.name (empty: not set)
+  // Line times outside [min_time, observed + max_future] are absurd: the
+  // row gets the observed time, the line's time goes to kobs.log.original_time.
+  int64_t min_time_ns = 946684800LL * 1000000000LL;  // 2000-01-01
+  std::chrono::hours max_future{24};
+  // Test hook: the observed clock (ns since the epoch).
+  std::function<int64_t()> clock;
+};
+
+std::vector<config::KeySpec> configKeys();
+// Options from the process configuration (env POD_NAME/POD_NAMESPACE exclude
+// kobs's own pod when pod_logs.exclude_own_pod is on).
+PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem::path& data_dir);
+
+#define KOBS_POD_LOGS_COUNTERS(X)                                                       \
+  X(bytes_read, "bytes read from log files")                                            \
+  X(lines_read, "lines read (CRI or docker lines, partial pieces included)")           \
+  X(records, "records handed to the pipeline")                                          \
+  X(partial_lines, "partial pieces (CRI P, docker lines without newline) recombined")  \
+  X(split_records, "records longer than max_log_size, stored in pieces")               \
+  X(malformed_lines, "lines that are neither CRI nor docker, skipped")                  \
+  X(absurd_timestamps, "lines whose time was out of range, stored at the observed time") \
+  X(rotations, "files rotated away by rename or deleted, then drained")                 \
+  X(truncations, "files truncated (copytruncate), read again from 0")                   \
+  X(files_opened, "log files opened")                                                   \
+  X(files_closed, "log files released after draining")                                  \
+  X(open_errors, "log files that could not be opened or read")                          \
+  X(scans, "full discovery scans")                                                      \
+  X(buffer_full_pauses, "chunks the pipeline refused (buffer full); the file waits")   \
+  X(recovered_duplicates, "re-read records skipped because the store had them")        \
+  X(recovery_queries, "store queries made at start to find replayed rows")             \
+  X(checkpoint_writes, "checkpoint files written")                                      \
+  X(checkpoint_errors, "checkpoint writes or store queries that failed")
+
+struct PodLogsStats {
+#define KOBS_DECLARE_COUNTER(name, help) std::atomic<uint64_t> name{0};
+  KOBS_POD_LOGS_COUNTERS(KOBS_DECLARE_COUNTER)
+#undef KOBS_DECLARE_COUNTER
+};
+
+class PodLogsReceiver final : public Component {
+ public:
+  // `metrics` may be null (tests). A corrupt checkpoint is set aside
+  // (renamed *.corrupt) and logged; start then behaves as a first start.
+  PodLogsReceiver(PodLogsOptions options, pipeline::Pipeline& pipeline, store::IStore& store,
+                  metrics::Registry* metrics);
+  ~PodLogsReceiver() override;
+
+  std::string_view name() const override { return "pod_logs"; }
+  void start() override;
+  void shutdown(std::chrono::steady_clock::time_point deadline) override;
+
+  const PodLogsStats& stats() const { return stats_; }
+  size_t filesWatched() const { return files_watched_.load(); }
+  int64_t linesInFlight() const { return int64_t(stats_.records.load()) - int64_t(shared_->done.load()); }
+  uint64_t recordsCommitted() const { return shared_->committed.load(); }
+  uint64_t lagBytes() const { return lag_bytes_.load(); }
+  // True once the first scan after start (and any recovery) is done.
+  bool ready() const { return ready_.load(); }
+
+ private:
+  struct File;
+  struct CommitState;
+
+  void run(std::stop_token stop);
+  bool recover(std::stop_token& stop);
+  void setupWatches();
+  bool drainInotify(std::vector<std::string>& dirty);
+  void scan(bool first);
+  void openFile(const std::string& path, const struct stat& st, bool first_scan, bool active = true);
+  void readFile(File& f);
+  bool ship(File& f);
+  void processChunk(File& f, std::string_view data, bool eof_flush);
+  void handleLine(File& f, std::string_view line, uint64_t line_start, uint64_t line_end);
+  void emitRecord(File& f, std::string_view body, int64_t time_ns, std::string_view time_text, int stream, bool split);
+  void checkTruncation(File& f, const struct stat& st);
+  void updateFingerprint(File& f, uint64_t size);
+  void closeDrained(std::chrono::steady_clock::time_point now);
+  void persistCheckpoint(bool force);
+  void loadRecoverySet(File& f, int64_t after_ns);
+  bool excluded(const std::string& path) const;
+  void registerMetrics(metrics::Registry& m);
+  int64_t now() const;
+
+  PodLogsOptions options_;
+  pipeline::Pipeline& pipeline_;
+  store::IStore& store_;
+  std::filesystem::path checkpoint_file_;
+  std::shared_ptr<const pipeline::Scope> scope_;
+
+  // Owned by the tailer thread.
+  std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<File>> files_;  // by (dev, ino)
+  std::unordered_map<std::string, File*> by_path_;                          // active files by path
+  std::map<std::pair<uint64_t, uint64_t>, FileCheckpoint> restored_;        // checkpoint at start, not yet matched
+  std::unordered_map<int, std::string> watch_dirs_;                         // inotify wd → directory
+  std::unordered_map<std::string, int> dir_watches_;
+  int inotify_fd_ = -1;
+  bool had_checkpoint_ = false;
+  std::string read_buf_;
+  std::string last_checkpoint_json_;
+  std::chrono::steady_clock::time_point last_checkpoint_{};
+  std::chrono::steady_clock::time_point last_scan_{};
+
+  std::atomic<size_t> files_watched_{0};
+  std::atomic<uint64_t> lag_bytes_{0};
+  // Counted by commit callbacks, which may outlive the receiver.
+  struct Shared {
+    std::atomic<uint64_t> committed{0};
+    std::atomic<uint64_t> done{0};
+  };
+  std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
+  std::atomic<bool> ready_{false};
+  std::jthread thread_;
+  std::mutex lifecycle_mutex_;
+  bool started_ = false;
+  bool shut_down_ = false;
+  PodLogsStats stats_;
+};
+
+}  // namespace kobs::collect::pod_logs
