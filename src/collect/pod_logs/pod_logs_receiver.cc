@@ -96,6 +96,7 @@ struct PodLogsReceiver::File {
   int64_t last_time_ns = 0;
   int64_t chunk_observed = 0;
   std::unordered_map<RecoveryKey, int, RecoveryKeyHash> already_stored;
+  bool probe_recovery = false;  // not in the checkpoint at a restart: its rows may be in the store already
 
   explicit File(size_t max_log_size) : recombiner(max_log_size) {}
   ~File() {
@@ -216,13 +217,16 @@ bool PodLogsReceiver::recover(std::stop_token& stop) {
   return true;
 }
 
+// Rows of any file in the same directory (one container's logs): a file
+// rotated by rename may have been stored under its earlier name. A record
+// matches only with the same Timestamp, length and CRC32 of its body.
 void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
   ++stats_.recovery_queries;
   const std::string sql = fmt::format(
       "SELECT toUnixTimestamp64Nano(Timestamp), length(Body), CRC32(Body) FROM {}.{} "
-      "WHERE LogAttributes['log.file.path'] = {} AND Timestamp > fromUnixTimestamp64Nano(toInt64({}))",
+      "WHERE startsWith(LogAttributes['log.file.path'], {}) AND Timestamp > fromUnixTimestamp64Nano(toInt64({}))",
       store::quoteIdentifier(store_.database()), store::quoteIdentifier(pipeline_.logs().encoder().table()),
-      store::quoteString(f.path), after_ns);
+      store::quoteString(fs::path(f.path).parent_path().string() + "/"), after_ns);
   try {
     auto r = store_.query(sql, "TabSeparated");
     size_t pos = 0;
@@ -244,6 +248,24 @@ void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
     logging::get("pod_logs")->error("recovery query for {} failed ({}); its records after the checkpoint may be stored twice",
                                     f.path, e.what());
   }
+}
+
+// The rows the store has of a file that is not in the checkpoint: those at
+// or after its first line's time.
+void PodLogsReceiver::probeRecovery(File& f) {
+  f.probe_recovery = false;
+  std::string head(std::min<uint64_t>(f.size, 64u << 10), '\0');
+  ssize_t n = ::pread(f.fd, head.data(), head.size(), 0);
+  if (n <= 0) return;
+  head.resize(size_t(n));
+  auto nl = head.find('\n');
+  if (nl == std::string::npos) return;
+  std::string_view line(head.data(), nl);
+  LineParser parser;
+  ParsedLine p;
+  std::string_view error;
+  if (!parser.parse(detectFormat(line), line, p, error)) return;
+  loadRecoverySet(f, p.time_ns - 1);
 }
 
 void PodLogsReceiver::setupWatches() {
@@ -414,6 +436,10 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
     f->fp = cp->fp;
     if (cp->offset > f->size) f->read_offset = f->size + 1;  // checkTruncation below restarts it from 0
     loadRecoverySet(*f, cp->last_time_ns);
+  } else if (first_scan && had_checkpoint_) {
+    // Read from 0, but it may have been read after the last checkpoint write
+    // before a crash: its stored rows are looked up at its first read.
+    f->probe_recovery = true;
   } else if (first_scan && !had_checkpoint_ && !options_.start_at_beginning) {
     // start_at end: only at the very first start, for files already there.
     f->read_offset = f->resumable = f->record_start = f->shipped_resumable = f->size;
@@ -491,6 +517,7 @@ void PodLogsReceiver::readFile(File& f) {
   f.size = uint64_t(st.st_size);
   checkTruncation(f, st);
   updateFingerprint(f, f.size);
+  if (f.probe_recovery && f.read_offset == 0 && f.size > 0) probeRecovery(f);
   size_t budget = options_.max_read_per_round;
   while (budget > 0) {
     ssize_t n = ::pread(f.fd, read_buf_.data(), read_buf_.size(), off_t(f.read_offset));

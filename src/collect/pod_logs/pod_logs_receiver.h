@@ -26,9 +26,12 @@
 // with their batch's dedup token, or (b) lost in memory. At start, when a
 // checkpoint exists, the receiver waits until the disk buffer has replayed
 // what it held, then, for each checkpointed file, asks the store for the
-// rows of that file (LogAttributes['log.file.path']) newer than the
-// checkpointed Timestamp, as (Timestamp, length, CRC32 of Body), and skips
-// re-read records matching one of them (each match once). Limits: records
+// rows of its directory (LogAttributes['log.file.path']: one container's
+// files, whatever name a rotated file had) newer than the checkpointed Timestamp, as (Timestamp, length, CRC32 of Body), and skips
+// re-read records matching one of them (each match once). A file found at
+// that start without a checkpoint entry (read, before the crash, after the
+// last checkpoint write) gets the same lookup from its first line's time.
+// Limits: records
 // whose Timestamp was replaced by the observed time (absurd line times) and
 // records with exactly the checkpointed Timestamp are not matched.
 //
@@ -159,6 +162,7 @@ class PodLogsReceiver final : public Component {
   void closeDrained(std::chrono::steady_clock::time_point now);
   void persistCheckpoint(bool force);
   void loadRecoverySet(File& f, int64_t after_ns);
+  void probeRecovery(File& f);
   bool excluded(const std::string& path) const;
   void registerMetrics(metrics::Registry& m);
   int64_t now() const;
