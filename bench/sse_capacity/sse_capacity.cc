@@ -16,6 +16,16 @@
 // accepted. RSS per connection = (RSS_N - RSS_0) / N, read after that round,
 // i.e. in the steady state where every stream has written at least once.
 //
+// Events flowing (events=R, R > 0): kobs runs `kobs all` watching a stand-in
+// Kubernetes API server in this process (tests/support FakeKubeApiServer; no
+// real cluster here, and the bench measures kobs, not the API server), which
+// gets R new Events per second for the whole run, each about a Pod labelled
+// with a composition id: every event goes to every client as two frames
+// (`krateo` and the composition's topic). The baseline is read with events
+// already flowing, and a step is live once every client saw a keepalive and
+// an event after it; KB/conn then includes what streaming costs per client
+// (queued frames, chunks in flight), not just an idle stream.
+//
 // Limits: RLIMIT_NOFILE is raised to the hard limit for the bench and for
 // kobs (inherited through fork/exec); kobs's own files (chDB) count against
 // it, so the reachable N is a little under the hard limit.
@@ -24,7 +34,8 @@
 //   steps=1000,5000,10000,15000,19000,19500,20000   cumulative client counts
 //   generators=2  inflight=256  keepalive=2s  timeout=10s
 //   cpu=0 (kobs) gen_cpu=1 (generators)  demo=0 (1: `kobs all --demo`, also
-//   wait for a pushed event)  kobs=<path of the kobs binary>
+//   wait for a pushed event)  events=0 (R events/s flowing, see above)
+//   kobs=<path of the kobs binary>
 // Arguments starting with "--" (bench/run.sh passes Google Benchmark flags)
 // are ignored.
 //
@@ -44,15 +55,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -61,6 +75,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "support/fake_kube_apiserver.h"
 
 namespace {
 
@@ -358,6 +375,7 @@ struct Options {
   int cpu = 0;
   int gen_cpu = 1;
   bool demo = false;
+  double events = 0;  // events per second flowing through kobs (0: none)
 };
 
 int64_t parseMs(const std::string& v) {
@@ -388,6 +406,7 @@ Options parseArgs(int argc, char** argv) {
     else if (k == "cpu") o.cpu = std::stoi(v);
     else if (k == "gen_cpu") o.gen_cpu = std::stoi(v);
     else if (k == "demo") o.demo = v == "1" || v == "true";
+    else if (k == "events") o.events = std::stod(v);
     else if (k == "kobs") o.kobs = v;
     else die("unknown key " + k);
   }
@@ -510,9 +529,9 @@ std::string answer(Child& c) {
   return s;
 }
 
-pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir) {
+pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std::string& kubeconfig) {
   std::vector<std::string> args{o.kobs,
-                                o.demo ? "all" : "serve",
+                                o.demo || !kubeconfig.empty() ? "all" : "serve",
                                 "--data-dir",
                                 (dir / "data").string(),
                                 "--set",
@@ -524,6 +543,13 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir) {
                                 "--set",
                                 "log.level=warn"};
   if (o.demo) args.push_back("--demo");
+  if (!kubeconfig.empty()) {
+    for (std::string set : {"k8s.kubeconfig=" + kubeconfig, std::string("k8s.events.namespaces=bench"),
+                            std::string("batch.max_age=100ms"), std::string("buffer.fsync=never")}) {
+      args.push_back("--set");
+      args.push_back(set);
+    }
+  }
   pid_t pid = fork();
   if (pid < 0) die("fork");
   if (pid == 0) {
@@ -542,6 +568,64 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir) {
   }
   return pid;
 }
+
+// Events mode: the stand-in API server and a thread creating Events at a
+// steady rate until stopped.
+class EventSource {
+ public:
+  EventSource(double rate, const fs::path& dir) : rate_(rate) {
+    server_.start();
+    // The involved Pod carries the composition label the resolver reads.
+    server_.create("pods", {{"metadata",
+                             {{"name", "web-0"}, {"namespace", "bench"}, {"uid", "pod-uid-bench"},
+                              {"labels", {{"krateo.io/composition-id", "bench-composition"}}}}}});
+    kubeconfig_ = (dir / "kubeconfig").string();
+    std::ofstream(kubeconfig_) << fmt::format(
+        "apiVersion: v1\ncurrent-context: c\nclusters: [{{name: k, cluster: {{server: \"{}\"}}}}]\n"
+        "contexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nusers: [{{name: u, user: {{}}}}]\n",
+        server_.url());
+    thread_ = std::thread([this] { run(); });
+  }
+  ~EventSource() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  const std::string& kubeconfig() const { return kubeconfig_; }
+  uint64_t created() const { return created_.load(); }
+
+ private:
+  void run() {
+    const auto period = std::chrono::duration<double>(1.0 / rate_);
+    auto next = Clock::now();
+    while (!stop_) {
+      next += std::chrono::duration_cast<Clock::duration>(period);
+      std::this_thread::sleep_until(next);
+      const uint64_t n = created_.load();
+      char ts[32];
+      const std::time_t now = std::time(nullptr);
+      std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+      kobs::testing::FakeEventSpec e;
+      e.ns = "bench";
+      e.name = fmt::format("web-0.{:016x}", n);
+      e.involved_name = "web-0";
+      e.involved_uid = "pod-uid-bench";
+      e.reason = "Pulled";
+      e.message = fmt::format("Successfully pulled image \"registry.example/app:1.{}\" in 1.2s", n);
+      e.source_component = "kubelet";
+      e.source_host = "node-1";
+      e.first_timestamp = e.last_timestamp = ts;
+      server_.create("events", kobs::testing::makeEvent(e));
+      created_.fetch_add(1);
+    }
+  }
+
+  const double rate_;
+  kobs::testing::FakeKubeApiServer server_;
+  std::string kubeconfig_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> created_{0};
+  std::thread thread_;
+};
 
 struct Liveness {
   size_t live = 0, keepalive = 0, event = 0, dropped = 0;
@@ -582,14 +666,22 @@ int orchestrate(const Options& o) {
   fs::create_directories(dir);
   const uint16_t port = freePort();
 
+  // Generators are forked before any thread of this process starts (the
+  // events mode's API server), so each child is a clean single-threaded copy.
+  std::vector<Child> gens;
+  for (size_t g = 0; g < o.generators; ++g) gens.push_back(spawnGenerator(g, o, port));
+  std::unique_ptr<EventSource> source;
+  if (o.events > 0) source = std::make_unique<EventSource>(o.events, dir);
+  const bool want_event = o.demo || source;
+
   std::cout << fmt::format(
                    "SSE capacity: kobs {} pinned to cpu {}, {} generator process(es) on cpu {}, {} handshakes in "
                    "flight each, keepalive {} ms; RLIMIT_NOFILE {} (bench, generators and kobs)\n",
-                   o.demo ? "all --demo" : "serve", o.cpu, o.generators, o.gen_cpu, o.inflight, o.keepalive_ms,
+                   o.demo ? "all --demo" : source ? fmt::format("all, {} events/s flowing", o.events) : "serve", o.cpu, o.generators, o.gen_cpu, o.inflight, o.keepalive_ms,
                    fd_limit)
             << std::flush;
 
-  pid_t kobs = spawnKobs(o, port, dir);
+  pid_t kobs = spawnKobs(o, port, dir, source ? source->kubeconfig() : "");
   auto ready_by = Clock::now() + std::chrono::seconds(180);
   while (httpStatus(port, "/readyz") != 200) {
     int st;
@@ -598,18 +690,17 @@ int orchestrate(const Options& o) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   // The demo's scenario inserts for 30 s; let the store settle before the baseline.
-  std::this_thread::sleep_for(o.demo ? std::chrono::seconds(35) : std::chrono::seconds(3));
+  // With events flowing, settle for a while too: the baseline then includes
+  // what the write path and the store hold in the steady state.
+  std::this_thread::sleep_for(o.demo ? std::chrono::seconds(35) : source ? std::chrono::seconds(20) : std::chrono::seconds(3));
   const ProcStat base = procStat(kobs);
   const size_t base_fds = openFds(kobs);
   std::cout << fmt::format("baseline: kobs pid {} RSS {:.1f} MiB (anon {:.1f} MiB), {} threads, {} open fds\n\n", kobs,
                            base.rss_kb / 1024, base.anon_kb / 1024, base.threads, base_fds);
 
-  std::vector<Child> gens;
-  for (size_t g = 0; g < o.generators; ++g) gens.push_back(spawnGenerator(g, o, port));
-
   std::cout << fmt::format("{:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8} {:>15} {:>7}  {}\n", "target",
                            "clients", "RSS_MiB", "KB/conn", "anonKB/c", "connect_s", "conn/s", "cpu_conn", "cpu_idle",
-                           o.demo ? "keepalive+event" : "keepalive", "live_s", "status");
+                           want_event ? "keepalive+event" : "keepalive", "live_s", "status");
   size_t connected = 0;
   size_t best = 0;
   std::string stop_reason;
@@ -640,8 +731,8 @@ int orchestrate(const Options& o) {
     connected += ok;
 
     // Liveness round: every stream writes a keepalive (and the demo an event).
-    int64_t limit = o.demo ? std::max<int64_t>(45000, 3 * o.keepalive_ms + 5000) : 3 * o.keepalive_ms + 10000;
-    Liveness live = waitLive(gens, o.demo, limit);
+    int64_t limit = want_event ? std::max<int64_t>(45000, 3 * o.keepalive_ms + 5000) : 3 * o.keepalive_ms + 10000;
+    Liveness live = waitLive(gens, want_event, limit);
     const ProcStat idle_end = procStat(kobs);
     connected = live.live;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -649,13 +740,13 @@ int orchestrate(const Options& o) {
     double per = connected ? (s.rss_kb - base.rss_kb) / static_cast<double>(connected) : 0;
     double per_anon = connected ? (s.anon_kb - base.anon_kb) / static_cast<double>(connected) : 0;
     std::string status = failed ? fmt::format("stopped at first failure: {} ({} failed)", reason, failed) : "ok";
-    bool all_live = live.keepalive == live.live && (!o.demo || live.event == live.live);
+    bool all_live = live.keepalive == live.live && (!want_event || live.event == live.live);
     if (!all_live) status += fmt::format("; NOT all live: {} dropped", live.dropped);
     std::cout << fmt::format("{:>8} {:>8} {:>9.1f} {:>8.2f} {:>8.2f} {:>9.2f} {:>8.0f} {:>9.2f} {:>8.2f} {:>15} {:>7.1f}  {}\n",
                              target, connected, s.rss_kb / 1024, per, per_anon, connect_s,
                              connect_s > 0 ? static_cast<double>(ok) / connect_s : 0,
                              after_connect.cpu_s - before.cpu_s, idle_end.cpu_s - after_connect.cpu_s,
-                             o.demo ? fmt::format("{}+{}/{}", live.keepalive, live.event, live.live)
+                             want_event ? fmt::format("{}+{}/{}", live.keepalive, live.event, live.live)
                                     : fmt::format("{}/{}", live.keepalive, live.live),
                              live.seconds, status)
               << std::flush;
@@ -673,9 +764,11 @@ int orchestrate(const Options& o) {
   if (!stop_reason.empty()) std::cout << "stopped: " << stop_reason << "\n";
   std::cout << "columns: KB/conn = (VmRSS_N - VmRSS_0)/N after the liveness round; anonKB/c the same on RssAnon;\n"
                "  cpu_conn = kobs CPU seconds while connecting the step; cpu_idle = during the liveness round;\n"
-               "  live_s = time until every client had the keepalive" + std::string(o.demo ? " and an event" : "") +
+               "  live_s = time until every client had the keepalive" + std::string(want_event ? " and an event" : "") +
                    ". Kernel socket buffers are not in RSS.\n";
 
+  if (source)
+    std::cout << fmt::format("events created in the API server during the run: {}\n", source->created());
   for (auto& g : gens) ask(g, "quit");
   for (auto& g : gens) waitpid(g.pid, nullptr, 0);
   kill(kobs, SIGTERM);

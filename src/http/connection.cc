@@ -369,38 +369,44 @@ void Connection::readWhileStreaming() {
 
 void Connection::flushStream() {
   if (stream_done_ || !header_sent_ || chunk_in_flight_) return;
-  std::string data = std::move(initial_);
-  initial_.clear();
+  std::vector<StreamWriter::Frame> data;
+  if (!initial_.empty()) data.push_back(std::make_shared<const std::string>(std::move(initial_)));
+  std::string().swap(initial_);
   auto take = writer_->take(data);
   if (data.empty() && take == StreamWriter::Take::kIdle) return;
   bool last = data.empty() && take == StreamWriter::Take::kEnd;
   if (last && writer_->closeReason() == StreamWriter::CloseReason::kOverflow)
     return endStream(StreamWriter::CloseReason::kOverflow);
 
-  // The queued bytes are written as they are, framed by a chunk head and
-  // tail from static storage: no second copy of them per stream (an event
-  // reaches every stream at once, so copies add up).
+  // The queued frames are written where they are (a frame may be shared by
+  // every stream an event goes to), framed by a chunk head and tail from
+  // static storage: no copy of them per stream.
   pending_ = std::move(data);
+  size_t bytes = 0;
+  for (const auto& f : pending_) bytes += f->size();
   size_t head_len = 0;
   std::string_view tail;
   if (chunked_) {
     // One chunk per flush: everything queued since the last write goes out
     // in one frame, so a burst costs one syscall, and nothing waits behind
     // a buffer (SSE needs each event on the wire now).
-    if (!pending_.empty()) {
-      head_len = fmt::format_to_n(chunk_head_, sizeof chunk_head_, "{:x}\r\n", pending_.size()).size;
+    if (bytes > 0) {
+      head_len = fmt::format_to_n(chunk_head_, sizeof chunk_head_, "{:x}\r\n", bytes).size;
       tail = "\r\n";  // (`last` implies no data: the end chunk goes alone)
     } else if (last) {
       tail = "0\r\n\r\n";
     }
   }
-  const std::array<asio::const_buffer, 3> frame{asio::buffer(chunk_head_, head_len), asio::buffer(pending_),
-                                                asio::buffer(tail.data(), tail.size())};
+  std::vector<asio::const_buffer> frame;
+  frame.reserve(pending_.size() + 2);
+  frame.push_back(asio::buffer(chunk_head_, head_len));
+  for (const auto& f : pending_) frame.push_back(asio::buffer(*f));
+  frame.push_back(asio::buffer(tail.data(), tail.size()));
   chunk_in_flight_ = true;
   stream_.expires_after(state_.options.write_timeout);
   asio::async_write(stream_, frame, [self = shared_from_this(), last](beast::error_code ec, size_t) {
     self->chunk_in_flight_ = false;
-    std::string().swap(self->pending_);  // an idle stream keeps no copy of its last chunk
+    std::vector<StreamWriter::Frame>().swap(self->pending_);  // an idle stream keeps nothing of its last chunk
     if (self->stream_done_) return;
     if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
     if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);

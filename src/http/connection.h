@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -128,7 +129,7 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   std::shared_ptr<StreamWriter> writer_;
   std::unique_ptr<boost::beast::http::response<boost::beast::http::empty_body>> stream_head_;
   std::unique_ptr<boost::beast::http::response_serializer<boost::beast::http::empty_body>> stream_serializer_;
-  std::string pending_;      // the data of the chunk being written
+  std::vector<StreamWriter::Frame> pending_;  // the frames of the chunk being written
   char chunk_head_[18];      // its chunk-size line: up to 16 hex digits and CRLF
   std::string initial_;      // the stream response's body, sent as the first chunk
   bool chunked_ = true;      // false for HTTP/1.0 clients: raw bytes, then close

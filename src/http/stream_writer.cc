@@ -5,19 +5,22 @@ namespace kobs::http {
 StreamWriter::StreamWriter(std::weak_ptr<detail::StreamSink> sink, StreamLimits limits)
     : sink_(std::move(sink)), limits_(limits) {}
 
-bool StreamWriter::write(std::string frame) {
+bool StreamWriter::write(std::string frame) { return write(std::make_shared<const std::string>(std::move(frame))); }
+
+bool StreamWriter::write(Frame frame) {
+  if (!frame) return !closed();
   enum { kNothing, kWake, kAbort } action = kNothing;
   {
     std::lock_guard lock(mutex_);
     if (closing_ || finished_) return false;
-    if (queue_.size() + 1 > limits_.max_queued_frames || queued_bytes_ + frame.size() > limits_.max_queued_bytes) {
+    if (queue_.size() + 1 > limits_.max_queued_frames || queued_bytes_ + frame->size() > limits_.max_queued_bytes) {
       closing_ = true;
       reason_ = CloseReason::kOverflow;
-      std::vector<std::string>().swap(queue_);
+      std::vector<Frame>().swap(queue_);
       queued_bytes_ = 0;
       action = kAbort;
     } else {
-      queued_bytes_ += frame.size();
+      queued_bytes_ += frame->size();
       queue_.push_back(std::move(frame));
       if (!flushing_) {
         flushing_ = true;
@@ -70,13 +73,17 @@ void StreamWriter::onClose(std::function<void()> callback) {
   if (callback) callback();
 }
 
-StreamWriter::Take StreamWriter::take(std::string& out) {
+StreamWriter::Take StreamWriter::take(std::vector<Frame>& out) {
   std::lock_guard lock(mutex_);
   if (!queue_.empty()) {
-    for (auto& f : queue_) out += f;
-    queue_.clear();
+    if (out.empty()) {
+      out.swap(queue_);
+    } else {
+      for (auto& f : queue_) out.push_back(std::move(f));
+      queue_.clear();
+    }
     // Keep room for the usual one or two frames; a burst's capacity goes back.
-    if (queue_.capacity() > 4) std::vector<std::string>().swap(queue_);
+    if (queue_.capacity() > 4) std::vector<Frame>().swap(queue_);
     queued_bytes_ = 0;
     return Take::kData;
   }
@@ -92,7 +99,7 @@ void StreamWriter::finish(CloseReason reason) {
     if (finished_) return;
     finished_ = true;
     if (reason_ == CloseReason::kNone) reason_ = reason;
-    std::vector<std::string>().swap(queue_);
+    std::vector<Frame>().swap(queue_);
     queued_bytes_ = 0;
     callback = std::move(on_close_);
   }

@@ -6,6 +6,9 @@
 // HTTP chunk per wake-up. A full queue means the client reads slower than the
 // producer writes; the connection is then dropped (write() returns false)
 // rather than letting one slow client hold memory or block the producer.
+// Frames are queued and sent as shared, immutable strings: a producer that
+// sends the same bytes to many streams builds them once and queues the same
+// Frame to each, so a client's queue holds pointers, not copies.
 // The on-close callback runs exactly once, on an io thread (or on the caller's
 // thread when registered after the stream already closed), whatever ended the
 // stream: client gone, overflow, write timeout, close(), server stop.
@@ -38,6 +41,7 @@ struct StreamLimits {
 
 class StreamWriter {
  public:
+  using Frame = std::shared_ptr<const std::string>;
   enum class CloseReason { kNone, kClosedByServer, kClientGone, kOverflow, kServerStopping, kWriteError };
 
   StreamWriter(std::weak_ptr<detail::StreamSink> sink, StreamLimits limits);
@@ -48,6 +52,8 @@ class StreamWriter {
   // False when the stream is closed, or when this frame overflowed the queue,
   // which closes the stream.
   bool write(std::string frame);
+  // The same for a frame shared with other streams (never copied).
+  bool write(Frame frame);
   // Sends what is queued, ends the chunked body, closes the connection.
   // `reason` is what closeReason() reports (the server passes kServerStopping).
   void close(CloseReason reason = CloseReason::kClosedByServer);
@@ -61,7 +67,7 @@ class StreamWriter {
   // kData: queued frames were appended to `out`. kIdle: nothing queued; the
   // writer goes idle and the next write() or close() wakes the connection.
   // kEnd: close() was called and everything queued has been taken.
-  Take take(std::string& out);
+  Take take(std::vector<Frame>& out);
   // The connection ended: mark closed and run the on-close callback.
   void finish(CloseReason reason);
   // The connection starts its flush loop itself after the response header.
@@ -73,7 +79,7 @@ class StreamWriter {
   mutable std::mutex mutex_;
   // A vector, not a deque: an empty std::deque still holds ~600 bytes, and
   // most streams sit idle with nothing queued.
-  std::vector<std::string> queue_;
+  std::vector<Frame> queue_;
   size_t queued_bytes_ = 0;
   bool closing_ = false;   // close() called or overflowed: accept no more frames
   bool finished_ = false;  // connection ended, callback run (or pending registration)

@@ -12,6 +12,7 @@ EventsApi::EventsApi(EventsApiOptions options, const auth::Authenticator* auth)
 EventsApi::~EventsApi() { hub_.stop(); }
 
 void EventsApi::attach(const EventReader& reader, EventFeed& feed) {
+  hub_.attach(reader, feed);
   feed_ = &feed;
   reader_ = &reader;
 }
@@ -123,8 +124,8 @@ http::Response EventsApi::notifications(const http::Request& request) {
   }
   auto response = http::Response::stream(
       "text/event-stream",
-      [this, reader, feed, params = std::move(params)](std::shared_ptr<http::StreamWriter> writer) mutable {
-        hub_.open(*reader, *feed, std::move(writer), std::move(params));
+      [this, params = std::move(params)](std::shared_ptr<http::StreamWriter> writer) mutable {
+        hub_.open(std::move(writer), std::move(params));
       },
       hub_.preamble());
   response.headers.set("Cache-Control", "no-cache");

@@ -1,43 +1,28 @@
-// SseHub: the live SSE streams of /notifications and what feeds them.
+// SseHub: the old proxy's SSE /notifications, on the shared replay-then-live
+// streams (serve/stream/replay_live_hub.h: resume, seam, late rows, shared
+// frames, keepalives, slow clients are described there).
 //
 // A stream gets, per event and topic, the frame
 //   "event: <topic>\ndata: <SSEK8sEvent>\nid: <cursor>:<n>\n\n"
 // (the old proxy's bytes plus an id line), topic `krateo` (n=0) and then the
-// composition id (n=1) when the event has one; `topics` narrows that.
+// composition id (n=1) when the event has one; `topics` narrows that. The
+// data is the feed's SSEK8sEvent JSON (built once per event by the feed);
+// replays read the same rows through the EventReader.
 //
-// Resume (Last-Event-ID): the stream subscribes to the feed first, learning
-// the feed's high-water mark H; events published from then on are held back
-// while the stream replays, from the store, every row after the resume point
-// up to H; then the held-back events are sent, skipping any the replay already
-// sent. So no event is missed or repeated at the seam. A row that turns up
-// late (below a cursor already sent on this stream) is sent with the stream's
-// latest id, so a later resume never goes backwards.
-//
-// Slow clients: frames go to the connection's bounded StreamWriter queue; a
-// full queue drops the connection (the client resumes by replay).
-//
-// Threading: open() runs on an io thread and never blocks; replays run on the
-// hub's own small thread pool, one page per task and re-queued (a reconnect
-// storm shares the pool fairly; a short gap is not stuck behind a replay of
-// thousands of rows); the feed thread delivers live events; one
-// keepalive thread writes ": keepalive\n\n" to every stream each period.
+// Threading: as the shared hub's (open() never blocks; one dispatcher and one
+// keepalive thread, replays on a small pool). attach() once, before open().
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
-#include <boost/asio/thread_pool.hpp>
-
+#include "http/stream_writer.h"
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
-#include "http/stream_writer.h"
+#include "serve/stream/replay_live_hub.h"
 
 namespace kobs::serve::events {
 
@@ -53,6 +38,25 @@ struct StreamParams {
   std::optional<ResumePoint> resume;  // from Last-Event-ID / ?lastEventId=
 };
 
+// The old API's frames and rows (exposed for tests).
+class SseFormat final : public stream::StreamFormat {
+ public:
+  SseFormat() = default;
+  void attach(const EventReader& reader) { reader_ = &reader; }
+
+  stream::EventBatch live(const FeedBatch& batch) override;
+  stream::EventBatch after(const EventCursor& after, size_t limit) const override;
+  stream::EventPtr at(const EventCursor& cursor) const override;
+  int frames(const stream::StreamEvent& e) const override { return e.composition_id.empty() ? 1 : 2; }
+  std::string_view topic(const stream::StreamEvent& e, int frame) const override {
+    return frame == 0 ? std::string_view("krateo") : std::string_view(e.composition_id);
+  }
+  std::string id(const EventCursor& cursor, int frame) const override { return frameId(cursor, frame); }
+
+ private:
+  const EventReader* reader_ = nullptr;
+};
+
 class SseHub {
  public:
   explicit SseHub(SseOptions options);
@@ -60,36 +64,28 @@ class SseHub {
   SseHub(const SseHub&) = delete;
   SseHub& operator=(const SseHub&) = delete;
 
+  // The store is ready: subscribes to the feed. Both must outlive the streams.
+  void attach(const EventReader& reader, EventFeed& feed);
+
   // The stream's first bytes: ": connected\n\n" then the retry hint.
-  std::string preamble() const;
+  std::string preamble() const { return hub_.preamble(); }
 
   // Takes over a stream whose preamble was sent.
-  void open(const EventReader& reader, EventFeed& feed, std::shared_ptr<http::StreamWriter> writer,
-            StreamParams params);
+  void open(std::shared_ptr<http::StreamWriter> writer, StreamParams params);
 
-  size_t streams() const;
+  size_t streams() const { return hub_.streams(); }
+  const stream::HubStats& stats() const { return hub_.stats(); }
   // Closes every stream and stops the threads (idempotent).
-  void stop();
-
-  class Session;
+  void stop() { hub_.stop(); }
 
  private:
-  void keepaliveLoop();
-  // Queues the next page of a session's replay behind the other sessions'.
-  void postReplayStep(const EventReader& reader, std::shared_ptr<Session> session, EventCursor high);
-
-  const SseOptions options_;
-  boost::asio::thread_pool replay_pool_;
-  mutable std::mutex mutex_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread keepalive_;
+  SseFormat format_;
+  stream::ReplayLiveHub hub_;
 };
 
-// Builds the frames of one event for a stream (exposed for tests).
+// The frames of one event for a stream (exposed for tests).
 // `first_frame` 1 skips the krateo frame; `id_override` replaces the ids.
 std::string eventFrames(const StoredEvent& row, const std::string& json, const std::vector<std::string>& topics,
-                        int first_frame = 0, const std::string* id_override = nullptr, std::string* last_id = nullptr);
+                        int first_frame = 0, const std::string* id_override = nullptr);
 
 }  // namespace kobs::serve::events

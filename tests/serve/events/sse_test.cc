@@ -41,10 +41,11 @@ class SseTest : public EventsStoreTest {
     server_ = std::make_unique<http::Server>(so, std::move(router));
     server_->start();
   }
-  // Waits until the hub has `n` streams subscribed to the feed.
+  // Waits until the hub has `n` open streams (all of them get what the feed
+  // publishes from then on, through the hub's one subscription).
   void waitStreams(size_t n) {
-    for (int i = 0; i < 500 && feed_->subscribers() < n; ++i) std::this_thread::sleep_for(10ms);
-    ASSERT_GE(feed_->subscribers(), n);
+    for (int i = 0; i < 500 && api_->hub().streams() < n; ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_GE(api_->hub().streams(), n);
   }
 
   std::unique_ptr<events::EventReader> reader_;
@@ -171,7 +172,7 @@ TEST_F(SseTest, ReplaySeamHasNoGapAndNoDuplicate) {
   constexpr int kBatches = 200;
   constexpr int kPerBatch = 50;
   constexpr int kTotal = kBatches * kPerBatch;
-  const size_t baseline = feed_->subscribers();
+  const size_t baseline = api_->hub().streams();
   std::atomic<bool> writing{true};
   std::atomic<int> batches_written{0};
   std::atomic<int> reconnects{0};
@@ -247,7 +248,7 @@ TEST_F(SseTest, ReplaySeamHasNoGapAndNoDuplicate) {
 // keep receiving events promptly.
 TEST_F(SseTest, SlowClientIsDroppedOthersKeepUp) {
   start({}, {.poll_interval = 20ms, .lookback = 0ms}, http::StreamLimits{.max_queued_frames = 64, .max_queued_bytes = 64 * 1024});
-  const size_t baseline = feed_->subscribers();
+  const size_t baseline = api_->hub().streams();
   SseClient stuck(server_->port(), "/notifications?topic=bulk", {}, 4096);
   constexpr int kOthers = 100;
   std::vector<std::unique_ptr<SseClient>> others;
