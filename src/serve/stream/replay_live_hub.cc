@@ -73,22 +73,32 @@ void appendFrames(const StreamFormat& format, const StreamEvent& e, const Stream
 }
 
 // One live batch as the dispatcher hands it to every stream: the events, and
-// the frame blocks built so far for it, keyed by what a stream takes.
-// Dispatcher thread only.
+// the frame blocks built so far for it, keyed by what a stream takes (one
+// mask per event). Dispatcher thread only.
 struct ReplayLiveHub::BatchFrames {
   const StreamFormat& format;
   const EventBatch& events;
   HubStats& stats;
   bool ascending = true;  // cursors strictly increasing
-  std::unordered_map<std::string, Frame> built;
+  std::unordered_map<std::string, std::string> by_filter;  // filter key -> its selection
+  std::unordered_map<std::string, Frame> built;            // selection -> its block (null: takes nothing)
 
-  // The block of the frames `selection` (one mask per event, a prefix of
-  // the batch) picks; null when it picks none.
-  template <class Select>
-  const Frame& get(const std::string& key, Select&& selection) {
-    auto [it, fresh] = built.try_emplace(key);
+  // The selection of an unscoped stream's filter, computed once per filter.
+  const std::string& selection(const std::string& filter_key, const StreamFilter& filter) {
+    auto [it, fresh] = by_filter.try_emplace(filter_key);
+    if (fresh) {
+      it->second.resize(events.size());
+      for (size_t i = 0; i < events.size(); ++i)
+        it->second[i] = static_cast<char>(maskFor(format, *events[i], filter));
+    }
+    return it->second;
+  }
+
+  // The block of the frames `sel` (one mask per event, a prefix of the
+  // batch) picks, built once per distinct selection; null when it picks none.
+  const Frame& block(const std::string& sel) {
+    auto [it, fresh] = built.try_emplace(sel);
     if (!fresh) return it->second;
-    const std::string sel = selection();
     std::string out;
     for (size_t i = 0; i < sel.size(); ++i)
       if (sel[i]) appendMasked(format, *events[i], FrameMask(sel[i]), out, nullptr);
@@ -140,8 +150,7 @@ class ReplayLiveHub::Session {
     }
     if (upto > 0 && batch.ascending && events.front()->cursor > sent_) {
       // In order for this stream (the usual case): the shared block.
-      const Frame& block = scope_ ? batch.get("s" + selection, [&] { return selection; })
-                                  : batch.get("f" + key_, [&] { return masks(events); });
+      const Frame& block = batch.block(scope_ ? selection : batch.selection(key_, filter_));
       if (block) {
         writer_->write(block);
         stats.frames_shared.fetch_add(1, std::memory_order_relaxed);
@@ -252,12 +261,6 @@ class ReplayLiveHub::Session {
     std::set<events::EventCursor> replayed;
     std::map<std::string, bool> resolved;  // this replay's own answers (the scope's cache may be off)
   };
-
-  std::string masks(const EventBatch& events) const {
-    std::string sel(events.size(), '\0');
-    for (size_t i = 0; i < events.size(); ++i) sel[i] = static_cast<char>(maskFor(format_, *events[i], filter_));
-    return sel;
-  }
 
   bool replayAllowed(const std::string& ns, Replay& r) {
     if (!scope_) return true;

@@ -18,12 +18,13 @@
 // later.
 //
 // Shared frames: a stream's bytes for a batch are decided by which frames of
-// which events it takes. Streams that take the same frames (the same filter,
-// or the same scope verdicts) get the same bytes, built once per batch and
-// queued to each as one StreamWriter::Frame (a shared, immutable string): an
-// event is framed once per distinct filter, not once per client, and a
-// client's queue holds pointers, not copies. stats().frames_built counts
-// what was built.
+// which events it takes (its selection: from its filter, computed once per
+// distinct filter, or from its scope's verdicts). Streams with the same
+// selection get the same bytes, built once per batch and queued to each as
+// one StreamWriter::Frame (a shared, immutable string): an event is framed
+// at most once per distinct filter, not once per client, and a client's
+// queue holds pointers, not copies. stats().frames_built counts the blocks
+// built, stats().frames_shared the blocks queued.
 //
 // Resume (Last-Event-ID / ?lastEventId=): the stream registers first
 // (learning `high`) and holds live events back while it replays, from the
@@ -146,7 +147,7 @@ struct HubOptions {
 
 struct HubStats {
   std::atomic<uint64_t> batches{0};       // live batches dispatched
-  std::atomic<uint64_t> frames_built{0};  // shared frame blocks built (once per batch and distinct selection)
+  std::atomic<uint64_t> frames_built{0};  // shared frame blocks built (one per batch and distinct selection)
   std::atomic<uint64_t> frames_shared{0}; // shared frame blocks queued to streams
   std::atomic<uint64_t> live_errors{0};   // batches the format could not read (missed live)
 };
