@@ -694,31 +694,66 @@ bool PodLogsReceiver::ship(File& f) {
     }
     return true;
   }
-  const size_t n = f.held.size();
-  auto commit = f.commit;
-  ++commit->in_flight;
-  auto cb = [commit, gen = f.held_generation, off = f.held_resumable, ts = f.held_last_time, n,
-             shared = shared_](bool ok) {
-    if (ok) {
-      std::lock_guard lock(commit->mutex);
-      if (gen == commit->generation && off >= commit->committed) {
-        commit->committed = off;
-        commit->last_time_ns = ts;
+  // ClickHouse refuses an insert touching more than 100 partitions (daily
+  // here): the open batch is sealed before rows of a 91st day join it, so a
+  // replay of old logs never fails for that reason.
+  constexpr int64_t kDayNs = 86400LL * 1000000000LL;
+  constexpr size_t kMaxDaysPerBatch = 90;
+  size_t begin = 0;
+  while (begin < f.held.size()) {
+    size_t end = begin;
+    while (end < f.held.size()) {
+      const int64_t t = f.held[end].time_unix_nano;
+      const int64_t day = t >= 0 ? t / kDayNs : -((-t + kDayNs - 1) / kDayNs);
+      if (!batch_days_.count(day)) {
+        if (batch_days_.size() >= kMaxDaysPerBatch) break;
+        batch_days_.insert(day);
       }
+      ++end;
     }
-    if (ok) shared->committed += n;
-    shared->done += n;
-    --commit->in_flight;
-  };
-  try {
-    pipeline_.logs().add(std::span<const pipeline::LogRecord>(f.held), std::move(cb));
-  } catch (const Exception& e) {
-    --commit->in_flight;
-    ++stats_.buffer_full_pauses;
-    f.blocked = true;
-    return false;
+    if (end == begin) {
+      try {
+        pipeline_.logs().flush();
+      } catch (const Exception&) {
+        f.held.erase(f.held.begin(), f.held.begin() + ptrdiff_t(begin));
+        ++stats_.buffer_full_pauses;
+        f.blocked = true;
+        return false;
+      }
+      ++stats_.partition_splits;
+      batch_days_.clear();
+      continue;
+    }
+    const size_t n = end - begin;
+    const bool last = end == f.held.size();
+    auto commit = f.commit;
+    ++commit->in_flight;
+    // Only the chunk's last add moves the file's checkpoint.
+    auto cb = [commit, last, gen = f.held_generation, off = f.held_resumable, ts = f.held_last_time, n,
+               shared = shared_](bool ok) {
+      if (ok && last) {
+        std::lock_guard lock(commit->mutex);
+        if (gen == commit->generation && off >= commit->committed) {
+          commit->committed = off;
+          commit->last_time_ns = ts;
+        }
+      }
+      if (ok) shared->committed += n;
+      shared->done += n;
+      --commit->in_flight;
+    };
+    try {
+      pipeline_.logs().add(std::span<const pipeline::LogRecord>(f.held.data() + begin, n), std::move(cb));
+    } catch (const Exception&) {
+      --commit->in_flight;
+      f.held.erase(f.held.begin(), f.held.begin() + ptrdiff_t(begin));
+      ++stats_.buffer_full_pauses;
+      f.blocked = true;
+      return false;
+    }
+    stats_.records += n;
+    begin = end;
   }
-  stats_.records += n;
   f.shipped_resumable = f.held_resumable;
   f.held.clear();
   f.blocked = false;

@@ -54,6 +54,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -110,6 +111,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   X(files_closed, "log files released after draining")                                  \
   X(open_errors, "log files that could not be opened or read")                          \
   X(scans, "full discovery scans")                                                      \
+  X(partition_splits, "batches sealed early to keep an insert under 100 daily partitions") \
   X(buffer_full_pauses, "chunks the pipeline refused (buffer full); the file waits")   \
   X(recovered_duplicates, "re-read records skipped because the store had them")        \
   X(recovery_queries, "store queries made at start to find replayed rows")             \
@@ -182,6 +184,7 @@ class PodLogsReceiver final : public Component {
   int inotify_fd_ = -1;
   bool had_checkpoint_ = false;
   std::string read_buf_;
+  std::set<int64_t> batch_days_;  // days (UTC) of rows added since this receiver last sealed a batch
   std::string last_checkpoint_json_;
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_scan_{};

@@ -440,6 +440,28 @@ TEST_F(PodLogsReceiverTest, GarbageHugeLinesAndPartialsAreCountedAndBounded) {
   EXPECT_EQ(n.is_string() ? std::stoull(n.get<std::string>()) : n.get<uint64_t>(), uint64_t(10u << 20));
 }
 
+TEST_F(PodLogsReceiverTest, OldLinesSpanningManyDailyPartitionsAreAllStored) {
+  // 120 days of lines in one file: one insert of them all would touch 120
+  // partitions, over ClickHouse's limit of 100. (Each partition is a part
+  // written by the insert: slow on a loaded machine, hence the long wait.)
+  const auto f = podFile("ns", "p", "abc", "c");
+  std::string data;
+  const auto start = std::chrono::sys_days(std::chrono::year(2025) / 1 / 1);
+  for (int d = 0; d < 120; ++d) {
+    auto t = std::chrono::system_clock::to_time_t(start + std::chrono::days(d) + std::chrono::hours(12));
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    data += cri(buf, "stdout", "F", "day " + std::to_string(d));
+  }
+  append(f, data);
+  startReceiver();
+  ASSERT_TRUE(waitFor([&] { return count() == 120; }, std::chrono::seconds(120))) << count() << " records " << receiver_->stats().records.load() << " committed " << receiver_->recordsCommitted() << " splits " << receiver_->stats().partition_splits.load();
+  EXPECT_GE(receiver_->stats().partition_splits.load(), 1u);
+  EXPECT_EQ(count("toDate(Timestamp) = '2025-01-01' AND Body = 'day 0'"), 1u);
+}
+
 TEST_F(PodLogsReceiverTest, SymlinkedContainerLogsResolveToThePodPath) {
   auto o = options();
   const auto containers = data_.path() / "containers";
