@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libzstd-dev liblz4-dev zlib1g-dev
   clickhouse-server clickhouse-client
   jq curl
+  openssl  # the real kube-apiserver fixture makes its throwaway PKI with the CLI
   chromium  # the real-browser SSE test (tests/js) drives it headless via playwright-core
 )
 

@@ -10,3 +10,6 @@ if [ -f tests/js/package.json ]; then
     (cd tests/js && npm ci --silent --no-audit --no-fund)
   fi
 fi
+# The real etcd + kube-apiserver (+ kubectl) the Kubernetes tests run against,
+# built from Go modules; a no-op once built (third_party/k8s/<name>-<version>/).
+scripts/setup-k8s.sh
