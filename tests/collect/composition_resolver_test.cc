@@ -1,25 +1,33 @@
-// CompositionResolver against the fake API server (the real ApiClient and
-// discovery), with an injectable clock for the cache TTLs.
+// CompositionResolver against a real kube-apiserver (tests/support/
+// real_apiserver, shared by this binary): the real ApiClient and discovery,
+// real ownerReferences and a Krateo-style CRD, with an injectable clock for
+// the cache TTLs. The cache and budget cases need no server at all.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "collect/composition/composition_resolver.h"
 #include "k8s/api_client.h"
-#include "support/fake_kube_apiserver.h"
+#include "k8s/cluster_config.h"
+#include "support/real_apiserver.h"
+
+KOBS_REAL_APISERVER_ENVIRONMENT();
 
 namespace kobs::collect::composition {
 namespace {
 
 using nlohmann::json;
+using kobs::testing::RealApiServer;
+
+RealApiServer& kube() { return kobs::testing::RealApiServerEnvironment::server(); }
+
+constexpr const char* kLabel = "krateo.io/composition-id";
 
 class ResolverTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_.start();
-    k8s::ClusterConfig c;
-    c.server = server_.url();
-    api_ = std::make_unique<k8s::ApiClient>(c);
+    ns_ = kube().createNamespace("resolver");
+    api_ = std::make_unique<k8s::ApiClient>(k8s::loadKubeconfig(kube().kubeconfig()));
   }
 
   ResolverOptions options() {
@@ -29,81 +37,88 @@ class ResolverTest : public ::testing::Test {
     return o;
   }
 
-  json meta(const std::string& name, const std::string& uid, json labels = json::object(),
-            json owners = json::array()) {
-    json m = {{"name", name}, {"namespace", "demo"}, {"uid", uid}};
-    if (!labels.empty()) m["labels"] = labels;
-    if (!owners.empty()) m["ownerReferences"] = owners;
-    return m;
-  }
-  static json owner(const std::string& api_version, const std::string& kind, const std::string& name,
-                    const std::string& uid) {
-    return {{"apiVersion", api_version}, {"kind", kind}, {"name", name}, {"uid", uid}, {"controller", true}};
+  // The reference an event's involvedObject carries for `object`.
+  ObjectRef ref(const json& object) const {
+    return {object["apiVersion"], object["kind"], ns_, object["metadata"]["name"], object["metadata"]["uid"]};
   }
 
-  testing::FakeKubeApiServer server_;
+  std::string ns_;
   std::unique_ptr<k8s::ApiClient> api_;
   std::chrono::steady_clock::time_point now_{std::chrono::hours(1000)};
 };
 
 TEST_F(ResolverTest, LabelledObjectGivesItsLabel) {
-  server_.create("pods", {{"metadata", meta("p1", "pod-1", {{"krateo.io/composition-id", "comp-A"}})}});
+  auto pod = kube().createPod(ns_, "p1", {{kLabel, "comp-A"}});
   CompositionResolver r(apiFetcher(*api_), options());
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "comp-A");
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "comp-A");
+  EXPECT_EQ(r.resolve(ref(pod)), "comp-A");
+  EXPECT_EQ(r.resolve(ref(pod)), "comp-A");
   EXPECT_EQ(r.stats().api_calls.load(), 1u);
   EXPECT_EQ(r.stats().cache_hits.load(), 1u);
 }
 
 TEST_F(ResolverTest, ConfiguredLabelKey) {
-  server_.create("pods", {{"metadata", meta("p1", "pod-1", {{"example.com/cid", "comp-X"}})}});
+  auto pod = kube().createPod(ns_, "p1", {{"example.com/cid", "comp-X"}, {kLabel, "not-this-one"}});
   auto o = options();
   o.label_key = "example.com/cid";
   CompositionResolver r(apiFetcher(*api_), o);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "comp-X");
+  EXPECT_EQ(r.resolve(ref(pod)), "comp-X");
 }
 
 TEST_F(ResolverTest, UnlabelledCompositionUsesItsOwnUid) {
-  server_.create("fireworksapps.composition.krateo.io",
-                 {{"metadata", meta("fireworks", "fw-uid-1")}, {"spec", {{"replicas", 1}}}});
+  auto comp = kube().createComposition(ns_, "fireworks");
+  ASSERT_EQ(comp["apiVersion"], "composition.krateo.io/v1-2-0");
   CompositionResolver r(apiFetcher(*api_), options());
-  EXPECT_EQ(r.resolve({"composition.krateo.io/v1-2-0", "FireworksApp", "demo", "fireworks", "fw-uid-1"}), "fw-uid-1");
+  EXPECT_EQ(r.resolve(ref(comp)), comp["metadata"]["uid"].get<std::string>());
+  // A labelled composition gives its label, as any object does.
+  auto labelled = kube().createComposition(ns_, "fireworks-2", {{kLabel, "comp-C"}});
+  EXPECT_EQ(r.resolve(ref(labelled)), "comp-C");
 }
 
-TEST_F(ResolverTest, OwnerChainFindsTheLabelledOwner) {
-  server_.create("deployments.apps", {{"metadata", meta("web", "dep-1", {{"krateo.io/composition-id", "comp-B"}})}});
-  server_.create("replicasets.apps",
-                 {{"metadata", meta("web-5d8", "rs-1", {}, json::array({owner("apps/v1", "Deployment", "web", "dep-1")}))}});
-  server_.create("pods",
-                 {{"metadata", meta("web-5d8-x", "pod-2", {}, json::array({owner("apps/v1", "ReplicaSet", "web-5d8", "rs-1")}))}});
-  server_.create("pods",
-                 {{"metadata", meta("web-5d8-y", "pod-3", {}, json::array({owner("apps/v1", "ReplicaSet", "web-5d8", "rs-1")}))}});
+TEST_F(ResolverTest, OwnerChainFindsTheLabelledDeploymentThroughItsReplicaSet) {
+  auto w = kube().createDeployment(ns_, "web", {{kLabel, "comp-B"}}, 2);
   CompositionResolver r(apiFetcher(*api_), options());
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "web-5d8-x", "pod-2"}), "comp-B");
-  EXPECT_EQ(r.stats().api_calls.load(), 3u);
+  EXPECT_EQ(r.resolve(ref(w.pods[0])), "comp-B");
+  EXPECT_EQ(r.stats().api_calls.load(), 3u);  // pod, replicaset, deployment
   // The sibling pod costs one GET: its owner is cached under the owner's uid.
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "web-5d8-y", "pod-3"}), "comp-B");
+  EXPECT_EQ(r.resolve(ref(w.pods[1])), "comp-B");
   EXPECT_EQ(r.stats().api_calls.load(), 4u);
+  // Events about the ReplicaSet itself resolve the same way.
+  EXPECT_EQ(r.resolve(ref(w.replicaset)), "comp-B");
+}
+
+TEST_F(ResolverTest, OwnerChainEndingInAComposition) {
+  // What Krateo's composition controller creates: the Deployment is owned by the composition.
+  auto comp = kube().createComposition(ns_, "fireworks");
+  auto dep = kube().create("/apis/apps/v1/namespaces/" + ns_ + "/deployments",
+                           {{"apiVersion", "apps/v1"},
+                            {"kind", "Deployment"},
+                            {"metadata", {{"name", "fw"}, {"ownerReferences", {RealApiServer::ownerRef(comp)}}}},
+                            {"spec",
+                             {{"selector", {{"matchLabels", {{"app", "fw"}}}}},
+                              {"template",
+                               {{"metadata", {{"labels", {{"app", "fw"}}}}},
+                                {"spec", {{"containers", {{{"name", "app"}, {"image", "nginx:1.25"}}}}}}}}}}});
+  auto pod = kube().createPod(ns_, "fw-0", {}, RealApiServer::ownerRef(dep));
+  CompositionResolver r(apiFetcher(*api_), options());
+  EXPECT_EQ(r.resolve(ref(pod)), comp["metadata"]["uid"].get<std::string>());
 }
 
 TEST_F(ResolverTest, OwnerDepthIsBounded) {
-  server_.create("deployments.apps", {{"metadata", meta("web", "dep-1", {{"krateo.io/composition-id", "comp-B"}})}});
-  server_.create("replicasets.apps",
-                 {{"metadata", meta("web-5d8", "rs-1", {}, json::array({owner("apps/v1", "Deployment", "web", "dep-1")}))}});
-  server_.create("pods",
-                 {{"metadata", meta("web-5d8-x", "pod-2", {}, json::array({owner("apps/v1", "ReplicaSet", "web-5d8", "rs-1")}))}});
+  auto w = kube().createDeployment(ns_, "web", {{kLabel, "comp-B"}});
   auto o = options();
   o.max_owner_depth = 1;
   CompositionResolver r(apiFetcher(*api_), o);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "web-5d8-x", "pod-2"}), "");
+  EXPECT_EQ(r.resolve(ref(w.pods[0])), "");
 }
 
 TEST_F(ResolverTest, MissingObjectIsEmptyAndCounted) {
   CompositionResolver r(apiFetcher(*api_), options());
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "gone", "pod-404"}), "");
+  EXPECT_EQ(r.resolve({"v1", "Pod", ns_, "gone", "pod-404"}), "");
   EXPECT_EQ(r.stats().not_found.load(), 1u);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "", "pod-404"}), "");  // no name: no lookup
+  EXPECT_EQ(r.resolve({"v1", "Pod", ns_, "", "pod-404"}), "");  // no name: no lookup
   EXPECT_EQ(r.stats().api_calls.load(), 1u);
+  // A kind the server does not serve is not found either.
+  EXPECT_EQ(r.resolve({"composition.krateo.io/v9", "Nope", ns_, "x", "uid-x"}), "");
 }
 
 TEST_F(ResolverTest, ApiFailureIsCountedAndEmpty) {
@@ -117,20 +132,21 @@ TEST_F(ResolverTest, ApiFailureIsCountedAndEmpty) {
 TEST_F(ResolverTest, FoundIsCachedFiveMinutesNotFoundThirtySeconds) {
   CompositionResolver r(apiFetcher(*api_), options());
   // Not found, then created: still "" within 30 s, found after.
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "");
-  server_.create("pods", {{"metadata", meta("p1", "pod-1", {{"krateo.io/composition-id", "comp-A"}})}});
+  EXPECT_EQ(r.resolve({"v1", "Pod", ns_, "p1", "pod-1"}), "");
+  auto pod = kube().createPod(ns_, "p1", {{kLabel, "comp-A"}});
+  ObjectRef pref = ref(pod);
+  pref.uid = "pod-1";  // the cache is keyed by the uid the event carried
   now_ += std::chrono::seconds(29);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "");
+  EXPECT_EQ(r.resolve(pref), "");
   now_ += std::chrono::seconds(2);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "comp-A");
+  EXPECT_EQ(r.resolve(pref), "comp-A");
   // Relabelled: the old id stays for 5 min, then the new one is read.
-  auto obj = *server_.get("pods", "demo", "p1");
-  obj["metadata"]["labels"]["krateo.io/composition-id"] = "comp-Z";
-  server_.update("pods", obj);
+  pod["metadata"]["labels"][kLabel] = "comp-Z";
+  kube().update("/api/v1/namespaces/" + ns_ + "/pods/p1", pod);
   now_ += std::chrono::minutes(4) + std::chrono::seconds(59);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "comp-A");
+  EXPECT_EQ(r.resolve(pref), "comp-A");
   now_ += std::chrono::seconds(2);
-  EXPECT_EQ(r.resolve({"v1", "Pod", "demo", "p1", "pod-1"}), "comp-Z");
+  EXPECT_EQ(r.resolve(pref), "comp-Z");
 }
 
 TEST_F(ResolverTest, CacheIsBoundedLru) {
