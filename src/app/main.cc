@@ -23,6 +23,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   cli.add_option("--data-dir", data_dir, "Directory for the embedded store, disk buffer and checkpoints (default ./data)");
   cli.add_option("--set", overrides, "Override one configuration key: --set batch.max_rows=5000 (repeatable)");
+  // As kubectl spells them; they set k8s.kubeconfig / k8s.context and win over --set and the environment.
+  std::optional<std::string> kubeconfig, kube_context;
+  cli.add_option("--kubeconfig", kubeconfig, "Kubeconfig of the cluster to watch (sets k8s.kubeconfig)")
+      ->check(CLI::ExistingFile);
+  cli.add_option("--context", kube_context, "Kubeconfig context to use (sets k8s.context)");
 
   auto* all = cli.add_subcommand("all", "Collect and serve in one process (embedded store by default)");
   all->add_flag("--demo", demo, "Feed a built-in Krateo scenario instead of (or besides) a cluster");
@@ -47,6 +52,8 @@ int main(int argc, char** argv) {
     std::cout << app::configTable().markdownReference();
     return 0;
   }
+  if (kubeconfig) overrides.push_back("k8s.kubeconfig=" + *kubeconfig);
+  if (kube_context) overrides.push_back("k8s.context=" + *kube_context);
   try {
     auto config = app::loadConfig(config_path, overrides, data_dir);
     logging::init({config.log_level, config.log_format});
