@@ -202,6 +202,8 @@ RealApiServer::RealApiServer() {
   } catch (...) {
     stopProc(api_, true);
     stopProc(etcd_, true);
+    std::error_code ec;
+    if (!std::getenv("KOBS_KEEP_K8S_DIR")) fs::remove_all(dir_, ec);
     throw;
   }
 }

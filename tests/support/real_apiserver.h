@@ -16,6 +16,8 @@
 // Children are started with fork/exec (never through a shell) and stopped by
 // PID; their output goes to log files in the work directory, printed when
 // start-up fails. Missing binaries throw, naming the command that builds them.
+// $KOBS_K8S_BIN_DIR points at other binaries; $KOBS_KEEP_K8S_DIR keeps the
+// work directory (logs, PKI, etcd data) after the tests.
 //
 // Threading: start/stop/restart/compact from one thread (the test's);
 // request() and the helpers may be called from any thread.
