@@ -77,11 +77,18 @@ bool eventually(const std::function<bool()>& done, Clock::duration limit) {
   return true;
 }
 
+// The best of a few tries must be under 100 ms: a probe blocked behind the
+// hung store would take the store's whole request timeout every time, while
+// one slow try on a loaded CI core is scheduler noise, not a blocked thread.
 void expectQuick(const std::string& url, long status, const char* what) {
-  auto t = timedFetch(url);
-  EXPECT_EQ(t.result.status, status) << what << ": " << t.result.body;
-  EXPECT_LT(t.took, 100ms) << what << " took "
-                           << std::chrono::duration_cast<std::chrono::milliseconds>(t.took).count() << " ms";
+  Clock::duration best = Clock::duration::max();
+  for (int attempt = 0; attempt < 5 && best >= 100ms; ++attempt) {
+    auto t = timedFetch(url);
+    EXPECT_EQ(t.result.status, status) << what << ": " << t.result.body;
+    best = std::min(best, t.took);
+  }
+  EXPECT_LT(best, 100ms) << what << " took at best "
+                         << std::chrono::duration_cast<std::chrono::milliseconds>(best).count() << " ms";
 }
 
 TEST(KobsFaults, HungClickHouseAtStartLeavesProbesResponsiveAndSigtermEndsItInTime) {
