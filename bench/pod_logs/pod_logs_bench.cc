@@ -1,0 +1,186 @@
+// Pod logs on one core (the whole process pinned to one CPU; on a shared
+// machine compare lines per CPU-second, wall time includes waiting):
+//   1. parse only: 150-byte containerd lines split at '\n', parsed
+//      (LineParser) and recombined (Recombiner), as the tailer does per
+//      chunk. Target >= 2M lines/s.
+//   2. end to end: a CRI log file under a temporary /var/log/pods tree →
+//      PodLogsReceiver → pipeline (encode, disk buffer) → embedded store
+//      (chDB), timed until every row is committed. Target >= 300k lines/s.
+//      Reports CPU seconds of the process and RSS (the embedded store's
+//      engine is in that RSS; the collect role with store.kind=clickhouse
+//      does not map it).
+//   bench_pod_logs [--parse=N] [--e2e=N]
+#include <sched.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "collect/pod_logs/line_parser.h"
+#include "collect/pod_logs/pod_logs_receiver.h"
+#include "common/logging.h"
+#include "pipeline/pipeline.h"
+#include "store/embedded/embedded_store.h"
+#include "store/schema/schema_manager.h"
+
+using namespace kobs;
+using namespace kobs::collect::pod_logs;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double rssMiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+double cpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// n containerd lines of 150 bytes, 10 µs apart, every 20th one split in two
+// partial pieces (as runtimes do for long lines).
+std::string makeLines(long n) {
+  std::string out;
+  out.reserve(size_t(n) * 151);
+  const std::string filler =
+      "level=info msg=\"GET /api/v1/compositions/fireworks-demo 200\" duration_ms=12 user=cyberjoker trace=4bf92f3577b34da6";
+  for (long i = 0; i < n; ++i) {
+    long us = i * 10;
+    long secs = us / 1000000;
+    char ts[48];
+    std::snprintf(ts, sizeof ts, "2026-03-05T10:%02ld:%02ld.%06ld000Z", (secs / 60) % 60, secs % 60, us % 1000000);
+    std::string head = std::string(ts) + " stdout ";
+    std::string body = filler + " i=" + std::to_string(i);
+    const size_t want = 150 - head.size() - 2 - 1;  // tag, space, newline
+    body.resize(want, '.');
+    if (i % 20 == 19) {
+      out += head + "P " + body.substr(0, want / 2) + "\n";
+      out += head + "F " + body.substr(want / 2) + "\n";
+    } else {
+      out += head + "F " + body + "\n";
+    }
+  }
+  return out;
+}
+
+void parseOnly(long n) {
+  const std::string data = makeLines(n);
+  LineParser parser;
+  Recombiner recombiner(1u << 20);
+  size_t records = 0, bytes = 0, lines = 0;
+  auto run = [&] {
+    std::string_view rest = data;
+    while (!rest.empty()) {
+      const char* nl = static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()));
+      std::string_view line(rest.data(), size_t(nl - rest.data()));
+      rest.remove_prefix(line.size() + 1);
+      ParsedLine p;
+      std::string_view err;
+      if (!parser.parseCri(line, p, err)) std::abort();
+      ++lines;
+      recombiner.add(p, [&](const Recombiner::Record& r) {
+        ++records;
+        bytes += r.body.size();
+      });
+    }
+  };
+  run();  // warm
+  records = bytes = lines = 0;
+  auto t0 = Clock::now();
+  run();
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("%-28s %12s %12s %10s %10s\n", "parse only (1 core)", "lines/s", "MB/s", "wall s", "target");
+  std::printf("%-28s %12.0f %12.1f %10.2f %10s\n", (std::to_string(lines) + " CRI lines").c_str(), double(lines) / secs,
+              double(data.size()) / secs / 1e6, secs, ">= 2M");
+  std::printf("records %zu (partials joined), body bytes %zu\n\n", records, bytes);
+  std::fflush(stdout);
+}
+
+void endToEnd(long n) {
+  const fs::path dir = fs::temp_directory_path() / ("kobs-bench-pod-logs-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const fs::path file = dir / "pods" / "bench_web-0_0123abcd" / "app" / "0.log";
+  fs::create_directories(file.parent_path());
+  {
+    std::ofstream out(file, std::ios::binary);
+    const std::string data = makeLines(n);
+    out << data;
+  }
+  const long records = n;  // pieces of each split line join into one record
+  store::EmbeddedOptions so;
+  so.data_dir = (dir / "store").string();
+  so.database = "bench";
+  store::EmbeddedStore store(so);
+  store::schema::SchemaOptions schema_options;
+  schema_options.database = "bench";
+  auto schema = store::schema::SchemaManager::apply(store, schema_options);
+  pipeline::PipelineTargets targets;
+  targets.logs.table = schema.table(store::schema::TableKind::kLogs).table;
+  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
+    targets.logs.columns.push_back({c.name, c.type});
+  pipeline::PipelineOptions po;
+  po.buffer.dir = dir / "buffer";
+  po.buffer.fsync = pipeline::FsyncPolicy::kAlways;  // the default
+  pipeline::Pipeline pipe(store, targets, po);
+  pipe.start();
+  const double rss_before = rssMiB();
+  PodLogsOptions ro;
+  ro.state_dir = dir / "pod_logs";
+  ro.include = {(dir / "pods" / "*/*/*.log").string()};
+  ro.start_at_beginning = true;
+  PodLogsReceiver receiver(ro, pipe, store, nullptr);
+  const double c0 = cpuSeconds();
+  auto t0 = Clock::now();
+  receiver.start();
+  double peak = 0;
+  while (receiver.recordsCommitted() < uint64_t(records)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    peak = std::max(peak, rssMiB());
+  }
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu = cpuSeconds() - c0;
+  std::printf("%-28s %12s %12s %10s %10s %10s\n", "end to end (1 core)", "lines/s", "lines/CPU-s", "CPU s", "RSS MiB",
+              "target");
+  std::printf("%-28s %12.0f %12.0f %10.2f %10.1f %10s\n", (std::to_string(n) + " lines -> chDB").c_str(),
+              double(records) / secs, double(records) / cpu, cpu, peak, ">= 300k");
+  std::printf("RSS before the receiver started (store + pipeline): %.1f MiB; receiver's share at peak: %.1f MiB\n",
+              rss_before, peak - rss_before);
+  receiver.shutdown(Clock::now() + std::chrono::seconds(5));
+  pipe.shutdown(Clock::now() + std::chrono::seconds(10));
+  auto rows = store.query("SELECT count() FROM bench.otel_logs", "TabSeparated");
+  std::printf("rows in otel_logs: %s\n", rows.data.c_str());
+  std::fflush(stdout);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long parse_n = 2000000, e2e_n = 500000;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--parse=", 8) == 0) parse_n = std::atol(argv[i] + 8);
+    if (std::strncmp(argv[i], "--e2e=", 6) == 0) e2e_n = std::atol(argv[i] + 6);
+  }
+  logging::init({"warn", "text"});
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(0, &set);
+  sched_setaffinity(0, sizeof set, &set);  // threads started after this inherit it: one core for all
+  if (parse_n > 0) parseOnly(parse_n);
+  if (e2e_n > 0) endToEnd(e2e_n);
+  return 0;
+}
