@@ -3,6 +3,7 @@
 #include "collect/demo/demo_feed.h"
 #include "collect/k8s_events/events_receiver.h"
 #include "collect/pod_logs/pod_logs_receiver.h"
+#include "collect/otlp/otlp_receiver.h"
 #include "k8s/cluster_config.h"
 
 namespace kobs::collect {
@@ -39,6 +40,7 @@ std::vector<config::KeySpec> collectorConfigKeys() {
       {"composition.api_burst", KeyType::kInt, "100", "Calls the resolver may make at once after a quiet period.", {}},
   };
   for (auto& k : pod_logs::configKeys()) keys.push_back(std::move(k));
+  for (auto& k : otlp::configKeys()) keys.push_back(std::move(k));
   return keys;
 }
 
@@ -101,6 +103,12 @@ std::vector<CollectorFactory> registerCollectors() {
          if (!ctx.config.boolean("pod_logs.enabled")) return nullptr;
          return std::make_unique<pod_logs::PodLogsReceiver>(pod_logs::optionsFromConfig(ctx.config, ctx.data_dir),
                                                             ctx.pipeline, ctx.store, &ctx.metrics);
+       }},
+      {"otlp",
+       [](const CollectorContext& ctx) -> std::unique_ptr<Component> {
+         auto o = otlp::optionsFromConfig(ctx.config);
+         if (o.http_listen.empty() && o.grpc_listen.empty()) return nullptr;
+         return std::make_unique<otlp::Receiver>(std::move(o), ctx.pipeline, ctx.metrics);
        }},
   };
 }

@@ -194,6 +194,19 @@ const std::vector<ColumnBinding<Span>>& spanBindings() {
 namespace {
 using M = MetricPoint;
 
+// Exemplar ids are always written as hex, all-zero ones included (the
+// exporter hex-encodes them without the "" rule of span and log ids).
+template <size_t N>
+std::string fullHex(const std::array<uint8_t, N>& id) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(N * 2, '0');
+  for (size_t i = 0; i < N; ++i) {
+    out[2 * i] = kDigits[id[i] >> 4];
+    out[2 * i + 1] = kDigits[id[i] & 0xF];
+  }
+  return out;
+}
+
 std::vector<ColumnBinding<M>> sharedMetricBindings() {
   return {
       mapColumn<M>("ResourceAttributes", [](const M& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
@@ -218,9 +231,9 @@ std::vector<ColumnBinding<M>> sharedMetricBindings() {
       nestedColumn<M>("Exemplars.Value", [](const M& r) -> const auto& { return r.exemplars; },
                       nestedFloat<Exemplar>([](const Exemplar& e) { return e.value; }), "Float64"),
       nestedColumn<M>("Exemplars.SpanId", [](const M& r) -> const auto& { return r.exemplars; },
-                      nestedString<Exemplar>([](const Exemplar& e) { return idToHex<8>(e.span_id); }), "String"),
+                      nestedString<Exemplar>([](const Exemplar& e) { return fullHex(e.span_id); }), "String"),
       nestedColumn<M>("Exemplars.TraceId", [](const M& r) -> const auto& { return r.exemplars; },
-                      nestedString<Exemplar>([](const Exemplar& e) { return idToHex<16>(e.trace_id); }), "String"),
+                      nestedString<Exemplar>([](const Exemplar& e) { return fullHex(e.trace_id); }), "String"),
   };
 }
 

@@ -1,0 +1,242 @@
+// OTLP/HTTP: the three POST routes, CORS, bearer auth, body decompression,
+// and the status mapping of otlp_receiver.h.
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+
+#include "collect/otlp/otlp_transport.h"
+#include "common/error.h"
+
+namespace kobs::collect::otlp {
+namespace {
+
+constexpr std::string_view kProtobufType = "application/x-protobuf";
+constexpr std::string_view kJsonType = "application/json";
+
+// google.rpc.Code values used in error bodies.
+constexpr int kInvalidArgument = 3;
+constexpr int kResourceExhausted = 8;
+constexpr int kUnauthenticated = 16;
+constexpr int kUnavailable = 14;
+constexpr int kUnimplemented = 12;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::optional<Encoding> encodingOf(const http::Request& req) {
+  auto ct = req.header("Content-Type");
+  if (!ct) return std::nullopt;
+  auto media = lower(trim(ct->substr(0, ct->find(';'))));
+  if (media == kProtobufType) return Encoding::kProtobuf;
+  if (media == kJsonType) return Encoding::kJson;
+  return std::nullopt;
+}
+
+std::string gunzip(std::string_view in, size_t limit) {
+  z_stream zs{};
+  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Exception(ErrorCode::kInternal, "inflateInit2 failed");
+  struct Guard {
+    z_stream* z;
+    ~Guard() { inflateEnd(z); }
+  } guard{&zs};
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = uInt(in.size());
+  std::string out;
+  char chunk[64 * 1024];
+  int ret = Z_OK;
+  while (ret != Z_STREAM_END) {
+    zs.next_out = reinterpret_cast<Bytef*>(chunk);
+    zs.avail_out = sizeof chunk;
+    ret = inflate(&zs, Z_NO_FLUSH);
+    if (ret != Z_OK && ret != Z_STREAM_END) {
+      if (ret == Z_BUF_ERROR && zs.avail_in == 0)
+        throw Exception(ErrorCode::kBadInput, "truncated gzip body");
+      throw Exception(ErrorCode::kBadInput, "corrupt gzip body: {}", zs.msg ? zs.msg : "inflate error");
+    }
+    const size_t produced = sizeof chunk - zs.avail_out;
+    if (out.size() + produced > limit) throw BodyTooLarge{limit};
+    out.append(chunk, produced);
+    if (ret != Z_STREAM_END && zs.avail_in == 0 && produced == 0)
+      throw Exception(ErrorCode::kBadInput, "truncated gzip body");
+  }
+  return out;
+}
+
+std::string unzstd(std::string_view in, size_t limit) {
+  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
+  ZSTD_inBuffer input{in.data(), in.size(), 0};
+  std::string out;
+  char chunk[64 * 1024];
+  size_t ret = 1;
+  while (input.pos < input.size || ret != 0) {
+    ZSTD_outBuffer output{chunk, sizeof chunk, 0};
+    ret = ZSTD_decompressStream(ctx.get(), &output, &input);
+    if (ZSTD_isError(ret)) throw Exception(ErrorCode::kBadInput, "corrupt zstd body: {}", ZSTD_getErrorName(ret));
+    if (out.size() + output.pos > limit) throw BodyTooLarge{limit};
+    out.append(chunk, output.pos);
+    if (input.pos == input.size && output.pos == 0 && ret != 0)
+      throw Exception(ErrorCode::kBadInput, "truncated zstd body");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string decompressBody(std::string_view encoding, std::string_view body, size_t limit) {
+  auto e = lower(trim(encoding));
+  if (e.empty() || e == "identity") {
+    if (body.size() > limit) throw BodyTooLarge{limit};
+    return std::string(body);
+  }
+  if (e == "gzip" || e == "x-gzip") return gunzip(body, limit);
+  if (e == "zstd") return unzstd(body, limit);
+  throw UnsupportedEncoding{std::string(encoding)};
+}
+
+namespace {
+
+class HttpRoutes {
+ public:
+  explicit HttpRoutes(Receiver& r) : r_(r) {}
+
+  // Handlers keep `self` alive as long as the router holds them.
+  static void add(const std::shared_ptr<HttpRoutes>& self, http::Router& router) {
+    for (auto [path, signal] : {std::pair{"/v1/traces", Signal::kTraces}, std::pair{"/v1/logs", Signal::kLogs},
+                                std::pair{"/v1/metrics", Signal::kMetrics}}) {
+      router.post(path, [self, signal](const http::Request& req) { return self->handle(signal, req); },
+                  {.blocking = true});
+      router.add("OPTIONS", path, [self](const http::Request& req) { return self->preflight(req); });
+    }
+  }
+
+ private:
+  // The allowed origin to echo, or "" (no CORS headers).
+  std::string allowedOrigin(const http::Request& req) const {
+    const auto& allowed = r_.options().cors_allowed_origins;
+    auto origin = req.header("Origin");
+    if (!origin || allowed.empty()) return {};
+    for (const auto& a : allowed)
+      if (a == "*" || a == *origin) return std::string(*origin);
+    return {};
+  }
+
+  void cors(const http::Request& req, http::Response& resp) const {
+    auto origin = allowedOrigin(req);
+    if (origin.empty()) return;
+    resp.headers.set("Access-Control-Allow-Origin", origin);
+    resp.headers.set("Vary", "Origin");
+  }
+
+  http::Response preflight(const http::Request& req) const {
+    http::Response resp;
+    resp.status = 204;
+    auto origin = allowedOrigin(req);
+    if (origin.empty()) return resp;
+    cors(req, resp);
+    resp.headers.set("Access-Control-Allow-Methods", "POST, OPTIONS");
+    auto asked = req.header("Access-Control-Request-Headers");
+    resp.headers.set("Access-Control-Allow-Headers",
+                     asked ? std::string(*asked) : std::string("Content-Type, Content-Encoding, Authorization"));
+    resp.headers.set("Access-Control-Max-Age", "86400");
+    return resp;
+  }
+
+  http::Response error(const http::Request& req, Encoding enc, int status, int rpc_code, std::string_view message,
+                       int retry_after = 0) const {
+    http::Response resp;
+    resp.status = status;
+    resp.body = statusBody(rpc_code, message, enc, retry_after);
+    resp.headers.set("Content-Type", enc == Encoding::kJson ? kJsonType : kProtobufType);
+    if (retry_after > 0) resp.headers.set("Retry-After", std::to_string(retry_after));
+    cors(req, resp);
+    return resp;
+  }
+
+  http::Response handle(Signal signal, const http::Request& req) {
+    constexpr std::string_view kTransport = "http";
+    auto enc = encodingOf(req);
+    // Errors before the content type is known answer in protobuf, OTLP's default.
+    const Encoding answer = enc.value_or(Encoding::kProtobuf);
+    if (!r_.authorized(req.header("Authorization").value_or(""))) {
+      r_.countRefused(signal, kTransport, "unauthorized");
+      auto resp = error(req, answer, 401, kUnauthenticated, "missing or invalid bearer token");
+      resp.headers.set("WWW-Authenticate", "Bearer");
+      return resp;
+    }
+    if (!enc) {
+      r_.countRefused(signal, kTransport, "unsupported_media_type");
+      return error(req, answer, 415, kInvalidArgument,
+                   fmt::format("unsupported Content-Type \"{}\": use application/x-protobuf or application/json",
+                               req.header("Content-Type").value_or("")));
+    }
+    std::string decompressed;
+    std::string_view body = req.body;
+    const auto encoding = req.header("Content-Encoding").value_or("");
+    try {
+      if (!encoding.empty() && lower(trim(encoding)) != "identity") {
+        decompressed = decompressBody(encoding, req.body, r_.options().max_request_bytes);
+        body = decompressed;
+      } else if (body.size() > r_.options().max_request_bytes) {
+        throw BodyTooLarge{r_.options().max_request_bytes};
+      }
+    } catch (const BodyTooLarge& e) {
+      r_.countRefused(signal, kTransport, "too_large");
+      return error(req, answer, 413, kResourceExhausted,
+                   fmt::format("request body over {} bytes (otlp.max_request_bytes, decompressed size counted)", e.limit));
+    } catch (const UnsupportedEncoding& e) {
+      r_.countRefused(signal, kTransport, "unsupported_media_type");
+      return error(req, answer, 415, kUnimplemented,
+                   fmt::format("unsupported Content-Encoding \"{}\": use gzip or zstd", e.encoding));
+    } catch (const Exception& e) {
+      r_.countRefused(signal, kTransport, "malformed");
+      return error(req, answer, 400, kInvalidArgument, e.what());
+    }
+    Outcome o = r_.ingest(signal, body, *enc, kTransport);
+    switch (o.kind) {
+      case Outcome::kAccepted: {
+        http::Response resp;
+        resp.status = 200;
+        resp.body = exportResponse(signal, o.rejected, *enc);
+        resp.headers.set("Content-Type", *enc == Encoding::kJson ? kJsonType : kProtobufType);
+        cors(req, resp);
+        return resp;
+      }
+      case Outcome::kMalformed: return error(req, *enc, 400, kInvalidArgument, o.message);
+      case Outcome::kBufferFull:
+      case Outcome::kShuttingDown:
+        return error(req, *enc, 503, kUnavailable, o.message, r_.options().retry_after_seconds);
+      case Outcome::kTooLarge: return error(req, *enc, 413, kResourceExhausted, o.message);
+      case Outcome::kUnsupported: return error(req, *enc, 415, kInvalidArgument, o.message);
+    }
+    return error(req, *enc, 500, 13, "unexpected outcome");
+  }
+
+  Receiver& r_;
+};
+
+}  // namespace
+
+std::unique_ptr<http::Server> makeHttpServer(Receiver& receiver) {
+  http::Router router;
+  HttpRoutes::add(std::make_shared<HttpRoutes>(receiver), router);
+  http::ServerOptions o;
+  o.listen = receiver.options().http_listen;
+  o.name = "otlp";
+  o.worker_threads = receiver.options().http_workers;
+  // Compressed bodies above the limit are refused by the server while reading;
+  // decompressed ones by decompressBody.
+  o.body_limit = receiver.options().max_request_bytes;
+  return std::make_unique<http::Server>(o, std::move(router));
+}
+
+}  // namespace kobs::collect::otlp

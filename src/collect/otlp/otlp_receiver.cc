@@ -1,0 +1,291 @@
+#include "collect/otlp/otlp_receiver.h"
+
+#include <fstream>
+#include <iostream>
+
+#include "collect/otlp/otlp_transport.h"
+#include "common/error.h"
+#include "common/logging.h"
+
+namespace kobs::collect::otlp {
+
+using config::KeySpec;
+using config::KeyType;
+
+std::vector<config::KeySpec> configKeys() {
+  return {
+      {"otlp.http_listen", KeyType::kString, ":4318", "Address of the OTLP/HTTP receiver (POST /v1/traces, /v1/logs, /v1/metrics). Empty: off.", {"KOBS_OTLP_HTTP_LISTEN"}},
+      {"otlp.grpc_listen", KeyType::kString, ":4317", "Address of the OTLP/gRPC receiver (the three Export services). Empty: off.", {"KOBS_OTLP_GRPC_LISTEN"}},
+      {"otlp.max_request_bytes", KeyType::kBytes, "16MiB", "Largest OTLP request, compressed and decompressed (HTTP 413, gRPC RESOURCE_EXHAUSTED beyond it).", {}},
+      {"otlp.http_workers", KeyType::kInt, "2", "Threads decoding OTLP/HTTP requests.", {}},
+      {"otlp.cors_allowed_origins", KeyType::kStringList, "", "Origins allowed to send OTLP/HTTP from a browser (CORS); `*` allows any. Empty: no CORS headers.", {"KOBS_OTLP_CORS_ALLOWED_ORIGINS"}},
+      {"otlp.auth", KeyType::kBool, "false", "Require `Authorization: Bearer <token>` on OTLP requests, with a token from auth.tokens_file.", {"KOBS_OTLP_AUTH"}},
+      {"otlp.retry_after", KeyType::kDuration, "5s", "Retry-After (HTTP) / RetryInfo (gRPC) sent when the disk buffer is full.", {}},
+  };
+}
+
+ReceiverOptions optionsFromConfig(const config::Values& v) {
+  ReceiverOptions o;
+  o.http_listen = v.str("otlp.http_listen");
+  o.grpc_listen = v.str("otlp.grpc_listen");
+  o.max_request_bytes = size_t(v.bytes("otlp.max_request_bytes"));
+  o.http_workers = size_t(std::max<int64_t>(1, v.integer("otlp.http_workers")));
+  o.cors_allowed_origins = v.list("otlp.cors_allowed_origins");
+  o.retry_after_seconds = int(std::max<int64_t>(1, v.duration("otlp.retry_after").count() / 1000));
+  if (v.boolean("otlp.auth")) {
+    const auto& path = v.str("auth.tokens_file");
+    if (path.empty())
+      throw Exception(ErrorCode::kBadConfig, "otlp.auth is on but auth.tokens_file is empty: no token could match");
+    std::ifstream in(path);
+    if (!in) throw Exception(ErrorCode::kBadConfig, "otlp.auth: cannot read auth.tokens_file {}", path);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto b = line.find_first_not_of(" \t\r");
+      auto e = line.find_last_not_of(" \t\r");
+      if (b == std::string::npos || line[b] == '#') continue;
+      o.tokens.insert(line.substr(b, e - b + 1));
+    }
+    if (o.tokens.empty()) throw Exception(ErrorCode::kBadConfig, "otlp.auth: auth.tokens_file {} holds no token", path);
+  }
+  return o;
+}
+
+struct Receiver::SignalCounters {
+  metrics::Counter* received = nullptr;
+  metrics::Counter* accepted = nullptr;
+  metrics::Counter* rejected_no_data = nullptr;
+  metrics::Counter* rejected_no_table = nullptr;
+  metrics::Counter* rejected_buffer_full = nullptr;
+};
+
+Receiver::Receiver(ReceiverOptions options, pipeline::Pipeline& pipeline, metrics::Registry& metrics)
+    : options_(std::move(options)), pipeline_(pipeline), metrics_(metrics) {
+  for (auto s : {Signal::kTraces, Signal::kLogs, Signal::kMetrics}) {
+    auto c = std::make_unique<SignalCounters>();
+    std::string sig(signalName(s));
+    c->received = &metrics_.counter("kobs_otlp_records_received_total", "OTLP records (spans, log records, data points) decoded.", {{"signal", sig}});
+    c->accepted = &metrics_.counter("kobs_otlp_records_accepted_total", "OTLP records handed to the pipeline.", {{"signal", sig}});
+    const char* help = "OTLP records refused, by reason (no_data: a metric without points; no_table: the table "
+                       "is not there; buffer_full: the disk buffer is full).";
+    c->rejected_no_data = &metrics_.counter("kobs_otlp_records_rejected_total", help, {{"signal", sig}, {"reason", "no_data"}});
+    c->rejected_no_table = &metrics_.counter("kobs_otlp_records_rejected_total", help, {{"signal", sig}, {"reason", "no_table"}});
+    c->rejected_buffer_full = &metrics_.counter("kobs_otlp_records_rejected_total", help, {{"signal", sig}, {"reason", "buffer_full"}});
+    counters_.push_back(std::move(c));
+  }
+}
+
+Receiver::~Receiver() { shutdown(std::chrono::steady_clock::now()); }
+
+Receiver::SignalCounters& Receiver::counters(Signal s) { return *counters_[size_t(s)]; }
+
+metrics::Counter& Receiver::requests(Signal s, std::string_view transport, std::string_view outcome) {
+  // The registry returns the existing series for a known label set.
+  return metrics_.counter("kobs_otlp_requests_total", "OTLP export requests, by signal, transport and outcome.",
+                          {{"signal", std::string(signalName(s))},
+                           {"transport", std::string(transport)},
+                           {"outcome", std::string(outcome)}});
+}
+
+void Receiver::countRefused(Signal signal, std::string_view transport, std::string_view outcome) {
+  requests(signal, transport, outcome).inc();
+}
+
+bool Receiver::authorized(std::string_view header) const {
+  if (options_.tokens.empty()) return true;
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size()) return false;
+  for (size_t i = 0; i < kBearer.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != std::tolower(static_cast<unsigned char>(kBearer[i])))
+      return false;
+  return options_.tokens.find(header.substr(kBearer.size())) != options_.tokens.end();
+}
+
+Outcome Receiver::run(Signal signal, std::string_view transport, const std::function<Outcome()>& work) {
+  Outcome out;
+  if (stopping_) {
+    out.kind = Outcome::kShuttingDown;
+    out.message = "kobs is shutting down";
+    countRefused(signal, transport, "shutting_down");
+    return out;
+  }
+  try {
+    out = work();
+  } catch (const Exception& e) {
+    if (e.code() != ErrorCode::kBadInput) throw;
+    out.kind = Outcome::kMalformed;
+    out.message = e.what();
+    logging::get("otlp")->debug("{} {} request refused: {}", transport, signalName(signal), e.what());
+  }
+  switch (out.kind) {
+    case Outcome::kAccepted: countRefused(signal, transport, out.rejected.count ? "partial" : "accepted"); break;
+    case Outcome::kMalformed: countRefused(signal, transport, "malformed"); break;
+    case Outcome::kBufferFull: countRefused(signal, transport, "buffer_full"); break;
+    default: break;
+  }
+  return out;
+}
+
+Outcome Receiver::ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport) {
+  return run(signal, transport, [&]() -> Outcome {
+    switch (signal) {
+      case Signal::kLogs: {
+        auto d = decodeLogs(body, encoding);
+        return addLogs(d);
+      }
+      case Signal::kTraces: {
+        auto d = decodeSpans(body, encoding);
+        return addSpans(d);
+      }
+      case Signal::kMetrics: {
+        auto d = decodeMetrics(body, encoding);
+        return addMetrics(d);
+      }
+    }
+    return {};
+  });
+}
+
+Outcome Receiver::ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req) {
+  return run(Signal::kLogs, "grpc", [&] {
+    DecodedLogs d;
+    mapLogs(req, d);
+    return addLogs(d);
+  });
+}
+
+Outcome Receiver::ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req) {
+  return run(Signal::kTraces, "grpc", [&] {
+    DecodedSpans d;
+    mapSpans(req, d);
+    return addSpans(d);
+  });
+}
+
+Outcome Receiver::ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req) {
+  return run(Signal::kMetrics, "grpc", [&] {
+    DecodedMetrics d;
+    mapMetrics(req, d);
+    return addMetrics(d);
+  });
+}
+
+namespace {
+Outcome bufferFull(size_t n, std::string_view what) {
+  Outcome o;
+  o.kind = Outcome::kBufferFull;
+  o.message = fmt::format("disk buffer full: {} {} not accepted, retry later", n, what);
+  return o;
+}
+}  // namespace
+
+Outcome Receiver::addLogs(DecodedLogs& d) {
+  auto& c = counters(Signal::kLogs);
+  c.received->inc(d.records.size());
+  Outcome out;
+  out.rejected = std::move(d.rejected);
+  if (d.records.empty()) return out;
+  try {
+    pipeline_.logs().add(std::span<const pipeline::LogRecord>(d.records));
+  } catch (const Exception& e) {
+    if (e.code() != ErrorCode::kBufferFull) throw;
+    c.rejected_buffer_full->inc(d.records.size());
+    return bufferFull(d.records.size(), "log records");
+  }
+  c.accepted->inc(d.records.size());
+  return out;
+}
+
+Outcome Receiver::addSpans(DecodedSpans& d) {
+  auto& c = counters(Signal::kTraces);
+  c.received->inc(d.spans.size());
+  Outcome out;
+  out.rejected = std::move(d.rejected);
+  if (d.spans.empty()) return out;
+  auto* batcher = pipeline_.traces();
+  if (!batcher) {
+    c.rejected_no_table->inc(d.spans.size());
+    out.rejected.add(d.spans.size(), "kobs has no traces table configured");
+    return out;
+  }
+  try {
+    batcher->add(std::span<const pipeline::Span>(d.spans));
+  } catch (const Exception& e) {
+    if (e.code() != ErrorCode::kBufferFull) throw;
+    c.rejected_buffer_full->inc(d.spans.size());
+    return bufferFull(d.spans.size(), "spans");
+  }
+  c.accepted->inc(d.spans.size());
+  return out;
+}
+
+Outcome Receiver::addMetrics(DecodedMetrics& d) {
+  auto& c = counters(Signal::kMetrics);
+  const size_t total = d.total();
+  c.received->inc(total + d.rejected.count);
+  c.rejected_no_data->inc(d.rejected.count);
+  Outcome out;
+  out.rejected = std::move(d.rejected);
+  size_t accepted = 0;
+  static constexpr std::string_view kTypeNames[] = {"gauge", "sum", "histogram", "exponential histogram", "summary"};
+  for (size_t t = 0; t < d.points.size(); ++t) {
+    auto& pts = d.points[t];
+    if (pts.empty()) continue;
+    auto* batcher = pipeline_.metrics(static_cast<pipeline::MetricType>(t));
+    if (!batcher) {
+      c.rejected_no_table->inc(pts.size());
+      out.rejected.add(pts.size(), fmt::format("kobs has no {} metrics table configured", kTypeNames[t]));
+      continue;
+    }
+    try {
+      batcher->add(std::span<const pipeline::MetricPoint>(pts));
+      accepted += pts.size();
+    } catch (const Exception& e) {
+      if (e.code() != ErrorCode::kBufferFull) throw;
+      c.rejected_buffer_full->inc(pts.size());
+      // Nothing of this request accepted yet: the client may retry it whole.
+      if (accepted == 0) return bufferFull(total, "data points");
+      // Some types are in already: retrying would store them twice, so the
+      // rest is reported as rejected instead.
+      out.rejected.add(pts.size(), "disk buffer full");
+    }
+  }
+  c.accepted->inc(accepted);
+  return out;
+}
+
+void Receiver::start() {
+  auto log = logging::get("otlp");
+  if (!options_.http_listen.empty()) {
+    http_ = makeHttpServer(*this);
+    http_->start();
+    const auto host = http::parseListenAddress(options_.http_listen).host;
+    log->info("OTLP/HTTP receiver on port {}", http_->port());
+    std::cout << "kobs OTLP/HTTP on http://" << (host.empty() ? std::string("0.0.0.0") : host) << ":" << http_->port()
+              << "  (/v1/traces /v1/logs /v1/metrics)" << std::endl;
+  }
+  if (!options_.grpc_listen.empty()) {
+    grpc_ = std::make_unique<GrpcServer>(*this, options_.grpc_listen);
+    log->info("OTLP/gRPC receiver on port {}", grpc_->port());
+    const auto host = http::parseListenAddress(options_.grpc_listen).host;
+    std::cout << "kobs OTLP/gRPC on " << (host.empty() ? std::string("0.0.0.0") : host) << ":" << grpc_->port()
+              << std::endl;
+  }
+}
+
+void Receiver::shutdown(std::chrono::steady_clock::time_point deadline) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(100),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+  };
+  if (http_) http_->stop(left());
+  if (grpc_) grpc_->stop(std::chrono::steady_clock::now() + left());
+  // Both listeners let their in-flight requests finish; anything later is refused.
+  stopping_ = true;
+}
+
+uint16_t Receiver::httpPort() const { return http_ ? http_->port() : 0; }
+uint16_t Receiver::grpcPort() const { return grpc_ ? grpc_->port() : 0; }
+
+}  // namespace kobs::collect::otlp
