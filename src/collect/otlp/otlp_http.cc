@@ -233,6 +233,9 @@ std::unique_ptr<http::Server> makeHttpServer(Receiver& receiver) {
   o.listen = receiver.options().http_listen;
   o.name = "otlp";
   o.worker_threads = receiver.options().http_workers;
+  // Requests the server refuses itself (413 on a body over the limit, 431)
+  // are counted there: kobs_http_requests_total{server="otlp",code="4xx"}.
+  o.metrics = &receiver.registry();
   // Compressed bodies above the limit are refused by the server while reading;
   // decompressed ones by decompressBody.
   o.body_limit = receiver.options().max_request_bytes;

@@ -97,6 +97,7 @@ class Receiver : public Component {
   void countRefused(Signal signal, std::string_view transport, std::string_view outcome);
   bool authorized(std::string_view authorization_header) const;
   const ReceiverOptions& options() const { return options_; }
+  metrics::Registry& registry() { return metrics_; }
 
  private:
   struct SignalCounters;

@@ -31,8 +31,10 @@ struct OtlpStack {
   std::unique_ptr<Receiver> receiver;
   std::string database;
 
+  // `sink`: where the pipeline writes instead of the embedded store (which
+  // still holds the schema the encoders follow).
   OtlpStack(const std::string& db, store::schema::Variant variant, ReceiverOptions ro = {},
-            pipeline::PipelineOptions po = {}) : database(db) {
+            pipeline::PipelineOptions po = {}, store::IStore* sink = nullptr) : database(db) {
     store = kobs::testing::openEmbeddedStore(db);
     store::schema::SchemaOptions so;
     so.database = db;
@@ -41,9 +43,9 @@ struct OtlpStack {
     buffer_dir = std::make_unique<kobs::testing::TempDir>();
     po.buffer.dir = buffer_dir->path();
     po.buffer.fsync = pipeline::FsyncPolicy::kNever;
-    po.batch.max_age = std::chrono::milliseconds(50);
+    if (po.batch.max_age == pipeline::BatcherOptions{}.max_age) po.batch.max_age = std::chrono::milliseconds(50);
     po.flush_tick = std::chrono::milliseconds(20);
-    pipeline = std::make_unique<pipeline::Pipeline>(*store, pipeline::targetsFromSchema(schema), po);
+    pipeline = std::make_unique<pipeline::Pipeline>(sink ? *sink : *store, pipeline::targetsFromSchema(schema), po);
     pipeline->start();
     if (ro.http_listen == ":4318") ro.http_listen = "127.0.0.1:0";
     if (ro.grpc_listen == ":4317") ro.grpc_listen = "";
