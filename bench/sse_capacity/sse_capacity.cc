@@ -539,6 +539,10 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
                                 "--set",
                                 "serve.clickhouse_listen=",
                                 "--set",
+                                "otlp.http_listen=",
+                                "--set",
+                                "otlp.grpc_listen=",
+                                "--set",
                                 fmt::format("serve.sse_keepalive={}ms", o.keepalive_ms),
                                 "--set",
                                 "log.level=warn"};

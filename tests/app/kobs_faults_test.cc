@@ -95,6 +95,7 @@ TEST(KobsFaults, HungClickHouseAtStartLeavesProbesResponsiveAndSigtermEndsItInTi
   testing::SilentServer hung;
   testing::TempDir dir;
   Kobs kobs({"collect", "--data-dir", dir.str(), "--set", "http.listen=127.0.0.1:0", "--set",
+             "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0", "--set",
              "store.kind=clickhouse", "--set", "store.clickhouse.url=" + hung.url(), "--set",
              "shutdown.timeout=3s"});
   ASSERT_GT(kobs.port, 0) << "kobs did not print its address";

@@ -118,7 +118,8 @@ TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
   if (pid == 0) {
     ::dup2(out_pipe[1], 1);
     ::close(out_pipe[0]);
-    std::vector<std::string> args{bin, "all", "--data-dir", data, "--set", "http.listen=127.0.0.1:0"};
+    std::vector<std::string> args{bin, "all", "--data-dir", data, "--set", "http.listen=127.0.0.1:0",
+                                  "--set", "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -32,7 +32,9 @@ export class Kobs {
     this.args = [role];
     if (demo) this.args.push('--demo');
     this.args.push('--data-dir', dataDir, '--set', `http.listen=${httpListen}`,
-                   '--set', 'serve.clickhouse_listen=127.0.0.1:0', '--set', 'log.level=info');
+                   '--set', 'serve.clickhouse_listen=127.0.0.1:0', '--set', 'log.level=info',
+                   // OTLP on free ports: tests run in parallel (tests/js/otlp*.test.mjs read them back).
+                   '--set', 'otlp.http_listen=127.0.0.1:0', '--set', 'otlp.grpc_listen=127.0.0.1:0');
     if (presenterListen) this.args.push('--set', `presenter.listen=${presenterListen}`);
     for (const s of sets) this.args.push('--set', s);
     this.name = name;
