@@ -1,5 +1,8 @@
-// FakeKubeApiServer: a stand-in for the real kube-apiserver in tests (no
-// kube-apiserver can run here). It serves, on 127.0.0.1 over HTTP or TLS
+// FakeKubeApiServer: a stand-in for the real kube-apiserver, for what the
+// real one (support/real_apiserver.h) cannot be made to do on demand:
+// malformed or truncated watch lines, ERROR events mid-stream, failing
+// reviews, counting the requests it gets. Each test that uses it says why,
+// in one line. It serves, on 127.0.0.1 over HTTP or TLS
 // (a self-signed certificate made at start), the subset of the documented
 // Kubernetes API behaviour that kobs relies on:
 //   - an in-memory store per resource with one cluster-wide, monotonically
