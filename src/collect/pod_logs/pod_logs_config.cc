@@ -1,6 +1,8 @@
 // The pod logs receiver's configuration table (pod_logs.*).
 #include <cstdlib>
 
+#include "k8s/cluster_config.h"
+
 #include "collect/pod_logs/pod_logs_receiver.h"
 
 namespace kobs::collect::pod_logs {
@@ -21,6 +23,8 @@ std::vector<config::KeySpec> configKeys() {
       {"pod_logs.scan_interval", KeyType::kDuration, "10s", "Period of the full discovery scan that backs up inotify.", {}},
       {"pod_logs.rotate_wait", KeyType::kDuration, "5s", "How long a rotated or deleted file stays open after its last new byte.", {}},
       {"pod_logs.checkpoint_interval", KeyType::kDuration, "1s", "How often the per-file checkpoint is written when it changed.", {}},
+      {"pod_logs.metadata", KeyType::kBool, "true", "Watch this node's pods (list/watch pods, fieldSelector spec.nodeName) for labels, owner workload and the composition id (composition.* keys); needs pod_logs.node_name.", {}},
+      {"pod_logs.metadata_wait", KeyType::kDuration, "5s", "How long lines of a pod the watch does not know yet wait before they are stored without its metadata.", {}},
       {"pod_logs.node_name", KeyType::kString, "", "This node's name: k8s.node.name on every row (downward API spec.nodeName).", {"KOBS_NODE_NAME", "NODE_NAME"}},
   };
 }
@@ -44,6 +48,22 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   o.checkpoint_interval = v.duration("pod_logs.checkpoint_interval");
   o.node_name = v.str("pod_logs.node_name");
   o.cluster_name = v.str("k8s.events.cluster_name");
+  o.metadata_wait = v.duration("pod_logs.metadata_wait");
+  if (v.boolean("pod_logs.metadata") && !o.node_name.empty()) {
+    k8s::ResolveOptions ro;
+    ro.kubeconfig = v.str("k8s.kubeconfig");
+    ro.context = v.str("k8s.context");
+    o.metadata.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
+    o.metadata.node_name = o.node_name;
+    o.metadata.resolve = v.boolean("composition.enabled");
+    o.metadata.resolver.label_key = v.str("composition.label_key");
+    o.metadata.resolver.max_owner_depth = int(v.integer("composition.owner_depth"));
+    o.metadata.resolver.cache_size = size_t(std::max<int64_t>(1, v.integer("composition.cache_size")));
+    o.metadata.resolver.ttl_found = v.duration("composition.cache_ttl");
+    o.metadata.resolver.ttl_not_found = v.duration("composition.negative_cache_ttl");
+    o.metadata.resolver.api_calls_per_second = double(v.integer("composition.api_qps"));
+    o.metadata.resolver.api_burst = double(v.integer("composition.api_burst"));
+  }
   return o;
 }
 

@@ -96,7 +96,11 @@ struct PodLogsReceiver::File {
   int64_t last_time_ns = 0;
   int64_t chunk_observed = 0;
   std::unordered_map<RecoveryKey, int, RecoveryKeyHash> already_stored;
-  bool probe_recovery = false;  // not in the checkpoint at a restart: its rows may be in the store already
+  bool probe_recovery = false;
+  std::string pod_uid;                       // from the path
+  std::shared_ptr<const PodInfo> pod;        // from the pod watch, when known
+  bool meta_wait = false;                    // not read until the pod is known or metadata_wait passed
+  Clock::time_point discovered = Clock::now();  // not in the checkpoint at a restart: its rows may be in the store already
 
   explicit File(size_t max_log_size) : recombiner(max_log_size) {}
   ~File() {
@@ -117,6 +121,8 @@ PodLogsReceiver::PodLogsReceiver(PodLogsOptions options, pipeline::Pipeline& pip
   scope_ = std::move(scope);
   checkpoint_file_ = options_.state_dir / "checkpoint.json";
   read_buf_.resize(options_.read_chunk);
+  if (options_.metadata.cluster && !options_.metadata.node_name.empty())
+    metadata_ = std::make_unique<PodMetadata>(options_.metadata);
   if (metrics) registerMetrics(*metrics);
 }
 
@@ -145,6 +151,7 @@ void PodLogsReceiver::start() {
   inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (inotify_fd_ < 0)
     logging::get("pod_logs")->warn("inotify unavailable ({}); discovery and reads by polling only", std::strerror(errno));
+  if (metadata_) metadata_->start();
   thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
@@ -157,6 +164,7 @@ void PodLogsReceiver::shutdown(std::chrono::steady_clock::time_point) {
     thread_.join();
     persistCheckpoint(true);
   }
+  if (metadata_) metadata_->stop();
   if (inotify_fd_ >= 0) ::close(inotify_fd_);
   inotify_fd_ = -1;
 }
@@ -196,6 +204,13 @@ void PodLogsReceiver::run(std::stop_token stop) {
     for (auto& [k, f] : files_) {
       if (stop.stop_requested()) break;
       if (f->closed) continue;
+      if (f->meta_wait) {
+        refreshMetadata(*f, Clock::now() - f->discovered >= options_.metadata_wait);
+        if (f->meta_wait) continue;
+        f->dirty = true;
+      } else if (read_all && metadata_ && !f->pod_uid.empty()) {
+        refreshMetadata(*f, false);  // labels changed, or the pod became known late
+      }
       if (read_all || f->dirty || f->draining || f->blocked || f->more) readFile(*f);
       lag += f->size > f->read_offset ? f->size - f->read_offset : 0;
     }
@@ -449,9 +464,25 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
       if (::pread(fd, &last, 1, off_t(f->size - 1)) == 1 && last != '\n') f->skip_to_newline = true;
     }
   }
-  // Resource attributes: the path's, as the stock container operator sets them.
+  if (auto pp = parsePodPath(f->path)) f->pod_uid = pp->pod_uid;
+  if (metadata_ && !f->pod_uid.empty()) {
+    f->pod = metadata_->find(f->pod_uid);
+    f->meta_wait = !f->pod;
+  }
+  buildResource(*f);
+  ++stats_.files_opened;
+  File* raw = f.get();
+  files_[{raw->dev, raw->ino}] = std::move(f);
+  if (active) by_path_[path] = raw;
+  else raw->draining = true;
+  checkTruncation(*raw, fst);
+}
+
+// Resource attributes: the path's, as the stock container operator sets
+// them, then the pod watch's.
+void PodLogsReceiver::buildResource(File& f) {
   auto resource = std::make_shared<pipeline::Resource>();
-  if (auto pp = parsePodPath(f->path)) {
+  if (auto pp = parsePodPath(f.path)) {
     resource->attributes.emplace_back("k8s.namespace.name", pp->ns);
     resource->attributes.emplace_back("k8s.pod.name", pp->pod_name);
     resource->attributes.emplace_back("k8s.pod.uid", pp->pod_uid);
@@ -460,13 +491,21 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   }
   if (!options_.node_name.empty()) resource->attributes.emplace_back("k8s.node.name", options_.node_name);
   if (!options_.cluster_name.empty()) resource->attributes.emplace_back("k8s.cluster.name", options_.cluster_name);
-  f->resource = std::move(resource);
-  ++stats_.files_opened;
-  File* raw = f.get();
-  files_[{raw->dev, raw->ino}] = std::move(f);
-  if (active) by_path_[path] = raw;
-  else raw->draining = true;
-  checkTruncation(*raw, fst);
+  if (f.pod)
+    for (const auto& a : f.pod->resource) resource->attributes.push_back(a);
+  f.resource = std::move(resource);
+}
+
+void PodLogsReceiver::refreshMetadata(File& f, bool force_release) {
+  auto pod = metadata_ ? metadata_->find(f.pod_uid) : nullptr;
+  if (pod && pod != f.pod) {
+    f.pod = std::move(pod);
+    buildResource(f);
+  }
+  if (f.meta_wait && (f.pod || force_release)) {
+    f.meta_wait = false;
+    if (!f.pod) ++stats_.metadata_timeouts;
+  }
 }
 
 void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
@@ -665,11 +704,12 @@ void PodLogsReceiver::emitRecord(File& f, std::string_view body, int64_t time_ns
   r.time_unix_nano = ts;
   r.observed_time_unix_nano = observed;
   r.body = pipeline::AnyValue(std::string(body));
-  r.attributes.reserve(absurd || split ? 5 : 3);
+  r.attributes.reserve(6);
   r.attributes.emplace_back("log.file.path", f.path);
   r.attributes.emplace_back("log.iostream", std::string(streamName(Stream(stream))));
   r.attributes.emplace_back("logtag", "F");
   if (split) r.attributes.emplace_back("kobs.log.split", true);
+  if (f.pod && !f.pod->composition_id.empty()) r.attributes.emplace_back("krateo.io/composition-id", f.pod->composition_id);
   if (absurd) r.attributes.emplace_back("kobs.log.original_time", std::string(time_text));
   f.last_time_ns = ts;
 }

@@ -39,6 +39,10 @@
 // chunk's records are kept and that file is not read further until they are
 // accepted; nothing is dropped.
 //
+// Metadata: with the pod watch on (PodMetadata), a file of a pod the watch
+// does not know yet is not read for up to metadata_wait; then its lines go
+// without the watch's attributes, which are added to later lines once known.
+//
 // Threading: one tailer thread owns every file, the inotify descriptor and
 // the checkpoint; commit callbacks run on the pipeline's sender thread and
 // touch only each file's CommitState (a mutex) and atomic counters.
@@ -61,6 +65,7 @@
 #include <vector>
 
 #include "collect/pod_logs/checkpoint.h"
+#include "collect/pod_logs/pod_metadata.h"
 #include "common/component.h"
 #include "common/config_table.h"
 #include "common/metrics.h"
@@ -88,6 +93,12 @@ struct PodLogsOptions {
   // row gets the observed time, the line's time goes to kobs.log.original_time.
   int64_t min_time_ns = 946684800LL * 1000000000LL;  // 2000-01-01
   std::chrono::hours max_future{24};
+  // Pod metadata (labels, workload, composition id) from a node-scoped pod
+  // watch; off when metadata.cluster is empty or node_name is.
+  PodMetadataOptions metadata;
+  // How long a file of a pod the watch does not know yet waits before its
+  // lines go without the metadata (nothing is read meanwhile: bounded).
+  std::chrono::milliseconds metadata_wait{5000};
   // Test hook: the observed clock (ns since the epoch).
   std::function<int64_t()> clock;
 };
@@ -111,6 +122,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   X(files_closed, "log files released after draining")                                  \
   X(open_errors, "log files that could not be opened or read")                          \
   X(scans, "full discovery scans")                                                      \
+  X(metadata_timeouts, "files of pods the watch did not know within metadata_wait, read without it") \
   X(partition_splits, "batches sealed early to keep an insert under 100 daily partitions") \
   X(buffer_full_pauses, "chunks the pipeline refused (buffer full); the file waits")   \
   X(recovered_duplicates, "re-read records skipped because the store had them")        \
@@ -143,6 +155,7 @@ class PodLogsReceiver final : public Component {
   uint64_t lagBytes() const { return lag_bytes_.load(); }
   // True once the first scan after start (and any recovery) is done.
   bool ready() const { return ready_.load(); }
+  const PodMetadata* metadata() const { return metadata_.get(); }
 
  private:
   struct File;
@@ -168,12 +181,15 @@ class PodLogsReceiver final : public Component {
   bool excluded(const std::string& path) const;
   void registerMetrics(metrics::Registry& m);
   int64_t now() const;
+  void buildResource(File& f);
+  void refreshMetadata(File& f, bool force_release);
 
   PodLogsOptions options_;
   pipeline::Pipeline& pipeline_;
   store::IStore& store_;
   std::filesystem::path checkpoint_file_;
   std::shared_ptr<const pipeline::Scope> scope_;
+  std::unique_ptr<PodMetadata> metadata_;
 
   // Owned by the tailer thread.
   std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<File>> files_;  // by (dev, ino)
