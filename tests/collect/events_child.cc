@@ -1,10 +1,11 @@
 // Child process for exactly_once_test.cc: the events receiver, the real
-// pipeline and the embedded store on <data_dir>, against the fake API server
-// at <url>. The parent SIGKILLs it at random moments.
-//   events_child run <data_dir> <url>
+// pipeline and the embedded store on <data_dir>, watching Events of
+// <namespace> on the API server of <kubeconfig>. The parent SIGKILLs it at
+// random moments.
+//   events_child run <data_dir> <kubeconfig> <namespace>
 //       runs until killed (or SIGTERM: clean shutdown); prints "listed" once
 //       the watch knows where to resume (its first list is in, or it resumed)
-//   events_child settle <data_dir> <url> <expected_pairs>
+//   events_child settle <data_dir> <kubeconfig> <namespace> <expected_pairs>
 //       runs until the store holds <expected_pairs> distinct (uid, rv) pairs
 //       (or 90 s), shuts down cleanly, then prints "pair <uid> <rv> <rows>"
 //       for every stored pair and "done".
@@ -19,6 +20,7 @@
 
 #include "collect/k8s_events/events_receiver.h"
 #include "common/logging.h"
+#include "k8s/cluster_config.h"
 #include "pipeline/pipeline.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
@@ -26,10 +28,11 @@
 using namespace kobs;
 
 int main(int argc, char** argv) {
-  if (argc < 4) return 64;
+  if (argc < 5) return 64;
   const std::string mode = argv[1];
   const std::filesystem::path dir = argv[2];
-  const std::string url = argv[3];
+  const std::string kubeconfig = argv[3];
+  const std::string ns = argv[4];
   const char* level = std::getenv("KOBS_TEST_LOG_LEVEL");  // e.g. info, to see each run's recovery
   logging::init({level ? level : "warn", "text"});
   sigset_t set;
@@ -59,20 +62,20 @@ int main(int argc, char** argv) {
 
   collect::k8s_events::ReceiverOptions ro;
   ro.state_dir = dir / "k8s_events";
-  ro.cluster = [url] {
-    k8s::ClusterConfig c;
-    c.server = url;
-    c.source = "test";
-    return c;
+  ro.cluster = [kubeconfig] {
+    k8s::ResolveOptions r;
+    r.kubeconfig = kubeconfig;
+    return k8s::resolveClusterConfig(r);
   };
+  ro.namespaces = {ns};
   ro.backoff_max = std::chrono::seconds(1);
   ro.resolve = false;
   collect::k8s_events::EventsReceiver receiver(ro, pipe, store, nullptr);
   receiver.start();
   std::printf("started\n");
   std::fflush(stdout);
-  std::jthread listed([&receiver](std::stop_token st) {
-    while (!st.stop_requested() && receiver.ledger().resumeVersion("*").empty())
+  std::jthread listed([&receiver, &ns](std::stop_token st) {
+    while (!st.stop_requested() && receiver.ledger().resumeVersion(ns).empty())
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     if (st.stop_requested()) return;
     std::printf("listed\n");
@@ -86,7 +89,8 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&set, &sig);
   } else {
-    const long expected = std::atol(argv[4]);
+    if (argc < 6) return 64;
+    const long expected = std::atol(argv[5]);
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
     while (std::chrono::steady_clock::now() < deadline) {
       auto r = store.query("SELECT count() FROM (" + pairs_sql + ")", "TabSeparated");

@@ -7,8 +7,8 @@
 // (event uid, resourceVersion) is in otel_logs exactly once: no run may fall
 // back to a list (which carries only each event's newest version) unless the
 // server answered 410.
-// The API server is the fake one (tests/support/fake_kube_apiserver): the
-// real_apiserver fixture has not landed yet; this test moves onto it then.
+// The API server is a real etcd + kube-apiserver
+// (tests/support/real_apiserver); the test watches its own namespace.
 // The parent never opens the store: chDB's data dir belongs to one process.
 #include <gtest/gtest.h>
 
@@ -26,7 +26,10 @@
 
 #include "collect_test_util.h"
 #include "support/child_process.h"
+#include "support/real_apiserver.h"
 #include "support/temp_dir.h"
+
+KOBS_REAL_APISERVER_ENVIRONMENT();
 
 namespace kobs::collect {
 namespace {
@@ -41,18 +44,20 @@ Pair pairOf(const nlohmann::json& e) {
 
 TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresEachOnce) {
   testing::TempDir dir;
-  testing::FakeKubeApiServer server;
-  server.start();
+  auto& kube = testing::RealApiServerEnvironment::server();
+  const std::string ns = kube.createNamespace("crash");
+  const std::string kubeconfig = kube.kubeconfig().string();
   constexpr int kKills = 30, kTotal = 10000, kLive = 40;
 
+  std::vector<nlohmann::json> pods;
+  for (int i = 0; i < 4; ++i) pods.push_back(kube.createPod(ns, "pod-" + std::to_string(i)));
   std::set<Pair> produced;
-  std::vector<std::string> names;
+  std::vector<nlohmann::json> events;  // the newest version of each (this test is their only writer)
   auto create = [&] {
-    std::string name = "ev." + std::to_string(names.size());
-    const std::string pod = std::to_string(names.size() % 40);
-    auto e = server.create("events", test::podEvent("crash", name, "pod-" + pod, "pod-uid-" + pod, "BackOff", "Warning"));
-    names.push_back(name);
-    return e;
+    std::string name = "ev." + std::to_string(events.size());
+    events.push_back(kube.createEvent(ns, name, pods[events.size() % pods.size()], "BackOff",
+                                      "Back-off restarting " + name, "Warning"));
+    return events.back();
   };
   // Live before kobs first starts: its first list stores them.
   for (int i = 0; i < kLive; ++i) produced.insert(pairOf(create()));
@@ -79,20 +84,20 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
       if (rng() % 10 < 7) {
         stored = create();
       } else {
-        auto e = *server.get("events", "crash", names[rng() % names.size()]);
+        auto& e = events[rng() % events.size()];
         e["count"] = e["count"].get<int>() + 1;
         e["lastTimestamp"] = test::nowRfc3339();
-        stored = server.update("events", e);
+        e = kube.update("/api/v1/namespaces/" + ns + "/events/" + e["metadata"]["name"].get<std::string>(), e);
+        stored = e;
       }
       produced.insert(pairOf(stored));
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   });
 
   std::mt19937 rng(42);
   std::uniform_int_distribution<int> wait_ms(300, 1500);
   for (int kill = 0; kill < kKills; ++kill) {
-    testing::ChildProcess child({childPath(), "run", dir.str(), server.url()});
+    testing::ChildProcess child({childPath(), "run", dir.str(), kubeconfig, ns});
     ASSERT_EQ(child.readLine(), "started");
     if (kill == 0) {
       // The first start lists what is live; the stream begins once it has.
@@ -111,7 +116,7 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
   producer.join();
   ASSERT_EQ(produced.size(), size_t(kLive + kTotal));
 
-  testing::ChildProcess child({childPath(), "settle", dir.str(), server.url(), std::to_string(produced.size())});
+  testing::ChildProcess child({childPath(), "settle", dir.str(), kubeconfig, ns, std::to_string(produced.size())});
   ASSERT_EQ(child.readLine(), "started");
   std::map<Pair, int> stored;
   std::string line;

@@ -1,14 +1,13 @@
 // The kobs binary in a crash loop, as a new user would try it: `kobs all`
 // on the embedded store with its default batch and checkpoint timing,
-// watching the API server through a kubeconfig, SIGKILLed 0.5 to 1.5 s after
+// watching a real kube-apiserver (tests/support/real_apiserver) through
+// --kubeconfig, SIGKILLed 0.5 to 1.5 s after
 // each start, 15 times, while 40 live events get 750 more notifications (30%
 // count updates), some of them while kobs is down. A last `kobs all` runs
 // undisturbed; every notification (event uid, resourceVersion) must then be
 // in otel_logs exactly once, read through kobs's own ClickHouse-compatible
 // endpoint. (exactly_once_test.cc runs the same check at 10x the volume on
 // the receiver and pipeline alone.)
-// The API server is the fake one (tests/support/fake_kube_apiserver): the
-// real_apiserver fixture has not landed yet; this test moves onto it then.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -27,7 +26,10 @@
 #include "collect_test_util.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/real_apiserver.h"
 #include "support/temp_dir.h"
+
+KOBS_REAL_APISERVER_ENVIRONMENT();
 
 namespace kobs::collect {
 namespace {
@@ -42,22 +44,12 @@ Pair pairOf(const nlohmann::json& e) {
   return {e["metadata"]["uid"].get<std::string>(), e["metadata"]["resourceVersion"].get<std::string>()};
 }
 
-std::filesystem::path writeKubeconfig(const std::filesystem::path& dir, const std::string& server) {
-  auto file = dir / "kubeconfig";
-  std::ofstream(file) << "apiVersion: v1\nkind: Config\n"
-                      << "clusters:\n- name: test\n  cluster:\n    server: " << server << "\n"
-                      << "users:\n- name: test\n  user: {}\n"
-                      << "contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n"
-                      << "current-context: test\n";
-  return file;
-}
-
 // `kobs all` on `data`, its ClickHouse-compatible port read from stdout.
 struct Kobs {
-  Kobs(const std::filesystem::path& data, const std::filesystem::path& kubeconfig)
+  Kobs(const std::filesystem::path& data, const std::filesystem::path& kubeconfig, const std::string& ns)
       : child({kobsBinary(), "all", "--data-dir", data.string(), "--set", "http.listen=127.0.0.1:0", "--set",
-               "serve.clickhouse_listen=127.0.0.1:0", "--set", "k8s.kubeconfig=" + kubeconfig.string(), "--set",
-               "log.level=warn"}) {
+               "serve.clickhouse_listen=127.0.0.1:0", "--kubeconfig", kubeconfig.string(), "--set",
+               "k8s.events.namespaces=" + ns, "--set", "log.level=warn"}) {
     std::regex ch(R"(ClickHouse-compatible endpoint on http://[0-9.]+:([0-9]+))");
     for (std::string line; ch_port == 0 && !(line = child.readLine()).empty();) {
       std::smatch m;
@@ -78,20 +70,21 @@ struct Kobs {
 
 TEST(KobsCrashLoop, SigkilledKobsAllStoresEveryNotificationOnce) {
   testing::TempDir dir;
-  testing::FakeKubeApiServer server;
-  server.start();
-  const auto kubeconfig = writeKubeconfig(dir.path(), server.url());
+  auto& kube = testing::RealApiServerEnvironment::server();
+  const std::string ns = kube.createNamespace("loop");
+  const auto kubeconfig = kube.kubeconfig();
   const auto data = dir.path() / "data";
   constexpr int kKills = 15, kTotal = 750, kLive = 40;
 
+  std::vector<nlohmann::json> pods;
+  for (int i = 0; i < 4; ++i) pods.push_back(kube.createPod(ns, "pod-" + std::to_string(i)));
   std::set<Pair> produced;
-  std::vector<std::string> names;
+  std::vector<nlohmann::json> events;  // the newest version of each (this test is their only writer)
   auto create = [&] {
-    std::string name = "ev." + std::to_string(names.size());
-    const std::string pod = std::to_string(names.size() % 10);
-    auto e = server.create("events", test::podEvent("loop", name, "pod-" + pod, "pod-uid-" + pod, "BackOff", "Warning"));
-    names.push_back(name);
-    return e;
+    std::string name = "ev." + std::to_string(events.size());
+    events.push_back(kube.createEvent(ns, name, pods[events.size() % pods.size()], "BackOff",
+                                      "Back-off restarting " + name, "Warning"));
+    return events.back();
   };
   for (int i = 0; i < kLive; ++i) produced.insert(pairOf(create()));
 
@@ -100,7 +93,7 @@ TEST(KobsCrashLoop, SigkilledKobsAllStoresEveryNotificationOnce) {
   std::jthread producer;  // stopped and joined if an assertion ends the test early
   std::atomic<int> kills_done{0};
   for (int kill = 0; kill < kKills; ++kill) {
-    Kobs kobs(data, kubeconfig);
+    Kobs kobs(data, kubeconfig, ns);
     ASSERT_GT(kobs.ch_port, 0) << "kobs did not print its endpoints";
     if (kill == 0) {
       // Once kobs has listed what is live, the notifications start, spread
@@ -121,10 +114,11 @@ TEST(KobsCrashLoop, SigkilledKobsAllStoresEveryNotificationOnce) {
           if (prng() % 10 < 7) {
             stored = create();
           } else {
-            auto e = *server.get("events", "loop", names[prng() % names.size()]);
+            auto& e = events[prng() % events.size()];
             e["count"] = e["count"].get<int>() + 1;
             e["lastTimestamp"] = test::nowRfc3339();
-            stored = server.update("events", e);
+            e = kube.update("/api/v1/namespaces/" + ns + "/events/" + e["metadata"]["name"].get<std::string>(), e);
+            stored = e;
           }
           produced.insert(pairOf(stored));
           std::this_thread::sleep_for(10ms);
@@ -139,7 +133,7 @@ TEST(KobsCrashLoop, SigkilledKobsAllStoresEveryNotificationOnce) {
   producer.join();
   ASSERT_EQ(produced.size(), size_t(kLive + kTotal));
 
-  Kobs kobs(data, kubeconfig);
+  Kobs kobs(data, kubeconfig, ns);
   ASSERT_GT(kobs.ch_port, 0);
   const std::string pairs_sql =
       "SELECT LogAttributes['k8s.event.uid'] AS u, JSONExtractString(Body,'object','metadata','resourceVersion') AS rv, "
