@@ -12,6 +12,9 @@
 #include "store/clickhouse/body_codec.h"
 #include "store/clickhouse/http_store.h"
 
+#include <set>
+#include <thread>
+
 namespace kobs::collect::otlp {
 namespace {
 
@@ -286,6 +289,87 @@ TEST(OtlpReceiverBackPressure, FullDiskBufferIs503WithRetryAfter) {
   // The store never comes back in this test: do not wait for it at teardown.
   stack.receiver->shutdown(std::chrono::steady_clock::now());
   stack.pipeline->shutdown(std::chrono::steady_clock::now() + std::chrono::milliseconds(200));
+}
+
+}  // namespace
+}  // namespace kobs::collect::otlp
+
+namespace kobs::collect::otlp {
+namespace {
+
+// FAKE, on purpose: the embedded store cannot be taken down and brought back
+// on demand, so this wrapper refuses inserts (as an unreachable server would,
+// retryably) while `down` is set and passes everything to the real embedded
+// store otherwise.
+class SwitchableStore final : public store::IStore {
+ public:
+  explicit SwitchableStore(store::IStore& real) : real_(real) {}
+  std::atomic<bool> down{false};
+  std::string_view kind() const override { return real_.kind(); }
+  const std::string& database() const override { return real_.database(); }
+  void execute(std::string_view sql, const store::Settings& s) override { real_.execute(sql, s); }
+  store::QueryResult query(std::string_view sql, std::string_view format, const store::Settings& s) override {
+    return real_.query(sql, format, s);
+  }
+  store::InsertResult insert(const store::InsertRequest& r) override {
+    if (down) throw Exception(ErrorCode::kStoreUnavailable, "store switched off by the test");
+    return real_.insert(r);
+  }
+  void ping() override {
+    if (down) throw Exception(ErrorCode::kStoreUnavailable, "store switched off by the test");
+  }
+
+ private:
+  store::IStore& real_;
+};
+
+TEST(OtlpReceiverBackPressure, EveryAcceptedRecordIsStoredOnceAfterTheStoreRecovers) {
+  auto real = kobs::testing::openEmbeddedStore("otlp_recover");
+  store::schema::SchemaOptions so;
+  so.database = "otlp_recover";
+  store::schema::SchemaManager::apply(*real, so);
+  real->execute("TRUNCATE TABLE IF EXISTS `otlp_recover`.`otel_logs`");
+  SwitchableStore sw(*real);
+  sw.down = true;
+  pipeline::PipelineOptions po;
+  po.buffer.max_bytes = 64 * 1024;
+  po.batch.max_rows = 10;
+  po.batch.full_wait = std::chrono::milliseconds(50);
+  po.sender.backoff_initial = std::chrono::milliseconds(20);
+  po.sender.backoff_max = std::chrono::milliseconds(100);
+  testing::OtlpStack stack("otlp_recover", Variant::kClickStack, {}, po, &sw);
+  // Each request carries one log whose body names it; send until refused.
+  std::set<std::string> accepted;
+  std::string refused_body;
+  for (int i = 0; i < 1000 && refused_body.empty(); ++i) {
+    std::string body = "req-" + std::to_string(i) + "-" + std::string(2000, 'p');
+    auto r = stack.post("/v1/logs", goodLogs(body), {kProto});
+    if (r.status == 200) accepted.insert(body);
+    else if (r.status == 503) refused_body = body;
+    else FAIL() << "unexpected status " << r.status << ": " << r.body;
+  }
+  ASSERT_FALSE(refused_body.empty()) << "the buffer never filled";
+  ASSERT_FALSE(accepted.empty());
+  // The store comes back; the client retries what was refused, as told.
+  sw.down = false;
+  kobs::http::testing::CurlResult retry;
+  for (int i = 0; i < 600; ++i) {
+    retry = stack.post("/v1/logs", goodLogs(refused_body), {kProto});
+    if (retry.status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the client's own back-off, not a timing assertion
+  }
+  ASSERT_EQ(retry.status, 200);
+  accepted.insert(refused_body);
+  stack.drain();
+  auto rows = stack.rows("SELECT Body, count() AS n FROM `otlp_recover`.`otel_logs` GROUP BY Body "
+                         "SETTINGS output_format_json_quote_64bit_integers=0");
+  std::set<std::string> stored;
+  for (const auto& r : rows) {
+    EXPECT_EQ(r["n"], 1) << "stored twice: " << r["Body"].get<std::string>().substr(0, 12);
+    stored.insert(r["Body"].get<std::string>());
+  }
+  EXPECT_EQ(stored.size(), accepted.size());
+  EXPECT_TRUE(stored == accepted) << "every accepted record, and only those, is stored";
 }
 
 }  // namespace
