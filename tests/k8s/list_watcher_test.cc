@@ -119,7 +119,8 @@ TEST_F(ListWatcherTest, BadLinesAreCountedWithoutRestartingTheWatch) {
   server_.create("events", podEvent("after-garbage"));
   ASSERT_TRUE(waitFor([&] { return rec.deliveryCount() == 1; }));
   server_.endAllWatches();  // the per-watch counts are added when a watch ends
-  ASSERT_TRUE(waitFor([&] { return lw.stats().bad_lines.load() == 2; }));
+  // ...and the watcher watches again (waited for: stopping first would race it).
+  ASSERT_TRUE(waitFor([&] { return lw.stats().bad_lines.load() == 2 && lw.stats().watches.load() == 2; }));
   lw.stop();
   EXPECT_EQ(lw.stats().error_events.load(), 1u);
   EXPECT_EQ(lw.stats().watches.load(), 2u);
