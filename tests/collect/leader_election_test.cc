@@ -48,8 +48,10 @@ class Kobs {
  public:
   explicit Kobs(std::vector<std::string> extra) {
     const std::string bin = (kobs::testing::binaryDir() / "src/app/kobs").string();
-    std::vector<std::string> args{bin, "all", "--data-dir", dir_.str(), "--set", "http.listen=127.0.0.1:0",
-                                  "--set", "serve.clickhouse_listen="};
+    // Listeners on free or no ports: two of these run at once, beside other tests.
+    std::vector<std::string> args{bin,   "all",   "--data-dir",        dir_.str(), "--set", "http.listen=127.0.0.1:0",
+                                  "--set", "serve.clickhouse_listen=", "--set",    "otlp.http_listen=",
+                                  "--set", "otlp.grpc_listen="};
     args.insert(args.end(), extra.begin(), extra.end());
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");
