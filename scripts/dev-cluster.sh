@@ -24,7 +24,7 @@ case "${1:-}" in
       exit 0
     fi
     "$root/scripts/setup-k8s.sh"
-    [ -d "$build" ] || cmake --preset release -S "$root" >/dev/null
+    [ -d "$build" ] || (cd "$root" && cmake --preset release >/dev/null)
     cmake --build "$build" --target kobs_dev_cluster >/dev/null
     mkdir -p "$state"
     : >"$state/out"
