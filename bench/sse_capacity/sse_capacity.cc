@@ -549,7 +549,7 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
   if (o.demo) args.push_back("--demo");
   if (!kubeconfig.empty()) {
     for (std::string set : {"k8s.kubeconfig=" + kubeconfig, std::string("k8s.events.namespaces=bench"),
-                            std::string("batch.max_age=100ms"), std::string("buffer.fsync=never")}) {
+                            std::string("buffer.fsync=never")}) {
       args.push_back("--set");
       args.push_back(set);
     }
