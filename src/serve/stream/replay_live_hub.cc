@@ -305,13 +305,13 @@ ReplayLiveHub::ReplayLiveHub(HubOptions options, StreamFormat& format)
 ReplayLiveHub::~ReplayLiveHub() { stop(); }
 
 void ReplayLiveHub::attach(events::EventFeed& feed) {
-  auto [id, high] = feed.subscribe([this](const events::FeedBatch& batch) {
+  auto [id, high] = feed.subscribe([inbox = inbox_](const events::FeedBatch& batch) {
     {
-      std::lock_guard lock(queue_mutex_);
-      if (queue_stop_) return;
-      queue_.push_back(batch);
+      std::lock_guard lock(inbox->mutex);
+      if (inbox->stop) return;
+      inbox->batches.push_back(batch);
     }
-    queue_cv_.notify_one();
+    inbox->cv.notify_one();
   });
   {
     std::lock_guard lock(sessions_mutex_);
@@ -415,11 +415,11 @@ void ReplayLiveHub::dispatchLoop() {
   for (;;) {
     events::FeedBatch batch;
     {
-      std::unique_lock lock(queue_mutex_);
-      queue_cv_.wait(lock, [&] { return queue_stop_ || !queue_.empty(); });
-      if (queue_stop_) return;
-      batch = std::move(queue_.front());
-      queue_.pop_front();
+      std::unique_lock lock(inbox_->mutex);
+      inbox_->cv.wait(lock, [&] { return inbox_->stop || !inbox_->batches.empty(); });
+      if (inbox_->stop) return;
+      batch = std::move(inbox_->batches.front());
+      inbox_->batches.pop_front();
     }
     dispatch(batch);
   }
@@ -460,11 +460,11 @@ void ReplayLiveHub::stop() {
   }
   if (feed) feed->unsubscribe(subscription_);
   {
-    std::lock_guard lock(queue_mutex_);
-    queue_stop_ = true;
-    queue_.clear();
+    std::lock_guard lock(inbox_->mutex);
+    inbox_->stop = true;
+    inbox_->batches.clear();
   }
-  queue_cv_.notify_all();
+  inbox_->cv.notify_all();
   {
     std::lock_guard lock(keepalive_mutex_);
     keepalive_stop_ = true;

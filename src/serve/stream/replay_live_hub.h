@@ -199,10 +199,15 @@ class ReplayLiveHub {
   events::EventCursor high_;
   bool stopping_ = false;
 
-  std::mutex queue_mutex_;  // queue_, queue_stop_
-  std::condition_variable queue_cv_;
-  std::deque<events::FeedBatch> queue_;
-  bool queue_stop_ = false;
+  // What the feed thread hands over. Shared with the feed's listener, so a
+  // listener call that races with stop() touches only this, never the hub.
+  struct Inbox {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::deque<events::FeedBatch> batches;
+    bool stop = false;
+  };
+  const std::shared_ptr<Inbox> inbox_ = std::make_shared<Inbox>();
 
   std::mutex keepalive_mutex_;
   std::condition_variable keepalive_cv_;

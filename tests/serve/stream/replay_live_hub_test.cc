@@ -100,6 +100,9 @@ TEST_F(ReplayLiveHubTest, OldApiFramesAreBuiltOncePerSelectionAndSharedByEverySt
   for (const auto& [target, n, takes] : groups)
     for (int i = 0; i < n; ++i) clients.emplace_back(takes, std::make_unique<SseClient>(server_->port(), target));
   waitStreams(events_api_->hub(), clients.size());
+  // Streams open and close without touching the feed: the hub's one
+  // subscription serves them all.
+  EXPECT_EQ(feed_->subscribers(), 1u);
 
   std::vector<serve::testing::TestEvent> evs;
   for (int i = 0; i < 5; ++i) evs.push_back({.composition_id = "comp-a", .message = "m" + std::to_string(i)});
