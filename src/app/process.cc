@@ -35,18 +35,27 @@ int Process::run() {
       http_->stop(std::chrono::seconds(1));
       return 0;
   }
-  startEventFeed();
-  startClickHouseEndpoint();
-  startPresenter();
-  startPipeline();
-  startReceivers();
+  // A part that fails to start (a port in use, say) must not leave the
+  // parts started before it running while the Process is destroyed: their
+  // threads would outlive what they use. Stop them in order, then report.
+  try {
+    startEventFeed();
+    startClickHouseEndpoint();
+    startPresenter();
+    startPipeline();
+    startReceivers();
+  } catch (...) {
+    log_->error("start failed; stopping what had started");
+    shutdown(Clock::now() + config_.shutdown_timeout);
+    throw;
+  }
   readiness_.started();
 
   while (!signals_.waitFor(std::chrono::seconds(3600))) {
   }
   log_->info("signal {} received; shutting down (deadline {} ms)", signals_.signal(),
              config_.shutdown_timeout.count());
-  shutdown();
+  shutdown(signals_.signalTime() + config_.shutdown_timeout);
   log_->info("stopped");
   return 0;
 }
@@ -67,8 +76,7 @@ void Process::onSignal(Clock::time_point at) {
 
 // Receivers first, then the pipeline flushes to the store, then the
 // listeners; the feed last, once no stream refers to it.
-void Process::shutdown() {
-  const auto deadline = signals_.signalTime() + config_.shutdown_timeout;
+void Process::shutdown(Clock::time_point deadline) {
   for (auto it = receivers_.rbegin(); it != receivers_.rend(); ++it) (*it)->shutdown(deadline);
   if (pipeline_) pipeline_->shutdown(deadline - std::chrono::milliseconds(500));
   http_->stop(std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -84,7 +84,7 @@ class Process {
   void startReceivers();
   // process.cc
   void onSignal(std::chrono::steady_clock::time_point at);
-  void shutdown();
+  void shutdown(std::chrono::steady_clock::time_point deadline);
 
   // The frontend APIs run in the roles that serve, when the events view exists.
   bool serving() const { return options_.role != Role::kCollect && config_.schema.krateo_events; }

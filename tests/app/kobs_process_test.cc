@@ -2,7 +2,9 @@
 // `kobs all` becoming ready on the embedded store, and SIGTERM.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -164,6 +166,31 @@ TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
 
 namespace kobs::app {
 namespace {
+
+// A listener that cannot bind after the store, the feed and the first
+// receivers started: kobs stops those parts in order and exits 1 naming the
+// address. Before, their threads outlived the Process and the exit corrupted
+// the heap (abort in malloc_consolidate).
+TEST(KobsProcess, APortInUseAfterTheStoreStartedEndsTheStartCleanly) {
+  int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(busy, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(busy, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+
+  testing::TempDir dir;
+  auto r = runKobs({"all", "--data-dir", dir.str(), "--set", "http.listen=127.0.0.1:0", "--set",
+                    "serve.clickhouse_listen=", "--set", "otlp.grpc_listen=", "--set", "otlp.http_listen=" + taken});
+  ::close(busy);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(taken), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stopping what had started"), std::string::npos) << r.err;
+}
 
 TEST(KobsProcess, ReadmeConfigurationReferenceIsCurrent) {
   auto r = runKobs({"config-reference"});
