@@ -7,7 +7,10 @@
 // advance their own checkpoints or answer their clients only then. Records an
 // add() accepted are never dropped by the batcher: a batch the disk buffer
 // cannot take yet stays open, and further adds are refused (kBufferFull)
-// until it fits.
+// until it fits. A seal that fails is logged and counted by cause: a full
+// buffer (the store is not keeping up) and a disk error (ENOSPC, EIO; the
+// disk buffer rolled the append back) are told apart, and add() refuses with
+// the cause's own code (kBufferFull or kIo).
 //
 // Threading: thread-safe; add() encodes under the batcher's mutex, so
 // concurrent producers of one table serialise (encoding runs at >1M rows/s).
@@ -22,7 +25,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/logging.h"
 #include "pipeline/disk_buffer.h"
+#include "pipeline/record.h"
 #include "pipeline/table_encoder.h"
 
 namespace kobs::pipeline {
@@ -37,8 +42,25 @@ struct BatcherOptions {
 struct BatcherStats {
   std::atomic<uint64_t> records_in{0};
   std::atomic<uint64_t> batches_sealed{0};
-  std::atomic<uint64_t> records_rejected{0};  // refused because the buffer stayed full
+  std::atomic<uint64_t> records_rejected{0};       // refused because the buffer stayed full
+  std::atomic<uint64_t> records_rejected_disk{0};  // refused because the disk failed the last seal
+  std::atomic<uint64_t> seal_failures_full{0};     // seals the buffer refused for lack of space
+  std::atomic<uint64_t> seal_failures_disk{0};     // seals that failed on a disk error
+  std::atomic<uint64_t> seal_failures_other{0};
 };
+
+// The partition day (days since 1970-01-01) of a record's row timestamp; the
+// sender splits a batch by it when ClickHouse refuses one that spans too many
+// partitions. Matches the Timestamp column each encoder writes.
+inline int32_t partitionDay(int64_t unix_nano) {
+  constexpr int64_t kDay = 86400LL * 1000000000LL;
+  return static_cast<int32_t>(unix_nano >= 0 ? unix_nano / kDay : (unix_nano - kDay + 1) / kDay);
+}
+inline int32_t partitionDay(const LogRecord& r) {
+  return partitionDay(r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano);
+}
+inline int32_t partitionDay(const Span& r) { return partitionDay(r.start_time_unix_nano); }
+inline int32_t partitionDay(const MetricPoint& r) { return partitionDay(r.time_unix_nano); }
 
 template <typename Record>
 class Batcher {
@@ -53,12 +75,26 @@ class Batcher {
   void add(std::span<const Record> records, CommitCallback on_commit = {}) {
     std::lock_guard lock(mutex_);
     if (fullLocked() && !trySealLocked(options_.full_wait)) {
-      stats_.records_rejected += records.size();
-      throw Exception(ErrorCode::kBufferFull, "disk buffer full: {} records refused for {}", records.size(),
-                      encoder_->table());
+      if (last_error_code_ == ErrorCode::kBufferFull) stats_.records_rejected += records.size();
+      else stats_.records_rejected_disk += records.size();
+      throw Exception(last_error_code_, "{} records refused for {}: the open batch cannot be sealed: {}",
+                      records.size(), encoder_->table(), last_error_);
     }
     if (rows_ == 0) opened_ = std::chrono::steady_clock::now();
-    for (const auto& r : records) encoder_->encode(r, body_);
+    const size_t rows_before = row_ends_.size(), body_before = body_.size();
+    try {
+      for (const auto& r : records) {
+        encoder_->encode(r, body_);
+        row_ends_.push_back(static_cast<uint32_t>(body_.size()));
+        row_days_.push_back(partitionDay(r));
+      }
+    } catch (...) {
+      // Nothing of a failed add() is accepted.
+      body_.resize(body_before);
+      row_ends_.resize(rows_before);
+      row_days_.resize(rows_before);
+      throw;
+    }
     rows_ += records.size();
     stats_.records_in += records.size();
     if (on_commit) callbacks_.push_back(std::move(on_commit));
@@ -103,14 +139,14 @@ class Batcher {
     try {
       sealLocked(wait);
       return true;
-    } catch (const Exception&) {
-      return false;
+    } catch (const std::exception&) {
+      return false;  // logged and counted by sealLocked
     }
   }
 
   void sealLocked(std::chrono::milliseconds wait) {
     if (rows_ == 0) return;
-    BatchHeader header{encoder_->table(), encoder_->columns(), "RowBinary", rows_};
+    BatchHeader header{encoder_->table(), encoder_->columns(), "RowBinary", rows_, row_ends_, row_days_};
     // The callbacks move into the buffer only when the append succeeds.
     std::vector<CommitCallback> callbacks = callbacks_;
     CommitCallback cb;
@@ -118,15 +154,47 @@ class Batcher {
       cb = [callbacks = std::move(callbacks)](bool ok) {
         for (const auto& c : callbacks) c(ok);
       };
-    buffer_.append(header, body_, std::move(cb), wait);
+    try {
+      buffer_.append(header, body_, std::move(cb), wait);
+    } catch (const Exception& e) {
+      noteSealFailure(e.code(), e.what());
+      throw;
+    } catch (const std::exception& e) {
+      noteSealFailure(ErrorCode::kInternal, e.what());
+      throw;
+    }
+    if (last_error_code_ != ErrorCode::kOk)
+      logging::get("batcher")->info("{}: batches enter the disk buffer again", encoder_->table());
+    last_error_code_ = ErrorCode::kOk;
+    last_error_.clear();
     ++stats_.batches_sealed;
     reset();
+  }
+
+  // Counts every failure; logs a change of cause (not each retry of the same one).
+  void noteSealFailure(ErrorCode code, std::string message) {
+    if (code == ErrorCode::kBufferFull) ++stats_.seal_failures_full;
+    else if (code == ErrorCode::kIo) ++stats_.seal_failures_disk;
+    else ++stats_.seal_failures_other;
+    if (code != last_error_code_) {
+      auto log = logging::get("batcher");
+      if (code == ErrorCode::kBufferFull)
+        log->warn("{}: batch of {} rows waits: disk buffer full (the store is not keeping up): {}",
+                  encoder_->table(), rows_, message);
+      else
+        log->error("{}: batch of {} rows cannot be sealed ({}): {}; kept open and retried", encoder_->table(),
+                   rows_, errorCodeName(code), message);
+    }
+    last_error_code_ = code == ErrorCode::kOk ? ErrorCode::kInternal : code;
+    last_error_ = std::move(message);
   }
 
   void reset() {
     body_.clear();
     if (body_.capacity() > 4 * options_.max_bytes) body_.shrink_to_fit();
     rows_ = 0;
+    row_ends_.clear();
+    row_days_.clear();
     callbacks_.clear();
   }
 
@@ -136,7 +204,11 @@ class Batcher {
   std::mutex mutex_;
   std::string body_;
   uint64_t rows_ = 0;
+  std::vector<uint32_t> row_ends_;
+  std::vector<int32_t> row_days_;
   std::vector<CommitCallback> callbacks_;
+  ErrorCode last_error_code_ = ErrorCode::kOk;  // cause of the last failed seal (kOk: none)
+  std::string last_error_;
   std::chrono::steady_clock::time_point opened_{};
   BatcherStats stats_;
 };

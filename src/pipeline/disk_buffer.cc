@@ -20,30 +20,56 @@ namespace kobs::pipeline {
 namespace {
 
 constexpr uint32_t kMagic = 0x57424F4B;  // "KOBW" little-endian
-constexpr uint8_t kRecordVersion = 1;
+// v1: header = rows, table, format, columns. v2 appends row ends and row days
+// (see BatchHeader); a v2 reader takes both.
+constexpr uint8_t kRecordVersion = 2;
 constexpr size_t kFixedHeader = 4 + 1 + 3 + 8 + 4 + 4 + 4;  // magic, version, pad, seq, hlen, blen, crc
 constexpr uint64_t kMaxRecordPart = 1ull << 31;
 
 namespace fs = std::filesystem;
+
+std::string errnoText(int err) {
+  std::string name = err == ENOSPC ? "ENOSPC, disk full" : err == EIO ? "EIO" : err == EDQUOT ? "EDQUOT" : "";
+  return name.empty() ? std::strerror(err) : std::string(std::strerror(err)) + " (" + name + ")";
+}
+
+// Writes all of `data` at `offset`; returns 0 or the errno of the failure
+// (a short write that makes no progress reports ENOSPC, as the kernel does).
+int pwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (w == 0) return ENOSPC;
+    data += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return 0;
+}
 
 void writeAll(int fd, const char* data, size_t n, const fs::path& path) {
   while (n > 0) {
     ssize_t w = ::write(fd, data, n);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw Exception(ErrorCode::kIo, "write to {} failed: {}", path.string(), std::strerror(errno));
+      throw Exception(ErrorCode::kIo, "write to {} failed: {}", path.string(), errnoText(errno));
     }
+    if (w == 0) throw Exception(ErrorCode::kIo, "write to {} made no progress: {}", path.string(), errnoText(ENOSPC));
     data += w;
     n -= static_cast<size_t>(w);
   }
 }
 
 void fsyncDir(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot open directory {}: {}", dir.string(), errnoText(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Exception(ErrorCode::kIo, "fsync of directory {} failed: {}", dir.string(), errnoText(err));
 }
 
 std::string encodeHeader(const BatchHeader& h) {
@@ -54,10 +80,27 @@ std::string encodeHeader(const BatchHeader& h) {
   w.string(h.format);
   w.varUInt(h.columns.size());
   for (const auto& c : h.columns) w.string(c);
+  // v2: row lengths, then (day, run length) pairs.
+  w.varUInt(h.row_ends.size());
+  uint32_t prev = 0;
+  for (uint32_t end : h.row_ends) {
+    w.varUInt(end - prev);
+    prev = end;
+  }
+  std::vector<std::pair<int32_t, uint64_t>> runs;
+  for (int32_t d : h.row_days) {
+    if (!runs.empty() && runs.back().first == d) ++runs.back().second;
+    else runs.emplace_back(d, 1);
+  }
+  w.varUInt(runs.size());
+  for (auto [day, n] : runs) {
+    w.fixed<int32_t>(day);
+    w.varUInt(n);
+  }
   return out;
 }
 
-// Reads what encodeHeader wrote; false on malformed input.
+// Reads what encodeHeader wrote (v1 or v2); false on malformed input.
 bool decodeHeader(std::string_view in, BatchHeader& h) {
   size_t pos = 0;
   auto varuint = [&](uint64_t& v) {
@@ -85,6 +128,29 @@ bool decodeHeader(std::string_view in, BatchHeader& h) {
   h.columns.resize(ncols);
   for (auto& c : h.columns)
     if (!str(c)) return false;
+  if (pos == in.size()) return true;  // v1
+  uint64_t nends;
+  if (!varuint(nends) || nends > h.rows) return false;
+  h.row_ends.resize(nends);
+  uint64_t end = 0;
+  for (auto& e : h.row_ends) {
+    uint64_t len;
+    if (!varuint(len)) return false;
+    end += len;
+    if (end > kMaxRecordPart) return false;
+    e = static_cast<uint32_t>(end);
+  }
+  uint64_t nruns;
+  if (!varuint(nruns) || nruns > h.rows) return false;
+  for (uint64_t i = 0; i < nruns; ++i) {
+    int32_t day;
+    uint64_t n;
+    if (in.size() - pos < 4) return false;
+    std::memcpy(&day, in.data() + pos, 4);
+    pos += 4;
+    if (!varuint(n) || n > h.rows - h.row_days.size()) return false;
+    h.row_days.insert(h.row_days.end(), n, day);
+  }
   return pos == in.size();
 }
 
@@ -115,8 +181,10 @@ DiskBuffer::DiskBuffer(DiskBufferOptions options) : options_(std::move(options))
 
 DiskBuffer::~DiskBuffer() {
   close();
+  std::lock_guard append_lock(append_mutex_);
   if (active_fd_ >= 0) {
-    if (options_.fsync != FsyncPolicy::kNever) ::fsync(active_fd_);
+    if (options_.fsync != FsyncPolicy::kNever && ::fdatasync(active_fd_) != 0)
+      logging::get("wal")->error("fdatasync of the active segment at close failed: {}", errnoText(errno));
     ::close(active_fd_);
   }
 }
@@ -155,10 +223,15 @@ void DiskBuffer::recover() {
     segments_[seg.first_seq] = seg;
   }
   for (auto& e : entries_) pending_bytes_ += e.record_bytes;
+  pending_batches_ = entries_.size();
   stats_.recovered_batches = entries_.size();
   if (!entries_.empty())
-    log->info("replaying {} batches ({} bytes) not yet committed to the store", entries_.size(), pending_bytes_);
-  dropCommittedSegments();
+    log->info("replaying {} batches ({} bytes) not yet committed to the store", entries_.size(),
+              pending_bytes_.load());
+  for (const auto& path : dropCommittedSegmentsLocked()) {
+    std::error_code ec;
+    fs::remove(path, ec);
+  }
 }
 
 void DiskBuffer::replaySegment(Segment& seg, bool newest) {
@@ -183,7 +256,7 @@ void DiskBuffer::replaySegment(Segment& seg, bool newest) {
     std::memcpy(&hlen, fixed.data() + 16, 4);
     std::memcpy(&blen, fixed.data() + 20, 4);
     std::memcpy(&crc, fixed.data() + 24, 4);
-    if (magic != kMagic || uint8_t(fixed[4]) != kRecordVersion || size - offset - kFixedHeader < uint64_t(hlen) + blen) {
+    if (magic != kMagic || (uint8_t(fixed[4]) == 0 || uint8_t(fixed[4]) > kRecordVersion) || size - offset - kFixedHeader < uint64_t(hlen) + blen) {
       bad = true;
       break;
     }
@@ -220,119 +293,222 @@ void DiskBuffer::replaySegment(Segment& seg, bool newest) {
 }
 
 void DiskBuffer::openNewSegment(uint64_t first_seq) {
-  if (active_fd_ >= 0) {
-    if (options_.fsync != FsyncPolicy::kNever) ::fsync(active_fd_);
-    ::close(active_fd_);
-  }
+  sealActiveSegment();
   fs::path path = options_.dir / segmentName(first_seq);
-  active_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (active_fd_ < 0) throw Exception(ErrorCode::kIo, "cannot create {}: {}", path.string(), std::strerror(errno));
-  fsyncDir(options_.dir);
+  // No O_APPEND: records go at explicit offsets so a failed one can be cut.
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot create {}: {}", path.string(), errnoText(errno));
+  try {
+    if (options_.fsync != FsyncPolicy::kNever) fsyncDir(options_.dir);
+  } catch (...) {
+    ::close(fd);
+    std::error_code ec;
+    fs::remove(path, ec);
+    throw;
+  }
+  active_fd_ = fd;
+  active_bytes_ = 0;
   active_segment_ = first_seq;
-  segments_[first_seq] = Segment{first_seq, first_seq, 0, path};
+  std::lock_guard lock(mutex_);
+  // A new segment's last_seq is below its first until a record lands, so an
+  // empty one is never mistaken for holding uncommitted batches.
+  segments_[first_seq] = Segment{first_seq, first_seq - 1, 0, path};
+}
+
+void DiskBuffer::sealActiveSegment() {
+  if (active_fd_ < 0) return;
+  if (options_.fsync != FsyncPolicy::kNever && ::fdatasync(active_fd_) != 0)
+    logging::get("wal")->error("fdatasync of segment {} at seal failed: {}", active_segment_.load(), errnoText(errno));
+  ::close(active_fd_);
+  active_fd_ = -1;
 }
 
 uint64_t DiskBuffer::append(const BatchHeader& header, std::string_view body, CommitCallback on_commit,
                             std::chrono::milliseconds wait) {
-  std::string hdr = encodeHeader(header);
-  const uint64_t record_bytes = kFixedHeader + hdr.size() + body.size();
-  if (body.size() >= kMaxRecordPart || record_bytes > options_.max_bytes) {
+  std::string head = encodeHeader(header);
+  const uint64_t record_bytes = kFixedHeader + head.size() + body.size();
+  if (body.size() >= kMaxRecordPart || head.size() >= kMaxRecordPart || record_bytes > options_.max_bytes) {
     ++stats_.rejected_full;
     throw Exception(ErrorCode::kBufferFull, "a batch of {} bytes exceeds the disk buffer bound of {} bytes",
                     record_bytes, options_.max_bytes);
   }
-  uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(hdr.data()), hdr.size());
+  uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(head.data()), head.size());
   crc = crc32(crc, reinterpret_cast<const Bytef*>(body.data()), body.size());
 
-  std::unique_lock lock(mutex_);
-  if (pending_bytes_ + record_bytes > options_.max_bytes) {
-    ++stats_.full_waits;
-    if (!space_cv_.wait_for(lock, wait, [&] { return closed_ || pending_bytes_ + record_bytes <= options_.max_bytes; })) {
-      ++stats_.rejected_full;
-      throw Exception(ErrorCode::kBufferFull, "disk buffer full ({} of {} bytes pending): the store is not keeping up",
-                      pending_bytes_, options_.max_bytes);
+  // Appends take turns here; the state mutex is held only for bookkeeping.
+  std::unique_lock append_lock(append_mutex_);
+  uint64_t seq;
+  {
+    std::unique_lock lock(mutex_);
+    if (pending_bytes_ + record_bytes > options_.max_bytes) {
+      ++stats_.full_waits;
+      if (!space_cv_.wait_for(lock, wait,
+                              [&] { return closed_ || pending_bytes_ + record_bytes <= options_.max_bytes; })) {
+        ++stats_.rejected_full;
+        throw Exception(ErrorCode::kBufferFull,
+                        "disk buffer full ({} of {} bytes pending): the store is not keeping up",
+                        pending_bytes_.load(), options_.max_bytes);
+      }
     }
+    if (closed_) throw Exception(ErrorCode::kShuttingDown, "disk buffer is closed");
+    seq = next_seq_++;
+    pending_bytes_ += record_bytes;  // reserved: the bound holds while we write
   }
-  if (closed_) throw Exception(ErrorCode::kShuttingDown, "disk buffer is closed");
+  auto unreserve = [&] {
+    {
+      std::lock_guard lock(mutex_);
+      pending_bytes_ -= record_bytes;
+    }
+    space_cv_.notify_all();
+  };
 
-  const uint64_t seq = next_seq_++;
-  if (active_fd_ < 0 || segments_[active_segment_].bytes >= options_.segment_bytes) openNewSegment(seq);
-  Segment& seg = segments_[active_segment_];
+  try {
+    if (active_fd_ < 0 || active_bytes_ >= options_.segment_bytes) openNewSegment(seq);
+  } catch (...) {
+    ++stats_.append_errors;
+    unreserve();
+    throw;
+  }
+  const uint64_t offset = active_bytes_;
+  const uint64_t segment = active_segment_;
+  fs::path path = options_.dir / segmentName(segment);
 
   std::string fixed(kFixedHeader, '\0');
-  uint32_t magic = kMagic, hlen = static_cast<uint32_t>(hdr.size()), blen = static_cast<uint32_t>(body.size());
+  uint32_t magic = kMagic, hlen = static_cast<uint32_t>(head.size()), blen = static_cast<uint32_t>(body.size());
   std::memcpy(fixed.data(), &magic, 4);
   fixed[4] = static_cast<char>(kRecordVersion);
   std::memcpy(fixed.data() + 8, &seq, 8);
   std::memcpy(fixed.data() + 16, &hlen, 4);
   std::memcpy(fixed.data() + 20, &blen, 4);
   std::memcpy(fixed.data() + 24, &crc, 4);
-  // One write for small records keeps a crash from splitting the header from its payload needlessly;
-  // torn records are detected by length and checksum either way.
-  writeAll(active_fd_, fixed.data(), fixed.size(), seg.path);
-  writeAll(active_fd_, hdr.data(), hdr.size(), seg.path);
-  writeAll(active_fd_, body.data(), body.size(), seg.path);
-  auto now = std::chrono::steady_clock::now();
-  if (options_.fsync == FsyncPolicy::kAlways ||
-      (options_.fsync == FsyncPolicy::kInterval && now - last_sync_ >= options_.fsync_interval)) {
-    if (::fdatasync(active_fd_) != 0)
-      throw Exception(ErrorCode::kIo, "fdatasync of {} failed: {}", seg.path.string(), std::strerror(errno));
-    last_sync_ = now;
-  }
+  fixed += head;
 
-  Entry e{seq, active_segment_, seg.bytes, record_bytes, header, std::nullopt, false, false, false, {}};
-  if (cached_bytes_ + body.size() <= options_.memory_cache_bytes) {
-    e.body.emplace(body);
-    cached_bytes_ += body.size();
+  const char* failed_op = nullptr;
+  int err = pwriteAll(active_fd_, fixed.data(), fixed.size(), offset);
+  if (err == 0) err = pwriteAll(active_fd_, body.data(), body.size(), offset + fixed.size());
+  if (err != 0) failed_op = "write";
+  auto now = std::chrono::steady_clock::now();
+  if (err == 0 && (options_.fsync == FsyncPolicy::kAlways ||
+                   (options_.fsync == FsyncPolicy::kInterval && now - last_sync_ >= options_.fsync_interval))) {
+    if (::fdatasync(active_fd_) != 0) {
+      err = errno;
+      failed_op = "fdatasync";
+    } else {
+      last_sync_ = now;
+    }
   }
-  if (on_commit) e.callbacks.push_back(std::move(on_commit));
-  seg.bytes += record_bytes;
-  seg.last_seq = seq;
-  pending_bytes_ += record_bytes;
-  entries_.push_back(std::move(e));
-  ++stats_.appended_batches;
-  lock.unlock();
+  if (err != 0) {
+    // Cut the partial record so nothing written later sits behind it. After a
+    // failed fsync the kernel may have dropped dirty pages it reported clean,
+    // so that segment is not trusted with more records either: seal it.
+    ++stats_.append_errors;
+    auto log = logging::get("wal");
+    bool truncated = ::ftruncate(active_fd_, static_cast<off_t>(offset)) == 0;
+    if (!truncated || std::string_view(failed_op) == "fdatasync") {
+      if (!truncated)
+        log->error("{}: cannot truncate back to offset {} after a failed {}: {}; sealing the segment",
+                   path.string(), offset, failed_op, errnoText(errno));
+      ::close(active_fd_);  // no fsync: it just failed
+      active_fd_ = -1;
+      ++stats_.sealed_segments;
+    }
+    unreserve();
+    throw Exception(ErrorCode::kIo, "disk buffer append of batch {} ({} bytes) to {} failed ({}): {}; rolled back",
+                    seq, record_bytes, path.string(), failed_op, errnoText(err));
+  }
+  active_bytes_ = offset + record_bytes;
+
+  {
+    std::lock_guard lock(mutex_);
+    Entry e{seq, segment, offset, record_bytes, header, std::nullopt, false, false, false, {}};
+    if (cached_bytes_ + body.size() <= options_.memory_cache_bytes) {
+      e.body.emplace(body);
+      cached_bytes_ += body.size();
+    }
+    if (on_commit) e.callbacks.push_back(std::move(on_commit));
+    Segment& seg = segments_[segment];
+    seg.bytes = active_bytes_;
+    seg.last_seq = seq;
+    entries_.push_back(std::move(e));
+    ++pending_batches_;
+    ++stats_.appended_batches;
+  }
+  append_lock.unlock();
   data_cv_.notify_all();
   return seq;
 }
 
-std::string DiskBuffer::readBody(const Entry& e) const {
-  const Segment& seg = segments_.at(e.segment);
-  int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot open {}: {}", seg.path.string(), std::strerror(errno));
+std::string DiskBuffer::readBody(const fs::path& path, uint64_t offset, uint64_t seq, uint64_t rows) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot open {}: {}", path.string(), errnoText(errno));
   std::string fixed(kFixedHeader, '\0');
-  uint32_t hlen = 0, blen = 0;
-  std::string body;
-  if (::pread(fd, fixed.data(), kFixedHeader, e.offset) == ssize_t(kFixedHeader)) {
+  std::string payload;
+  int err = 0;
+  bool ok = false;
+  uint32_t hlen = 0, blen = 0, crc = 0;
+  uint64_t rec_seq = 0;
+  ssize_t n = ::pread(fd, fixed.data(), kFixedHeader, static_cast<off_t>(offset));
+  if (n < 0) err = errno;
+  if (n == ssize_t(kFixedHeader)) {
+    std::memcpy(&rec_seq, fixed.data() + 8, 8);
     std::memcpy(&hlen, fixed.data() + 16, 4);
     std::memcpy(&blen, fixed.data() + 20, 4);
-    body.resize(blen);
-    if (::pread(fd, body.data(), blen, e.offset + kFixedHeader + hlen) != ssize_t(blen)) body.clear();
+    std::memcpy(&crc, fixed.data() + 24, 4);
+    if (rec_seq == seq && uint64_t(hlen) + blen < kMaxRecordPart) {
+      payload.resize(uint64_t(hlen) + blen);
+      n = ::pread(fd, payload.data(), payload.size(), static_cast<off_t>(offset + kFixedHeader));
+      if (n < 0) err = errno;
+      ok = n == ssize_t(payload.size()) &&
+           crc32(0, reinterpret_cast<const Bytef*>(payload.data()), payload.size()) == crc;
+    }
   }
   ::close(fd);
-  if (body.size() != blen || (blen == 0 && e.header.rows > 0))
-    throw Exception(ErrorCode::kCorruptData, "cannot re-read batch {} from {}", e.seq, seg.path.string());
-  return body;
+  if (err != 0)
+    throw Exception(ErrorCode::kIo, "cannot re-read batch {} from {}: {}", seq, path.string(), errnoText(err));
+  if (!ok || (blen == 0 && rows > 0))
+    throw Exception(ErrorCode::kCorruptData, "batch {} in {} at offset {} failed its length or checksum check", seq,
+                    path.string(), offset);
+  return payload.substr(hlen);
 }
 
 std::optional<BufferedBatch> DiskBuffer::next(uint64_t after_seq, std::chrono::milliseconds wait) {
-  std::unique_lock lock(mutex_);
-  auto find = [&]() -> Entry* {
-    for (auto& e : entries_)
-      if (e.seq > after_seq && !e.done) return &e;
-    return nullptr;
-  };
-  Entry* e = nullptr;
-  data_cv_.wait_for(lock, wait, [&] { return closed_ || (e = find()) != nullptr; });
-  if (e == nullptr) e = find();
-  if (e == nullptr) return std::nullopt;
-  BufferedBatch b{e->seq, e->header, {}, e->recovered};
-  b.body = e->body ? *e->body : readBody(*e);
+  BufferedBatch b;
+  fs::path path;
+  uint64_t offset = 0;
+  {
+    std::unique_lock lock(mutex_);
+    auto find = [&]() -> Entry* {
+      for (auto& e : entries_)
+        if (e.seq > after_seq && !e.done) return &e;
+      return nullptr;
+    };
+    Entry* e = nullptr;
+    data_cv_.wait_for(lock, wait, [&] { return closed_ || (e = find()) != nullptr; });
+    if (e == nullptr) e = find();
+    if (e == nullptr) return std::nullopt;
+    b = BufferedBatch{e->seq, e->header, {}, e->recovered, {}};
+    if (e->body) {
+      b.body = *e->body;
+      return b;
+    }
+    path = segments_.at(e->segment).path;
+    offset = e->offset;
+  }
+  // The read runs outside the lock; the entry cannot go away meanwhile, as
+  // only the caller (the sender) completes it.
+  try {
+    b.body = readBody(path, offset, b.seq, b.header.rows);
+  } catch (const std::exception& ex) {
+    ++stats_.read_errors;
+    b.body.clear();
+    b.read_error = ex.what();
+  }
   return b;
 }
 
 void DiskBuffer::commit(uint64_t seq, bool committed) {
-  std::vector<std::pair<std::vector<CommitCallback>, bool>> to_run;
+  std::lock_guard commit_lock(commit_mutex_);
+  uint64_t new_committed = 0;
   {
     std::lock_guard lock(mutex_);
     for (auto& e : entries_)
@@ -340,26 +516,52 @@ void DiskBuffer::commit(uint64_t seq, bool committed) {
         e.done = true;
         e.committed = committed;
       }
-    uint64_t new_committed = committed_seq_;
-    while (!entries_.empty() && entries_.front().done) {
+    new_committed = committed_seq_;
+    for (const auto& e : entries_) {
+      if (!e.done) break;
+      new_committed = e.seq;
+    }
+  }
+  if (new_committed == committed_seq_) return;
+  // Written before anything is released: if this throws, the entries stay
+  // (marked done) with their callbacks, and the next commit() writes it again.
+  try {
+    persistState(new_committed);
+  } catch (...) {
+    ++stats_.commit_errors;
+    throw;
+  }
+  std::vector<std::pair<std::vector<CommitCallback>, bool>> to_run;
+  std::vector<fs::path> to_remove;
+  {
+    std::lock_guard lock(mutex_);
+    while (!entries_.empty() && entries_.front().seq <= new_committed) {
       Entry& f = entries_.front();
-      new_committed = f.seq;
       pending_bytes_ -= f.record_bytes;
       if (f.body) cached_bytes_ -= f.body->size();
       ++stats_.committed_batches;
       to_run.emplace_back(std::move(f.callbacks), f.committed);
       entries_.pop_front();
+      --pending_batches_;
     }
-    if (new_committed != committed_seq_) {
-      persistState(new_committed);
-      committed_seq_ = new_committed;
-      dropCommittedSegments();
-    }
+    committed_seq_ = new_committed;
+    to_remove = dropCommittedSegmentsLocked();
   }
   space_cv_.notify_all();
   drained_cv_.notify_all();
+  for (const auto& path : to_remove) {
+    std::error_code ec;
+    fs::remove(path, ec);
+    if (ec) logging::get("wal")->warn("cannot remove committed segment {}: {}", path.string(), ec.message());
+  }
   for (auto& [callbacks, ok] : to_run)
-    for (auto& cb : callbacks) cb(ok);
+    for (auto& cb : callbacks) {
+      try {
+        cb(ok);
+      } catch (const std::exception& e) {
+        logging::get("wal")->error("a commit callback of a batch up to {} threw: {}", new_committed, e.what());
+      }
+    }
 }
 
 void DiskBuffer::persistState(uint64_t committed_seq) {
@@ -368,26 +570,40 @@ void DiskBuffer::persistState(uint64_t committed_seq) {
   nlohmann::json state = {{"version", 1}, {"instance", instance_}, {"committed_seq", committed_seq}};
   std::string text = state.dump();
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot write {}: {}", tmp.string(), std::strerror(errno));
-  writeAll(fd, text.data(), text.size(), tmp);
-  if (options_.fsync != FsyncPolicy::kNever) ::fsync(fd);
-  ::close(fd);
+  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot write {}: {}", tmp.string(), errnoText(errno));
+  try {
+    writeAll(fd, text.data(), text.size(), tmp);
+    if (options_.fsync != FsyncPolicy::kNever && ::fsync(fd) != 0)
+      throw Exception(ErrorCode::kIo, "fsync of {} failed: {}", tmp.string(), errnoText(errno));
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  if (::close(fd) != 0) throw Exception(ErrorCode::kIo, "close of {} failed: {}", tmp.string(), errnoText(errno));
   if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Exception(ErrorCode::kIo, "cannot rename {}: {}", tmp.string(), std::strerror(errno));
+    throw Exception(ErrorCode::kIo, "cannot rename {}: {}", tmp.string(), errnoText(errno));
   if (options_.fsync != FsyncPolicy::kNever) fsyncDir(options_.dir);
 }
 
-void DiskBuffer::dropCommittedSegments() {
+std::vector<fs::path> DiskBuffer::dropCommittedSegmentsLocked() {
+  std::vector<fs::path> removed;
+  const uint64_t active = active_segment_;
   for (auto it = segments_.begin(); it != segments_.end();) {
     const Segment& s = it->second;
-    if (s.first_seq != active_segment_ && s.last_seq <= committed_seq_) {
-      std::error_code ec;
-      fs::remove(s.path, ec);
+    bool has_pending = false;
+    for (const auto& e : entries_)
+      if (e.segment == s.first_seq) {
+        has_pending = true;
+        break;
+      }
+    if (s.first_seq != active && s.last_seq <= committed_seq_ && !has_pending) {
+      removed.push_back(s.path);
       it = segments_.erase(it);
     } else {
       ++it;
     }
   }
+  return removed;
 }
 
 void DiskBuffer::close() {
@@ -405,17 +621,9 @@ bool DiskBuffer::waitDrained(std::chrono::steady_clock::time_point deadline) {
   return drained_cv_.wait_until(lock, deadline, [&] { return entries_.empty(); });
 }
 
-uint64_t DiskBuffer::committedSeq() const {
-  std::lock_guard lock(mutex_);
-  return committed_seq_;
-}
-uint64_t DiskBuffer::pendingBytes() const {
-  std::lock_guard lock(mutex_);
-  return pending_bytes_;
-}
-uint64_t DiskBuffer::pendingBatches() const {
-  std::lock_guard lock(mutex_);
-  return entries_.size();
-}
+// Lock-free: /metrics reads these while appends and commits run.
+uint64_t DiskBuffer::committedSeq() const { return committed_seq_.load(); }
+uint64_t DiskBuffer::pendingBytes() const { return pending_bytes_.load(); }
+uint64_t DiskBuffer::pendingBatches() const { return pending_batches_.load(); }
 
 }  // namespace kobs::pipeline

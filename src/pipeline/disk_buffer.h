@@ -15,9 +15,18 @@
 // truncated away; a corrupt record elsewhere ends that segment's replay and
 // is counted (the segment is kept as *.corrupt for inspection).
 //
-// Threading: all methods are thread-safe. append() blocks while the buffer is
-// at its byte bound (back-pressure), up to the caller's wait. Commit callbacks
-// run on the thread that calls commit() (the sender), outside the lock.
+// A failed append (ENOSPC, EIO, a failed fsync) never leaves a partial record
+// in front of later ones: the segment is truncated back to its last good
+// record, or, when that fails too or the fsync failed (the kernel may have
+// dropped the dirty pages), sealed so the next append starts a new segment.
+// The append then throws kIo naming the cause; nothing acknowledged is lost.
+//
+// Threading: all methods are thread-safe. Appends are serialised by their own
+// mutex and write and fsync outside the state mutex, so next(), commit() and
+// the stats getters (/metrics) never wait behind disk I/O; commit() writes
+// state.json outside it too. append() blocks while the buffer is at its byte
+// bound (back-pressure), up to the caller's wait. Commit callbacks run on the
+// thread that calls commit() (the sender), outside every lock.
 #pragma once
 
 #include <atomic>
@@ -52,6 +61,12 @@ struct BatchHeader {
   std::vector<std::string> columns;
   std::string format = "RowBinary";
   uint64_t rows = 0;
+  // Optional, filled by the batcher so the sender can split a batch the store
+  // refuses whole: where each row ends in the body, and each row's partition
+  // day (days since 1970-01-01 of its timestamp; every kobs table partitions
+  // by day or by a coarser unit). Empty in records written before v2.
+  std::vector<uint32_t> row_ends;
+  std::vector<int32_t> row_days;
 };
 
 struct BufferedBatch {
@@ -59,6 +74,9 @@ struct BufferedBatch {
   BatchHeader header;
   std::string body;
   bool recovered = false;  // found in the log at start: it may already be in the store
+  // Set when the body could not be read back from disk (I/O error, checksum
+  // mismatch): body is empty and the sender decides what to do.
+  std::string read_error;
 };
 
 // Called once per batch: true when committed to the store, false when it was
@@ -73,6 +91,10 @@ struct DiskBufferStats {
   std::atomic<uint64_t> corrupt_records{0};
   std::atomic<uint64_t> full_waits{0};
   std::atomic<uint64_t> rejected_full{0};
+  std::atomic<uint64_t> append_errors{0};     // appends that failed on I/O (rolled back)
+  std::atomic<uint64_t> sealed_segments{0};   // segments closed early after an I/O error
+  std::atomic<uint64_t> commit_errors{0};     // state.json writes that failed (commit retried)
+  std::atomic<uint64_t> read_errors{0};       // bodies that could not be read back
 };
 
 class DiskBuffer {
@@ -84,7 +106,8 @@ class DiskBuffer {
 
   // Appends one batch durably (per the fsync policy) and returns its sequence
   // number. Throws kBufferFull when it cannot fit within `wait`, kShuttingDown
-  // after close().
+  // after close(), kIo when the disk refused it (rolled back: nothing of it
+  // will be replayed, and `on_commit` is not kept).
   uint64_t append(const BatchHeader& header, std::string_view body, CommitCallback on_commit = {},
                   std::chrono::milliseconds wait = std::chrono::seconds(5));
 
@@ -93,7 +116,9 @@ class DiskBuffer {
 
   // Marks `seq` as done (committed = in the store; false = dead-lettered),
   // persists the committed watermark once every earlier batch is done, drops
-  // segments wholly behind it, and runs the batch's callbacks.
+  // segments wholly behind it, and runs the batch's callbacks. Throws kIo when
+  // state.json cannot be written: the batch stays marked done and nothing is
+  // released, so calling commit() again (or committing a later batch) retries.
   void commit(uint64_t seq, bool committed = true);
 
   // Wakes waiters and refuses further appends. Idempotent.
@@ -130,13 +155,16 @@ class DiskBuffer {
 
   void recover();
   void replaySegment(Segment& seg, bool newest);
-  void openNewSegment(uint64_t first_seq);
+  void openNewSegment(uint64_t first_seq);  // append_mutex_ held
+  void sealActiveSegment();                 // append_mutex_ held
   void persistState(uint64_t committed_seq);
-  void dropCommittedSegments();
-  std::string readBody(const Entry& e) const;
+  std::vector<std::filesystem::path> dropCommittedSegmentsLocked();
+  static std::string readBody(const std::filesystem::path& segment, uint64_t offset, uint64_t seq, uint64_t rows);
 
   DiskBufferOptions options_;
   std::string instance_;
+  std::mutex append_mutex_;  // one append at a time; guards active_fd_, active_bytes_, last_sync_
+  std::mutex commit_mutex_;  // one state.json writer at a time
   mutable std::mutex mutex_;
   std::condition_variable space_cv_;
   std::condition_variable data_cv_;
@@ -144,10 +172,12 @@ class DiskBuffer {
   std::deque<Entry> entries_;  // uncommitted (or done but behind an undone one), in seq order
   std::map<uint64_t, Segment> segments_;
   int active_fd_ = -1;
-  uint64_t active_segment_ = 0;
+  uint64_t active_bytes_ = 0;  // last good offset of the active segment
+  std::atomic<uint64_t> active_segment_{0};
   uint64_t next_seq_ = 1;
-  uint64_t committed_seq_ = 0;
-  uint64_t pending_bytes_ = 0;
+  std::atomic<uint64_t> committed_seq_{0};
+  std::atomic<uint64_t> pending_bytes_{0};
+  std::atomic<uint64_t> pending_batches_{0};
   uint64_t cached_bytes_ = 0;
   std::chrono::steady_clock::time_point last_sync_{};
   bool closed_ = false;

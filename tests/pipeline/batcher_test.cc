@@ -4,6 +4,7 @@
 
 #include "common/error.h"
 #include "pipeline/otel_encoders.h"
+#include "support/file_size_limit.h"
 #include "support/temp_dir.h"
 
 namespace kobs::pipeline {
@@ -73,6 +74,35 @@ TEST(Batcher, AbandonTellsProducersTheirRecordsWereNotStored) {
   b.abandon();
   EXPECT_EQ(result, 0);
   EXPECT_EQ(b.stats().records_rejected.load(), 1u);
+}
+
+
+TEST(Batcher, ADiskErrorIsReportedAsSuchNotAsAFullBuffer) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_rows = 1, .full_wait = 10ms});
+  bool stored = false;
+  {
+    testing::FileSizeLimit limit(0);  // every segment write fails (EFBIG)
+    b.add(record(10), [&](bool ok) { stored = ok; });  // accepted; its seal fails and it stays open
+    EXPECT_EQ(buffer.pendingBatches(), 0u);
+    try {
+      b.add(record(10));
+      FAIL() << "a batcher that cannot seal must refuse";
+    } catch (const Exception& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("buffer full"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GE(b.stats().seal_failures_disk.load(), 2u);
+  EXPECT_EQ(b.stats().seal_failures_full.load(), 0u);
+  EXPECT_EQ(b.stats().records_rejected_disk.load(), 1u);
+  EXPECT_EQ(b.stats().records_rejected.load(), 0u);
+  // Space again: the accepted record goes in whole.
+  b.flushIfOlderThan(std::chrono::steady_clock::now());
+  ASSERT_EQ(buffer.pendingBatches(), 1u);
+  buffer.commit(buffer.next(0, 0ms)->seq);
+  EXPECT_TRUE(stored);
 }
 
 }  // namespace

@@ -2,10 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <atomic>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
 #include "common/error.h"
+#include "support/file_size_limit.h"
 #include "support/temp_dir.h"
 
 namespace kobs::pipeline {
@@ -170,6 +175,107 @@ TEST(DiskBuffer, BodiesBeyondTheMemoryCacheAreReadBackFromDisk) {
   auto b = buf.next(0, 0ms);
   ASSERT_TRUE(b);
   EXPECT_EQ(b->body, std::string(100, 'q'));
+}
+
+
+std::filesystem::path onlySegment(const std::filesystem::path& dir) {
+  std::filesystem::path seg;
+  for (auto& f : std::filesystem::directory_iterator(dir))
+    if (f.path().extension() == ".seg") seg = f.path();
+  return seg;
+}
+
+TEST(DiskBuffer, PartialAppendIsRolledBackSoLaterRecordsSurviveARestart) {
+  testing::TempDir dir;
+  auto o = opts(dir);
+  std::vector<int> fired;
+  {
+    DiskBuffer buf(o);
+    buf.append(header(1), std::string(200, 'a'));
+    auto seg = onlySegment(o.dir);
+    const auto good = std::filesystem::file_size(seg);
+    {
+      testing::FileSizeLimit limit(good + 300);  // the next record is cut after 300 bytes
+      try {
+        buf.append(header(1), std::string(1000, 'b'), [&](bool) { fired.push_back(2); });
+        FAIL() << "a cut append must fail";
+      } catch (const Exception& e) {
+        EXPECT_EQ(e.code(), ErrorCode::kIo) << e.what();
+        EXPECT_NE(std::string(e.what()).find("rolled back"), std::string::npos) << e.what();
+      }
+    }
+    EXPECT_EQ(std::filesystem::file_size(seg), good) << "the partial record must be cut";
+    EXPECT_EQ(buf.stats().append_errors.load(), 1u);
+    EXPECT_EQ(buf.pendingBatches(), 1u);
+    const uint64_t third = buf.append(header(1), std::string(300, 'c'));
+    EXPECT_GT(third, 2u);  // a failed sequence number is never reused
+  }
+  DiskBuffer again(o);
+  EXPECT_EQ(again.stats().torn_tail_truncations.load(), 0u);
+  EXPECT_EQ(again.stats().corrupt_records.load(), 0u);
+  ASSERT_EQ(again.pendingBatches(), 2u) << "the acknowledged record after the failed one must survive";
+  auto b1 = again.next(0, 0ms);
+  EXPECT_EQ(b1->body, std::string(200, 'a'));
+  auto b3 = again.next(b1->seq, 0ms);
+  EXPECT_EQ(b3->body, std::string(300, 'c'));
+  EXPECT_TRUE(fired.empty());  // the failed append's callback was not kept
+}
+
+TEST(DiskBuffer, FailedCommitRecordKeepsTheBatchAndItsCallbacksUntilARetrySucceeds) {
+  testing::TempDir dir;
+  auto o = opts(dir);
+  DiskBuffer buf(o);
+  int fired = 0;
+  buf.append(header(1), "x", [&](bool ok) { fired += ok; });
+  std::filesystem::create_directories(o.dir / "state.json.tmp");  // the state write fails (EISDIR)
+  EXPECT_THROW(buf.commit(1), Exception);
+  EXPECT_EQ(fired, 0);
+  EXPECT_EQ(buf.pendingBatches(), 1u);
+  EXPECT_EQ(buf.committedSeq(), 0u);
+  EXPECT_EQ(buf.stats().commit_errors.load(), 1u);
+  std::filesystem::remove(o.dir / "state.json.tmp");
+  buf.commit(1);
+  EXPECT_EQ(fired, 1);
+  EXPECT_EQ(buf.committedSeq(), 1u);
+  EXPECT_EQ(buf.pendingBatches(), 0u);
+}
+
+TEST(DiskBuffer, RowBoundariesAndDaysSurviveTheLog) {
+  testing::TempDir dir;
+  auto o = opts(dir);
+  BatchHeader h = header(3);
+  h.row_ends = {10, 25, 40};
+  h.row_days = {20000, 20000, 20001};
+  { DiskBuffer buf(o); buf.append(h, std::string(40, 'r')); }
+  DiskBuffer again(o);
+  auto b = again.next(0, 0ms);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->header.row_ends, h.row_ends);
+  EXPECT_EQ(b->header.row_days, h.row_days);
+}
+
+TEST(DiskBuffer, StatsAreReadableWhileAnAppendWaitsForSpace) {
+  testing::TempDir dir;
+  auto o = opts(dir);
+  o.max_bytes = 300;
+  DiskBuffer buf(o);
+  buf.append(header(1), std::string(200, 'a'));
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    try {
+      buf.append(header(1), std::string(200, 'b'), {}, 60000ms);
+    } catch (const std::exception&) {
+    }
+    done = true;
+  });
+  // While the append waits, the getters /metrics uses and next() answer.
+  while (buf.stats().full_waits.load() == 0) std::this_thread::yield();
+  EXPECT_EQ(buf.pendingBatches(), 1u);
+  EXPECT_TRUE(buf.next(0, 0ms));
+  buf.commit(1);
+  waiter.join();
+  EXPECT_TRUE(done);
+  EXPECT_EQ(buf.pendingBatches(), 1u);
 }
 
 }  // namespace
