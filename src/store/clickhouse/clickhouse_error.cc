@@ -3,6 +3,8 @@
 #include <charconv>
 #include <string>
 
+#include "store/error_class.h"
+
 namespace kobs::store::clickhouse {
 namespace {
 
@@ -11,20 +13,6 @@ int parseInt(std::string_view s) {
   int v = 0;
   std::from_chars(s.data(), s.data() + s.size(), v);
   return v;
-}
-
-bool isTransientCode(int code) {
-  switch (code) {
-    case 202:  // TOO_MANY_SIMULTANEOUS_QUERIES
-    case 209:  // SOCKET_TIMEOUT
-    case 210:  // NETWORK_ERROR
-    case 242:  // TABLE_IS_READ_ONLY (replica lost ZooKeeper)
-    case 252:  // TOO_MANY_PARTS
-    case 319:  // UNKNOWN_STATUS_OF_INSERT
-      return true;
-    default:
-      return false;
-  }
 }
 
 // The server's message, trimmed and bounded so a huge body cannot flood logs.
@@ -44,10 +32,7 @@ int parseExceptionCode(std::string_view text) {
   return parseInt(text.substr(pos + 6, 12));
 }
 
-bool isAuthCode(int code) {
-  // 192 UNKNOWN_USER, 193 WRONG_PASSWORD, 194 REQUIRED_PASSWORD, 516 AUTHENTICATION_FAILED
-  return code == 192 || code == 193 || code == 194 || code == 516;
-}
+bool isAuthCode(int code) { return store::isAuthCode(code); }
 
 Exception errorFromResponse(const FailedResponse& r) {
   int code = r.exception_code_header.empty() ? 0 : parseInt(r.exception_code_header);
@@ -60,7 +45,7 @@ Exception errorFromResponse(const FailedResponse& r) {
         .withClickhouseCode(code);
   }
   if (code != 0) {
-    ErrorCode ec = isTransientCode(code) ? ErrorCode::kStoreUnavailable : ErrorCode::kStoreQuery;
+    ErrorCode ec = errorCodeFor(code, message);
     return Exception(ec, "ClickHouse at {} failed {} (HTTP {}): {}", r.url, r.what, r.http_status, message)
         .withClickhouseCode(code);
   }

@@ -2,10 +2,9 @@
 //
 // One place decides the ErrorCode, because the retry policy keys on it:
 //   - auth: ClickHouse codes 516/192/193/194, or HTTP 401/403 -> kStoreAuth;
-//   - a few transient server states (202 too many queries, 209/210 network,
-//     242 read-only replica, 252 too many parts, 319 unknown insert status)
-//     -> kStoreUnavailable, with the ClickHouse code kept;
-//   - any other ClickHouse exception -> kStoreQuery (never retried);
+//   - other ClickHouse exceptions by store/error_class.h: transient server
+//     states -> kStoreUnavailable / kStoreTimeout (retried per request), the
+//     rest -> kStoreQuery (not retried here; the sender decides by code);
 //   - no ClickHouse exception: 5xx, 429 -> kStoreUnavailable, 408 -> kStoreTimeout,
 //     other 4xx -> kStoreQuery.
 // The ClickHouse code comes from the X-ClickHouse-Exception-Code header (newer

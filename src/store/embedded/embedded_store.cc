@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/logging.h"
+#include "store/error_class.h"
 
 namespace kobs::store {
 namespace {
@@ -38,8 +39,9 @@ Exception queryError(std::string_view message, std::string_view sql) {
   std::string shown(sql.substr(0, kMaxSql));
   if (sql.size() > kMaxSql) shown += "...";
   int code = parseClickhouseCode(message);
-  // 516 AUTHENTICATION_FAILED, 164 READONLY are still query errors here.
-  return Exception(ErrorCode::kStoreQuery, "embedded ClickHouse: {} [query: {}]", message, shown).withClickhouseCode(code);
+  // chDB reports the server's codes, so both stores classify alike.
+  ErrorCode ec = code != 0 ? errorCodeFor(code, message) : ErrorCode::kStoreQuery;
+  return Exception(ec, "embedded ClickHouse: {} [query: {}]", message, shown).withClickhouseCode(code);
 }
 
 }  // namespace
@@ -194,11 +196,26 @@ InsertResult EmbeddedStore::insert(const InsertRequest& request) {
     settings.emplace_back("deduplicate_blocks_in_dependent_materialized_views", "1");
   }
   sql = appendSettings(sql, settings);
-  uint64_t written;
+  // chDB reports the rows it read as written even when ClickHouse dropped the
+  // block as a duplicate, so a possible replay is judged by the engine's
+  // DuplicatedInsertedBlocks counter around it. Inserts are serialised on the
+  // writer connection, so the difference is this insert's alone.
+  const bool check_dedup = request.may_be_duplicate && !request.deduplication_token.empty();
+  auto duplicatedBlocks = [&] {
+    auto r = writer_->run("SELECT sum(value) FROM system.events WHERE event = 'DuplicatedInsertedBlocks'",
+                          "TabSeparated");
+    uint64_t v = 0;
+    std::from_chars(r.data.data(), r.data.data() + r.data.size(), v);
+    return v;
+  };
+  uint64_t written, dup_before = 0, dup_after = 0;
   {
     std::lock_guard lock(writer_mutex_);
+    if (check_dedup) dup_before = duplicatedBlocks();
     written = writer_->streamInsert(sql, request.format, request.body);
+    if (check_dedup) dup_after = duplicatedBlocks();
   }
+  if (dup_after > dup_before) return InsertResult{0, true};
   return checkRowsWritten(request, written);
 }
 
