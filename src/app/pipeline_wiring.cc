@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view kDroppedHelp =
     "Records not stored, by component and reason (rejected_by_store: set aside in the dead-letter folder; "
-    "buffer_full: refused to the producer).";
+    "buffer_full, disk_error: refused to the producer; unreadable: lost to disk corruption in the buffer).";
 
 // Prometheus series over the pipeline's own counters, read at scrape time.
 void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
@@ -32,12 +32,47 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
                     {{"component", "sender"}, {"reason", "rejected_by_store"}});
   m.counterCallback("kobs_store_insert_retries_total", "Insert attempts retried after a retryable failure.",
                     [&sender] { return double(sender.stats().retries.load()); });
+  m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
+                    [&sender] { return double(sender.stats().rows_unreadable.load()); },
+                    {{"component", "sender"}, {"reason", "unreadable"}});
+  m.counterCallback("kobs_records_deduplicated_total",
+                    "Records of replayed batches the store already had (not counted in kobs_records_out_total).",
+                    [&sender] { return double(sender.stats().rows_deduplicated.load()); });
+  const std::pair<const char*, const std::atomic<uint64_t>*> failure_classes[] = {
+      {"retry", &sender.stats().failures_retry},
+      {"retry_loud", &sender.stats().failures_retry_loud},
+      {"split_by_partition", &sender.stats().failures_too_many_partitions},
+      {"short_write", &sender.stats().failures_short_write},
+      {"permanent", &sender.stats().failures_permanent}};
+  for (const auto& [cls, counter] : failure_classes)
+    m.counterCallback("kobs_store_insert_failures_total",
+                      "Failed insert attempts by what the sender does about them (store/error_class.h).",
+                      [counter] { return double(counter->load()); }, {{"class", cls}});
+  constexpr std::string_view kSenderErrorsHelp = "Write-path errors on the sender thread other than inserts, by kind.";
+  const std::pair<const char*, const std::atomic<uint64_t>*> sender_errors[] = {
+      {"commit_record", &sender.stats().commit_errors},
+      {"dead_letter_write", &sender.stats().dead_letter_errors},
+      {"buffer_read", &sender.stats().read_errors},
+      {"internal", &sender.stats().internal_errors}};
+  for (const auto& [kind, counter] : sender_errors)
+    m.counterCallback("kobs_sender_errors_total", kSenderErrorsHelp, [counter] { return double(counter->load()); },
+                      {{"kind", kind}});
+  m.counterCallback("kobs_buffer_append_errors_total", "Disk buffer appends that failed on I/O and were rolled back.",
+                    [&buffer] { return double(buffer.stats().append_errors.load()); });
   auto batcher = [&](const std::string& table, const pipeline::BatcherStats& s) {
     m.counterCallback("kobs_records_in_total", "Records accepted into a batch.",
                       [&s] { return double(s.records_in.load()); }, {{"component", "batcher"}, {"table", table}});
     m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
                       [&s] { return double(s.records_rejected.load()); },
                       {{"component", "batcher"}, {"reason", "buffer_full"}, {"table", table}});
+    m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
+                      [&s] { return double(s.records_rejected_disk.load()); },
+                      {{"component", "batcher"}, {"reason", "disk_error"}, {"table", table}});
+    for (auto [cause, counter] : {std::pair{"buffer_full", &s.seal_failures_full},
+                                  std::pair{"disk_error", &s.seal_failures_disk},
+                                  std::pair{"other", &s.seal_failures_other}})
+      m.counterCallback("kobs_batch_seal_failures_total", "Batches that could not enter the disk buffer, by cause.",
+                        [counter] { return double(counter->load()); }, {{"table", table}, {"cause", cause}});
   };
   batcher(p.logs().encoder().table(), p.logs().stats());
   if (auto* t = p.traces()) batcher(t->encoder().table(), t->stats());

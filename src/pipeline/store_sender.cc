@@ -1,7 +1,12 @@
 #include "pipeline/store_sender.h"
 
-#include <fstream>
-#include <random>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -9,9 +14,62 @@
 #include "common/logging.h"
 
 namespace kobs::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using store::InsertFailure;
+
+constexpr int kMaxSplitDepth = 64;
+
+std::string_view bodyOf(const BufferedBatch& batch, const std::string& part_body, bool whole) {
+  return whole ? std::string_view(batch.body) : std::string_view(part_body);
+}
+
+// Writes `data` to dir/name via dir/name.tmp, fsync, rename, fsync(dir). Throws kIo.
+void writeDurably(const fs::path& dir, const std::string& name, std::string_view data) {
+  const fs::path tmp = dir / (name + ".tmp"), final_path = dir / name;
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot create {}: {}", tmp.string(), std::strerror(errno));
+  const char* p = data.data();
+  size_t n = data.size();
+  int err = 0;
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      err = w < 0 ? errno : ENOSPC;
+      break;
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(tmp.c_str());
+    throw Exception(ErrorCode::kIo, "cannot write {}: {}", tmp.string(), std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    throw Exception(ErrorCode::kIo, "cannot rename {}: {}", tmp.string(), std::strerror(err));
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) throw Exception(ErrorCode::kIo, "cannot open {}: {}", dir.string(), std::strerror(errno));
+  int rc = ::fsync(dfd);
+  err = errno;
+  ::close(dfd);
+  if (rc != 0) throw Exception(ErrorCode::kIo, "fsync of {} failed: {}", dir.string(), std::strerror(err));
+}
+
+}  // namespace
 
 StoreSender::StoreSender(store::IStore& store, DiskBuffer& buffer, SenderOptions options, LatencyObserver observe)
-    : store_(store), buffer_(buffer), options_(std::move(options)), observe_(std::move(observe)) {}
+    : store_(store), buffer_(buffer), options_(std::move(options)), observe_(std::move(observe)) {
+  options_.short_write_retries = std::max(1, options_.short_write_retries);
+  options_.max_partitions_per_insert = std::max<size_t>(1, options_.max_partitions_per_insert);
+  options_.read_retries = std::max(1, options_.read_retries);
+}
 
 StoreSender::~StoreSender() { stop(); }
 
@@ -22,7 +80,10 @@ void StoreSender::start() {
 }
 
 void StoreSender::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -33,72 +94,324 @@ bool StoreSender::sleepFor(std::chrono::milliseconds d) {
   return !stopping_;
 }
 
-void StoreSender::run() {
-  auto log = logging::get("sender");
-  std::mt19937_64 rng{std::random_device{}()};
-  uint64_t last_seq = buffer_.committedSeq();
-  while (!stopping_) {
-    auto batch = buffer_.next(last_seq, std::chrono::milliseconds(200));
-    if (!batch) continue;
-    const std::string token = "kobs-" + buffer_.instanceId() + "-" + std::to_string(batch->seq);
-    auto backoff = options_.backoff_initial;
-    for (int attempt = 0; !stopping_; ++attempt) {
-      store::InsertRequest req;
-      req.table = batch->header.table;
-      req.columns = batch->header.columns;
-      req.format = batch->header.format;
-      req.body = batch->body;
-      req.rows = batch->header.rows;
-      req.deduplication_token = token;
-      req.may_be_duplicate = batch->recovered || attempt > 0;
-      try {
-        auto started = std::chrono::steady_clock::now();
-        auto result = store_.insert(req);
-        if (observe_) observe_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        if (result.deduplicated) ++stats_.batches_deduplicated;
-        ++stats_.batches_committed;
-        stats_.rows_committed += batch->header.rows;
-        if (!stats_.store_healthy.exchange(true)) log->info("store reachable again; sending resumed");
-        buffer_.commit(batch->seq, true);
-        for (const auto& listener : listeners_) listener(batch->header.table, batch->header.rows);
-        break;
-      } catch (const Exception& e) {
-        if (!isRetryable(e.code())) {
-          log->error("batch {} ({} rows into {}) rejected by the store, set aside: {}", batch->seq,
-                     batch->header.rows, batch->header.table, e.what());
-          deadLetter(*batch, e);
-          buffer_.commit(batch->seq, false);
-          break;
-        }
-        if (stats_.store_healthy.exchange(false)) log->warn("store unavailable, will retry: {}", e.what());
-        ++stats_.retries;
-      } catch (const std::exception& e) {
-        log->error("batch {} failed unexpectedly, set aside: {}", batch->seq, e.what());
-        deadLetter(*batch, e);
-        buffer_.commit(batch->seq, false);
-        break;
-      }
-      // Full jitter: sleep a random time in [0, backoff].
-      std::uniform_int_distribution<int64_t> jitter(0, backoff.count());
-      if (!sleepFor(std::chrono::milliseconds(jitter(rng)))) break;
-      backoff = std::min(options_.backoff_max, backoff * 2);
-    }
-    last_seq = batch->seq;
+bool StoreSender::backoff(std::chrono::milliseconds& current) {
+  // Full jitter: a random time in [0, current].
+  std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(0, current.count()));
+  auto wait = std::chrono::milliseconds(jitter(rng_));
+  current = std::min(options_.backoff_max, std::max(current * 2, std::chrono::milliseconds(1)));
+  return sleepFor(wait);
+}
+
+void StoreSender::countFailure(InsertFailure f) {
+  switch (f) {
+    case InsertFailure::kRetry: ++stats_.failures_retry; break;
+    case InsertFailure::kRetryLoud: ++stats_.failures_retry_loud; break;
+    case InsertFailure::kSplitByPartition: ++stats_.failures_too_many_partitions; break;
+    case InsertFailure::kShortWrite: ++stats_.failures_short_write; break;
+    case InsertFailure::kPermanent: ++stats_.failures_permanent; break;
   }
 }
 
-void StoreSender::deadLetter(const BufferedBatch& batch, const std::exception& error) {
-  ++stats_.batches_dead_lettered;
-  stats_.rows_dead_lettered += batch.header.rows;
+void StoreSender::run() {
+  auto log = logging::get("sender");
+  uint64_t last_seq = 0;
+  auto delay = options_.backoff_initial;
   try {
-    std::filesystem::create_directories(options_.dead_letter_dir);
-    auto base = options_.dead_letter_dir / ("batch-" + std::to_string(batch.seq));
-    std::ofstream(base.string() + ".rowbinary", std::ios::binary) << batch.body;
-    nlohmann::json meta = {{"version", 1},       {"table", batch.header.table}, {"columns", batch.header.columns},
-                           {"format", batch.header.format}, {"rows", batch.header.rows}, {"error", error.what()}};
-    std::ofstream(base.string() + ".json") << meta.dump(2) << "\n";
+    last_seq = buffer_.committedSeq();
   } catch (const std::exception& e) {
-    logging::get("sender")->error("cannot write dead-letter batch {}: {}", batch.seq, e.what());
+    log->error("cannot read the committed sequence: {}", e.what());
+  }
+  while (!stopping_) {
+    // Nothing thrown here may end the thread (std::terminate) or skip a batch.
+    try {
+      auto batch = buffer_.next(last_seq, std::chrono::milliseconds(200));
+      if (!batch) continue;
+      if (process(*batch)) {
+        last_seq = batch->seq;
+        delay = options_.backoff_initial;
+      }
+    } catch (const std::exception& e) {
+      ++stats_.internal_errors;
+      log->error("unexpected error after batch {}; retrying: {}", last_seq, e.what());
+      backoff(delay);
+    } catch (...) {
+      ++stats_.internal_errors;
+      log->error("unexpected non-standard exception after batch {}; retrying", last_seq);
+      backoff(delay);
+    }
+  }
+}
+
+bool StoreSender::process(const BufferedBatch& batch) {
+  auto log = logging::get("sender");
+  if (!batch.read_error.empty()) {
+    ++stats_.read_errors;
+    if (read_failures_seq_ != batch.seq) {
+      read_failures_seq_ = batch.seq;
+      read_failures_ = 0;
+    }
+    if (++read_failures_ < options_.read_retries) {
+      log->warn("batch {} ({} rows into {}) cannot be read back from the disk buffer (attempt {} of {}): {}",
+                batch.seq, batch.header.rows, batch.header.table, read_failures_, options_.read_retries,
+                batch.read_error);
+      auto d = options_.backoff_initial * (1 << std::min(read_failures_, 10));
+      sleepFor(std::min(d, options_.backoff_max));
+      return false;
+    }
+    // The disk lost what it had acknowledged: nothing can send it. Counted
+    // and reported; the queue moves on.
+    ++stats_.batches_unreadable;
+    stats_.rows_unreadable += batch.header.rows;
+    log->error("batch {} ({} rows into {}) is unreadable in the disk buffer after {} attempts and is lost "
+               "(counted in kobs_records_dropped_total{{reason=\"unreadable\"}}): {}",
+               batch.seq, batch.header.rows, batch.header.table, read_failures_, batch.read_error);
+    return commitDurably(batch.seq, false);
+  }
+
+  Part whole;
+  whole.rows = batch.header.rows;
+  whole.row_ends = batch.header.row_ends;
+  whole.row_days = batch.header.row_days;
+  whole.base_token = "kobs-" + buffer_.instanceId() + "-" + std::to_string(batch.seq);
+  whole.token = whole.base_token;
+  Outcome o = sendPart(batch, whole, 0);
+  if (o == Outcome::kStopped) return false;
+  if (!commitDurably(batch.seq, o == Outcome::kStored)) return false;
+  if (o == Outcome::kStored) ++stats_.batches_committed;
+  {  // a batch set aside in part may still have stored rows: wake readers either way
+    for (const auto& listener : listeners_) {
+      try {
+        listener(batch.header.table, batch.header.rows);
+      } catch (const std::exception& e) {
+        log->error("a commit listener threw after batch {}: {}", batch.seq, e.what());
+      }
+    }
+  }
+  return true;
+}
+
+StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Part& part, int depth) {
+  auto log = logging::get("sender");
+  auto delay = options_.backoff_initial;
+  int short_writes = 0;
+  for (int attempt = 0; !stopping_; ++attempt) {
+    store::InsertRequest req;
+    req.table = batch.header.table;
+    req.columns = batch.header.columns;
+    req.format = batch.header.format;
+    req.body = bodyOf(batch, part.body, part.whole);
+    req.rows = part.rows;
+    req.deduplication_token = part.token;
+    req.may_be_duplicate = batch.recovered || attempt > 0;
+    std::string error;
+    InsertFailure failure;
+    try {
+      auto started = std::chrono::steady_clock::now();
+      auto result = store_.insert(req);
+      if (observe_) observe_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      // After a short write, "nothing new written" is not proof the whole part
+      // is stored: the store holds only what the short write kept.
+      if (result.deduplicated && short_writes > 0)
+        throw Exception(ErrorCode::kStoreShortWrite, "short write into {}: a retry after a short write of {} rows "
+                        "was deduplicated against the partial insert", req.table, req.rows);
+      if (result.deduplicated) {
+        ++stats_.batches_deduplicated;
+        stats_.rows_deduplicated += part.rows;
+      } else {
+        stats_.rows_committed += part.rows;
+      }
+      if (!stats_.store_healthy.exchange(true)) log->info("store reachable again; sending resumed");
+      return Outcome::kStored;
+    } catch (const Exception& e) {
+      failure = store::classifyInsertFailure(e);
+      error = e.what();
+    } catch (const std::exception& e) {
+      failure = InsertFailure::kRetryLoud;
+      error = e.what();
+    }
+    countFailure(failure);
+    const std::string what = fmt::format("batch {}{} ({} rows into {})", batch.seq, part.label, part.rows,
+                                         batch.header.table);
+    switch (failure) {
+      case InsertFailure::kPermanent:
+        log->error("{} rejected by the store for good ({}), set aside: {}", what,
+                   store::insertFailureName(failure), error);
+        return deadLetterDurably(batch, part, error);
+      case InsertFailure::kSplitByPartition:
+        log->warn("{} spans too many partitions for one insert; splitting it by partition: {}", what, error);
+        return splitByPartition(batch, part, depth);
+      case InsertFailure::kShortWrite:
+        if (++short_writes >= options_.short_write_retries) {
+          log->error("{} short-written {} times; bisecting to find the rows that do not store: {}", what,
+                     short_writes, error);
+          return bisect(batch, part, depth);
+        }
+        log->warn("{} short-written (attempt {} of {}), retrying: {}", what, short_writes,
+                  options_.short_write_retries, error);
+        break;
+      case InsertFailure::kRetryLoud:
+        // Needs a person (credentials, grants, a missing table): say so every time it repeats a while.
+        if (attempt == 0 || attempt % 10 == 0)
+          log->error("{} not stored, retrying (attempt {}; this needs attention): {}", what, attempt + 1, error);
+        stats_.store_healthy = false;
+        break;
+      case InsertFailure::kRetry:
+        if (stats_.store_healthy.exchange(false)) log->warn("store unavailable, will retry: {}", error);
+        break;
+    }
+    ++stats_.retries;
+    if (!backoff(delay)) break;
+  }
+  return Outcome::kStopped;
+}
+
+namespace {
+
+// Bytes [begin of row a, end of row b) of a part's body, with row ends rebased.
+std::pair<size_t, size_t> rowSpan(const std::vector<uint32_t>& ends, size_t a, size_t b) {
+  size_t from = a == 0 ? 0 : ends[a - 1];
+  return {from, ends[b - 1]};
+}
+
+}  // namespace
+
+StoreSender::Outcome StoreSender::splitByPartition(const BufferedBatch& batch, const Part& part, int depth) {
+  const std::string_view body = bodyOf(batch, part.body, part.whole);
+  if (part.row_ends.size() != part.rows || part.row_days.size() != part.rows) {
+    return deadLetterDurably(batch, part,
+                             "the store refused it for spanning too many partitions, and the batch carries no row "
+                             "boundaries to split it (written by an older kobs)");
+  }
+  std::set<int32_t> days(part.row_days.begin(), part.row_days.end());
+  if (days.size() <= 1 || depth >= kMaxSplitDepth) return bisect(batch, part, depth);
+  ++stats_.batches_split;
+  // Consecutive days, at most max_partitions_per_insert per group.
+  std::map<int32_t, size_t> group_of;
+  size_t g = 0, in_group = 0;
+  for (int32_t d : days) {
+    if (in_group == options_.max_partitions_per_insert) {
+      ++g;
+      in_group = 0;
+    }
+    group_of[d] = g;
+    ++in_group;
+  }
+  std::vector<Part> parts(g + 1);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    parts[i].whole = false;
+    parts[i].first_row = part.first_row;
+  }
+  for (size_t r = 0; r < part.rows; ++r) {
+    Part& p = parts[group_of[part.row_days[r]]];
+    auto [from, to] = rowSpan(part.row_ends, r, r + 1);
+    p.body.append(body.substr(from, to - from));
+    p.row_ends.push_back(static_cast<uint32_t>(p.body.size()));
+    p.row_days.push_back(part.row_days[r]);
+    ++p.rows;
+  }
+  bool all_stored = true;
+  for (auto& p : parts) {
+    // Derived from the part's own token and its first day: the same batch
+    // splits the same way on a replay, so these dedup too.
+    p.base_token = part.base_token;
+    p.day_label = part.day_label + "-d" + std::to_string(p.row_days.front());
+    p.label = p.day_label;
+    p.token = p.base_token + p.label;
+    Outcome o = sendPart(batch, p, depth + 1);
+    if (o == Outcome::kStopped) return o;
+    all_stored = all_stored && o == Outcome::kStored;
+  }
+  return all_stored ? Outcome::kStored : Outcome::kSetAside;
+}
+
+StoreSender::Outcome StoreSender::bisect(const BufferedBatch& batch, const Part& part, int depth) {
+  if (part.rows <= 1 || part.row_ends.size() != part.rows || depth >= kMaxSplitDepth)
+    return deadLetterDurably(batch, part,
+                             part.rows <= 1 ? "the store does not store this row"
+                                            : "the store does not store this batch whole, and it carries no row "
+                                              "boundaries to split it (written by an older kobs)");
+  ++stats_.batches_split;
+  const std::string_view body = bodyOf(batch, part.body, part.whole);
+  const size_t mid = part.rows / 2;
+  bool all_stored = true;
+  for (auto [a, b] : {std::pair<size_t, size_t>{0, mid}, std::pair<size_t, size_t>{mid, part.rows}}) {
+    Part p;
+    p.whole = false;
+    auto [from, to] = rowSpan(part.row_ends, a, b);
+    p.body.assign(body.substr(from, to - from));
+    for (size_t r = a; r < b; ++r) p.row_ends.push_back(static_cast<uint32_t>(part.row_ends[r] - from));
+    if (!part.row_days.empty()) p.row_days.assign(part.row_days.begin() + a, part.row_days.begin() + b);
+    p.first_row = part.first_row + a;
+    p.rows = b - a;
+    const std::string range = "-r" + std::to_string(p.first_row) + "-" + std::to_string(p.first_row + p.rows);
+    p.base_token = part.base_token;
+    p.day_label = part.day_label;
+    p.label = p.day_label + range;  // rows are numbered within the batch: the label names them alone
+    p.token = p.base_token + p.label;
+    Outcome o = sendPart(batch, p, depth + 1);
+    if (o == Outcome::kStopped) return o;
+    all_stored = all_stored && o == Outcome::kStored;
+  }
+  return all_stored ? Outcome::kStored : Outcome::kSetAside;
+}
+
+StoreSender::Outcome StoreSender::deadLetterDurably(const BufferedBatch& batch, const Part& part,
+                                                    const std::string& error) {
+  auto delay = options_.backoff_initial;
+  for (int attempt = 0; !stopping_; ++attempt) {
+    try {
+      writeDeadLetter(batch, part, error);
+      ++stats_.batches_dead_lettered;
+      stats_.rows_dead_lettered += part.rows;
+      return Outcome::kSetAside;
+    } catch (const std::exception& e) {
+      ++stats_.dead_letter_errors;
+      // The batch stays in the buffer until its copy is safe: a full disk
+      // holds the queue (back-pressure) instead of losing the rows.
+      if (attempt == 0 || attempt % 10 == 0)
+        logging::get("sender")->error("cannot write dead-letter copy of batch {}{} (attempt {}); the batch stays "
+                                      "in the buffer until it can: {}",
+                                      batch.seq, part.label, attempt + 1, e.what());
+      if (!backoff(delay)) break;
+    }
+  }
+  return Outcome::kStopped;
+}
+
+void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error) {
+  std::error_code ec;
+  fs::create_directories(options_.dead_letter_dir, ec);
+  if (ec)
+    throw Exception(ErrorCode::kIo, "cannot create {}: {}", options_.dead_letter_dir.string(), ec.message());
+  const std::string base = "batch-" + std::to_string(batch.seq) + part.label;
+  // The rows first, then the description: a .json names a complete batch.
+  writeDurably(options_.dead_letter_dir, base + ".rowbinary", bodyOf(batch, part.body, part.whole));
+  nlohmann::json meta = {{"version", 1},
+                         {"table", batch.header.table},
+                         {"columns", batch.header.columns},
+                         {"format", batch.header.format},
+                         {"rows", part.rows},
+                         {"first_row", part.first_row},
+                         {"batch_rows", batch.header.rows},
+                         {"error", error}};
+  writeDurably(options_.dead_letter_dir, base + ".json", meta.dump(2) + "\n");
+}
+
+bool StoreSender::commitDurably(uint64_t seq, bool stored) {
+  auto delay = options_.backoff_initial;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      buffer_.commit(seq, stored);
+      return true;
+    } catch (const std::exception& e) {
+      // The insert stands (a replay of it is deduplicated by its token); only
+      // the record of it failed. Retry the record, never the verdict.
+      ++stats_.commit_errors;
+      if (attempt == 0 || attempt % 10 == 0)
+        logging::get("sender")->error("batch {} is {} but recording it failed (attempt {}); retrying: {}", seq,
+                                      stored ? "in the store" : "set aside", attempt + 1, e.what());
+      if (!backoff(delay)) return false;
+    }
   }
 }
 

@@ -1,25 +1,46 @@
 // StoreSender: drains the disk buffer into the store, one batch at a time, in
 // order. Each insert carries the token kobs-<buffer instance>-<seq>, so a
 // batch re-sent after a crash or a lost response is deduplicated by
-// ClickHouse. Retryable failures (store down, timeouts, short writes) are
-// retried with exponential backoff and jitter until they succeed or the
-// sender stops; the batch stays in the buffer meanwhile. A batch the store
-// rejects for good (e.g. a type error) is written to <dead_letter_dir> and
-// counted, never silently dropped, and the queue moves on.
+// ClickHouse (and counted once: a deduplicated insert adds nothing to
+// rows_committed).
 //
-// Threading: one worker thread, started by start(), joined by stop().
+// Every failure is classified (store/error_class.h), logged with the batch,
+// table and cause, counted by class, and then:
+//   - retry / retry_loud: backoff with full jitter, forever (the batch stays in
+//     the buffer; the buffer's bound is the back-pressure). Loud ones (auth,
+//     permissions, a missing table, unknown errors) log as errors;
+//   - split_by_partition: the batch is split into groups of at most
+//     max_partitions_per_insert partition days, each sent with its own
+//     derived token (the split is deterministic, so a replay dedups too);
+//   - short_write: retried short_write_retries times, then bisected by rows
+//     until the rows that will not store are isolated and dead-lettered;
+//   - permanent (malformed data, schema mismatch): dead-lettered.
+// A dead-letter copy is written tmp + fsync + rename before the batch is
+// committed; a failed write is retried (a full disk holds the queue, which is
+// back-pressure, not loss). A failed commit record (state.json) after a
+// stored insert is retried on its own, never dead-lettered; the batch's
+// callbacks run once it is recorded. A body the buffer cannot read back is
+// retried a few times, then counted and reported lost. Nothing thrown on the
+// worker thread escapes it.
+//
+// Threading: one worker thread, started by start(), joined by stop(); stop()
+// interrupts any backoff at once.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <mutex>
-#include <condition_variable>
+#include <optional>
+#include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "pipeline/disk_buffer.h"
+#include "store/error_class.h"
 #include "store/store.h"
 
 namespace kobs::pipeline {
@@ -28,15 +49,31 @@ struct SenderOptions {
   std::chrono::milliseconds backoff_initial{100};
   std::chrono::milliseconds backoff_max{10000};
   std::filesystem::path dead_letter_dir;  // empty: <buffer dir>/dead
+  int short_write_retries = 3;            // attempts of a short-written batch before it is bisected
+  size_t max_partitions_per_insert = 50;  // partition days per insert after a too-many-partitions refusal
+  int read_retries = 5;                   // re-reads of a body the buffer could not read before it is given up
 };
 
 struct SenderStats {
   std::atomic<uint64_t> batches_committed{0};
-  std::atomic<uint64_t> rows_committed{0};
+  std::atomic<uint64_t> rows_committed{0};  // rows newly stored (deduplicated replays excluded)
   std::atomic<uint64_t> batches_deduplicated{0};
+  std::atomic<uint64_t> rows_deduplicated{0};
   std::atomic<uint64_t> retries{0};
-  std::atomic<uint64_t> batches_dead_lettered{0};
+  std::atomic<uint64_t> batches_dead_lettered{0};  // batches (or split parts) set aside
   std::atomic<uint64_t> rows_dead_lettered{0};
+  std::atomic<uint64_t> batches_split{0};
+  std::atomic<uint64_t> failures_retry{0};
+  std::atomic<uint64_t> failures_retry_loud{0};
+  std::atomic<uint64_t> failures_too_many_partitions{0};
+  std::atomic<uint64_t> failures_short_write{0};
+  std::atomic<uint64_t> failures_permanent{0};
+  std::atomic<uint64_t> commit_errors{0};       // state.json writes that failed after a stored insert
+  std::atomic<uint64_t> dead_letter_errors{0};  // dead-letter writes that failed (retried)
+  std::atomic<uint64_t> read_errors{0};         // batch bodies the buffer could not read back
+  std::atomic<uint64_t> batches_unreadable{0};  // given up after read_retries: lost to disk corruption
+  std::atomic<uint64_t> rows_unreadable{0};
+  std::atomic<uint64_t> internal_errors{0};     // anything else caught on the worker thread
   std::atomic<bool> store_healthy{true};
 };
 
@@ -49,20 +86,44 @@ class StoreSender {
 
   // Called on the sender thread after each batch is committed (table, rows):
   // readers that tail the store (SSE) wake up at once instead of polling.
-  // Set before start().
+  // Set before start(). A listener that throws is logged and skipped.
   using CommitListener = std::function<void(const std::string& table, uint64_t rows)>;
   void addCommitListener(CommitListener listener) { listeners_.push_back(std::move(listener)); }
 
   void start();
-  // Stops after the batch in flight; remaining batches stay in the buffer.
+  // Stops after the attempt in flight; remaining batches stay in the buffer.
   void stop();
 
   const SenderStats& stats() const { return stats_; }
+  const SenderOptions& options() const { return options_; }
 
  private:
+  // A run of a batch's rows sent as one insert.
+  struct Part {
+    std::string body;  // empty with whole=true: the batch's own body
+    bool whole = true;
+    uint64_t first_row = 0, rows = 0;
+    std::vector<uint32_t> row_ends;  // relative to this part's body
+    std::vector<int32_t> row_days;
+    std::string base_token;  // the batch's token
+    std::string day_label;   // "-d<day>" once split by partition
+    std::string token;
+    std::string label;  // for logs and dead-letter file names: "" or "-r<first>-<end>" / "-d<day>"
+  };
+  enum class Outcome { kStored, kSetAside, kStopped };
+
   void run();
-  bool sleepFor(std::chrono::milliseconds d);  // false when stopping
-  void deadLetter(const BufferedBatch& batch, const std::exception& error);
+  // true when the batch is done (stored or set aside) and recorded.
+  bool process(const BufferedBatch& batch);
+  Outcome sendPart(const BufferedBatch& batch, const Part& part, int depth);
+  Outcome splitByPartition(const BufferedBatch& batch, const Part& part, int depth);
+  Outcome bisect(const BufferedBatch& batch, const Part& part, int depth);
+  Outcome deadLetterDurably(const BufferedBatch& batch, const Part& part, const std::string& error);
+  void writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error);
+  bool commitDurably(uint64_t seq, bool stored);
+  bool backoff(std::chrono::milliseconds& current);  // false when stopping
+  bool sleepFor(std::chrono::milliseconds d);       // false when stopping
+  void countFailure(store::InsertFailure f);
 
   store::IStore& store_;
   DiskBuffer& buffer_;
@@ -73,6 +134,9 @@ class StoreSender {
   std::mutex mutex_;
   std::condition_variable cv_;
   std::thread thread_;
+  std::mt19937_64 rng_{std::random_device{}()};
+  uint64_t read_failures_seq_ = 0;  // the batch whose body failed to read, and how often
+  int read_failures_ = 0;
   SenderStats stats_;
 };
 
