@@ -354,10 +354,14 @@ uint64_t DiskBuffer::append(const BatchHeader& header, std::string_view body, Co
     seq = next_seq_++;
     pending_bytes_ += record_bytes;  // reserved: the bound holds while we write
   }
+  // A failed append gives its sequence number back: appends take turns, so
+  // no later one holds a number yet, and the number never reached the store.
+  // Sequence numbers stay contiguous (readers count on committed + pending).
   auto unreserve = [&] {
     {
       std::lock_guard lock(mutex_);
       pending_bytes_ -= record_bytes;
+      if (next_seq_ == seq + 1) next_seq_ = seq;
     }
     space_cv_.notify_all();
   };
