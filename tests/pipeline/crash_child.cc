@@ -1,9 +1,14 @@
 // Child process for crash_test.cc: writes log records with ids [first, last)
 // through the real pipeline into the embedded store under <data_dir>, and
 // prints "ack <from> <to>" on stdout each time a chunk's commit callback
-// fires. `drain` mode only replays the disk buffer and exits when it is empty.
-//   crash_child write <data_dir> <first> <last> [die_after_inserts]
+// fires. `drain` mode only replays the disk buffer and exits when it is empty;
+// `dump` prints every stored id, one per line, then "end".
+//   crash_child write <data_dir> <first> <last> [die_after_inserts] [poison|-] [pace_ms]
 //   crash_child drain <data_dir>
+//   crash_child dump <data_dir>
+// A refused add() (disk full, disk error) is printed as "refused <from>" and
+// tried again after a pause, as a receiver does. `poison` first appends one
+// batch the store rejects for good (it is dead-lettered).
 // die_after_inserts > 0 ends the process right after that many inserts
 // returned, before the sender could record the commit: the worst moment, when
 // the store has a batch the buffer still believes unsent.
@@ -13,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "common/error.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
@@ -52,6 +58,13 @@ int main(int argc, char** argv) {
   so.data_dir = dir.string();
   so.database = "crash";
   store::EmbeddedStore store(so);
+  if (mode == "dump") {
+    auto ids = store.query("SELECT LogAttributes['id'] FROM crash.otel_logs", "TabSeparated").data;
+    std::fwrite(ids.data(), 1, ids.size(), stdout);
+    std::printf("end\n");
+    std::fflush(stdout);
+    return 0;
+  }
   store::schema::SchemaOptions schema_options;
   schema_options.database = "crash";
   auto schema = store::schema::SchemaManager::apply(store, schema_options);
@@ -72,10 +85,17 @@ int main(int argc, char** argv) {
     return drained ? 0 : 3;
   }
   const long first = std::atol(argv[3]), last = std::atol(argv[4]);
+  if (argc > 6 && std::string(argv[6]) == "poison") {
+    // Rows cut mid-value: ClickHouse cannot read them (a permanent error).
+    pipeline::BatchHeader h{pipe.logs().encoder().table(), pipe.logs().encoder().columns(), "RowBinary", 2, {}, {}};
+    pipe.buffer().append(h, std::string("\x01\x02\x03"));
+  }
   auto resource = std::make_shared<pipeline::Resource>();
   resource->attributes = {{"service.name", "crash-test"}};
   constexpr long kChunk = 100;
+  const int pace_ms = argc > 7 ? std::atoi(argv[7]) : 0;  // a pause per chunk: a producer slower than the disk
   for (long from = first; from < last; from += kChunk) {
+    if (pace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pace_ms));
     long to = std::min(last, from + kChunk);
     std::vector<pipeline::LogRecord> chunk;
     for (long id = from; id < to; ++id) {
@@ -86,12 +106,21 @@ int main(int argc, char** argv) {
       r.attributes = {{"id", std::to_string(id)}};
       chunk.push_back(std::move(r));
     }
-    pipe.logs().add(std::span<const pipeline::LogRecord>(chunk), [from, to](bool ok) {
-      if (ok) {
-        std::printf("ack %ld %ld\n", from, to);
+    for (;;) {
+      try {
+        pipe.logs().add(std::span<const pipeline::LogRecord>(chunk), [from, to](bool ok) {
+          if (ok) {
+            std::printf("ack %ld %ld\n", from, to);
+            std::fflush(stdout);
+          }
+        });
+        break;
+      } catch (const Exception& e) {
+        std::printf("refused %ld %s\n", from, std::string(errorCodeName(e.code())).c_str());
         std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
-    });
+    }
   }
   pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(60));
   std::printf("done\n");

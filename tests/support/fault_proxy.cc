@@ -31,7 +31,7 @@ namespace {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 awaitable<void> session(tcp::socket client, uint16_t backend_port,
-                        std::function<FaultProxy::Fault()> next_fault, std::function<Headers()> extra_headers, std::atomic<uint64_t>* requests,
+                        std::function<FaultProxy::Injected()> next_fault, std::function<Headers()> extra_headers, std::atomic<uint64_t>* requests,
                         std::atomic<uint64_t>* faults) {
   auto executor = co_await asio::this_coro::executor;
   try {
@@ -44,9 +44,21 @@ awaitable<void> session(tcp::socket client, uint16_t backend_port,
       co_await http::async_read(client, client_buf, req_parser, use_awaitable);
       auto req = req_parser.release();
       requests->fetch_add(1);
-      FaultProxy::Fault fault = next_fault();
+      FaultProxy::Injected injected = next_fault();
+      FaultProxy::Fault fault = injected.fault;
       if (fault != FaultProxy::Fault::kPass) faults->fetch_add(1);
       switch (fault) {
+        case FaultProxy::Fault::kClickhouseError: {
+          http::response<http::string_body> res{static_cast<http::status>(injected.http_status), req.version()};
+          res.set(http::field::content_type, "text/plain; charset=UTF-8");
+          res.set("X-ClickHouse-Exception-Code", std::to_string(injected.code));
+          res.keep_alive(req.keep_alive());
+          res.body() = "Code: " + std::to_string(injected.code) + ". DB::Exception: " + injected.message + "\n";
+          res.prepare_payload();
+          co_await http::async_write(client, res, use_awaitable);
+          if (!req.keep_alive()) co_return;
+          continue;
+        }
         case FaultProxy::Fault::k503: {
           http::response<http::string_body> res{http::status::service_unavailable, req.version()};
           res.set(http::field::content_type, "text/plain");
@@ -122,7 +134,12 @@ std::string FaultProxy::url() const { return "http://127.0.0.1:" + std::to_strin
 
 void FaultProxy::queue(Fault f, int n) {
   std::lock_guard lock(mutex_);
-  for (int i = 0; i < n; ++i) faults_queued_.push_back(f);
+  for (int i = 0; i < n; ++i) faults_queued_.push_back(Injected{f, 0, {}, 500});
+}
+
+void FaultProxy::failWithClickhouseCode(int code, std::string message, int n, int http_status) {
+  std::lock_guard lock(mutex_);
+  for (int i = 0; i < n; ++i) faults_queued_.push_back(Injected{Fault::kClickhouseError, code, message, http_status});
 }
 
 void FaultProxy::passThrough() {
@@ -145,10 +162,10 @@ std::vector<std::pair<std::string, std::string>> FaultProxy::responseHeaders() {
   return response_headers_;
 }
 
-FaultProxy::Fault FaultProxy::nextFault() {
+FaultProxy::Injected FaultProxy::nextFault() {
   std::lock_guard lock(mutex_);
-  if (faults_queued_.empty()) return Fault::kPass;
-  Fault f = faults_queued_.front();
+  if (faults_queued_.empty()) return Injected{};
+  Injected f = faults_queued_.front();
   faults_queued_.pop_front();
   return f;
 }

@@ -9,7 +9,10 @@
 //   - 503: answered "HTTP/1.1 503 Service Unavailable" without a ClickHouse
 //     exception, and the connection closed;
 //   - hang: never answered (the client must time out); held until the proxy stops;
-//   - drop: the connection is closed right after reading the request.
+//   - drop: the connection is closed right after reading the request;
+//   - clickhouse error: answered as ClickHouse answers a failed query: an
+//     HTTP status (500 unless told), X-ClickHouse-Exception-Code and the body
+//     "Code: N. DB::Exception: <message>", without reaching the backend.
 // A backend that fails mid-request closes the client connection too.
 //
 // Threading: Boost.Asio with C++20 coroutines on one internal thread. The
@@ -30,7 +33,13 @@ namespace kobs::testing {
 
 class FaultProxy {
  public:
-  enum class Fault { kPass, k503, kHang, kDrop };
+  enum class Fault { kPass, k503, kHang, kDrop, kClickhouseError };
+  struct Injected {
+    Fault fault = Fault::kPass;
+    int code = 0;  // kClickhouseError only
+    std::string message;
+    int http_status = 500;
+  };
 
   explicit FaultProxy(uint16_t backend_port);
   ~FaultProxy();
@@ -44,6 +53,8 @@ class FaultProxy {
   void fail503(int n = 1) { queue(Fault::k503, n); }
   void hang(int n = 1) { queue(Fault::kHang, n); }
   void drop(int n = 1) { queue(Fault::kDrop, n); }
+  // Answer the next `n` requests with ClickHouse exception `code`.
+  void failWithClickhouseCode(int code, std::string message, int n = 1, int http_status = 500);
   // Forget queued faults: everything passes through from now on.
   void passThrough();
   // Sets (or replaces) a header on every passed-through response, to play a
@@ -57,13 +68,13 @@ class FaultProxy {
  private:
   struct Impl;
   void queue(Fault f, int n);
-  Fault nextFault();
+  Injected nextFault();
   std::vector<std::pair<std::string, std::string>> responseHeaders();
 
   uint16_t backend_port_;
   uint16_t port_ = 0;
   std::mutex mutex_;
-  std::deque<Fault> faults_queued_;
+  std::deque<Injected> faults_queued_;
   std::vector<std::pair<std::string, std::string>> response_headers_;
   std::atomic<uint64_t> connections_{0};
   std::atomic<uint64_t> requests_{0};

@@ -354,9 +354,10 @@ InsertResult HttpStore::insert(const InsertRequest& request) {
   sql += request.format.empty() ? std::string("RowBinary") : request.format;
 
   Request r;
+  const bool with_token = !request.deduplication_token.empty() && !no_dedup_token_.load();
   r.params.emplace_back("database", options_.database);
   r.params.emplace_back("query", sql);
-  if (!request.deduplication_token.empty()) {
+  if (with_token) {
     r.params.emplace_back("insert_deduplication_token", request.deduplication_token);
     r.params.emplace_back("deduplicate_blocks_in_dependent_materialized_views", "1");
   }
@@ -368,7 +369,25 @@ InsertResult HttpStore::insert(const InsertRequest& request) {
 
   // Any failed attempt may have committed before its answer was lost.
   bool may_be_duplicate = request.may_be_duplicate;
-  Response resp = performWithRetries(r, [&](const Exception&) { may_be_duplicate = true; });
+  Response resp;
+  try {
+    resp = performWithRetries(r, [&](const Exception&) { may_be_duplicate = true; });
+  } catch (const Exception& e) {
+    // 115 UNKNOWN_SETTING: a server older than the token. Nothing was stored;
+    // send it again without, and say once what that costs.
+    if (!with_token || e.clickhouseCode() != 115 ||
+        std::string_view(e.what()).find("insert_deduplication_token") == std::string_view::npos)
+      throw;
+    if (!no_dedup_token_.exchange(true))
+      logging::get("store.clickhouse")
+          ->warn("ClickHouse at {} does not know insert_deduplication_token (it needs 21.x or later): batches "
+                 "replayed after a crash or a lost answer may be stored twice",
+                 options_.url);
+    InsertRequest plain = request;
+    plain.deduplication_token.clear();
+    InsertResult result = insert(plain);
+    return result;
+  }
 
   if (resp.summary.empty()) {
     // Pre-19.x servers send no summary: the 200 is all we know. Report the

@@ -134,6 +134,9 @@ class HttpStore final : public IStore {
   HttpStoreCounters counters_;
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<Handle>> idle_;
+  // Set once a server refuses insert_deduplication_token (before 21.x): the
+  // token is left out from then on, and replays are no longer deduplicated.
+  std::atomic<bool> no_dedup_token_{false};
 };
 
 }  // namespace kobs::store
