@@ -208,7 +208,13 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
     try {
       auto started = std::chrono::steady_clock::now();
       auto result = store_.insert(req);
-      if (observe_) observe_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      if (observe_) {
+        try {  // an observer's failure must not turn a stored insert into a retry
+          observe_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        } catch (const std::exception& e) {
+          log->error("insert latency observer threw: {}", e.what());
+        }
+      }
       // After a short write, "nothing new written" is not proof the whole part
       // is stored: the store holds only what the short write kept.
       if (result.deduplicated && short_writes > 0)

@@ -170,6 +170,11 @@ Outcome Receiver::ingest(const opentelemetry::proto::collector::metrics::v1::Exp
 }
 
 namespace {
+// A full disk buffer, or a disk the buffer cannot write (ENOSPC, EIO: the
+// batcher refuses with IO_ERROR): either way nothing was accepted and the
+// client should send it again later.
+bool isBackPressure(const Exception& e) { return e.code() == ErrorCode::kBufferFull || e.code() == ErrorCode::kIo; }
+
 Outcome bufferFull(size_t n, std::string_view what) {
   Outcome o;
   o.kind = Outcome::kBufferFull;
@@ -187,7 +192,7 @@ Outcome Receiver::addLogs(DecodedLogs& d) {
   try {
     pipeline_.logs().add(std::span<const pipeline::LogRecord>(d.records));
   } catch (const Exception& e) {
-    if (e.code() != ErrorCode::kBufferFull) throw;
+    if (!isBackPressure(e)) throw;
     c.rejected_buffer_full->inc(d.records.size());
     return bufferFull(d.records.size(), "log records");
   }
@@ -210,7 +215,7 @@ Outcome Receiver::addSpans(DecodedSpans& d) {
   try {
     batcher->add(std::span<const pipeline::Span>(d.spans));
   } catch (const Exception& e) {
-    if (e.code() != ErrorCode::kBufferFull) throw;
+    if (!isBackPressure(e)) throw;
     c.rejected_buffer_full->inc(d.spans.size());
     return bufferFull(d.spans.size(), "spans");
   }
@@ -240,7 +245,7 @@ Outcome Receiver::addMetrics(DecodedMetrics& d) {
       batcher->add(std::span<const pipeline::MetricPoint>(pts));
       accepted += pts.size();
     } catch (const Exception& e) {
-      if (e.code() != ErrorCode::kBufferFull) throw;
+      if (!isBackPressure(e)) throw;
       c.rejected_buffer_full->inc(pts.size());
       // Nothing of this request accepted yet: the client may retry it whole.
       if (accepted == 0) return bufferFull(total, "data points");
