@@ -41,15 +41,25 @@ void EventFeed::wake() {
 }
 
 std::pair<uint64_t, EventCursor> EventFeed::subscribe(Listener listener) {
+  auto subscriber = std::make_shared<Subscriber>(std::move(listener));
   std::lock_guard lock(mutex_);
   const uint64_t id = next_id_++;
-  listeners_.emplace(id, std::make_shared<Listener>(std::move(listener)));
+  listeners_.emplace(id, std::move(subscriber));
   return {id, high_};
 }
 
 void EventFeed::unsubscribe(uint64_t id) {
-  std::lock_guard lock(mutex_);
-  listeners_.erase(id);
+  std::shared_ptr<Subscriber> subscriber;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = listeners_.find(id);
+    if (it == listeners_.end()) return;
+    subscriber = std::move(it->second);
+    listeners_.erase(it);
+  }
+  // A fan-out that took its snapshot before the erase may be calling it now.
+  std::lock_guard lock(subscriber->mutex);
+  subscriber->active = false;
 }
 
 size_t EventFeed::subscribers() const {
@@ -82,13 +92,23 @@ void EventFeed::run() {
 
 void EventFeed::publish(FeedBatch batch) {
   if (batch.empty()) return;
-  // The high-water mark moves and the listeners are called under one lock, so
-  // a subscriber sees either "published before, at or below H" or the batch.
-  std::lock_guard lock(mutex_);
-  for (const auto& e : batch)
-    if (e->row.cursor > high_) high_ = e->row.cursor;
+  // The high-water mark moves and the subscribers are listed under one lock,
+  // so a subscriber either was listed (and gets the batch) or subscribed
+  // after, with an H that covers the batch ("published before"). The calls
+  // run outside that lock; publications are serialized by pollOnce().
+  std::vector<std::shared_ptr<Subscriber>> targets;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& e : batch)
+      if (e->row.cursor > high_) high_ = e->row.cursor;
+    targets.reserve(listeners_.size());
+    for (const auto& [id, subscriber] : listeners_) targets.push_back(subscriber);
+  }
   stats_.published.fetch_add(batch.size(), std::memory_order_relaxed);
-  for (auto& [id, listener] : listeners_) (*listener)(batch);
+  for (const auto& subscriber : targets) {
+    std::lock_guard lock(subscriber->mutex);
+    if (subscriber->active) subscriber->listener(batch);
+  }
 }
 
 void EventFeed::pollOnce() {

@@ -19,9 +19,13 @@
 // H starts at the newest stored row: history is served by replay, not pushed.
 //
 // Threading: one feed thread runs the queries and calls the subscribers'
-// callbacks (which must not block: they queue to StreamWriters). subscribe(),
-// unsubscribe(), wake(), highWater() are thread-safe. A failing store is
-// logged and retried on the next tick; H stays.
+// callbacks (which must not block: they queue to StreamWriters, and must not
+// call unsubscribe()). subscribe(), unsubscribe(), wake(), highWater() are
+// thread-safe. The listeners are called outside the lock subscribe() takes,
+// so an SSE stream opening or closing never waits behind a fan-out;
+// unsubscribe() waits at most for its own listener's call in flight, after
+// which the listener is never called again. A failing store is logged and
+// retried on the next tick; H stays.
 #pragma once
 
 #include <atomic>
@@ -96,6 +100,15 @@ class EventFeed {
   void pollOnce();
 
  private:
+  // One subscriber: its own lock is held while it is called, so
+  // unsubscribe() can wait for that call alone and then switch it off.
+  struct Subscriber {
+    explicit Subscriber(Listener l) : listener(std::move(l)) {}
+    std::mutex mutex;
+    bool active = true;  // guarded by mutex
+    Listener listener;
+  };
+
   void run();
   void publish(FeedBatch batch);
 
@@ -103,8 +116,8 @@ class EventFeed {
   const FeedOptions options_;
   FeedStats stats_;
 
-  mutable std::mutex mutex_;  // listeners_, high_
-  std::map<uint64_t, std::shared_ptr<Listener>> listeners_;
+  mutable std::mutex mutex_;  // listeners_, high_; never held while a listener runs
+  std::map<uint64_t, std::shared_ptr<Subscriber>> listeners_;
   uint64_t next_id_ = 1;
   EventCursor high_;
 

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "serve/events/event_feed.h"
@@ -196,6 +198,47 @@ TEST_F(EventStoreTest, FeedWakesOnDemandAndPollsOnItsOwn) {
   insertEvent({});
   for (int i = 0; i < 100 && n < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_EQ(n.load(), 1);
+  feed.stop();
+}
+
+
+// A listener still busy with a batch holds up neither a new subscriber nor
+// another one leaving (the SSE open/close paths); once unsubscribe() returns
+// the listener is never called again. No timing: a subscribe() or
+// unsubscribe() that waited behind the fan-out would never return while the
+// busy listener is held, and the test would time out.
+TEST_F(EventStoreTest, SubscribeAndUnsubscribeDoNotWaitBehindAFanOut) {
+  auto rd = reader();
+  EventFeed feed(rd, FeedOptions{.poll_interval = std::chrono::hours(1), .lookback = std::chrono::milliseconds(0)});
+  feed.start();
+  std::mutex m;
+  std::condition_variable cv;
+  bool busy = false, release = false;
+  feed.subscribe([&](const FeedBatch&) {
+    std::unique_lock lock(m);
+    busy = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  std::atomic<int> leaving_calls{0};
+  auto [leaving, _] = feed.subscribe([&](const FeedBatch&) { ++leaving_calls; });
+  insertEvent({});
+  std::thread poller([&] { feed.pollOnce(); });
+  {
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return busy; });  // the fan-out is stuck in the first listener
+  }
+  auto [joined, high] = feed.subscribe([](const FeedBatch&) {});
+  EXPECT_FALSE(high.isZero());  // the batch in flight counts as published before it
+  feed.unsubscribe(leaving);
+  feed.unsubscribe(joined);
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  poller.join();
+  EXPECT_EQ(leaving_calls.load(), 0);  // unsubscribed before the fan-out reached it
   feed.stop();
 }
 
