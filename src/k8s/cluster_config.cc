@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/base64.h"
 #include "common/error.h"
 
 namespace kobs::k8s {
@@ -30,23 +31,9 @@ std::string trim(std::string s) {
 
 // Base64 of PEM data (kubeconfig's *-data fields). Whitespace is ignored.
 std::string base64Decode(std::string_view in, std::string_view field) {
-  static constexpr std::string_view kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (std::isspace(static_cast<unsigned char>(c))) continue;
-    if (c == '=') break;
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string_view::npos) throw Exception(ErrorCode::kBadConfig, "kubeconfig {}: invalid base64", field);
-    acc = (acc << 6) | static_cast<uint32_t>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((acc >> bits) & 0xFF);
-    }
-  }
-  return out;
+  auto out = base64::decode(in, {.alphabet = base64::Alphabet::kStandard, .skip_whitespace = true});
+  if (!out) throw Exception(ErrorCode::kBadConfig, "kubeconfig {}: invalid base64", field);
+  return std::move(*out);
 }
 
 fs::path resolvePath(const fs::path& base, const std::string& p) {

@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/rfc3339.h"
+
 #include "common/error.h"
 
 extern char** environ;
@@ -45,39 +47,12 @@ struct Fd {
 }  // namespace
 
 std::chrono::system_clock::time_point parseRfc3339(std::string_view text) {
-  std::tm tm{};
-  std::string s(text);
-  std::istringstream in(s);
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
-  if (in.fail()) throw Exception(ErrorCode::kBadInput, "not an RFC 3339 time: '{}'", text);
-  std::time_t secs = timegm(&tm);
+  auto t = rfc3339::parse(text);
+  if (!t) throw Exception(ErrorCode::kBadInput, "not an RFC 3339 time: '{}'", text);
   // system_clock counts nanoseconds in 64 bits (up to year 2262): clamp far-future times.
-  if (secs > std::time_t(9'000'000'000)) return std::chrono::system_clock::time_point::max();
-  auto t = std::chrono::system_clock::from_time_t(secs);
-  std::string rest;
-  std::getline(in, rest);
-  size_t i = 0;
-  if (i < rest.size() && rest[i] == '.') {
-    ++i;
-    int64_t micros = 0;
-    int digits = 0;
-    while (i < rest.size() && std::isdigit(static_cast<unsigned char>(rest[i]))) {
-      if (digits < 6) {
-        micros = micros * 10 + (rest[i] - '0');
-        ++digits;
-      }
-      ++i;
-    }
-    while (digits++ < 6) micros *= 10;
-    t += std::chrono::microseconds(micros);
-  }
-  if (i < rest.size() && (rest[i] == '+' || rest[i] == '-') && rest.size() >= i + 6) {
-    int sign = rest[i] == '+' ? 1 : -1;
-    int hh = std::stoi(rest.substr(i + 1, 2));
-    int mm = std::stoi(rest.substr(i + 4, 2));
-    t -= sign * (std::chrono::hours(hh) + std::chrono::minutes(mm));
-  }
-  return t;
+  if (t->seconds > int64_t(9'000'000'000)) return std::chrono::system_clock::time_point::max();
+  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(t->seconds) + std::chrono::nanoseconds(t->nanos)));
 }
 
 FileTokenSource::FileTokenSource(std::filesystem::path path, std::chrono::milliseconds recheck)

@@ -2,59 +2,12 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/base64.h"
+#include "common/json_escape.h"
 #include "pipeline/record.h"
 
 namespace kobs::pipeline {
 namespace {
-
-void appendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out.push_back(kHex[c >> 4]);
-          out.push_back(kHex[c & 0xF]);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-void appendBase64(std::string& out, std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(kAlphabet[(n >> 6) & 63]);
-    out.push_back(kAlphabet[n & 63]);
-  }
-  if (i + 1 == in.size()) {
-    uint32_t n = uint8_t(in[i]) << 16;
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out.push_back(kAlphabet[(n >> 18) & 63]);
-    out.push_back(kAlphabet[(n >> 12) & 63]);
-    out.push_back(kAlphabet[(n >> 6) & 63]);
-    out.push_back('=');
-  }
-}
 
 // ES6 Number::toString for doubles, which Go's pcommon uses for AsString:
 // shortest round-trip digits, exponent form outside [1e-6, 1e21).
@@ -96,7 +49,7 @@ void appendKvJson(std::string& out, const KeyValueList& kv) {
     if (i + 1 < sorted.size() && sorted[i + 1]->first == sorted[i]->first) continue;
     if (!first) out.push_back(',');
     first = false;
-    appendJsonString(out, sorted[i]->first);
+    json::appendString(out, sorted[i]->first);
     out.push_back(':');
     appendJson(out, sorted[i]->second);
   }
@@ -108,14 +61,14 @@ void appendJson(std::string& out, const AnyValue& v) {
       [&](const auto& x) {
         using T = std::decay_t<decltype(x)>;
         if constexpr (std::is_same_v<T, std::monostate>) out += "null";
-        else if constexpr (std::is_same_v<T, std::string>) appendJsonString(out, x);
+        else if constexpr (std::is_same_v<T, std::string>) json::appendString(out, x);
         else if constexpr (std::is_same_v<T, bool>) out += x ? "true" : "false";
         else if constexpr (std::is_same_v<T, int64_t>) out += std::to_string(x);
         else if constexpr (std::is_same_v<T, double>) {
           if (std::isfinite(x)) appendDouble(out, x);
           else { out.push_back('"'); appendDouble(out, x); out.push_back('"'); }
         } else if constexpr (std::is_same_v<T, Bytes>) {
-          out.push_back('"'); appendBase64(out, x.data); out.push_back('"');
+          out.push_back('"'); base64::append(out, x.data); out.push_back('"');
         } else if constexpr (std::is_same_v<T, ArrayValue>) {
           out.push_back('[');
           for (size_t i = 0; i < x.size(); ++i) {
@@ -144,7 +97,7 @@ void appendAsString(std::string& out, const AnyValue& v) {
           auto r = std::to_chars(buf, buf + sizeof buf, x);
           out.append(buf, r.ptr);
         } else if constexpr (std::is_same_v<T, double>) appendDouble(out, x);
-        else if constexpr (std::is_same_v<T, Bytes>) appendBase64(out, x.data);
+        else if constexpr (std::is_same_v<T, Bytes>) base64::append(out, x.data);
         else appendJson(out, v);
       },
       v.value);

@@ -8,6 +8,8 @@
 #include <simdjson.h>
 
 #include "common/error.h"
+#include "common/json_escape.h"
+#include "common/rfc3339.h"
 
 namespace kobs::collect::k8s_events {
 namespace {
@@ -16,73 +18,6 @@ bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
     if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
-int digits(std::string_view s, size_t pos, size_t n, bool& ok) {
-  int v = 0;
-  if (pos + n > s.size()) {
-    ok = false;
-    return 0;
-  }
-  for (size_t i = pos; i < pos + n; ++i) {
-    if (s[i] < '0' || s[i] > '9') {
-      ok = false;
-      return 0;
-    }
-    v = v * 10 + (s[i] - '0');
-  }
-  return v;
-}
-
-// Broken-down UTC time plus nanoseconds, from RFC 3339.
-struct Parts {
-  std::tm tm{};
-  int64_t nanos = 0;
-  int64_t epoch_seconds = 0;
-};
-
-bool parseParts(std::string_view s, Parts& p) {
-  bool ok = true;
-  if (s.size() < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s[13] != ':' ||
-      s[16] != ':')
-    return false;
-  std::tm tm{};
-  tm.tm_year = digits(s, 0, 4, ok) - 1900;
-  tm.tm_mon = digits(s, 5, 2, ok) - 1;
-  tm.tm_mday = digits(s, 8, 2, ok);
-  tm.tm_hour = digits(s, 11, 2, ok);
-  tm.tm_min = digits(s, 14, 2, ok);
-  tm.tm_sec = digits(s, 17, 2, ok);
-  if (!ok) return false;
-  size_t pos = 19;
-  int64_t nanos = 0;
-  if (pos < s.size() && s[pos] == '.') {
-    ++pos;
-    int n = 0;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      if (n < 9) nanos = nanos * 10 + (s[pos] - '0'), ++n;
-      ++pos;
-    }
-    if (n == 0) return false;
-    for (; n < 9; ++n) nanos *= 10;
-  }
-  int64_t offset = 0;
-  if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
-    ++pos;
-  } else if (pos + 6 == s.size() && (s[pos] == '+' || s[pos] == '-') && s[pos + 3] == ':') {
-    int h = digits(s, pos + 1, 2, ok), m = digits(s, pos + 4, 2, ok);
-    if (!ok) return false;
-    offset = (s[pos] == '-' ? -1 : 1) * (h * 3600 + m * 60);
-    pos += 6;
-  } else {
-    return false;
-  }
-  if (pos != s.size()) return false;
-  p.epoch_seconds = static_cast<int64_t>(timegm(&tm)) - offset;
-  time_t t = static_cast<time_t>(p.epoch_seconds);
-  gmtime_r(&t, &p.tm);
-  p.nanos = nanos;
   return true;
 }
 
@@ -101,25 +36,7 @@ OptObject obj(const simdjson::dom::object& o, const char* key) {
   return out;
 }
 
-int64_t timeOrZero(std::string_view text) {
-  Parts p;
-  if (text.empty() || !parseParts(text, p)) return 0;
-  return p.epoch_seconds * 1000000000 + p.nanos;
-}
-
-void appendJsonString(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        else out.push_back(c);
-    }
-  }
-  out.push_back('"');
-}
+int64_t timeOrZero(std::string_view text) { return rfc3339::parseNanos(text).value_or(0); }
 
 }  // namespace
 
@@ -132,19 +49,22 @@ uint8_t severityNumberFor(std::string_view type) {
 }
 
 int64_t parseRfc3339Nanos(std::string_view text) {
-  Parts p;
-  if (!parseParts(text, p)) throw Exception(ErrorCode::kBadInput, "not an RFC 3339 time: '{}'", text);
-  return p.epoch_seconds * 1000000000 + p.nanos;
+  auto ns = rfc3339::parseNanos(text);
+  if (!ns) throw Exception(ErrorCode::kBadInput, "not an RFC 3339 time: '{}'", text);
+  return *ns;
 }
 
 std::string goTimeString(std::string_view rfc3339) {
-  Parts p;
-  if (rfc3339.empty() || !parseParts(rfc3339, p)) return "0001-01-01 00:00:00 +0000 UTC";
-  std::string out = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", p.tm.tm_year + 1900, p.tm.tm_mon + 1,
-                                p.tm.tm_mday, p.tm.tm_hour, p.tm.tm_min, p.tm.tm_sec);
-  if (p.nanos != 0) {
+  auto p = rfc3339::parse(rfc3339);
+  if (!p) return "0001-01-01 00:00:00 +0000 UTC";
+  const auto t = static_cast<time_t>(p->seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::string out = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
+                                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+  if (p->nanos != 0) {
     // Go's ".999999999": the fraction without trailing zeros.
-    std::string frac = fmt::format("{:09}", p.nanos);
+    std::string frac = fmt::format("{:09}", p->nanos);
     while (!frac.empty() && frac.back() == '0') frac.pop_back();
     out += "." + frac;
   }
@@ -253,7 +173,7 @@ pipeline::LogRecord EventMapper::toRecord(std::string_view type, std::string_vie
   std::string body;
   body.reserve(object_json.size() + type.size() + 24);
   body += "{\"type\":";
-  appendJsonString(body, type);
+  json::appendString(body, type);
   body += ",\"object\":";
   body.append(object_json);
   body += "}";

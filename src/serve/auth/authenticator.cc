@@ -6,18 +6,16 @@
 #include <mutex>
 #include <sstream>
 
-#include <curl/curl.h>
-
 #include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/pem.h>
 
+#include "common/base64.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "serve/auth/jwks_cache.h"
 
 namespace kobs::serve::auth {
 namespace {
@@ -51,89 +49,7 @@ struct MdCtxDeleter {
 
 }  // namespace
 
-std::string base64UrlEncode(std::string_view in) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    for (int k = 18; k >= 0; k -= 6) out.push_back(kAlphabet[(v >> k) & 63]);
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out.push_back(kAlphabet[(v >> 18) & 63]);
-    out.push_back(kAlphabet[(v >> 12) & 63]);
-    out.push_back(kAlphabet[(v >> 6) & 63]);
-  }
-  return out;
-}
-
-std::optional<std::string> base64UrlDecode(std::string_view in) {
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-  };
-  if (in.size() % 4 == 1) return std::nullopt;
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = val(c);
-    if (v < 0) return std::nullopt;
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(char((acc >> bits) & 0xFF));
-    }
-  }
-  return out;
-}
-
 namespace {
-
-size_t curlAppend(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-struct BnDeleter {
-  void operator()(BIGNUM* p) const { BN_free(p); }
-};
-
-// An RSA public key from a JWK's base64url modulus and exponent.
-std::shared_ptr<EVP_PKEY> rsaFromJwk(const std::string& n64, const std::string& e64) {
-  auto strip = [](std::string s) {
-    while (!s.empty() && s.back() == '=') s.pop_back();
-    return s;
-  };
-  auto n = base64UrlDecode(strip(n64));
-  auto e = base64UrlDecode(strip(e64));
-  if (!n || !e || n->empty() || e->empty()) return nullptr;
-  std::unique_ptr<BIGNUM, BnDeleter> bn_n(BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), int(n->size()), nullptr));
-  std::unique_ptr<BIGNUM, BnDeleter> bn_e(BN_bin2bn(reinterpret_cast<const unsigned char*>(e->data()), int(e->size()), nullptr));
-  if (!bn_n || !bn_e) return nullptr;
-  std::unique_ptr<OSSL_PARAM_BLD, decltype(&OSSL_PARAM_BLD_free)> bld(OSSL_PARAM_BLD_new(), &OSSL_PARAM_BLD_free);
-  if (!bld || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
-      OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, bn_e.get()) != 1)
-    return nullptr;
-  std::unique_ptr<OSSL_PARAM, decltype(&OSSL_PARAM_free)> params(OSSL_PARAM_BLD_to_param(bld.get()), &OSSL_PARAM_free);
-  std::unique_ptr<EVP_PKEY_CTX, decltype(&EVP_PKEY_CTX_free)> ctx(EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr),
-                                                                  &EVP_PKEY_CTX_free);
-  EVP_PKEY* key = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) != 1)
-    return nullptr;
-  return std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
-}
 
 AuthResult refused(std::string why) { return {401, std::move(why), {}}; }
 
@@ -144,74 +60,22 @@ struct Authenticator::Impl {
   std::vector<std::string> tokens;
   std::unique_ptr<EVP_PKEY, PkeyDeleter> rsa_key;
 
-  // JWKS cache: kid -> RS256 key.
-  struct Jwks {
-    std::map<std::string, std::shared_ptr<EVP_PKEY>> keys;
-    bool fetched_ok = false;       // the last fetch succeeded
-    bool attempted = false;
-    std::chrono::steady_clock::time_point last_attempt;
-  };
-  mutable std::mutex jwks_mutex;
-  mutable Jwks jwks;
+  // The JWKS, fetched in the background (null without a JWKS URL).
+  std::unique_ptr<JwksCache> jwks;
 
-  // Fetches the JWKS (caller holds jwks_mutex). The URL may hold secrets in
-  // its query: it is not logged either.
-  void fetchJwks() const {
-    jwks.attempted = true;
-    jwks.last_attempt = std::chrono::steady_clock::now();
-    std::string body;
-    long status = 0;
-    CURL* curl = curl_easy_init();
-    if (!curl) {
-      jwks.fetched_ok = false;
-      return;
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, options.jwt_jwks_url.c_str());
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, long(options.jwks_timeout.count()));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &curlAppend);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-    const CURLcode rc = curl_easy_perform(curl);
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK || status != 200) {
-      logging::get("auth")->warn("JWKS fetch failed ({}, HTTP {})", curl_easy_strerror(rc), status);
-      jwks.fetched_ok = false;
-      return;
-    }
-    std::map<std::string, std::shared_ptr<EVP_PKEY>> keys;
-    try {
-      const auto doc = nlohmann::json::parse(body);
-      for (const auto& k : doc.at("keys")) {
-        if (k.value("kty", "") != "RSA" || k.value("use", "sig") != "sig") continue;
-        if (k.contains("alg") && k.value("alg", "") != "RS256") continue;  // pinned: RS256 only
-        if (auto key = rsaFromJwk(k.value("n", ""), k.value("e", ""))) keys[k.value("kid", "")] = std::move(key);
-      }
-    } catch (const std::exception& e) {
-      logging::get("auth")->warn("JWKS is not a key set: {}", e.what());
-      jwks.fetched_ok = false;
-      return;
-    }
-    jwks.keys = std::move(keys);
-    jwks.fetched_ok = true;
-  }
-
-  // The RS256 key for `kid` (empty kid: every key); 503 when the JWKS could
-  // not be fetched and the key can only come from it.
+  // The RS256 keys for `kid` (empty kid: every key), never waiting on the
+  // network: 503 while the set has never been fetched, or while the kid is
+  // unknown and a refresh (key rotation) is due or running; 401 for a kid not
+  // in a set fetched within jwks_min_refresh.
   AuthResult jwksKeys(const std::string& kid, std::vector<std::shared_ptr<EVP_PKEY>>& out) const {
-    std::lock_guard lock(jwks_mutex);
-    auto collect = [&] {
-      out.clear();
-      for (const auto& [k, key] : jwks.keys)
-        if (kid.empty() || k == kid) out.push_back(key);
-      return !out.empty();
-    };
-    if (jwks.fetched_ok && collect()) return {};
-    const bool may_fetch = !jwks.attempted ||
-                           std::chrono::steady_clock::now() - jwks.last_attempt >= options.jwks_min_refresh;
-    if (may_fetch) fetchJwks();
-    if (!jwks.fetched_ok) return {503, "signing keys unavailable", {}};
-    if (collect()) return {};
+    auto found = jwks->lookup(kid);
+    out = std::move(found.keys);
+    switch (found.status) {
+      case JwksCache::Status::kFound: return {};
+      case JwksCache::Status::kUnavailable: return {503, "signing keys unavailable", {}};
+      case JwksCache::Status::kRefreshing: return {503, "signing key not known yet; refreshing the key set", {}};
+      case JwksCache::Status::kUnknown: break;
+    }
     return refused("unknown signing key");
   }
 
@@ -227,9 +91,9 @@ struct Authenticator::Impl {
     const auto d2 = d1 == std::string::npos ? std::string::npos : token.find('.', d1 + 1);
     if (d2 == std::string::npos || token.find('.', d2 + 1) != std::string::npos) return refused("malformed token");
     const std::string_view t(token);
-    auto header_raw = base64UrlDecode(t.substr(0, d1));
-    auto payload_raw = base64UrlDecode(t.substr(d1 + 1, d2 - d1 - 1));
-    auto signature = base64UrlDecode(t.substr(d2 + 1));
+    auto header_raw = base64::decodeUrl(t.substr(0, d1));
+    auto payload_raw = base64::decodeUrl(t.substr(d1 + 1, d2 - d1 - 1));
+    auto signature = base64::decodeUrl(t.substr(d2 + 1));
     if (!header_raw || !payload_raw || !signature) return refused("malformed token");
     nlohmann::json header, payload;
     try {
@@ -327,7 +191,16 @@ std::unique_ptr<Authenticator> Authenticator::create(const AuthOptions& options)
       throw Exception(ErrorCode::kBadConfig, "auth: {} holds no PEM public key", options.jwt_rs256_public_key_file);
     impl->rsa_key.reset(key);
   }
+  if (!options.jwt_jwks_url.empty())
+    impl->jwks = std::make_unique<JwksCache>(JwksOptions{.url = options.jwt_jwks_url,
+                                                         .timeout = options.jwks_timeout,
+                                                         .min_refresh = options.jwks_min_refresh,
+                                                         .refresh_every = options.jwks_refresh_every});
   return std::unique_ptr<Authenticator>(new Authenticator(std::move(impl)));
+}
+
+bool Authenticator::waitForJwksFetches(uint64_t n, std::chrono::milliseconds timeout) const {
+  return impl_->jwks && impl_->jwks->waitForFetches(n, timeout);
 }
 
 AuthResult Authenticator::verifyToken(const std::string& token) const {

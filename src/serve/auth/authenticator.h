@@ -10,8 +10,9 @@
 //     starting with '#' ignored), compared in constant time; or
 //   - a JWT signed HS256 with the configured secret (authn's JWT_SIGN_KEY), or
 //     RS256 with the configured PEM public key or a key of the JWKS (by `kid`;
-//     the set is fetched with libcurl, cached, and re-fetched when a token
-//     names an unknown kid, at most once per `jwks_min_refresh`). Each key is
+//     jwks_cache.h: fetched in the background, served from memory, refreshed
+//     when a token names an unknown kid, at most once per `jwks_min_refresh`,
+//     and every `jwks_refresh_every`). Each key is
 //     pinned to its algorithm: "none" and a mismatched alg are refused, so an
 //     RSA public key can never serve as an HMAC secret. `exp` and `nbf` are
 //     checked with `leeway`; `iss`/`aud` when configured.
@@ -21,11 +22,13 @@
 // Tokens never reach a log line.
 //
 // Threading: create() is for the owning thread; check(), authenticate() are
-// thread-safe (the JWKS cache is behind a mutex; a fetch blocks the calling
-// worker thread for at most `jwks_timeout`).
+// thread-safe and never wait on the network (they run on I/O threads): the
+// JWKS is fetched on its own thread, and a token whose key is not known yet
+// gets 503 at once while the fetch runs.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -45,6 +48,7 @@ struct AuthOptions {
   std::string jwt_jwks_url;       // RS256 keys by kid (authn's /.well-known/jwks.json)
   std::chrono::milliseconds jwks_timeout{5000};
   std::chrono::milliseconds jwks_min_refresh{10000};  // unknown kids cannot hammer the JWKS
+  std::chrono::milliseconds jwks_refresh_every{std::chrono::minutes(5)};  // revoked keys drop out
 
   bool enabled() const {
     return !tokens_file.empty() || !jwt_hs256_secret.empty() || !jwt_rs256_public_key_file.empty() ||
@@ -83,6 +87,10 @@ class Authenticator {
   std::optional<std::string> check(const http::Request& request) const;
   std::optional<std::string> checkToken(const std::string& token) const;
 
+  // For tests: waits until the JWKS has been fetched `n` times (successfully
+  // or not); false without a JWKS URL or when `timeout` passes first.
+  bool waitForJwksFetches(uint64_t n, std::chrono::milliseconds timeout) const;
+
   // The full verdict, from the allowed token sources.
   AuthResult authenticate(const http::Request& request, TokenSources sources) const;
   AuthResult verifyToken(const std::string& token) const;
@@ -100,9 +108,5 @@ class Authenticator {
   explicit Authenticator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// base64url without padding (JWT segments); exposed for tests.
-std::string base64UrlEncode(std::string_view in);
-std::optional<std::string> base64UrlDecode(std::string_view in);
 
 }  // namespace kobs::serve::auth

@@ -52,10 +52,6 @@ struct StoredEvent {
 // proxy's bytes).
 std::string sseK8sEventJson(const StoredEvent& e);
 
-// Appends `s` as a JSON string literal, Go-style (<, >, & as \u003c...,
-// U+2028/U+2029 escaped, invalid UTF-8 replaced by U+FFFD).
-void appendGoJsonString(std::string& out, std::string_view s);
-
 // The SSE id of frame `frame` (0 krateo, 1 composition) of an event.
 std::string frameId(const EventCursor& c, int frame);
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/rfc3339.h"
 #include "common/logging.h"
 
 namespace kobs::serve::presenter {
@@ -189,7 +190,7 @@ ListQuery PresenterApi::parseListQuery(const http::Request& request) const {
   q.name = str("name");
   if (params.contains("labels") && !params["labels"].is_null()) q.labels = parseLabels(params["labels"]);
   if (auto since = str("since")) {
-    q.since_ns = parseRfc3339(*since);
+    q.since_ns = rfc3339::parseNanos(*since);
     if (!q.since_ns) badParams("since is not RFC3339");
   }
   if (params.contains("limit") && !params["limit"].is_null()) {

@@ -53,7 +53,5 @@ struct PageCursor {
 // 2026-03-15T10:00:00.123456789Z (trailing zeros of the fraction trimmed, as
 // Go's RFC3339Nano does).
 std::string rfc3339Nano(int64_t ns);
-// RFC3339 with optional fraction and offset; nullopt when malformed.
-std::optional<int64_t> parseRfc3339(std::string_view text);
 
 }  // namespace kobs::serve::presenter

@@ -1,13 +1,20 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "common/base64.h"
 #include "common/error.h"
 #include "serve/auth/authenticator.h"
 #include "serve/events/events_api.h"
+#include "http/http_server.h"
 #include "support/jwt.h"
+#include "support/silent_server.h"
 #include "support/temp_dir.h"
 
 namespace kobs::serve::auth {
@@ -26,12 +33,6 @@ http::Request withBearer(const std::string& token) {
   r.path = "/events";
   r.headers.set("Authorization", "Bearer " + token);
   return r;
-}
-
-TEST(Base64Url, RoundTrips) {
-  for (std::string s : {"", "f", "fo", "foo", "foob", "\xff\xfe\x00x"}) EXPECT_EQ(base64UrlDecode(base64UrlEncode(s)), s);
-  EXPECT_EQ(base64UrlEncode("\xfb\xff"), "-_8");
-  EXPECT_FALSE(base64UrlDecode("a+b/"));
 }
 
 TEST(Authenticator, OffUnlessConfigured) { EXPECT_EQ(Authenticator::create({}), nullptr); }
@@ -67,12 +68,12 @@ TEST(Authenticator, Hs256ValidAcceptedWrongExpiredAndWrongAlgorithmRefused) {
   EXPECT_EQ(a->checkToken(hs256(hdr, {{"nbf", now() + 600}}, "s3cret")), "token not yet valid");
   EXPECT_EQ(a->checkToken(hs256({{"alg", "HS512"}}, nlohmann::json::object(), "s3cret")), "algorithm HS512 not accepted");
   // alg "none" with no signature.
-  EXPECT_EQ(a->checkToken(base64UrlEncode(R"({"alg":"none"})") + "." + base64UrlEncode("{}") + "."),
+  EXPECT_EQ(a->checkToken(base64::encodeUrl(R"({"alg":"none"})") + "." + base64::encodeUrl("{}") + "."),
             "algorithm none not accepted");
   // A tampered payload under a valid signature.
   std::string t = hs256(hdr, {{"sub", "ui"}}, "s3cret");
   auto d1 = t.find('.'), d2 = t.rfind('.');
-  std::string tampered = t.substr(0, d1 + 1) + base64UrlEncode(R"({"sub":"admin"})") + t.substr(d2);
+  std::string tampered = t.substr(0, d1 + 1) + base64::encodeUrl(R"({"sub":"admin"})") + t.substr(d2);
   EXPECT_EQ(a->checkToken(tampered), "bad signature");
   EXPECT_TRUE(a->checkToken("not.a.jwt!"));
   EXPECT_TRUE(a->checkToken("abc"));
@@ -142,6 +143,81 @@ TEST(Authenticator, OldApiRefusalIs401OrA503WhileKeysCannotBeFetched) {
   EXPECT_EQ(unavailable.status, 503);
   EXPECT_EQ(unavailable.body, "{\"error\":\"unavailable\",\"message\":\"JWKS unreachable\"}\n");
   EXPECT_TRUE(unavailable.headers.has("Retry-After"));
+}
+
+
+// --- JWKS: fetched in the background, never on a request's path ---
+
+// A JWKS endpoint that accepts and never answers (SilentServer): a request
+// whose key only the JWKS could vouch for gets 503 at once, static tokens and
+// HS256 are unaffected, and destroying the authenticator aborts the fetch.
+// No timing bounds: with an hour-long fetch timeout, a request that waited on
+// the fetch would never return and the test would time out.
+TEST(AuthenticatorJwks, AHungJwksDelaysNoRequest) {
+  kobs::testing::SilentServer hung;
+  kobs::testing::TempDir dir;
+  const std::string tokens = dir.str() + "/tokens";
+  std::ofstream(tokens) << "static-token\n";
+  RsaKey rsa;
+  auto a = Authenticator::create({.tokens_file = tokens,
+                                  .jwt_hs256_secret = "s3cret",
+                                  .jwt_jwks_url = hung.url() + "/jwks.json",
+                                  .jwks_timeout = std::chrono::hours(1),
+                                  .jwks_min_refresh = std::chrono::milliseconds(0)});
+  while (hung.accepted() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the fetch hangs now
+  const auto claims = nlohmann::json{{"sub", "ui"}, {"exp", now() + 60}};
+  for (int i = 0; i < 3; ++i) {
+    auto r = a->verifyToken(rsa.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims));
+    EXPECT_EQ(r.status, 503) << r.message;
+    EXPECT_TRUE(a->verifyToken("static-token").ok());
+    EXPECT_TRUE(a->verifyToken(hs256({{"alg", "HS256"}}, claims, "s3cret")).ok());
+  }
+  EXPECT_EQ(hung.accepted(), 1u);  // one fetch in flight, not one per request
+  a.reset();                       // returns: the fetch in flight is aborted
+}
+
+// Cached keys keep serving while a refresh hangs; a rotated key is picked up
+// by a background refresh that an unknown kid triggers (503 meanwhile).
+TEST(AuthenticatorJwks, CachedKeysServeWhileARefreshHangsAndRotationIsPickedUp) {
+  RsaKey k1, k2;
+  std::mutex m;
+  std::condition_variable cv;
+  bool hold = false, rotated = false;
+  std::atomic<int> fetches{0};
+  http::Router router;
+  router.get("/jwks.json", [&](const http::Request&) {
+    std::unique_lock lock(m);
+    ++fetches;
+    cv.wait(lock, [&] { return !hold; });
+    auto keys = nlohmann::json::array({rotated ? k2.jwk("k2") : k1.jwk("k1")});
+    return http::Response::json(200, nlohmann::json{{"keys", keys}}.dump());
+  }, {.blocking = true});
+  http::Server jwks({.listen = "127.0.0.1:0"}, std::move(router));
+  jwks.start();
+  auto a = Authenticator::create({.jwt_jwks_url = "http://127.0.0.1:" + std::to_string(jwks.port()) + "/jwks.json",
+                                  .jwks_min_refresh = std::chrono::milliseconds(0)});
+  ASSERT_TRUE(a->waitForJwksFetches(1, std::chrono::seconds(30)));
+  const auto claims = nlohmann::json{{"sub", "ui"}, {"exp", now() + 60}};
+  const std::string old_token = k1.sign({{"alg", "RS256"}, {"kid", "k1"}}, claims);
+  const std::string new_token = k2.sign({{"alg", "RS256"}, {"kid", "k2"}}, claims);
+  EXPECT_TRUE(a->verifyToken(old_token).ok());
+  {
+    std::lock_guard lock(m);
+    hold = true;
+    rotated = true;
+  }
+  // An unknown kid asks for a refresh, which now hangs in the endpoint.
+  EXPECT_EQ(a->verifyToken(new_token).status, 503);
+  while (fetches.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(a->verifyToken(old_token).ok());  // the cached key serves
+  {
+    std::lock_guard lock(m);
+    hold = false;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(a->waitForJwksFetches(2, std::chrono::seconds(30)));
+  EXPECT_TRUE(a->verifyToken(new_token).ok());
+  jwks.stop(std::chrono::milliseconds(500));
 }
 
 }  // namespace

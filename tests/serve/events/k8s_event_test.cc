@@ -41,12 +41,6 @@ TEST(SseK8sEvent, EmptyFieldsStayAsEmptyStrings) {
             R"("source":{"component":""}})");
 }
 
-TEST(GoJsonString, ControlCharsLineSeparatorsAndInvalidUtf8) {
-  std::string out;
-  appendGoJsonString(out, std::string("a\x01\tb\xe2\x80\xa8\xc3\xa9\xff", 10));
-  EXPECT_EQ(out, "\"a\\u0001\\tb\\u2028\xc3\xa9\\ufffd\"");
-}
-
 TEST(Cursor, RoundTripsAndRejectsGarbage) {
   EventCursor c{123, 456, 18446744073709551615ull};
   EXPECT_EQ(c.str(), "123-456-18446744073709551615");

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/rfc3339.h"
 #include "serve/auth/authenticator.h"
 #include "serve/events/events_api.h"
 #include "serve/events/events_fixture.h"
@@ -141,8 +142,8 @@ TEST(PresenterCursor, RoundTripsUrlSafeAndDecodesLeniently) {
   EXPECT_FALSE(PageCursor::decode("e30"));  // {} lacks the fields
   EXPECT_EQ(rfc3339Nano(1773568800123000000), "2026-03-15T10:00:00.123Z");
   EXPECT_EQ(rfc3339Nano(1773568800000000000), "2026-03-15T10:00:00Z");
-  EXPECT_EQ(parseRfc3339("2026-03-15T11:00:00.5+01:00"), 1773568800500000000);
-  EXPECT_FALSE(parseRfc3339("2026-03-15"));
+  EXPECT_EQ(rfc3339::parseNanos("2026-03-15T11:00:00.5+01:00"), 1773568800500000000);
+  EXPECT_FALSE(rfc3339::parseNanos("2026-03-15"));
 }
 
 TEST_F(PresenterTest, NewestRowPerEventNewestFirstWithEveryField) {
@@ -204,8 +205,8 @@ TEST_F(PresenterTest, PagesToTheEndWithTheUnencodedCursor) {
   for (size_t i = 0; i < items.size(); ++i) {
     EXPECT_TRUE(seen.insert(items[i]["global_uid"]).second) << items[i]["global_uid"];
     if (i > 0) {
-      auto prev = std::make_pair(*parseRfc3339(items[i - 1]["created_at"].get<std::string>()), items[i - 1]["global_uid"].get<std::string>());
-      auto cur = std::make_pair(*parseRfc3339(items[i]["created_at"].get<std::string>()), items[i]["global_uid"].get<std::string>());
+      auto prev = std::make_pair(*rfc3339::parseNanos(items[i - 1]["created_at"].get<std::string>()), items[i - 1]["global_uid"].get<std::string>());
+      auto cur = std::make_pair(*rfc3339::parseNanos(items[i]["created_at"].get<std::string>()), items[i]["global_uid"].get<std::string>());
       EXPECT_GT(prev, cur);
     }
     const int n = items[i]["global_uid"].get<std::string>().rfind("c1:e", 0) == 0
@@ -390,8 +391,11 @@ TEST(PresenterJwt, Hs256AndRs256ByKidFromJwksAcceptedForgeriesRefused) {
   auth::AuthOptions o;
   o.jwt_hs256_secret = "jwt-sign-key";
   o.jwt_jwks_url = fmt::format("http://127.0.0.1:{}/.well-known/jwks.json", jwks.port());
-  o.jwks_min_refresh = std::chrono::milliseconds(0);
+  // No refresh within the test: an unknown kid is then refused (401), not
+  // "refreshing" (503).
+  o.jwks_min_refresh = std::chrono::hours(1);
   auto a = auth::Authenticator::create(o);
+  ASSERT_TRUE(a->waitForJwksFetches(1, std::chrono::seconds(30)));  // fetched in the background
   const json claims = {{"username", "cyberjoker"}, {"groups", {"devs"}}, {"iss", "krateo.io"},
                        {"exp", nowS() + 3600}, {"nbf", nowS() - 10}};
   // Valid: HS256 (as authn mints), RS256 by kid.
