@@ -1,7 +1,10 @@
-// The kobs process against a hung ClickHouse: a server that accepts
-// connections and never answers (SilentServer, a labelled fake). /healthz
-// and /metrics keep answering within 100 ms, /readyz reports not ready, and
-// SIGTERM ends the process within shutdown.timeout.
+// The kobs process against hung dependencies: servers that accept
+// connections and never answer (SilentServer, a labelled fake).
+//   - ClickHouse: /healthz and /metrics keep answering within 100 ms, /readyz
+//     reports not ready, and SIGTERM ends the process within shutdown.timeout.
+//   - the JWKS endpoint: an SSE stream opened with a static token keeps its
+//     keepalives coming, static-token requests answer within 100 ms, and
+//     tokens whose key only the JWKS could vouch for get 503 at once.
 //
 // The 100 ms and shutdown.timeout bounds are the acceptance figures
 // for these faults; they are generous for an idle loopback request.
@@ -10,11 +13,13 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <regex>
 #include <thread>
 
 #include "support/child_process.h"
 #include "support/http_client.h"
+#include "support/jwt.h"
 #include "support/silent_server.h"
 #include "support/temp_dir.h"
 
@@ -108,6 +113,52 @@ TEST(KobsFaults, HungClickHouseAtStartLeavesProbesResponsiveAndSigtermEndsItInTi
   auto [took, status] = kobs.terminate();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+}
+
+
+Timed timedFetchWith(const std::string& url, const std::string& header) {
+  ht::Client client;
+  ht::CurlRequest r;
+  r.timeout_ms = 5000;
+  r.headers = {header};
+  const auto t0 = Clock::now();
+  auto result = client.fetch(url, r);
+  return {std::move(result), Clock::now() - t0};
+}
+
+TEST(KobsFaults, HungJwksDelaysNeitherOpenStreamsNorStaticTokens) {
+  testing::SilentServer hung_jwks;
+  testing::TempDir dir;
+  const auto tokens = dir.path() / "tokens";
+  std::ofstream(tokens) << "static-token\n";
+  Kobs kobs({"all", "--data-dir", (dir.path() / "data").string(), "--set", "http.listen=127.0.0.1:0", "--set",
+             "serve.clickhouse_listen=", "--set", "auth.tokens_file=" + tokens.string(), "--set",
+             "auth.jwt_jwks_url=" + hung_jwks.url() + "/jwks.json", "--set", "serve.sse_keepalive=200ms"});
+  ASSERT_GT(kobs.port, 0) << "kobs did not print its address";
+  ASSERT_TRUE(eventually([&] { return timedFetch(kobs.url("/readyz")).result.status == 200; }, 60s));
+  ASSERT_TRUE(eventually([&] { return hung_jwks.accepted() > 0; }, 30s));  // its fetch hangs from now on
+  // A stream of an already-authenticated client (static token, as EventSource sends it).
+  ht::RawSocket stream(kobs.port);
+  stream.send("GET /notifications?token=static-token HTTP/1.1\r\nHost: kobs\r\nAccept: text/event-stream\r\n\r\n");
+  ASSERT_NE(stream.readUntil("\r\n\r\n", 5s).find(" 200 "), std::string::npos);
+  testing::jwt::RsaKey rsa;
+  const std::string jwt = rsa.sign({{"alg", "RS256"}, {"kid", "k1"}},
+                                   {{"sub", "ui"}, {"exp", std::time(nullptr) + 600}});
+  for (int i = 0; i < 5; ++i) {
+    // A token only the JWKS could vouch for: refused at once, not held.
+    auto refused = timedFetchWith(kobs.url("/events"), "Authorization: Bearer " + jwt);
+    EXPECT_EQ(refused.result.status, 503) << refused.result.body;
+    EXPECT_LT(refused.took, 100ms);
+    auto ok = timedFetchWith(kobs.url("/events"), "Authorization: Bearer static-token");
+    EXPECT_EQ(ok.result.status, 200) << ok.result.body;
+    EXPECT_LT(ok.took, 100ms) << std::chrono::duration_cast<std::chrono::milliseconds>(ok.took).count() << " ms";
+    std::string got = stream.readUntil(": keepalive", 300ms);
+    EXPECT_NE(got.find(": keepalive"), std::string::npos) << "stream silent: " << got;
+  }
+  // Requests start no fetch of their own: one at a time, at most once per jwks_min_refresh.
+  EXPECT_LE(hung_jwks.accepted(), 2u);
+  auto [took, status] = kobs.terminate();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 }  // namespace

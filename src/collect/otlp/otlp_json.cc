@@ -4,11 +4,11 @@
 // rewritten to base64, and protobuf's own JSON parser does the rest (camelCase
 // and snake_case keys, int64 as string or number, enums as ints, unknown
 // fields ignored).
-#include <openssl/evp.h>
 
 #include <boost/json.hpp>
 
 #include "collect/otlp/otlp_decode.h"
+#include "common/base64.h"
 #include "common/error.h"
 
 namespace kobs::collect::otlp {
@@ -34,11 +34,7 @@ std::string hexToBase64(std::string_view key, std::string_view hex) {
     if (hi < 0 || lo < 0) throw Exception(ErrorCode::kBadInput, "{} \"{}\" is not hex", key, hex.substr(0, 64));
     raw[i] = char((hi << 4) | lo);
   }
-  std::string out(4 * ((raw.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(raw.data()), int(raw.size()));
-  out.resize(size_t(n));
-  return out;
+  return base64::encode(raw);
 }
 
 bool isIdKey(std::string_view k) { return k == "traceId" || k == "spanId" || k == "parentSpanId" ||
