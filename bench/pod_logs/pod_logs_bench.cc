@@ -9,7 +9,8 @@
 //      Reports CPU seconds of the process and RSS (the embedded store's
 //      engine is in that RSS; the collect role with store.kind=clickhouse
 //      does not map it).
-//   bench_pod_logs [--parse=N] [--e2e=N]
+//   3. (--idle=N) CPU over N idle files. Target <= 1% of a core at 5,000.
+//   bench_pod_logs [--parse=N] [--e2e=N] [--idle=N]
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -167,13 +168,63 @@ void endToEnd(long n) {
   fs::remove_all(dir, ec);
 }
 
+// CPU of the receiver over `n` idle files (read once, then nothing written):
+// inotify plus the periodic scan (default 10 s). Target <= 1% of a core.
+void idleFiles(long n) {
+  const fs::path dir = fs::temp_directory_path() / ("kobs-bench-pod-idle-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  for (long i = 0; i < n; ++i) {
+    auto f = dir / "pods" / ("ns_pod-" + std::to_string(i) + "_0a0b") / "app" / "0.log";
+    fs::create_directories(f.parent_path());
+    std::ofstream(f) << "2026-03-05T10:00:00.000000001Z stdout F hello\n";
+  }
+  store::EmbeddedOptions so;
+  so.data_dir = (dir / "store").string();
+  so.database = "bench";
+  store::EmbeddedStore store(so);
+  store::schema::SchemaOptions schema_options;
+  schema_options.database = "bench";
+  auto schema = store::schema::SchemaManager::apply(store, schema_options);
+  pipeline::PipelineTargets targets;
+  targets.logs.table = schema.table(store::schema::TableKind::kLogs).table;
+  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
+    targets.logs.columns.push_back({c.name, c.type});
+  pipeline::PipelineOptions po;
+  po.buffer.dir = dir / "buffer";
+  pipeline::Pipeline pipe(store, targets, po);
+  pipe.start();
+  PodLogsOptions ro;
+  ro.state_dir = dir / "pod_logs";
+  ro.include = {(dir / "pods" / "*/*/*.log").string()};
+  ro.start_at_beginning = true;
+  PodLogsReceiver receiver(ro, pipe, store, nullptr);
+  receiver.start();
+  while (receiver.recordsCommitted() < uint64_t(n)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // merges after the inserts settle
+  const double c0 = cpuSeconds();
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(30));
+  const double cpu = cpuSeconds() - c0;
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  std::printf("%-28s %12s %12s %10s\n", "idle files", "files", "% of a core", "target");
+  std::printf("%-28s %12ld %12.2f %10s\n", "30 s, nothing written", long(receiver.filesWatched()), 100.0 * cpu / secs,
+              "<= 1%");
+  std::printf("(the process's CPU: receiver, pipeline flusher and the embedded store's background threads)\n");
+  std::fflush(stdout);
+  receiver.shutdown(Clock::now() + std::chrono::seconds(5));
+  pipe.shutdown(Clock::now() + std::chrono::seconds(10));
+  fs::remove_all(dir, ec);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  long parse_n = 2000000, e2e_n = 500000;
+  long parse_n = 2000000, e2e_n = 500000, idle_n = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--parse=", 8) == 0) parse_n = std::atol(argv[i] + 8);
     if (std::strncmp(argv[i], "--e2e=", 6) == 0) e2e_n = std::atol(argv[i] + 6);
+    if (std::strncmp(argv[i], "--idle=", 7) == 0) idle_n = std::atol(argv[i] + 7);
   }
   logging::init({"warn", "text"});
   cpu_set_t set;
@@ -182,5 +233,6 @@ int main(int argc, char** argv) {
   sched_setaffinity(0, sizeof set, &set);  // threads started after this inherit it: one core for all
   if (parse_n > 0) parseOnly(parse_n);
   if (e2e_n > 0) endToEnd(e2e_n);
+  if (idle_n > 0) idleFiles(idle_n);
   return 0;
 }
