@@ -196,9 +196,9 @@ void PodLogsReceiver::run(std::stop_token stop) {
     }
     auto t = Clock::now();
     if (need_scan || t - last_scan_ >= options_.scan_interval) {
-      setupWatches();
-      scan(false);
-      read_all = true;
+      // New directories announce themselves (IN_CREATE on their parent).
+      if (need_scan) setupWatches();
+      scan(false);  // marks the files whose size moved
     }
     uint64_t lag = 0;
     for (auto& [k, f] : files_) {
@@ -375,7 +375,12 @@ void PodLogsReceiver::scan(bool first) {
         }
         if (f.path != path) by_path_.erase(f.path);
         by_path_[path] = &f;
-        checkTruncation(f, st);
+        // Only a file whose size moved is looked at again (its first bytes
+        // too): idle files cost one stat per scan.
+        if (uint64_t(st.st_size) != f.read_offset) {
+          f.dirty = true;
+          checkTruncation(f, st);
+        }
         continue;
       }
       if (it != files_.end()) files_.erase(it);  // closed, waiting for commits: a reused inode
