@@ -70,13 +70,18 @@ void Process::onSignal(Clock::time_point at) {
     store_stop_.requestStop();
     return;
   }
+  stopStoreBy(at + config_.shutdown_timeout);
+}
+
+void Process::stopStoreBy(Clock::time_point deadline) {
   const auto timeout = Clock::duration(config_.shutdown_timeout);
-  store_stop_.requestStopAt(at + timeout - std::min<Clock::duration>(std::chrono::milliseconds(1500), timeout / 2));
+  store_stop_.requestStopAt(deadline - std::min<Clock::duration>(std::chrono::milliseconds(1500), timeout / 2));
 }
 
 // Receivers first, then the pipeline flushes to the store, then the
 // listeners; the feed last, once no stream refers to it.
 void Process::shutdown(Clock::time_point deadline) {
+  stopStoreBy(deadline);  // also when no signal came (a part failed to start)
   for (auto it = receivers_.rbegin(); it != receivers_.rend(); ++it) (*it)->shutdown(deadline);
   if (pipeline_) pipeline_->shutdown(deadline - std::chrono::milliseconds(500));
   http_->stop(std::chrono::duration_cast<std::chrono::milliseconds>(

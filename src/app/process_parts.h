@@ -84,6 +84,8 @@ class Process {
   void startReceivers();
   // process.cc
   void onSignal(std::chrono::steady_clock::time_point at);
+  // The store's calls are cut short by `deadline` less a margin.
+  void stopStoreBy(std::chrono::steady_clock::time_point deadline);
   void shutdown(std::chrono::steady_clock::time_point deadline);
 
   // The frontend APIs run in the roles that serve, when the events view exists.
