@@ -20,6 +20,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <unistd.h>
 #include <string>
@@ -231,6 +232,25 @@ void idleFiles(long n) {
   receiver.start();
   while (receiver.recordsCommitted() < uint64_t(n)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // merges after the inserts settle
+  auto perThread = [] {
+    std::map<std::string, double> out;
+    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(task.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      std::istringstream rest(line.substr(line.rfind(')') + 2));
+      std::string field;
+      unsigned long long t = 0;
+      for (int i = 3; i <= 15 && rest >> field; ++i)
+        if (i >= 14) t += std::stoull(field);
+      out[task.path().filename().string() + " " + name] = double(t) / double(sysconf(_SC_CLK_TCK));
+    }
+    return out;
+  };
+  const auto threads0 = perThread();
   const double c0 = cpuSeconds(), o0 = ownThreadsCpuSeconds();
   const auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(30));
@@ -240,6 +260,11 @@ void idleFiles(long n) {
   std::printf("%-28s %12ld %14.2f %16.2f %10s\n", "30 s, nothing written", long(receiver.filesWatched()),
               100.0 * own / secs, 100.0 * cpu / secs, "<= 1%");
   std::printf("(kobs: receiver, flusher, sender threads; process: plus the embedded store's background threads)\n");
+  for (const auto& [k, v] : perThread()) {
+    auto it = threads0.find(k);
+    const double d = v - (it == threads0.end() ? 0 : it->second);
+    if (d >= 0.05) std::printf("  thread %-30s %6.2f CPU s\n", k.c_str(), d);
+  }
   std::fflush(stdout);
   receiver.shutdown(Clock::now() + std::chrono::seconds(5));
   pipe.shutdown(Clock::now() + std::chrono::seconds(10));

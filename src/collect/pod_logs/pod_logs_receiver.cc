@@ -843,6 +843,21 @@ void PodLogsReceiver::persistCheckpoint(bool force) {
   auto t = Clock::now();
   if (!force && t - last_checkpoint_ < options_.checkpoint_interval) return;
   last_checkpoint_ = t;
+  // A cheap signature first: serialising thousands of idle files every
+  // interval would be most of an idle receiver's CPU.
+  uint64_t sig = fingerprintHash(std::to_string(files_.size()) + "/" + std::to_string(restored_.size()));
+  for (auto& [key, f] : files_) {
+    uint64_t committed;
+    int64_t last;
+    {
+      std::lock_guard lock(f->commit->mutex);
+      committed = f->commit->committed;
+      last = f->commit->last_time_ns;
+    }
+    for (uint64_t v : {f->dev, f->ino, f->fp, uint64_t(f->fp_len), committed, uint64_t(last)})
+      sig = (sig ^ v) * 1099511628211ull + 0x9E3779B97F4A7C15ull;
+  }
+  if (!force && sig == last_checkpoint_sig_ && !last_checkpoint_json_.empty()) return;
   CheckpointFile c;
   for (auto& [key, f] : files_) {
     FileCheckpoint fc;
@@ -861,10 +876,14 @@ void PodLogsReceiver::persistCheckpoint(bool force) {
   // Entries not matched yet (before the first scan) are kept as they were.
   for (auto& [key, fc] : restored_) c.files.push_back(fc);
   auto json = checkpointToJson(c);
-  if (json == last_checkpoint_json_) return;
+  if (json == last_checkpoint_json_) {
+    last_checkpoint_sig_ = sig;
+    return;
+  }
   try {
     writeCheckpoint(checkpoint_file_, c);
     last_checkpoint_json_ = std::move(json);
+    last_checkpoint_sig_ = sig;  // only once written: a failed write is tried again
     ++stats_.checkpoint_writes;
   } catch (const std::exception& e) {
     ++stats_.checkpoint_errors;

@@ -202,6 +202,7 @@ class PodLogsReceiver final : public Component {
   std::string read_buf_;
   std::set<int64_t> batch_days_;  // days (UTC) of rows added since this receiver last sealed a batch
   std::string last_checkpoint_json_;
+  uint64_t last_checkpoint_sig_ = 0;
   std::chrono::steady_clock::time_point last_checkpoint_{};
   std::chrono::steady_clock::time_point last_scan_{};
 
