@@ -290,10 +290,19 @@ void PodLogsReceiver::setupWatches() {
     fs::path p(pattern);
     std::vector<std::string> parts;
     for (const auto& c : p) parts.push_back(c.string());
+    // Directories above the deepest literal one are not watched: their
+    // other children (/var/log's, /tmp's) would trigger scans for nothing.
+    size_t first_wild = parts.size() - 1;
+    for (size_t i = 0; i < parts.size(); ++i)
+      if (parts[i].find_first_of("*?[") != std::string::npos) {
+        first_wild = i;
+        break;
+      }
     std::string prefix;
     for (size_t i = 0; i + 1 < parts.size(); ++i) {
       if (i == 0) prefix = parts[0];
       else prefix = (fs::path(prefix) / parts[i]).string();
+      if (i + 1 < first_wild) continue;
       const bool leaf = i + 2 == parts.size();
       for (const auto& dir : globPaths(prefix)) {
         if (dir_watches_.count(dir)) continue;
