@@ -34,7 +34,8 @@ serve::events::FeedOptions feedOptions(const KobsConfig& c) {
 }
 
 serve::chcompat::EndpointOptions clickhouseEndpointOptions(const KobsConfig& c) {
-  return {.database = c.schema.database, .events_table = c.schema.events_table};
+  return {.database = c.schema.database, .events_table = c.schema.events_table,
+          .users_file = c.serve.clickhouse_users_file};
 }
 
 serve::presenter::PresenterApiOptions presenterApiOptions(const KobsConfig& c) {

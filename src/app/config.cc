@@ -63,6 +63,7 @@ const config::Table& configTable() {
       {"serve.sse_queue_frames", KeyType::kInt, "1024", "Writes queued per SSE client before it is disconnected as too slow.", {}},
       {"serve.sse_queue_bytes", KeyType::kBytes, "4MiB", "Bytes queued per SSE client before it is disconnected as too slow.", {}},
       {"serve.clickhouse_listen", KeyType::kString, ":8123", "Address of the read-only ClickHouse-compatible endpoint (embedded store only; empty: off).", {"KOBS_CLICKHOUSE_LISTEN"}},
+      {"serve.clickhouse_users_file", KeyType::kString, "", "Users of the ClickHouse-compatible endpoint, one `name:sha256:<hex>` or `name:password` per line (a mounted Secret; re-read when it changes). Empty: no authentication.", {"KOBS_CLICKHOUSE_USERS_FILE"}},
       {"auth.tokens_file", KeyType::kString, "", "File of accepted bearer tokens, one per line (enables auth on /events and /notifications).", {"KOBS_AUTH_TOKENS_FILE"}},
       {"auth.jwt_hs256_secret", KeyType::kString, "", "Accept JWTs signed HS256 with this secret (authn's JWT_SIGN_KEY).", {"KOBS_AUTH_JWT_SECRET", "JWT_SIGN_KEY"}, {}, true},
       {"auth.jwt_rs256_public_key_file", KeyType::kString, "", "Accept JWTs signed RS256 by the key in this PEM file.", {"KOBS_AUTH_JWT_PUBLIC_KEY_FILE"}},
@@ -149,6 +150,7 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   sv.sse_queue_frames = static_cast<size_t>(std::max<int64_t>(1, v.integer("serve.sse_queue_frames")));
   sv.sse_queue_bytes = v.bytes("serve.sse_queue_bytes");
   sv.clickhouse_listen = v.str("serve.clickhouse_listen");
+  sv.clickhouse_users_file = v.str("serve.clickhouse_users_file");
   sv.auth.tokens_file = v.str("auth.tokens_file");
   sv.auth.jwt_hs256_secret = v.str("auth.jwt_hs256_secret");
   sv.auth.jwt_rs256_public_key_file = v.str("auth.jwt_rs256_public_key_file");

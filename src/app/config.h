@@ -35,6 +35,7 @@ struct ServeConfig {
   size_t sse_queue_frames = 1024;
   uint64_t sse_queue_bytes = 0;
   std::string clickhouse_listen;  // empty: no ClickHouse-compatible endpoint
+  std::string clickhouse_users_file;  // empty: no authentication on it
   serve::auth::AuthOptions auth;
   // The events-presenter API (serve/presenter) on its own listener; empty: off.
   std::string presenter_listen;

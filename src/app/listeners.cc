@@ -40,9 +40,12 @@ void Process::startClickHouseEndpoint() {
   // server is its own endpoint.
   auto* embedded = dynamic_cast<store::EmbeddedStore*>(store_.get());
   if (!embedded) return;
-  readonly_store_ = embedded->openReadOnly(2);
-  ch_endpoint_ = std::make_unique<serve::chcompat::ClickHouseEndpoint>(*readonly_store_,
-                                                                       clickhouseEndpointOptions(config_));
+  // readonly=2: the endpoint's checker (serve/sql_guard) vets every setting
+  // a client sends; readonly=1 would refuse even the harmless ones.
+  readonly_store_ = embedded->openReadOnly(2, 2);
+  auto ch_options = clickhouseEndpointOptions(config_);
+  ch_options.metrics = &registry_;
+  ch_endpoint_ = std::make_unique<serve::chcompat::ClickHouseEndpoint>(*readonly_store_, std::move(ch_options));
   http::Router router;
   ch_endpoint_->addRoutes(router);
   ch_server_ = std::make_unique<http::Server>(clickhouseListenerOptions(config_), std::move(router));

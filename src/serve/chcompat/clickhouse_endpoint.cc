@@ -5,8 +5,11 @@
 #include <regex>
 
 #include <fmt/format.h>
+#include <openssl/evp.h>
 
 #include "common/error.h"
+#include "serve/sql_guard/sql_guard.h"
+#include "serve/sql_guard/sql_lexer.h"
 
 namespace kobs::serve::chcompat {
 namespace {
@@ -14,8 +17,35 @@ namespace {
 // ClickHouse error codes this endpoint produces itself.
 constexpr int kSyntaxError = 62;
 constexpr int kUnknownDatabase = 81;
-constexpr int kReadonly = 164;
 constexpr int kUnknownQueryParameter = 456;
+constexpr int kAuthenticationFailed = 516;
+
+// Settings of ClickHouse's HTTP layer: accepted (when allow-listed) but not
+// passed to the store. Compression and progress headers are optional for the
+// clients; add_http_cors_header is honoured here.
+bool isHttpSetting(std::string_view name) {
+  static const char* kNames[] = {"readonly", "wait_end_of_query", "send_progress_in_http_headers",
+                                 "http_headers_progress_interval_ms", "enable_http_compression",
+                                 "http_zlib_compression_level", "add_http_cors_header",
+                                 "cancel_http_readonly_queries_on_client_close"};
+  for (const char* n : kNames)
+    if (sql_guard::iequals(name, n)) return true;
+  return false;
+}
+
+std::optional<std::string> base64Decode(std::string_view in) {
+  while (!in.empty() && (in.back() == ' ' || in.back() == '\r' || in.back() == '\n')) in.remove_suffix(1);
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out(in.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  size_t len = static_cast<size_t>(n);
+  if (in.size() >= 1 && in.back() == '=') --len;  // EVP_DecodeBlock counts padding as bytes
+  if (in.size() >= 2 && in[in.size() - 2] == '=') --len;
+  out.resize(len);
+  return out;
+}
 
 // URL parameters that are part of the HTTP protocol, not settings: the names
 // ClickHouse's HTTPHandler skips (its reserved_param_names, minus `role`, which
@@ -59,23 +89,36 @@ std::string clickhouseMessage(const Exception& e) {
   return what;
 }
 
-// Replaces {name:Type} with a typed literal from param_<name>.
+// Replaces {name:Type} outside literals and comments with a typed literal
+// from param_<name> (an Identifier type becomes a quoted identifier). Text
+// that does not tokenize is left alone: the checker refuses it.
 std::string substituteParams(const std::string& sql, const http::QueryParams& params) {
-  static const std::regex placeholder(R"(\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*([^}]+?)\s*\})");
+  const auto lex = sql_guard::tokenize(sql);
+  if (lex.error) return sql;
+  const auto& t = lex.tokens;
   std::string out;
-  auto begin = std::sregex_iterator(sql.begin(), sql.end(), placeholder);
   size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const std::string name = (*it)[1];
-    const std::string type = (*it)[2];
+  for (size_t i = 0; i + 3 < t.size(); ++i) {
+    if (t[i].type != sql_guard::TokenType::kOpenBrace || t[i + 1].type != sql_guard::TokenType::kBareWord ||
+        t[i + 2].text != ":")
+      continue;
+    size_t close = i + 3;
+    while (close < t.size() && t[close].type != sql_guard::TokenType::kCloseBrace) ++close;
+    if (close == t.size()) break;
+    const std::string name(t[i + 1].text);
+    std::string type = sql.substr(t[i + 2].end, t[close].begin - t[i + 2].end);
+    type.erase(0, type.find_first_not_of(" \t\r\n"));
+    type.erase(type.find_last_not_of(" \t\r\n") + 1);
     const std::string* value = nullptr;
     for (const auto& [k, v] : params)
       if (k == "param_" + name) value = &v;
     if (!value)
       throw Exception(ErrorCode::kBadInput, "Substitution `{}` is not set", name).withClickhouseCode(kUnknownQueryParameter);
-    out.append(sql, last, size_t(it->position()) - last);
-    out += fmt::format("CAST({}, {})", store::quoteString(*value), store::quoteString(type));
-    last = size_t(it->position() + it->length());
+    out.append(sql, last, t[i].begin - last);
+    if (type == "Identifier") out += store::quoteIdentifier(*value);
+    else out += fmt::format("CAST({}, {})", store::quoteString(*value), store::quoteString(type));
+    last = t[close].end;
+    i = close;
   }
   out.append(sql, last, std::string::npos);
   return out;
@@ -84,7 +127,21 @@ std::string substituteParams(const std::string& sql, const http::QueryParams& pa
 }  // namespace
 
 ClickHouseEndpoint::ClickHouseEndpoint(store::IStore& readonly, EndpointOptions options)
-    : store_(readonly), options_(std::move(options)) {}
+    : store_(readonly), options_(std::move(options)) {
+  if (!options_.users_file.empty()) users_ = std::make_unique<UsersFile>(options_.users_file);
+  static metrics::Counter unregistered;  // no registry: counts go nowhere
+  std::vector<std::string> reasons(std::begin(sql_guard::kRefusalReasons), std::end(sql_guard::kRefusalReasons));
+  reasons.push_back("auth");
+  for (const auto& reason : reasons) {
+    refusals_[reason] = options_.metrics
+                            ? &options_.metrics->counter("kobs_clickhouse_endpoint_refused_total",
+                                                         "Requests the ClickHouse-compatible endpoint refused, by "
+                                                         "reason (auth, syntax, multi_statement, statement, "
+                                                         "into_outfile, table_function, setting).",
+                                                         {{"reason", reason}})
+                            : &unregistered;
+  }
+}
 
 int ClickHouseEndpoint::httpStatusFor(int code) {
   switch (code) {
@@ -99,19 +156,51 @@ int ClickHouseEndpoint::httpStatusFor(int code) {
   }
 }
 
-std::pair<std::string, std::string> ClickHouseEndpoint::splitFormat(const std::string& sql) {
-  static const std::regex trailing(R"(\s+FORMAT\s+([A-Za-z0-9_]+)\s*;?\s*$)", std::regex::icase);
-  std::smatch m;
-  if (std::regex_search(sql, m, trailing)) return {m[1].str(), sql.substr(0, size_t(m.position(0)))};
-  return {"", sql};
-}
-
 http::Response ClickHouseEndpoint::error(int code, const std::string& message) {
   std::string body = message.rfind("Code: ", 0) == 0 ? message : fmt::format("Code: {}. DB::Exception: {}", code, message);
   auto r = http::Response::text(httpStatusFor(code), body + "\n");
   r.headers.set("Content-Type", "text/plain; charset=UTF-8");
   r.headers.set("X-ClickHouse-Exception-Code", std::to_string(code));
   return r;
+}
+
+http::Response ClickHouseEndpoint::refused(const std::string& reason, int code, const std::string& text) {
+  if (auto it = refusals_.find(reason); it != refusals_.end()) it->second->inc();
+  return error(code, text);
+}
+
+std::optional<http::Response> ClickHouseEndpoint::authenticate(const http::Request& request) {
+  if (!users_) return std::nullopt;
+  // ClickHouse's three ways; more than one at once is refused, as it does.
+  std::optional<std::pair<std::string, std::string>> basic, headers, params;
+  if (auto a = request.header("authorization"); a && a->size() > 6 && sql_guard::iequals(a->substr(0, 6), "Basic ")) {
+    auto decoded = base64Decode(a->substr(6));
+    const size_t colon = decoded ? decoded->find(':') : std::string::npos;
+    if (colon == std::string::npos)
+      return refused("auth", kAuthenticationFailed,
+                     "Code: 516. DB::Exception: Malformed basic authentication header. (AUTHENTICATION_FAILED)");
+    basic.emplace(decoded->substr(0, colon), decoded->substr(colon + 1));
+  }
+  if (auto u = request.header("x-clickhouse-user"))
+    headers.emplace(std::string(*u), std::string(request.header("x-clickhouse-key").value_or("")));
+  else if (request.header("x-clickhouse-key"))
+    headers.emplace("default", std::string(*request.header("x-clickhouse-key")));
+  if (auto u = request.queryParam("user"))
+    params.emplace(std::string(*u), std::string(request.queryParam("password").value_or("")));
+  else if (request.queryParam("password"))
+    params.emplace("default", std::string(*request.queryParam("password")));
+  if (int(basic.has_value()) + int(headers.has_value()) + int(params.has_value()) > 1)
+    return refused("auth", kAuthenticationFailed,
+                   "Code: 516. DB::Exception: Credentials were given in more than one way (basic authentication, "
+                   "X-ClickHouse-User/Key headers, user/password parameters): use one. (AUTHENTICATION_FAILED)");
+  auto credentials = basic ? *basic : headers ? *headers : params ? *params : std::make_pair(std::string("default"), std::string());
+  if (users_->authenticate(credentials.first, credentials.second)) return std::nullopt;
+  std::string shown;
+  for (char c : credentials.first.substr(0, 64)) shown.push_back(std::isprint(static_cast<unsigned char>(c)) ? c : '?');
+  return refused("auth", kAuthenticationFailed,
+                 fmt::format("Code: 516. DB::Exception: {}: Authentication failed: password is incorrect, or there is "
+                             "no user with such name. (AUTHENTICATION_FAILED)",
+                             shown));
 }
 
 void ClickHouseEndpoint::addRoutes(http::Router& router) {
@@ -125,11 +214,15 @@ void ClickHouseEndpoint::addRoutes(http::Router& router) {
   router.get("/", [this](const http::Request& r) { return query(r); }, blocking);
   router.post("/", [this](const http::Request& r) { return query(r); }, blocking);
   router.get("/events", [this](const http::Request& r) {
+    if (auto denied = authenticate(r)) return std::move(*denied);
     auto c = r.queryParam("composition_id");
     if (!c) return error(kUnknownQueryParameter, "Substitution `composition_id` is not set. (UNKNOWN_QUERY_PARAMETER)");
     return events(r, std::string(*c));
   }, blocking);
-  router.addPrefix("GET", "/events/", [this](const http::Request& r) { return events(r, r.path_rest); }, blocking);
+  router.addPrefix("GET", "/events/", [this](const http::Request& r) {
+    if (auto denied = authenticate(r)) return std::move(*denied);
+    return events(r, r.path_rest);
+  }, blocking);
 }
 
 http::Response ClickHouseEndpoint::run(const std::string& sql, const std::string& format, const std::string& query_id) {
@@ -154,28 +247,45 @@ http::Response ClickHouseEndpoint::run(const std::string& sql, const std::string
 }
 
 http::Response ClickHouseEndpoint::query(const http::Request& request) {
+  if (auto denied = authenticate(request)) return std::move(*denied);
   std::string sql(request.queryParam("query").value_or(""));
   if (request.method == "POST" && !request.body.empty()) {
     if (!sql.empty()) sql += "\n";
     sql += request.body;
   }
   const std::string query_id(request.queryParam("query_id").value_or(nextQueryId()));
-  for (const auto& [k, v] : request.query)
-    if (!isProtocolParam(k))
-      return error(kReadonly, fmt::format("Cannot modify '{}' setting in readonly mode. (READONLY)", k));
+  // URL parameters that are not the protocol's are settings: allow-listed or refused.
+  store::Settings settings;
+  bool cors = false;
+  for (const auto& [k, v] : request.query) {
+    if (isProtocolParam(k)) continue;
+    if (auto refusal = sql_guard::checkSetting(k, v)) return refused(refusal->reason, refusal->code, refusal->text());
+    if (sql_guard::iequals(k, "add_http_cors_header")) cors = v == "1" || v == "true";
+    if (!isHttpSetting(k)) settings.emplace_back(k, v);
+  }
   if (auto db = request.queryParam("database"); db && !db->empty() && *db != options_.database)
     return error(kUnknownDatabase, fmt::format("Database {} does not exist. (UNKNOWN_DATABASE)", *db));
-  size_t first = sql.find_first_not_of(" \t\r\n;");
-  if (first == std::string::npos) return error(kSyntaxError, "Empty query. (SYNTAX_ERROR)");
   try {
     sql = substituteParams(sql, request.query);
   } catch (const Exception& e) {
     return error(e.clickhouseCode(), std::string(e.what()) + ". (UNKNOWN_QUERY_PARAMETER)");
   }
-  auto [named, stripped] = splitFormat(sql);
-  std::string format = !named.empty() ? named : std::string(request.queryParam("default_format").value_or("TabSeparated"));
+  auto verdict = sql_guard::checkReadOnly(sql);
+  if (!verdict.accepted()) return refused(verdict.refusal->reason, verdict.refusal->code, verdict.refusal->text());
+  std::string statement = std::move(verdict.statement.sql);
+  if (!settings.empty()) {
+    // A new line first: the statement may end in a `--` comment.
+    statement += verdict.statement.has_settings_clause ? "\n, " : "\nSETTINGS ";
+    for (size_t i = 0; i < settings.size(); ++i)
+      statement += fmt::format("{}{} = {}", i ? ", " : "", settings[i].first, store::quoteString(settings[i].second));
+  }
+  std::string format = !verdict.statement.format.empty()
+                           ? verdict.statement.format
+                           : std::string(request.queryParam("default_format").value_or("TabSeparated"));
   if (format.empty()) format = "TabSeparated";
-  return run(named.empty() ? sql : stripped, format, query_id);
+  auto response = run(statement, format, query_id);
+  if (cors) response.headers.set("Access-Control-Allow-Origin", "*");
+  return response;
 }
 
 http::Response ClickHouseEndpoint::events(const http::Request& request, std::string composition_id) {

@@ -1,7 +1,7 @@
 // A ClickHouse-compatible HTTP endpoint (port 8123) in front of the embedded
 // store, for the tools that speak ClickHouse's HTTP interface (the Krateo
 // RESTAction, clickhouse clients, the ClickHouse MCP server):
-//   GET /ping                         "Ok.\n"
+//   GET /ping                         "Ok.\n" (no authentication, as ClickHouse)
 //   GET|POST /?query=...              the query (POST: URL query + "\n" + body,
 //                                     as ClickHouse joins them); `database`
 //                                     (must be the store's), `default_format`
@@ -11,24 +11,42 @@
 //                                     the old predefined handler: FORMAT JSON,
 //                                     nine String columns, newest first, at
 //                                     most 50 rows (`limit` lowers it).
-// Read-only by construction: queries run on a chDB connection opened with
-// --readonly=1 (EmbeddedStore::openReadOnly), which refuses INSERT, DDL,
-// SYSTEM, SET, SETTINGS overrides and file()/url() with code 164 (READONLY),
-// as a ClickHouse server does for a readonly user. Any other URL parameter is
-// a settings override and is refused with 164 likewise.
+// Read-only by checking, not by trust: every statement goes through
+// serve/sql_guard (one SELECT / WITH / SHOW / DESCRIBE / EXISTS / EXPLAIN, no
+// INTO OUTFILE, no table function reaching files, URLs, servers or programs,
+// only allow-listed SETTINGS) before it reaches the store, which is also a
+// --readonly=1 chDB connection (EmbeddedStore::openReadOnly). URL parameters
+// other than the protocol's (ClickHouse's reserved names, param_*) are
+// settings: the same allow-list applies; accepted ones are added to the
+// statement's SETTINGS, except the HTTP-level ones this endpoint handles
+// (add_http_cors_header) or has no use for (compression, progress headers).
+// Refusals answer 164 READONLY (62 SYNTAX_ERROR for text that does not
+// parse or holds several statements) and count in
+// kobs_clickhouse_endpoint_refused_total{reason}.
+//
+// Authentication (when `users_file` is set; see users_file.h): credentials
+// as ClickHouse takes them over HTTP, in one of three ways: basic auth,
+// X-ClickHouse-User/X-ClickHouse-Key headers, or `user`/`password` URL
+// parameters; none means user `default` with no password. A failure answers
+// 516 AUTHENTICATION_FAILED (HTTP 401) and counts as reason="auth".
+//
 // Responses carry X-ClickHouse-Format, X-ClickHouse-Query-Id,
 // X-ClickHouse-Timezone and X-ClickHouse-Summary; errors carry
 // X-ClickHouse-Exception-Code and ClickHouse's "Code: N. DB::Exception: ..."
-// body, with ClickHouse's status mapping (400 syntax/params, 403 readonly,
-// 404 unknown table/database, 500 otherwise).
+// body, with ClickHouse's status mapping (400 syntax/params, 401 auth, 403
+// readonly, 404 unknown table/database, 500 otherwise).
 //
-// Threading: handlers are blocking routes (worker pool); the store is
-// thread-safe.
+// Threading: handlers are blocking routes (worker pool); the store, the
+// users file and the counters are thread-safe.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "http/router.h"
+#include "serve/chcompat/users_file.h"
 #include "store/store.h"
 
 namespace kobs::serve::chcompat {
@@ -37,29 +55,34 @@ struct EndpointOptions {
   std::string database = "default";        // the only database served
   std::string events_table = "krateo_events";
   size_t events_limit = 50;
+  std::string users_file;                  // empty: no authentication
+  metrics::Registry* metrics = nullptr;    // refusal counters (optional)
 };
 
 class ClickHouseEndpoint {
  public:
   // `readonly` must be a --readonly=1 store (it must outlive the server).
+  // Throws kBadConfig when the users file cannot be loaded.
   ClickHouseEndpoint(store::IStore& readonly, EndpointOptions options);
 
   void addRoutes(http::Router& router);
 
   // ClickHouse's HTTP status for one of its error codes.
   static int httpStatusFor(int clickhouse_code);
-  // The format a query names in a trailing FORMAT clause ("" if none), and
-  // the query without it.
-  static std::pair<std::string, std::string> splitFormat(const std::string& sql);
 
  private:
   http::Response query(const http::Request& request);
   http::Response events(const http::Request& request, std::string composition_id);
   http::Response run(const std::string& sql, const std::string& format, const std::string& query_id);
+  // nullopt when the request may go on; else the 516 answer.
+  std::optional<http::Response> authenticate(const http::Request& request);
+  http::Response refused(const std::string& reason, int code, const std::string& text);
   static http::Response error(int code, const std::string& message);
 
   store::IStore& store_;
   const EndpointOptions options_;
+  std::unique_ptr<UsersFile> users_;
+  std::map<std::string, metrics::Counter*> refusals_;  // by reason; fixed after construction
 };
 
 }  // namespace kobs::serve::chcompat

@@ -75,6 +75,12 @@ const std::vector<std::string_view> kWriteKeywords = {
     "GRANT", "REVOKE", "DELETE", "UPDATE", "BACKUP", "RESTORE", "UNDROP", "EXCHANGE", "USE", "SET", "WATCH",
 };
 
+// Other statements ClickHouse knows (refused as READONLY; an unknown first
+// word is a syntax error, as ClickHouse reports it).
+const std::vector<std::string_view> kOtherStatements = {
+    "CHECK", "BEGIN", "COMMIT", "ROLLBACK", "REPLACE", "MOVE", "UNDO", "PARALLEL", "COPY",
+};
+
 // Keywords that end a FROM clause at their level.
 const std::vector<std::string_view> kClauseKeywords = {
     "WHERE", "PREWHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "WINDOW", "QUALIFY", "ON", "USING", "SAMPLE",
@@ -175,6 +181,15 @@ class Checker {
         return std::nullopt;
       }
       return StatementKind::kExplain;
+    }
+    const bool known = first.type == TokenType::kBareWord &&
+                       (inList(kWriteKeywords, first.text) || inList(kOtherStatements, first.text));
+    if (!known) {
+      refusal_ = refuse(kSyntaxError, "syntax",
+                        fmt::format("Syntax error: failed at position {} ({}): expected SELECT, WITH, SHOW, DESCRIBE, "
+                                    "EXISTS or EXPLAIN",
+                                    first.begin + 1, excerpt(first.text)));
+      return std::nullopt;
     }
     refusal_ = refuse(kReadonly, "statement",
                       fmt::format("{} statements are not allowed here: this endpoint runs one SELECT, WITH ... SELECT, "

@@ -149,7 +149,7 @@ class EmbeddedStore::Pool {
 namespace {
 std::vector<std::string> connectArgs(const EmbeddedOptions& o, bool readonly) {
   std::vector<std::string> args{"kobs", "--path=" + (std::filesystem::path(o.data_dir) / "clickhouse").string()};
-  if (readonly) args.push_back("--readonly=1");
+  if (readonly) args.push_back("--readonly=" + std::to_string(o.readonly_level));
   return args;
 }
 }  // namespace
@@ -221,9 +221,10 @@ InsertResult EmbeddedStore::insert(const InsertRequest& request) {
 
 void EmbeddedStore::ping() { query("SELECT 1", "TabSeparated"); }
 
-std::unique_ptr<IStore> EmbeddedStore::openReadOnly(int connections) {
+std::unique_ptr<IStore> EmbeddedStore::openReadOnly(int connections, int level) {
   EmbeddedOptions ro = options_;
   ro.readonly = true;
+  ro.readonly_level = level == 2 ? 2 : 1;
   ro.reader_connections = connections;
   auto writer = std::make_shared<Connection>(lib_, connectArgs(ro, true));
   writer->run("USE " + quoteIdentifier(ro.database), "TabSeparated");

@@ -26,7 +26,8 @@ struct EmbeddedOptions {
   std::string library_path;          // empty: resolveLibraryPath() default
   std::string database = "default";
   int reader_connections = 2;
-  bool readonly = false;             // every connection opened with --readonly=1
+  bool readonly = false;             // every connection opened with --readonly=<readonly_level>
+  int readonly_level = 1;            // 1: no writes, no settings changes; 2: no writes
 };
 
 class EmbeddedStore final : public IStore {
@@ -42,9 +43,11 @@ class EmbeddedStore final : public IStore {
   InsertResult insert(const InsertRequest& request) override;
   void ping() override;
 
-  // A further connection to the same engine with readonly=1, for serving
+  // A further connection to the same engine with readonly=1 (or 2, which
+  // lets queries change settings: for callers that vet them first, like the
+  // ClickHouse-compatible endpoint with serve/sql_guard), for serving
   // untrusted SQL (the ClickHouse-compatible endpoint, MCP).
-  std::unique_ptr<IStore> openReadOnly(int connections = 2);
+  std::unique_ptr<IStore> openReadOnly(int connections = 2, int level = 1);
 
   std::string version() const;
 

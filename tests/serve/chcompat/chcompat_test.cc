@@ -1,10 +1,16 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 
+#include "common/error.h"
+#include "common/metrics.h"
 #include "serve/chcompat/clickhouse_endpoint.h"
+#include "serve/chcompat/users_file.h"
+#include "serve/sql_guard/sql_guard.h"
 #include "serve/events/events_api.h"
 #include "serve/events/events_fixture.h"
 #include "http/http_server.h"
@@ -22,7 +28,7 @@ class ChCompatTest : public EventsStoreTest {
  protected:
   static void SetUpTestSuite() {
     EventsStoreTest::SetUpTestSuite();
-    readonly_ = store_->openReadOnly(2).release();
+    readonly_ = store_->openReadOnly(2, 2).release();  // as the process opens it
   }
   static void TearDownTestSuite() {
     delete readonly_;
@@ -30,7 +36,15 @@ class ChCompatTest : public EventsStoreTest {
   }
   void SetUp() override {
     EventsStoreTest::SetUp();
-    endpoint_ = std::make_unique<chcompat::ClickHouseEndpoint>(*readonly_, chcompat::EndpointOptions{.database = database_});
+    startEndpoint({});
+  }
+  void TearDown() override { server_->stop(); }
+  // (Re)starts the endpoint with these options (database and metrics filled in).
+  void startEndpoint(chcompat::EndpointOptions o) {
+    if (server_) server_->stop();
+    o.database = database_;
+    o.metrics = &registry_;
+    endpoint_ = std::make_unique<chcompat::ClickHouseEndpoint>(*readonly_, std::move(o));
     http::Router router;
     endpoint_->addRoutes(router);
     http::ServerOptions so;
@@ -38,7 +52,14 @@ class ChCompatTest : public EventsStoreTest {
     server_ = std::make_unique<http::Server>(so, std::move(router));
     server_->start();
   }
-  void TearDown() override { server_->stop(); }
+  // The counter as /metrics shows it.
+  uint64_t refusedCount(const std::string& reason) {
+    const std::string text = registry_.renderPrometheus();
+    const std::string key = "kobs_clickhouse_endpoint_refused_total{reason=\"" + reason + "\"} ";
+    const auto at = text.find(key);
+    EXPECT_NE(at, std::string::npos) << text;
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  }
   std::string u(const std::string& path) { return url(server_->port(), path); }
   static std::string enc(const std::string& s) {
     std::string out;
@@ -50,6 +71,7 @@ class ChCompatTest : public EventsStoreTest {
   }
 
   static inline store::IStore* readonly_ = nullptr;
+  metrics::Registry registry_;
   std::unique_ptr<chcompat::ClickHouseEndpoint> endpoint_;
   std::unique_ptr<http::Server> server_;
 };
@@ -116,23 +138,43 @@ TEST_F(ChCompatTest, WritesDdlSystemSettingsAndTableFunctionsRefusedAs164) {
 }
 
 // ClickHouse's HTTP handler skips its reserved protocol names and empty ones
-// (`?&x`); any other name is a setting, refused for a readonly=1 user even when
-// a client adds it for you (@clickhouse/client's compression.response sends
-// enable_http_compression=1, which its docs say readonly users cannot use).
-TEST_F(ChCompatTest, ProtocolParamsAcceptedAndClientSettingsRefused) {
+// (`?&x`); any other name is a setting: the harmless ones real clients send
+// are accepted (and applied), anything else refused with 164 as for a
+// readonly=1 user.
+TEST_F(ChCompatTest, ProtocolParamsAcceptedHarmlessSettingsAppliedOthersRefused) {
   Client c;
   auto ok = c.fetch(u("/?&stacktrace=0&client_protocol_version=54460&close_session=0&wait_end_of_query=1&query_id=q1"
                       "&query=" + enc("SELECT 7")));
   EXPECT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.body, "7\n");
   EXPECT_EQ(ok.header("x-clickhouse-query-id"), "q1");
-  for (const std::string setting : {"enable_http_compression=1", "readonly=0", "max_result_rows=1"}) {
+  // HyperDX's defaults, @clickhouse/client's compression flag, mcp-clickhouse's readonly=1.
+  auto hdx = c.fetch(u("/?allow_experimental_analyzer=1&date_time_output_format=iso&wait_end_of_query=0"
+                       "&cancel_http_readonly_queries_on_client_close=1&max_execution_time=60&readonly=1"
+                       "&enable_http_compression=1&add_http_cors_header=1&default_format=JSONEachRow"
+                       "&query=" + enc("SELECT toDateTime('2026-03-15 10:00:00', 'UTC') AS t")));
+  EXPECT_EQ(hdx.status, 200) << hdx.body;
+  EXPECT_EQ(hdx.body, "{\"t\":\"2026-03-15T10:00:00Z\"}\n");  // date_time_output_format=iso applied
+  EXPECT_EQ(hdx.header("access-control-allow-origin"), "*");
+  // A URL setting joins the statement's own SETTINGS clause, even after a comment.
+  auto rows = c.fetch(u("/?max_result_rows=2&result_overflow_mode=break&query=" +
+                        enc("SELECT number FROM numbers(10) SETTINGS max_block_size = 1 -- c")));
+  EXPECT_EQ(rows.status, 403) << rows.body;  // max_block_size is not allow-listed
+  EXPECT_EQ(rows.header("x-clickhouse-exception-code"), "164");
+  rows = c.fetch(u("/?max_result_rows=2&result_overflow_mode=break&query=" +
+                   enc("SELECT number FROM numbers(10) SETTINGS limit = 3 -- c")));
+  EXPECT_EQ(rows.status, 200) << rows.body;
+  EXPECT_EQ(rows.body, "0\n1\n2\n");
+  const auto before = refusedCount("setting");
+  for (const std::string setting : {"readonly=0", "readonly=2", "max_threads=1", "allow_ddl=1", "max_memory_usage=0",
+                                    "format_schema=x", "allow_introspection_functions=1"}) {
     auto r = c.fetch(u("/?" + setting + "&query=" + enc("SELECT 1")));
     EXPECT_EQ(r.status, 403) << setting;
     EXPECT_EQ(r.header("x-clickhouse-exception-code"), "164") << setting;
     EXPECT_NE(r.body.find("Cannot modify '" + setting.substr(0, setting.find('=')) + "' setting in readonly mode"),
               std::string::npos) << r.body;
   }
+  EXPECT_EQ(refusedCount("setting"), before + 7);
 }
 
 TEST_F(ChCompatTest, EventsHandlerAnswersLikeThePredefinedQuery) {
@@ -232,6 +274,196 @@ TEST_F(ChCompatTest, RestActionFilterOverEventsEqualsRestListWithoutApiVersion) 
   // A failed call (continueOnError: no data) gives an empty list.
   EXPECT_EQ(runJq(filter, "{\"getEventsError\":\"boom\"}", dir_->str()), "{\"list\":[]}\n");
   rest.stop();
+}
+
+}  // namespace
+}  // namespace kobs::serve::testing
+
+namespace kobs::serve::testing {
+namespace {
+
+nlohmann::json corpus(const std::string& name) {
+  std::ifstream in(kobs::testing::sourceDir() / "tests/serve/sql_guard" / name);
+  return nlohmann::json::parse(in);
+}
+
+std::string replaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
+// Tables of the test database and of `default` (the corpus's unqualified
+// names), each with its row count, read through the writer connection.
+std::string tablesAndRows(store::IStore& store, const std::string& database) {
+  std::string out;
+  auto names = store.query(fmt::format("SELECT database, name FROM system.tables WHERE database IN ('default', {}) "
+                                       "AND engine NOT LIKE '%View' ORDER BY database, name",
+                                       store::quoteString(database)),
+                           "TabSeparated").data;
+  std::istringstream in(names);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto tab = line.find('\t');
+    out += line + "\t" + store.query(fmt::format("SELECT count() FROM {}.{}", store::quoteIdentifier(line.substr(0, tab)),
+                                                 store::quoteIdentifier(line.substr(tab + 1))),
+                                     "TabSeparated").data;
+  }
+  return out;
+}
+
+// Every statement of the hostile corpus, in the body and in ?query=, is
+// refused in ClickHouse's shape and counted; the tables, their rows and the
+// file system are as before (no INTO OUTFILE file, no host file in a body).
+TEST_F(ChCompatTest, HostileCorpusRefusedInBodyAndQueryWithNothingChanged) {
+  store::schema::SchemaOptions so;
+  so.database = "default";
+  so.krateo_events = true;
+  store::schema::SchemaManager::apply(*store_, so);
+  insertEvents({{.composition_id = "c1"}, {.composition_id = "c2", .reason = "Pulled"}});
+  const std::string outfile = (dir_->path() / "outfile-must-not-exist").string();
+  const std::string before = tablesAndRows(*store_, database_);
+  ASSERT_NE(before.find("otel_logs\t2"), std::string::npos) << before;
+  std::ifstream hostname("/etc/hostname");
+  std::string host_line;
+  std::getline(hostname, host_line);
+
+  auto hostile = corpus("hostile_corpus.json");
+  ASSERT_GE(hostile.size(), 50u);
+  std::map<std::string, uint64_t> expected_counts;
+  for (const auto* reason : sql_guard::kRefusalReasons) expected_counts[reason] = refusedCount(reason);
+  Client c;
+  for (const auto& entry : hostile) {
+    const std::string sql = replaceAll(entry["sql"], "{outfile}", outfile);
+    for (bool in_body : {true, false}) {
+      auto r = in_body ? c.fetch(u("/"), CurlRequest{.method = "POST", .body = sql}) : c.fetch(u("/?query=" + enc(sql)));
+      const std::string where = (in_body ? "body: " : "?query=: ") + sql;
+      const std::string code = r.header("x-clickhouse-exception-code");
+      EXPECT_TRUE(code == "164" || code == "62") << where << "\n" << r.body;
+      EXPECT_EQ(r.status, code == "164" ? 403 : 400) << where;
+      EXPECT_EQ(r.body.rfind("Code: " + code + ". DB::Exception: ", 0), 0u) << where << "\n" << r.body;
+      EXPECT_TRUE(r.body.ends_with(code == "164" ? "(READONLY)\n" : "(SYNTAX_ERROR)\n")) << r.body;
+      if (host_line.size() >= 6) {
+        EXPECT_EQ(r.body.find(host_line), std::string::npos) << where;
+      }
+      ++expected_counts[entry["reason"].get<std::string>()];
+    }
+  }
+  for (const auto& [reason, count] : expected_counts) EXPECT_EQ(refusedCount(reason), count) << reason;
+  EXPECT_FALSE(std::filesystem::exists(outfile));
+  EXPECT_EQ(tablesAndRows(*store_, database_), before);
+  // The counters are on /metrics.
+  EXPECT_NE(registry_.renderPrometheus().find("kobs_clickhouse_endpoint_refused_total{reason=\"into_outfile\"} 18"),
+            std::string::npos) << registry_.renderPrometheus();
+}
+
+// What real clients send (tests/serve/sql_guard/client_queries.json), with
+// the parameters their placeholders need, answers 200.
+TEST_F(ChCompatTest, RealClientQueriesAnswer) {
+  store::schema::SchemaOptions so;
+  so.database = "default";
+  so.krateo_events = true;
+  store::schema::SchemaManager::apply(*store_, so);
+  Client c;
+  for (const auto& entry : corpus("client_queries.json")) {
+    const std::string sql = entry["sql"];
+    auto r = c.fetch(u("/?param_c=comp&param_database=default&param_table=otel_logs"),
+                     CurlRequest{.method = "POST", .body = sql});
+    EXPECT_EQ(r.status, 200) << entry["client"] << ": " << sql << "\n" << r.body;
+  }
+}
+
+// Every table function chDB has is either allow-listed (and runs) or refused
+// in table position; an upgrade that adds one cannot slip through unseen.
+TEST_F(ChCompatTest, EveryTableFunctionOfTheEngineIsAllowListedOrRefused) {
+  auto names = store_->query("SELECT name FROM system.table_functions ORDER BY name", "TabSeparated").data;
+  std::istringstream in(names);
+  std::string name;
+  size_t seen = 0;
+  while (std::getline(in, name)) {
+    ++seen;
+    auto v = sql_guard::checkReadOnly(fmt::format("SELECT * FROM {}('x')", name));
+    const auto& allowed = sql_guard::allowedTableFunctions();
+    if (std::find(allowed.begin(), allowed.end(), name) != allowed.end()) continue;
+    EXPECT_FALSE(v.accepted()) << name;
+  }
+  EXPECT_GT(seen, 50u);
+}
+
+// Authentication from a users file: basic auth, X-ClickHouse-User/Key and
+// user/password parameters; wrong or missing credentials get 516 (HTTP 401);
+// /ping needs none; an edited file is picked up.
+TEST_F(ChCompatTest, UsersFileAuthenticatesTheThreeWaysClickHouseDoes) {
+  const std::string users = (dir_->path() / ("users-" + database_)).string();
+  std::ofstream(users) << "# kobs users\n"
+                          "reader:sha256:" "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b" "\n"  // "secret"
+                          "plain:pa:ss\n";
+  startEndpoint({.users_file = users});
+  Client c;
+  const std::string q = "/?query=" + enc("SELECT 42");
+  auto basic = [](const std::string& up) {
+    static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (size_t i = 0; i < up.size(); i += 3) {
+      uint32_t n = uint32_t(uint8_t(up[i])) << 16;
+      if (i + 1 < up.size()) n |= uint32_t(uint8_t(up[i + 1])) << 8;
+      if (i + 2 < up.size()) n |= uint8_t(up[i + 2]);
+      out += kAlphabet[(n >> 18) & 63];
+      out += kAlphabet[(n >> 12) & 63];
+      out += i + 1 < up.size() ? kAlphabet[(n >> 6) & 63] : '=';
+      out += i + 2 < up.size() ? kAlphabet[n & 63] : '=';
+    }
+    return "Authorization: Basic " + out;
+  };
+  EXPECT_EQ(c.fetch(u("/ping")).status, 200);
+  EXPECT_EQ(c.fetch(u(q), CurlRequest{.headers = {basic("reader:secret")}}).body, "42\n");
+  EXPECT_EQ(c.fetch(u(q), CurlRequest{.headers = {basic("plain:pa:ss")}}).body, "42\n");
+  EXPECT_EQ(c.fetch(u(q), CurlRequest{.headers = {"X-ClickHouse-User: reader", "X-ClickHouse-Key: secret"}}).body, "42\n");
+  EXPECT_EQ(c.fetch(u(q + "&user=reader&password=secret")).body, "42\n");
+  EXPECT_EQ(c.fetch(u("/events/x?user=reader&password=secret")).status, 200);
+  const auto before = refusedCount("auth");
+  const std::vector<std::pair<std::string, CurlRequest>> denied = {
+      {q, {}},                                                    // default: not listed
+      {q, {.headers = {basic("reader:wrong")}}},
+      {q, {.headers = {basic("nobody:secret")}}},
+      {q, {.headers = {"Authorization: Basic !!!"}}},
+      {q, {.headers = {"X-ClickHouse-User: reader", "X-ClickHouse-Key: Secret"}}},
+      {q + "&user=reader&password=", {}},
+      {q + "&user=reader&password=secret", {.headers = {basic("reader:secret")}}},  // two ways at once
+      {"/events/x", {}},
+      {"/", {.method = "POST", .body = "SELECT 1"}},
+  };
+  for (const auto& [path, request] : denied) {
+    auto r = c.fetch(u(path), request);
+    EXPECT_EQ(r.status, 401) << path;
+    EXPECT_EQ(r.header("x-clickhouse-exception-code"), "516") << path;
+    EXPECT_EQ(r.body.rfind("Code: 516. DB::Exception: ", 0), 0u) << r.body;
+    EXPECT_TRUE(r.body.ends_with("(AUTHENTICATION_FAILED)\n")) << r.body;
+    EXPECT_EQ(r.body.find("secret"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(refusedCount("auth"), before + denied.size());
+  // A rotated Secret: the new file replaces the users at the next request.
+  std::ofstream(users) << "default:\nreader:changed\n";
+  EXPECT_EQ(c.fetch(u(q)).body, "42\n");  // `default` with no password is now listed
+  EXPECT_EQ(c.fetch(u(q), CurlRequest{.headers = {basic("reader:secret")}}).status, 401);
+  EXPECT_EQ(c.fetch(u(q), CurlRequest{.headers = {basic("reader:changed")}}).body, "42\n");
+  // Authenticated or not, the checker still applies.
+  EXPECT_EQ(c.fetch(u("/"), CurlRequest{.method = "POST", .body = "SYSTEM STOP MERGES",
+                                        .headers = {basic("reader:changed")}}).header("x-clickhouse-exception-code"),
+            "164");
+}
+
+TEST(ChCompatUsersFile, MalformedFilesAreRefusedNamingTheLine) {
+  kobs::testing::TempDir dir;
+  const std::string path = (dir.path() / "users").string();
+  for (const std::string bad : {"", "# only a comment\n", "nocolon\n", ":nopass\n", "a:sha256:abc\n", "a:1\na:2\n"}) {
+    std::ofstream(path, std::ios::trunc) << bad;
+    EXPECT_THROW(chcompat::UsersFile{path}, kobs::Exception) << bad;
+  }
+  EXPECT_THROW(chcompat::UsersFile{(dir.path() / "missing").string()}, kobs::Exception);
+  std::ofstream(path, std::ios::trunc) << "u:sha256:" << std::string(64, 'A') << "\r\n";
+  chcompat::UsersFile ok(path);
+  EXPECT_EQ(ok.size(), 1u);
+  EXPECT_FALSE(ok.authenticate("u", ""));
 }
 
 }  // namespace

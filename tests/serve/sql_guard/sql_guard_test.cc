@@ -111,11 +111,16 @@ TEST(SqlGuard, StatementKinds) {
   EXPECT_EQ(checkReadOnly("EXPLAIN AST CREATE TABLE t (a UInt8) ENGINE = Memory").refusal->reason, "statement");
   EXPECT_EQ(checkReadOnly("EXPLAIN PLAN readonly = 0 SELECT 1").refusal->reason, "setting");
   for (const char* sql : {"CHECK TABLE otel_logs", "WATCH v", "UNDROP TABLE t", "EXCHANGE TABLES a AND b",
-                          "REVOKE ALL ON *.* FROM default", "ATTACH TABLE t", "BEGIN TRANSACTION", "VALUES (1)"}) {
+                          "REVOKE ALL ON *.* FROM default", "ATTACH TABLE t", "BEGIN TRANSACTION"}) {
     auto v = checkReadOnly(sql);
     ASSERT_FALSE(v.accepted()) << sql;
     EXPECT_EQ(v.refusal->reason, "statement") << sql;
     EXPECT_EQ(v.refusal->code, 164);
+  }
+  for (const char* sql : {"SELEC 1", "VALUES (1)", "42", "-- only a comment"}) {
+    auto v = checkReadOnly(sql);
+    ASSERT_FALSE(v.accepted()) << sql;
+    EXPECT_EQ(v.refusal->code, 62) << sql;
   }
   // A write keyword as an alias or a qualified name is not a statement.
   EXPECT_TRUE(checkReadOnly("SELECT 1 AS update, t.delete FROM (SELECT 1 AS delete) AS t").accepted());
