@@ -3,12 +3,17 @@
 // the embedded store, filled by the demo feed:
 //   ping; SELECT count() FROM otel_logs; real rows through JSONEachRow and
 //   query parameters; the krateo_events table; INSERT (insert() and
-//   command()), DDL and a settings override refused as read-only (code 164,
-//   as a readonly=1 ClickHouse user), with nothing written.
+//   command()), DDL, SYSTEM, INTO OUTFILE, file() and a settings override
+//   refused as read-only (code 164, as a readonly=1 ClickHouse user), with
+//   nothing written; harmless settings (HyperDX's defaults, response
+//   compression) accepted. Then a second kobs with a users file
+//   (serve.clickhouse_users_file): the client authenticates with username and
+//   password (basic auth), and a wrong password gets 516 AUTHENTICATION_FAILED.
 // Every request the client makes is logged through a recording proxy, so a
 // failure shows exactly what the client sent.
 import http from 'node:http';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import { createClient, ClickHouseLogLevel } from '@clickhouse/client';
 import { Kobs, tempDir, sleep, Checks } from './lib/kobs.mjs';
 
@@ -32,12 +37,50 @@ function recordingProxy(targetPort, log) {
   });
 }
 
-async function refused(t, what, fn) {
+async function refused(t, what, fn, code = '164') {
   try {
     await fn();
     t.ok(false, `${what}: refused`);
   } catch (e) {
-    t.equal(String(e.code), '164', `${what}: refused with code 164 (${e.type || ''}: ${String(e.message).trim()})`);
+    t.equal(String(e.code), code, `${what}: refused with code ${code} (${e.type || ''}: ${String(e.message).trim()})`);
+  }
+}
+
+// A kobs with a users file: username/password (basic auth) work, a wrong
+// password and no credentials are refused with 516, /ping needs none.
+async function authenticated(t, parentDir) {
+  const dataDir = tempDir('chjs-auth');
+  const usersFile = `${parentDir}/clickhouse-users`;
+  const digest = crypto.createHash('sha256').update('s3cret').digest('hex');
+  fs.writeFileSync(usersFile, `# users of :8123\nreader:sha256:${digest}\n`);
+  let kobs;
+  const clients = [];
+  const client = (options) => {
+    const c = createClient({ log: { level: ClickHouseLogLevel.OFF }, ...options });
+    clients.push(c);
+    return c;
+  };
+  try {
+    kobs = await new Kobs({ dataDir, demo: false, sets: [`serve.clickhouse_users_file=${usersFile}`] }).start();
+    const good = client({ url: kobs.chUrl, username: 'reader', password: 's3cret' });
+    t.ok((await good.ping()).success, 'ping with credentials');
+    const rows = await (await good.query({ query: 'SELECT count() AS n FROM otel_logs', format: 'JSONEachRow' })).json();
+    t.ok(rows.length === 1 && rows[0].n !== undefined, `an authenticated query answers (${JSON.stringify(rows)})`);
+    await refused(t, 'an authenticated INSERT', () =>
+      good.command({ query: "INSERT INTO otel_logs (Body) VALUES ('x')" }));
+    await refused(t, 'a wrong password', () =>
+      client({ url: kobs.chUrl, username: 'reader', password: 'wrong' }).query({ query: 'SELECT 1' }), '516');
+    await refused(t, 'no credentials (user default, not listed)', () =>
+      client({ url: kobs.chUrl }).query({ query: 'SELECT 1' }), '516');
+    const ping = await fetch(`${kobs.chUrl}/ping`);
+    t.equal(ping.status, 200, '/ping needs no credentials');
+  } finally {
+    for (const c of clients) await c.close().catch(() => {});
+    if (kobs) {
+      await kobs.stop().catch(() => kobs.kill());
+      if (process.exitCode) console.log(`--- kobs (auth) stderr ---\n${kobs.stderr.slice(-4000)}`);
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
@@ -105,8 +148,24 @@ async function main() {
       client.command({ query: "INSERT INTO otel_logs (ServiceName, Body) VALUES ('intruder', 'x')" }));
     await refused(t, "command('DROP TABLE')", () => client.command({ query: 'DROP TABLE otel_logs' }));
     await refused(t, "command('CREATE TABLE')", () => client.command({ query: 'CREATE TABLE t (a UInt8) ENGINE = Memory' }));
-    await refused(t, 'a settings override (clickhouse_settings)', () =>
-      client.query({ query: 'SELECT 1', clickhouse_settings: { max_result_rows: '1' } }));
+    await refused(t, "command('SYSTEM STOP MERGES')", () => client.command({ query: 'SYSTEM STOP MERGES' }));
+    const outfile = `${dataDir}/outfile-from-js`;
+    await refused(t, 'SELECT ... INTO OUTFILE', () => client.query({ query: `SELECT 1 INTO OUTFILE '${outfile}'` }));
+    t.ok(!fs.existsSync(outfile), 'no INTO OUTFILE file');
+    await refused(t, "file('/etc/hostname')", () => client.query({ query: "SELECT file('/etc/hostname')" }));
+    await refused(t, 'a settings override (clickhouse_settings allow_ddl)', () =>
+      client.query({ query: 'SELECT 1', clickhouse_settings: { allow_ddl: 1 } }));
+    await refused(t, 'readonly=0 (clickhouse_settings)', () =>
+      client.query({ query: 'SELECT 1', clickhouse_settings: { readonly: '0' } }));
+    // HyperDX's per-query defaults are harmless and applied.
+    const hdx = await (await client.query({
+      query: "SELECT toDateTime('2026-03-15 10:00:00', 'UTC') AS t, number FROM system.numbers LIMIT 5",
+      format: 'JSONEachRow',
+      clickhouse_settings: { allow_experimental_analyzer: 1, date_time_output_format: 'iso', wait_end_of_query: 0,
+                             cancel_http_readonly_queries_on_client_close: 1, max_execution_time: 60,
+                             max_result_rows: '2', result_overflow_mode: 'break' },
+    })).json();
+    t.ok(hdx[0]?.t === '2026-03-15T10:00:00Z', `HyperDX's settings applied (date_time_output_format=iso: ${JSON.stringify(hdx[0])})`);
     const intruders = Number((await (await client.query({
       query: "SELECT count() AS n FROM otel_logs WHERE ServiceName = 'intruder' OR Body = 'x'", format: 'JSONEachRow',
     })).json())[0].n);
@@ -114,13 +173,13 @@ async function main() {
     const tables = (await (await client.query({ query: "SELECT name FROM system.tables WHERE database = currentDatabase() AND name IN ('otel_logs', 't')", format: 'JSONEachRow' })).json()).map((r) => r.name);
     t.equal(tables, ['otel_logs'], 'otel_logs still there, no table t');
 
-    // Response compression makes the client send enable_http_compression=1, a
-    // setting a readonly=1 user cannot change (the client's docs: "it cannot be
-    // used with readonly=1 users"); kobs refuses it the same way.
+    // Response compression makes the client send enable_http_compression=1:
+    // accepted (kobs answers uncompressed, which the client reads as is).
     const compressing = createClient({ url: `http://127.0.0.1:${proxy.address().port}`, compression: { response: true },
                                        log: { level: ClickHouseLogLevel.OFF } });
     try {
-      await refused(t, 'compression.response (enable_http_compression=1)', () => compressing.query({ query: 'SELECT 1' }));
+      const one = await (await compressing.query({ query: 'SELECT 1 AS one', format: 'JSONEachRow' })).json();
+      t.equal(one, [{ one: 1 }], 'compression.response (enable_http_compression=1) works');
     } finally {
       await compressing.close();
     }
@@ -131,8 +190,10 @@ async function main() {
     for (const e of log) for (const k of new URL(e.url, 'http://x').searchParams.keys()) names.add(k);
     console.log(`the client sent URL parameters: ${[...names].sort().join(', ')}`);
     const failed = log.filter((e) => e.status !== 200).map((e) => `${e.status} ${e.code}`);
-    t.equal(failed, Array(6).fill('403 164'),
-            'the six refusals above are the only failed requests (the default client is otherwise accepted)');
+    t.equal(failed, Array(9).fill('403 164'),
+            'the nine refusals above are the only failed requests (the default client is otherwise accepted)');
+
+    await authenticated(t, dataDir);
   } finally {
     if (client) await client.close().catch(() => {});
     if (proxy) proxy.close();
