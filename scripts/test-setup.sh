@@ -13,3 +13,16 @@ fi
 # The real etcd + kube-apiserver (+ kubectl) the Kubernetes tests run against,
 # built from Go modules; a no-op once built (third_party/k8s/<name>-<version>/).
 scripts/setup-k8s.sh
+# Python clients of the ClickHouse-compatible endpoint (clickhouse-connect,
+# mcp-clickhouse), every package pinned in tests/serve/chcompat/requirements.txt,
+# in a git-ignored venv (tests/.venv); reinstalled when the requirements change.
+req=tests/serve/chcompat/requirements.txt
+if [ -f "$req" ]; then
+  venv=tests/.venv
+  stamp=$venv/.requirements.stamp
+  if [ ! -x "$venv/bin/python" ] || [ ! -f "$stamp" ] || [ "$req" -nt "$stamp" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+    touch "$stamp"
+  fi
+fi

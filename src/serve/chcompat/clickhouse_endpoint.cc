@@ -249,6 +249,26 @@ http::Response ClickHouseEndpoint::run(const std::string& sql, const std::string
 http::Response ClickHouseEndpoint::query(const http::Request& request) {
   if (auto denied = authenticate(request)) return std::move(*denied);
   std::string sql(request.queryParam("query").value_or(""));
+  // Clients compress request bodies for inserts (clickhouse-connect's lz4,
+  // @clickhouse/client's compression.request); queries come as plain text.
+  if (auto encoding = request.header("content-encoding");
+      encoding && !encoding->empty() && !sql_guard::iequals(*encoding, "identity") && !request.body.empty()) {
+    return refused("statement", 164,
+                   fmt::format("Code: 164. DB::Exception: A compressed request body (Content-Encoding: {}) carries "
+                               "insert data; this endpoint is read-only and takes queries as plain text. (READONLY)",
+                               sql_guard::iequals(*encoding, "gzip") || sql_guard::iequals(*encoding, "lz4") ||
+                                       sql_guard::iequals(*encoding, "zstd") || sql_guard::iequals(*encoding, "br") ||
+                                       sql_guard::iequals(*encoding, "deflate")
+                                   ? std::string(*encoding)
+                                   : std::string("other")));
+  }
+  if (request.method == "POST" && !request.body.empty() && !sql.empty()) {
+    // An INSERT names itself in ?query= and sends its data (maybe binary) as
+    // the body: judge the statement by the URL part, as ClickHouse parses it.
+    auto url_part = sql_guard::checkReadOnly(sql);
+    if (!url_part.accepted() && url_part.refusal->reason != "syntax" && url_part.refusal->reason != "multi_statement")
+      return refused(url_part.refusal->reason, url_part.refusal->code, url_part.refusal->text());
+  }
   if (request.method == "POST" && !request.body.empty()) {
     if (!sql.empty()) sql += "\n";
     sql += request.body;

@@ -37,6 +37,8 @@ const std::vector<std::string_view> kAllowedSettings = {
     "query_plan_max_limit_for_lazy_materialization", "use_skip_indexes_for_top_k",
     "query_plan_max_limit_for_top_k_optimization", "use_top_k_dynamic_filtering", "use_skip_indexes_on_data_read",
     "use_skip_indexes_for_disjunctions",
+    // clickhouse-connect sends this once system.settings shows it changeable.
+    "cast_string_to_dynamic_use_inference",
     // HTTP-interface settings (the endpoint handles or ignores them).
     "wait_end_of_query", "send_progress_in_http_headers", "http_headers_progress_interval_ms",
     "enable_http_compression", "http_zlib_compression_level", "add_http_cors_header",

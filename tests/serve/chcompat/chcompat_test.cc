@@ -177,6 +177,23 @@ TEST_F(ChCompatTest, ProtocolParamsAcceptedHarmlessSettingsAppliedOthersRefused)
   EXPECT_EQ(refusedCount("setting"), before + 7);
 }
 
+// Inserts name themselves in ?query= and send their rows (binary, maybe
+// compressed) as the body: refused as READONLY, not as a syntax error.
+TEST_F(ChCompatTest, InsertsWithDataInTheBodyAreRefusedAsReadonly) {
+  Client c;
+  const std::string binary("\x04\x22\x4d\x18\x01\x00", 6);
+  auto url_insert = c.fetch(u("/?query=" + enc("INSERT INTO otel_logs FORMAT Native")),
+                            CurlRequest{.method = "POST", .body = binary});
+  EXPECT_EQ(url_insert.header("x-clickhouse-exception-code"), "164") << url_insert.body;
+  auto compressed = c.fetch(u("/"), CurlRequest{.method = "POST", .body = binary,
+                                                .headers = {"Content-Encoding: lz4"}});
+  EXPECT_EQ(compressed.header("x-clickhouse-exception-code"), "164") << compressed.body;
+  EXPECT_NE(compressed.body.find("Content-Encoding: lz4"), std::string::npos) << compressed.body;
+  // A plain query split between ?query= and the body still joins.
+  auto split = c.fetch(u("/?query=" + enc("SELECT 1 +")), CurlRequest{.method = "POST", .body = "2"});
+  EXPECT_EQ(split.body, "3\n");
+}
+
 TEST_F(ChCompatTest, EventsHandlerAnswersLikeThePredefinedQuery) {
   std::vector<TestEvent> evs;
   for (int i = 0; i < 60; ++i)
