@@ -51,6 +51,11 @@ void Process::startClickHouseEndpoint() {
   ch_server_ = std::make_unique<http::Server>(clickhouseListenerOptions(config_), std::move(router));
   ch_server_->start();
   log_->info("ClickHouse-compatible read-only endpoint on port {}", ch_server_->port());
+  const auto ch_host = http::parseListenAddress(config_.serve.clickhouse_listen).host;
+  if (config_.serve.clickhouse_users_file.empty() && ch_host != "127.0.0.1" && ch_host != "localhost" &&
+      ch_host != "::1")
+    log_->warn("the ClickHouse-compatible endpoint lets anyone who reaches it read every table: set "
+               "serve.clickhouse_users_file, bind it to 127.0.0.1 or restrict it with a NetworkPolicy (README)");
   // On stdout like the main listener's line, so scripts and tests find the port.
   std::cout << "kobs ClickHouse-compatible endpoint on "
             << listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()) << "  (read-only)" << std::endl;

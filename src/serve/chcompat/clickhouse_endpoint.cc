@@ -129,7 +129,6 @@ std::string substituteParams(const std::string& sql, const http::QueryParams& pa
 ClickHouseEndpoint::ClickHouseEndpoint(store::IStore& readonly, EndpointOptions options)
     : store_(readonly), options_(std::move(options)) {
   if (!options_.users_file.empty()) users_ = std::make_unique<UsersFile>(options_.users_file);
-  static metrics::Counter unregistered;  // no registry: counts go nowhere
   std::vector<std::string> reasons(std::begin(sql_guard::kRefusalReasons), std::end(sql_guard::kRefusalReasons));
   reasons.push_back("auth");
   for (const auto& reason : reasons) {
@@ -139,7 +138,7 @@ ClickHouseEndpoint::ClickHouseEndpoint(store::IStore& readonly, EndpointOptions 
                                                          "reason (auth, syntax, multi_statement, statement, "
                                                          "into_outfile, table_function, setting).",
                                                          {{"reason", reason}})
-                            : &unregistered;
+                            : nullptr;  // no registry: not counted
   }
 }
 
@@ -165,7 +164,7 @@ http::Response ClickHouseEndpoint::error(int code, const std::string& message) {
 }
 
 http::Response ClickHouseEndpoint::refused(const std::string& reason, int code, const std::string& text) {
-  if (auto it = refusals_.find(reason); it != refusals_.end()) it->second->inc();
+  if (auto it = refusals_.find(reason); it != refusals_.end() && it->second) it->second->inc();
   return error(code, text);
 }
 

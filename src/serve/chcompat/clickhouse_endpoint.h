@@ -82,7 +82,7 @@ class ClickHouseEndpoint {
   store::IStore& store_;
   const EndpointOptions options_;
   std::unique_ptr<UsersFile> users_;
-  std::map<std::string, metrics::Counter*> refusals_;  // by reason; fixed after construction
+  std::map<std::string, metrics::Counter*> refusals_;  // by reason (null without a registry); fixed after construction
 };
 
 }  // namespace kobs::serve::chcompat
