@@ -5,8 +5,8 @@
 #include <regex>
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 
+#include "common/base64.h"
 #include "common/error.h"
 #include "serve/sql_guard/sql_guard.h"
 #include "serve/sql_guard/sql_lexer.h"
@@ -33,19 +33,6 @@ bool isHttpSetting(std::string_view name) {
   return false;
 }
 
-std::optional<std::string> base64Decode(std::string_view in) {
-  while (!in.empty() && (in.back() == ' ' || in.back() == '\r' || in.back() == '\n')) in.remove_suffix(1);
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out(in.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
-  if (n < 0) return std::nullopt;
-  size_t len = static_cast<size_t>(n);
-  if (in.size() >= 1 && in.back() == '=') --len;  // EVP_DecodeBlock counts padding as bytes
-  if (in.size() >= 2 && in[in.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
-}
 
 // URL parameters that are part of the HTTP protocol, not settings: the names
 // ClickHouse's HTTPHandler skips (its reserved_param_names, minus `role`, which
@@ -173,7 +160,7 @@ std::optional<http::Response> ClickHouseEndpoint::authenticate(const http::Reque
   // ClickHouse's three ways; more than one at once is refused, as it does.
   std::optional<std::pair<std::string, std::string>> basic, headers, params;
   if (auto a = request.header("authorization"); a && a->size() > 6 && sql_guard::iequals(a->substr(0, 6), "Basic ")) {
-    auto decoded = base64Decode(a->substr(6));
+    auto decoded = base64::decode(a->substr(6), {.alphabet = base64::Alphabet::kStandard});
     const size_t colon = decoded ? decoded->find(':') : std::string::npos;
     if (colon == std::string::npos)
       return refused("auth", kAuthenticationFailed,
