@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/logging.h"
 #include "pipeline/rowbinary_writer.h"
@@ -569,24 +570,9 @@ void DiskBuffer::commit(uint64_t seq, bool committed) {
 }
 
 void DiskBuffer::persistState(uint64_t committed_seq) {
-  const fs::path path = options_.dir / "state.json";
-  const fs::path tmp = options_.dir / "state.json.tmp";
   nlohmann::json state = {{"version", 1}, {"instance", instance_}, {"committed_seq", committed_seq}};
-  std::string text = state.dump();
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot write {}: {}", tmp.string(), errnoText(errno));
-  try {
-    writeAll(fd, text.data(), text.size(), tmp);
-    if (options_.fsync != FsyncPolicy::kNever && ::fsync(fd) != 0)
-      throw Exception(ErrorCode::kIo, "fsync of {} failed: {}", tmp.string(), errnoText(errno));
-  } catch (...) {
-    ::close(fd);
-    throw;
-  }
-  if (::close(fd) != 0) throw Exception(ErrorCode::kIo, "close of {} failed: {}", tmp.string(), errnoText(errno));
-  if (::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Exception(ErrorCode::kIo, "cannot rename {}: {}", tmp.string(), errnoText(errno));
-  if (options_.fsync != FsyncPolicy::kNever) fsyncDir(options_.dir);
+  writeFileAtomically(options_.dir / "state.json", state.dump(),
+                      options_.fsync == FsyncPolicy::kNever ? Durability::kNoFsync : Durability::kFsync);
 }
 
 std::vector<fs::path> DiskBuffer::dropCommittedSegmentsLocked() {

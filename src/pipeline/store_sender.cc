@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -23,43 +24,6 @@ constexpr int kMaxSplitDepth = 64;
 
 std::string_view bodyOf(const BufferedBatch& batch, const std::string& part_body, bool whole) {
   return whole ? std::string_view(batch.body) : std::string_view(part_body);
-}
-
-// Writes `data` to dir/name via dir/name.tmp, fsync, rename, fsync(dir). Throws kIo.
-void writeDurably(const fs::path& dir, const std::string& name, std::string_view data) {
-  const fs::path tmp = dir / (name + ".tmp"), final_path = dir / name;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Exception(ErrorCode::kIo, "cannot create {}: {}", tmp.string(), std::strerror(errno));
-  const char* p = data.data();
-  size_t n = data.size();
-  int err = 0;
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      err = w < 0 ? errno : ENOSPC;
-      break;
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  if (err == 0 && ::fsync(fd) != 0) err = errno;
-  if (::close(fd) != 0 && err == 0) err = errno;
-  if (err != 0) {
-    ::unlink(tmp.c_str());
-    throw Exception(ErrorCode::kIo, "cannot write {}: {}", tmp.string(), std::strerror(err));
-  }
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) {
-    err = errno;
-    ::unlink(tmp.c_str());
-    throw Exception(ErrorCode::kIo, "cannot rename {}: {}", tmp.string(), std::strerror(err));
-  }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) throw Exception(ErrorCode::kIo, "cannot open {}: {}", dir.string(), std::strerror(errno));
-  int rc = ::fsync(dfd);
-  err = errno;
-  ::close(dfd);
-  if (rc != 0) throw Exception(ErrorCode::kIo, "fsync of {} failed: {}", dir.string(), std::strerror(err));
 }
 
 }  // namespace
@@ -391,7 +355,7 @@ void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, 
     throw Exception(ErrorCode::kIo, "cannot create {}: {}", options_.dead_letter_dir.string(), ec.message());
   const std::string base = "batch-" + std::to_string(batch.seq) + part.label;
   // The rows first, then the description: a .json names a complete batch.
-  writeDurably(options_.dead_letter_dir, base + ".rowbinary", bodyOf(batch, part.body, part.whole));
+  writeFileAtomically(options_.dead_letter_dir / (base + ".rowbinary"), bodyOf(batch, part.body, part.whole));
   nlohmann::json meta = {{"version", 1},
                          {"table", batch.header.table},
                          {"columns", batch.header.columns},
@@ -400,7 +364,7 @@ void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, 
                          {"first_row", part.first_row},
                          {"batch_rows", batch.header.rows},
                          {"error", error}};
-  writeDurably(options_.dead_letter_dir, base + ".json", meta.dump(2) + "\n");
+  writeFileAtomically(options_.dead_letter_dir / (base + ".json"), meta.dump(2) + "\n");
 }
 
 bool StoreSender::commitDurably(uint64_t seq, bool stored) {

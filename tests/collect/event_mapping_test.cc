@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/atomic_file.h"
 #include "collect/k8s_events/checkpoint.h"
 #include "collect/k8s_events/event_ledger.h"
 #include "collect/k8s_events/event_mapping.h"
@@ -282,7 +283,7 @@ TEST(Checkpoint, RoundTripsAndRejectsGarbage) {
   s.resume["*"] = "123";
   s.committed_observed_ns = 42;
   s.events["u"] = {{"1", "2"}, 7};
-  writeFileAtomically(dir.path() / "cp.json", checkpointToJson(s));
+  kobs::writeFileAtomically(dir.path() / "cp.json", checkpointToJson(s));
   auto back = loadCheckpoint(dir.path() / "cp.json");
   ASSERT_TRUE(back);
   EXPECT_EQ(back->resume.at("*"), "123");

@@ -59,37 +59,6 @@ std::optional<CheckpointState> loadCheckpoint(const std::filesystem::path& file)
   }
 }
 
-void writeFileAtomically(const std::filesystem::path& file, std::string_view data) {
-  auto tmp = file;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Exception(ErrorCode::kIo, "open {}: {}", tmp.string(), std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      throw Exception(ErrorCode::kIo, "write {}: {}", tmp.string(), std::strerror(err));
-    }
-    off += size_t(n);
-  }
-  if (::fsync(fd) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Exception(ErrorCode::kIo, "fsync {}: {}", tmp.string(), std::strerror(err));
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), file.c_str()) != 0)
-    throw Exception(ErrorCode::kIo, "rename {} -> {}: {}", tmp.string(), file.string(), std::strerror(errno));
-  int dfd = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-}
-
 std::optional<int> compareResourceVersions(std::string_view a, std::string_view b) {
   auto numeric = [](std::string_view s) {
     if (s.empty() || s.size() > 19) return false;

@@ -46,8 +46,6 @@ CheckpointState checkpointFromJson(std::string_view json);
 
 // nullopt when the file does not exist. A corrupt file throws kCorruptData.
 std::optional<CheckpointState> loadCheckpoint(const std::filesystem::path& file);
-// Writes `json` to `file` atomically (tmp + fsync + rename + fsync dir). Throws kIo.
-void writeFileAtomically(const std::filesystem::path& file, std::string_view json);
 
 // Numeric order of two resourceVersions when both are decimal integers (as
 // etcd revisions are); nullopt otherwise (they are opaque by contract).

@@ -4,6 +4,7 @@
 #include <map>
 #include <system_error>
 
+#include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/logging.h"
 

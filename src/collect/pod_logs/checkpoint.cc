@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "collect/k8s_events/checkpoint.h"  // writeFileAtomically: the atomic write helper kobs has today
+#include "common/atomic_file.h"
 #include "common/error.h"
 
 namespace kobs::collect::pod_logs {
@@ -60,7 +60,7 @@ std::optional<CheckpointFile> loadCheckpoint(const std::filesystem::path& file) 
 }
 
 void writeCheckpoint(const std::filesystem::path& file, const CheckpointFile& c) {
-  k8s_events::writeFileAtomically(file, checkpointToJson(c));
+  writeFileAtomically(file, checkpointToJson(c));
 }
 
 uint64_t fingerprintHash(std::string_view data) {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "collect/k8s_events/event_mapping.h"  // parseRfc3339Nanos: the RFC 3339 parser kobs has today
+#include "common/rfc3339.h"
 
 namespace kobs::collect::pod_logs {
 
@@ -58,13 +58,10 @@ bool TimeParser::parse(std::string_view text, int64_t& ns) {
   if (two(5) < 1 || two(5) > 12 || two(8) < 1 || two(8) > 31 || two(11) > 23 || two(14) > 59 || two(17) > 60) return false;
   key_.assign(secs);
   key_.append(rest);
-  try {
-    base_ns_ = k8s_events::parseRfc3339Nanos(key_);
-  } catch (const std::exception&) {
-    valid_ = false;
-    return false;
-  }
-  valid_ = true;
+  auto parsed = rfc3339::parseNanos(key_);
+  valid_ = parsed.has_value();
+  if (!valid_) return false;
+  base_ns_ = *parsed;
   ns = base_ns_ + frac;
   return true;
 }
