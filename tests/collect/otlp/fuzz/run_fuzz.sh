@@ -13,7 +13,8 @@ bin="$out/otlp_decode_fuzz"
 mkdir -p "$out"
 [ -d "$gen" ] || { echo "run_fuzz: $gen missing: build kobs_otlp_proto first" >&2; exit 1; }
 sources=("$src/tests/collect/otlp/fuzz/otlp_decode_fuzz.cc" "$src/src/collect/otlp/otlp_decode.cc"
-         "$src/src/collect/otlp/otlp_json.cc" "$src/src/pipeline/any_value.cc" "$src/src/common/error.cc")
+         "$src/src/collect/otlp/otlp_json.cc" "$src/src/pipeline/any_value.cc" "$src/src/common/error.cc"
+         "$src/src/common/base64.cc" "$src/src/common/json_escape.cc")
 pbs=()
 while IFS= read -r f; do pbs+=("$f"); done < <(find "$gen" -name '*.pb.cc' ! -name '*.grpc.pb.cc' | sort)
 rebuild=0
