@@ -91,6 +91,8 @@ struct Fault {
   std::map<std::string, std::string> env;
   bool poison = false;
 };
+// ctest and failure messages name the fault, not the struct's bytes.
+void PrintTo(const Fault& f, std::ostream* os) { *os << f.name; }
 
 class DiskFaultTest : public ::testing::TestWithParam<Fault> {};
 
