@@ -23,6 +23,7 @@
 #include "collect/composition/composition_resolver.h"
 #include "collect/k8s_events/event_mapping.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -98,10 +99,7 @@ void runPipeline(long total) {
   store::schema::SchemaOptions schema_options;
   schema_options.database = "bench";
   auto schema = store::schema::SchemaManager::apply(store, schema_options);
-  pipeline::PipelineTargets targets;
-  targets.logs.table = schema.table(store::schema::TableKind::kLogs).table;
-  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
-    targets.logs.columns.push_back({c.name, c.type});
+  const auto targets = pipeline::targetsFromSchema(schema);
   pipeline::PipelineOptions po;
   po.buffer.dir = dir / "buffer";
   po.buffer.fsync = pipeline::FsyncPolicy::kInterval;

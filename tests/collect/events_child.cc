@@ -22,6 +22,7 @@
 #include "common/logging.h"
 #include "k8s/cluster_config.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -47,10 +48,7 @@ int main(int argc, char** argv) {
   store::schema::SchemaOptions schema_options;
   schema_options.database = "exactly";
   auto schema = store::schema::SchemaManager::apply(store, schema_options);
-  pipeline::PipelineTargets targets;
-  targets.logs.table = schema.table(store::schema::TableKind::kLogs).table;
-  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
-    targets.logs.columns.push_back({c.name, c.type});
+  const auto targets = pipeline::targetsFromSchema(schema);
   pipeline::PipelineOptions po;
   po.buffer.dir = dir / "buffer";
   po.buffer.fsync = pipeline::FsyncPolicy::kNever;  // SIGKILL keeps the page cache; power loss is not tested

@@ -19,6 +19,7 @@
 #include "collect/pod_logs/pod_logs_receiver.h"
 #include "common/logging.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/targets.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -42,10 +43,7 @@ int main(int argc, char** argv) {
   store::schema::SchemaOptions schema_options;
   schema_options.database = "storm";
   auto schema = store::schema::SchemaManager::apply(store, schema_options);
-  pipeline::PipelineTargets targets;
-  targets.logs.table = schema.table(store::schema::TableKind::kLogs).table;
-  for (const auto& c : schema.table(store::schema::TableKind::kLogs).insertableColumns())
-    targets.logs.columns.push_back({c.name, c.type});
+  const auto targets = pipeline::targetsFromSchema(schema);
   pipeline::PipelineOptions po;
   po.buffer.dir = dir / "buffer";
   po.buffer.fsync = pipeline::FsyncPolicy::kNever;  // SIGKILL keeps the page cache; power loss is not tested
