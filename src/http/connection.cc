@@ -39,6 +39,16 @@ Response invoke(const Handler& handler, const Request& request, spdlog::logger& 
   }
 }
 
+// A write that fails because the peer reset or closed the connection is the
+// client going away (it may race the read side noticing the same thing); any
+// other failure, a timeout included, is a write error.
+StreamWriter::CloseReason writeFailureReason(const beast::error_code& ec) {
+  if (ec == asio::error::broken_pipe || ec == asio::error::connection_reset || ec == asio::error::eof ||
+      ec == asio::error::connection_aborted)
+    return StreamWriter::CloseReason::kClientGone;
+  return StreamWriter::CloseReason::kWriteError;
+}
+
 }  // namespace
 
 ServerMetrics::ServerMetrics(const ServerOptions& options) {
@@ -344,7 +354,7 @@ void Connection::startStream(Response response) {
     self->stream_serializer_.reset();
     self->stream_head_.reset();
     if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
-    if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
+    if (ec) return self->endStream(writeFailureReason(ec));
     self->header_sent_ = true;
     self->flushStream();
   });
@@ -409,7 +419,7 @@ void Connection::flushStream() {
     std::vector<StreamWriter::Frame>().swap(self->pending_);  // an idle stream keeps nothing of its last chunk
     if (self->stream_done_) return;
     if (ec == beast::error::timeout) self->state_.metrics.dropped(self->state_.metrics.write_timeout);
-    if (ec) return self->endStream(StreamWriter::CloseReason::kWriteError);
+    if (ec) return self->endStream(writeFailureReason(ec));
     if (last) return self->endStream(StreamWriter::CloseReason::kClosedByServer);
     self->flushStream();
   });
