@@ -40,7 +40,7 @@ void Process::startClickHouseEndpoint() {
   // server is its own endpoint.
   auto* embedded = dynamic_cast<store::EmbeddedStore*>(store_.get());
   if (!embedded) return;
-  // readonly=2: the endpoint's checker (serve/sql_guard) vets every setting
+  // readonly=2: the endpoint's checker (store/sql_guard) vets every setting
   // a client sends; readonly=1 would refuse even the harmless ones.
   readonly_store_ = embedded->openReadOnly(2, 2);
   auto ch_options = clickhouseEndpointOptions(config_);

@@ -8,10 +8,11 @@
 
 #include "common/base64.h"
 #include "common/error.h"
-#include "serve/sql_guard/sql_guard.h"
-#include "serve/sql_guard/sql_lexer.h"
+#include "store/sql_guard/sql_guard.h"
+#include "store/sql_guard/sql_lexer.h"
 
 namespace kobs::serve::chcompat {
+namespace sql_guard = kobs::store::sql_guard;
 namespace {
 
 // ClickHouse error codes this endpoint produces itself.

@@ -12,7 +12,7 @@
 //                                     nine String columns, newest first, at
 //                                     most 50 rows (`limit` lowers it).
 // Read-only by checking, not by trust: every statement goes through
-// serve/sql_guard (one SELECT / WITH / SHOW / DESCRIBE / EXISTS / EXPLAIN, no
+// store/sql_guard (one SELECT / WITH / SHOW / DESCRIBE / EXISTS / EXPLAIN, no
 // INTO OUTFILE, no table function reaching files, URLs, servers or programs,
 // only allow-listed SETTINGS) before it reaches the store, which is also a
 // --readonly=1 chDB connection (EmbeddedStore::openReadOnly). URL parameters

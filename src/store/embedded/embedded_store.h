@@ -45,7 +45,7 @@ class EmbeddedStore final : public IStore {
 
   // A further connection to the same engine with readonly=1 (or 2, which
   // lets queries change settings: for callers that vet them first, like the
-  // ClickHouse-compatible endpoint with serve/sql_guard), for serving
+  // ClickHouse-compatible endpoint with store/sql_guard), for serving
   // untrusted SQL (the ClickHouse-compatible endpoint, MCP).
   std::unique_ptr<IStore> openReadOnly(int connections = 2, int level = 1);
 

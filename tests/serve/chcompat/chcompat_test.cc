@@ -10,7 +10,7 @@
 #include "common/metrics.h"
 #include "serve/chcompat/clickhouse_endpoint.h"
 #include "serve/chcompat/users_file.h"
-#include "serve/sql_guard/sql_guard.h"
+#include "store/sql_guard/sql_guard.h"
 #include "serve/events/events_api.h"
 #include "serve/events/events_fixture.h"
 #include "http/http_server.h"
@@ -18,6 +18,7 @@
 #include "support/temp_dir.h"
 
 namespace kobs::serve::testing {
+namespace sql_guard = kobs::store::sql_guard;
 namespace {
 
 using http::testing::Client;
@@ -297,10 +298,11 @@ TEST_F(ChCompatTest, RestActionFilterOverEventsEqualsRestListWithoutApiVersion) 
 }  // namespace kobs::serve::testing
 
 namespace kobs::serve::testing {
+namespace sql_guard = kobs::store::sql_guard;
 namespace {
 
 nlohmann::json corpus(const std::string& name) {
-  std::ifstream in(kobs::testing::sourceDir() / "tests/serve/sql_guard" / name);
+  std::ifstream in(kobs::testing::sourceDir() / "tests/store/sql_guard" / name);
   return nlohmann::json::parse(in);
 }
 
@@ -373,7 +375,7 @@ TEST_F(ChCompatTest, HostileCorpusRefusedInBodyAndQueryWithNothingChanged) {
             std::string::npos) << registry_.renderPrometheus();
 }
 
-// What real clients send (tests/serve/sql_guard/client_queries.json), with
+// What real clients send (tests/store/sql_guard/client_queries.json), with
 // the parameters their placeholders need, answers 200.
 TEST_F(ChCompatTest, RealClientQueriesAnswer) {
   store::schema::SchemaOptions so;

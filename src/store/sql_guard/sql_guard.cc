@@ -1,13 +1,13 @@
-#include "serve/sql_guard/sql_guard.h"
+#include "store/sql_guard/sql_guard.h"
 
 #include <algorithm>
 #include <cctype>
 
 #include <fmt/format.h>
 
-#include "serve/sql_guard/sql_lexer.h"
+#include "store/sql_guard/sql_lexer.h"
 
-namespace kobs::serve::sql_guard {
+namespace kobs::store::sql_guard {
 namespace {
 
 constexpr int kSyntaxError = 62;
@@ -388,4 +388,4 @@ const std::vector<std::string_view>& allowedSettings() { return kAllowedSettings
 const std::vector<std::string_view>& allowedTableFunctions() { return kAllowedTableFunctions; }
 const std::vector<std::string_view>& refusedFunctions() { return kRefusedFunctions; }
 
-}  // namespace kobs::serve::sql_guard
+}  // namespace kobs::store::sql_guard

@@ -23,7 +23,7 @@
 #include <string_view>
 #include <vector>
 
-namespace kobs::serve::sql_guard {
+namespace kobs::store::sql_guard {
 
 enum class TokenType {
   kBareWord,          // keyword or identifier
@@ -65,4 +65,4 @@ std::string unquote(const Token& token);
 // ASCII case-insensitive equality.
 bool iequals(std::string_view a, std::string_view b);
 
-}  // namespace kobs::serve::sql_guard
+}  // namespace kobs::store::sql_guard

@@ -6,15 +6,15 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "serve/sql_guard/sql_guard.h"
-#include "serve/sql_guard/sql_lexer.h"
+#include "store/sql_guard/sql_guard.h"
+#include "store/sql_guard/sql_lexer.h"
 #include "support/temp_dir.h"
 
-namespace kobs::serve::sql_guard {
+namespace kobs::store::sql_guard {
 namespace {
 
 nlohmann::json corpus(const std::string& name) {
-  std::ifstream in(kobs::testing::sourceDir() / "tests/serve/sql_guard" / name);
+  std::ifstream in(kobs::testing::sourceDir() / "tests/store/sql_guard" / name);
   EXPECT_TRUE(in) << name;
   return nlohmann::json::parse(in);
 }
@@ -193,4 +193,4 @@ TEST(SqlGuard, RefusedFunctionsAreRefusedAnywhereAndUnknownTableFunctionsInTable
 }
 
 }  // namespace
-}  // namespace kobs::serve::sql_guard
+}  // namespace kobs::store::sql_guard

@@ -30,7 +30,7 @@
 #include <string_view>
 #include <vector>
 
-namespace kobs::serve::sql_guard {
+namespace kobs::store::sql_guard {
 
 // Metric label values of refusals, one per rule.
 inline constexpr const char* kRefusalReasons[] = {"syntax", "multi_statement", "statement", "into_outfile",
@@ -81,4 +81,4 @@ const std::vector<std::string_view>& allowedSettings();
 const std::vector<std::string_view>& allowedTableFunctions();
 const std::vector<std::string_view>& refusedFunctions();
 
-}  // namespace kobs::serve::sql_guard
+}  // namespace kobs::store::sql_guard

@@ -1,8 +1,8 @@
-#include "serve/sql_guard/sql_lexer.h"
+#include "store/sql_guard/sql_lexer.h"
 
 #include <fmt/format.h>
 
-namespace kobs::serve::sql_guard {
+namespace kobs::store::sql_guard {
 namespace {
 
 bool isWhitespace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
@@ -333,4 +333,4 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-}  // namespace kobs::serve::sql_guard
+}  // namespace kobs::store::sql_guard
