@@ -269,6 +269,8 @@ TEST(InCluster, RotatedTokenIsReadAfterTheRecheckInterval) {
   EXPECT_THROW(inClusterConfig(paths, envOf({})), Exception);
 }
 
+// Fake: a real kube-apiserver reads its static token file once at start, so
+// it cannot start refusing the old token mid-test the way a rotation does.
 TEST(InCluster, RotationIsPickedUpAfter401AgainstTheServer) {
   testing::TempDir dir;
   testing::FakeKubeApiServerOptions so;
