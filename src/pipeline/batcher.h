@@ -12,12 +12,23 @@
 // disk buffer rolled the append back) are told apart, and add() refuses with
 // the cause's own code (kBufferFull or kIo).
 //
+// A producer that answers a client (OTLP) may also pass a durable callback:
+// it runs once the batch holding its records is in the disk buffer (written
+// and fsync'd per buffer.fsync), so the client is answered only when a
+// kill -9 can no longer lose what it was told is accepted. An add() with a
+// durable callback asks for its batch to be sealed soon (the durable-waiter
+// hook wakes the pipeline's flusher, which calls flushDurableWaiters): the
+// requests that arrive while one seal writes and fsyncs share the next one.
+//
 // Threading: thread-safe; add() encodes under the batcher's mutex, so
 // concurrent producers of one table serialise (encoding runs at >1M rows/s).
+// Durable callbacks run on the sealing thread under that mutex: they must
+// not block nor call back into the batcher (post the answer elsewhere).
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -62,6 +73,10 @@ inline int32_t partitionDay(const LogRecord& r) {
 inline int32_t partitionDay(const Span& r) { return partitionDay(r.start_time_unix_nano); }
 inline int32_t partitionDay(const MetricPoint& r) { return partitionDay(r.time_unix_nano); }
 
+// true: the records are in the disk buffer; false: they were given up
+// (abandon() at shutdown) and will not be stored.
+using DurableCallback = std::function<void(bool durable)>;
+
 template <typename Record>
 class Batcher {
  public:
@@ -71,9 +86,66 @@ class Batcher {
   // Encodes `records` into the open batch; once it returns, the records are
   // accepted and their callback will run. Throws kBufferFull (nothing
   // accepted) when an earlier full batch still cannot enter the disk buffer
-  // within full_wait: that is the back-pressure producers see.
-  void add(std::span<const Record> records, CommitCallback on_commit = {}) {
+  // within full_wait: that is the back-pressure producers see. When it
+  // throws, neither callback is kept.
+  void add(std::span<const Record> records, CommitCallback on_commit = {}, DurableCallback on_durable = {}) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mutex_);
+      addLocked(records, std::move(on_commit), std::move(on_durable));
+      wake = !durable_.empty() && !durable_wake_sent_ && durable_wake_;
+      if (wake) durable_wake_sent_ = true;
+    }
+    if (wake) durable_wake_();
+  }
+
+  void add(const Record& record, CommitCallback on_commit = {}, DurableCallback on_durable = {}) {
+    add(std::span<const Record>(&record, 1), std::move(on_commit), std::move(on_durable));
+  }
+
+  // Called (outside the batcher's lock) when the open batch gets its first
+  // durable waiter; the pipeline sets it to wake its flusher. Set before use.
+  void setDurableWaiterHook(std::function<void()> hook) { durable_wake_ = std::move(hook); }
+
+  // Seals the open batch if a producer waits for it to be durable; never
+  // throws (a batch the buffer refuses stays open and is retried).
+  void flushDurableWaiters() {
     std::lock_guard lock(mutex_);
+    durable_wake_sent_ = false;
+    if (!durable_.empty()) trySealLocked(std::chrono::milliseconds(0));
+  }
+
+  // Seals the open batch now (shutdown, tests). Throws when the buffer will
+  // not take it; the batch then stays open.
+  void flush() {
+    std::lock_guard lock(mutex_);
+    sealLocked(options_.full_wait);
+  }
+
+  // Seals the open batch if it is older than max_age (or full); never throws.
+  void flushIfOlderThan(std::chrono::steady_clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (rows_ > 0 && (now - opened_ >= options_.max_age || fullLocked())) trySealLocked(std::chrono::milliseconds(0));
+  }
+
+  // Gives up the open batch (shutdown after the buffer refused it): its
+  // producers are told through their callbacks (false), and it is counted.
+  void abandon() {
+    std::lock_guard lock(mutex_);
+    if (rows_ == 0) return;
+    stats_.records_rejected += rows_;
+    auto callbacks = std::move(callbacks_);
+    auto durable = std::move(durable_);
+    reset();
+    for (const auto& c : durable) c(false);
+    for (const auto& c : callbacks) c(false);
+  }
+
+  const BatcherStats& stats() const { return stats_; }
+  const TableEncoder<Record>& encoder() const { return *encoder_; }
+
+ private:
+  void addLocked(std::span<const Record> records, CommitCallback on_commit, DurableCallback on_durable) {
     if (fullLocked() && !trySealLocked(options_.full_wait)) {
       if (last_error_code_ == ErrorCode::kBufferFull) stats_.records_rejected += records.size();
       else stats_.records_rejected_disk += records.size();
@@ -98,41 +170,12 @@ class Batcher {
     rows_ += records.size();
     stats_.records_in += records.size();
     if (on_commit) callbacks_.push_back(std::move(on_commit));
+    if (on_durable) durable_.push_back(std::move(on_durable));
     // A batch that cannot be sealed now stays open (accepted records are never
     // dropped) and is retried by the next add() or the age flusher.
     if (fullLocked()) trySealLocked(std::chrono::milliseconds(0));
   }
 
-  void add(const Record& record, CommitCallback on_commit = {}) { add(std::span<const Record>(&record, 1), std::move(on_commit)); }
-
-  // Seals the open batch now (shutdown, tests). Throws when the buffer will
-  // not take it; the batch then stays open.
-  void flush() {
-    std::lock_guard lock(mutex_);
-    sealLocked(options_.full_wait);
-  }
-
-  // Seals the open batch if it is older than max_age (or full); never throws.
-  void flushIfOlderThan(std::chrono::steady_clock::time_point now) {
-    std::lock_guard lock(mutex_);
-    if (rows_ > 0 && (now - opened_ >= options_.max_age || fullLocked())) trySealLocked(std::chrono::milliseconds(0));
-  }
-
-  // Gives up the open batch (shutdown after the buffer refused it): its
-  // producers are told through their callbacks (false), and it is counted.
-  void abandon() {
-    std::lock_guard lock(mutex_);
-    if (rows_ == 0) return;
-    stats_.records_rejected += rows_;
-    auto callbacks = std::move(callbacks_);
-    reset();
-    for (const auto& c : callbacks) c(false);
-  }
-
-  const BatcherStats& stats() const { return stats_; }
-  const TableEncoder<Record>& encoder() const { return *encoder_; }
-
- private:
   bool fullLocked() const { return rows_ >= options_.max_rows || body_.size() >= options_.max_bytes; }
 
   bool trySealLocked(std::chrono::milliseconds wait) {
@@ -168,7 +211,9 @@ class Batcher {
     last_error_code_ = ErrorCode::kOk;
     last_error_.clear();
     ++stats_.batches_sealed;
+    auto durable = std::move(durable_);
     reset();
+    for (const auto& c : durable) c(true);
   }
 
   // Counts every failure; logs a change of cause (not each retry of the same one).
@@ -196,6 +241,8 @@ class Batcher {
     row_ends_.clear();
     row_days_.clear();
     callbacks_.clear();
+    durable_.clear();
+    durable_wake_sent_ = false;
   }
 
   std::shared_ptr<const TableEncoder<Record>> encoder_;
@@ -207,6 +254,9 @@ class Batcher {
   std::vector<uint32_t> row_ends_;
   std::vector<int32_t> row_days_;
   std::vector<CommitCallback> callbacks_;
+  std::vector<DurableCallback> durable_;  // producers waiting for the open batch to be durable
+  std::function<void()> durable_wake_;
+  bool durable_wake_sent_ = false;  // the hook ran for the open batch's waiters; reset by flushDurableWaiters
   ErrorCode last_error_code_ = ErrorCode::kOk;  // cause of the last failed seal (kOk: none)
   std::string last_error_;
   std::chrono::steady_clock::time_point opened_{};

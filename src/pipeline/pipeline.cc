@@ -23,6 +23,18 @@ Pipeline::Pipeline(store::IStore& store, const PipelineTargets& targets, Pipelin
   if (span_encoder) traces_ = std::make_unique<Batcher<Span>>(span_encoder, *buffer_, options_.batch);
   for (auto& [type, enc] : metric_encoders)
     metrics_[type] = std::make_unique<Batcher<MetricPoint>>(enc, *buffer_, options_.batch);
+  // A producer waiting for durability wakes the flusher instead of waiting
+  // for the next tick.
+  auto wake = [this] {
+    {
+      std::lock_guard lock(mutex_);
+      durable_wake_ = true;
+    }
+    cv_.notify_all();
+  };
+  logs_->setDurableWaiterHook(wake);
+  if (traces_) traces_->setDurableWaiterHook(wake);
+  for (auto& [_, b] : metrics_) b->setDurableWaiterHook(wake);
 }
 
 Pipeline::~Pipeline() { shutdown(std::chrono::steady_clock::now()); }
@@ -46,9 +58,16 @@ void Pipeline::flush() {
 void Pipeline::flushLoop() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    cv_.wait_for(lock, options_.flush_tick, [&] { return stopping_; });
+    cv_.wait_for(lock, options_.flush_tick, [&] { return stopping_ || durable_wake_; });
     if (stopping_) break;
+    durable_wake_ = false;
     lock.unlock();
+    // Batches a producer waits on first (group commit: what arrived during
+    // the last seal's write and fsync goes in this one), then by age. Also
+    // retries, each tick, waiters whose seal the buffer refused.
+    logs_->flushDurableWaiters();
+    if (traces_) traces_->flushDurableWaiters();
+    for (auto& [_, b] : metrics_) b->flushDurableWaiters();
     auto now = std::chrono::steady_clock::now();
     logs_->flushIfOlderThan(now);
     if (traces_) traces_->flushIfOlderThan(now);

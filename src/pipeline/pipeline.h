@@ -10,7 +10,8 @@
 // the buffer and is replayed at the next start.
 //
 // Threading: batchers are thread-safe; one flusher thread seals batches by
-// age; one sender thread inserts.
+// age, and at once when a producer waits for its records to be durable
+// (Batcher's durable callback); one sender thread inserts.
 #pragma once
 
 #include <array>
@@ -88,6 +89,7 @@ class Pipeline {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool durable_wake_ = false;  // a batcher has a producer waiting for durability
   bool shut_down_ = false;
 };
 
