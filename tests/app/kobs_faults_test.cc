@@ -1,7 +1,11 @@
 // The kobs process against hung dependencies: servers that accept
-// connections and never answer (SilentServer, a labelled fake).
-//   - ClickHouse: /healthz and /metrics keep answering within 100 ms, /readyz
-//     reports not ready, and SIGTERM ends the process within shutdown.timeout.
+// connections and never answer (SilentServer, a labelled fake), or a real
+// ClickHouse-compatible server that stops answering mid-run (FaultProxy).
+//   - ClickHouse, at start or while running with SSE streams open: /healthz
+//     and /metrics keep answering within 100 ms, open streams keep their
+//     keepalives coming, /readyz turns not ready once its last good ping is
+//     older than its bound, and SIGTERM ends the process within
+//     shutdown.timeout.
 //   - the JWKS endpoint: an SSE stream opened with a static token keeps its
 //     keepalives coming, static-token requests answer within 100 ms, and
 //     tokens whose key only the JWKS could vouch for get 503 at once.
@@ -10,7 +14,10 @@
 // for these faults; they are generous for an idle loopback request.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -18,6 +25,7 @@
 #include <thread>
 
 #include "support/child_process.h"
+#include "support/fault_proxy.h"
 #include "support/http_client.h"
 #include "support/jwt.h"
 #include "support/silent_server.h"
@@ -115,6 +123,68 @@ TEST(KobsFaults, HungClickHouseAtStartLeavesProbesResponsiveAndSigtermEndsItInTi
   EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
+
+// A loopback port free right now, for a listener whose port a test must know
+// before the process prints it (kobs logs its other listeners on stderr).
+uint16_t freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// `kobs serve` on a ClickHouse server (here a `kobs all`'s ClickHouse-
+// compatible endpoint, a current engine, through the fault proxy) with an
+// SSE stream open; then every request to ClickHouse hangs.
+TEST(KobsFaults, ClickHouseHangingWhileRunningLeavesStreamsProbesAndShutdownResponsive) {
+  testing::TempDir dir;
+  const uint16_t ch_port = freePort();
+  Kobs central({"all", "--demo", "--data-dir", (dir.path() / "central").string(), "--set", "http.listen=127.0.0.1:0",
+                "--set", "serve.clickhouse_listen=127.0.0.1:" + std::to_string(ch_port), "--set",
+                "otlp.http_listen=", "--set", "otlp.grpc_listen="});
+  ASSERT_GT(central.port, 0) << "kobs all did not print its address";
+  ASSERT_TRUE(eventually([&] { return timedFetch(central.url("/readyz")).result.status == 200; }, 60s));
+  testing::FaultProxy proxy(ch_port);
+  Kobs serve({"serve", "--data-dir", (dir.path() / "serve").string(), "--set", "http.listen=127.0.0.1:0", "--set",
+              "serve.clickhouse_listen=", "--set", "store.kind=clickhouse", "--set",
+              "store.clickhouse.url=" + proxy.url(), "--set", "serve.sse_keepalive=200ms", "--set",
+              "shutdown.timeout=3s"});
+  ASSERT_GT(serve.port, 0) << "kobs serve did not print its address";
+  ASSERT_TRUE(eventually([&] { return timedFetch(serve.url("/readyz")).result.status == 200; }, 60s));
+  ht::RawSocket stream(serve.port);
+  stream.send("GET /notifications/ HTTP/1.1\r\nHost: kobs\r\nAccept: text/event-stream\r\n\r\n");
+  ASSERT_NE(stream.readUntil("\r\n\r\n", 5s).find(" 200 "), std::string::npos);
+  // The demo's events reach the stream through the store: the path works.
+  ASSERT_NE(stream.readUntil("data:", 60s).find("data:"), std::string::npos);
+
+  proxy.hang(1000000);  // every request from now on is held, never answered
+  const auto hung_at = Clock::now();
+  for (int i = 0; i < 5; ++i) {
+    std::string got = stream.readUntil(": keepalive", 1s);
+    EXPECT_NE(got.find(": keepalive"), std::string::npos) << "stream silent: " << got;
+  }
+  expectQuick(serve.url("/healthz"), 200, "/healthz");
+  expectQuick(serve.url("/metrics"), 200, "/metrics");
+  // /readyz answers at once from background state; it turns 503 once the
+  // last good ping is older than its bound, without a request ever waiting.
+  ASSERT_TRUE(eventually([&] { return timedFetch(serve.url("/readyz")).result.status == 503; }, 30s))
+      << "/readyz still ready "
+      << std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - hung_at).count() << " s after the hang";
+  expectQuick(serve.url("/readyz"), 503, "/readyz while hung");
+  std::string got = stream.readUntil(": keepalive", 1s);
+  EXPECT_NE(got.find(": keepalive"), std::string::npos) << "stream silent: " << got;
+  EXPECT_GT(proxy.faultsInjected(), 0u);  // kobs did ask, and was held
+
+  auto [took, status] = serve.terminate();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
+  central.terminate();
+}
 
 Timed timedFetchWith(const std::string& url, const std::string& header) {
   ht::Client client;
