@@ -1,0 +1,80 @@
+{{/*
+The Kubernetes API calls one role makes, as RBAC grants, decided from the configuration the role runs
+with. deploy/rbac-calls.yaml lists the same calls with the code that makes them; tests/deploy checks the
+rendered Roles against that list both ways, and the list against the code.
+
+Unset keys take kobs's defaults (README configuration reference): k8s.events.enabled true,
+composition.enabled true, pod_logs.enabled false, pod_logs.metadata true,
+k8s.events.leader_election.enabled false, presenter.require_clientconfig false,
+presenter.authorize_namespaces false, presenter.clientconfig_namespace krateo-system.
+Receivers run only under `kobs all` and `kobs collect`; the presenter only under `all` and `serve`.
+Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs, resourceNames}.
+*/}}
+{{- define "kobs.grants" -}}
+{{- $root := .root -}}
+{{- $role := .role -}}
+{{- $get := dict -}}
+{{- $cfg := include "kobs.roleConfig" (dict "root" $root "role" $role) | fromYaml -}}
+{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" -}}
+{{- $set := false -}}
+{{- $cur := $cfg -}}
+{{- if hasKey $cfg $key -}}{{- $set = true -}}{{- $cur = index $cfg $key -}}{{- else -}}
+{{- $set = true -}}
+{{- range splitList "." $key -}}
+{{- if and $set (kindIs "map" $cur) (hasKey $cur .) -}}{{- $cur = index $cur . -}}{{- else -}}{{- $set = false -}}{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if $set -}}
+{{- if kindIs "slice" $cur -}}{{- $_ := set $get $key (join "," $cur) -}}{{- else -}}{{- $_ := set $get $key (toString $cur) -}}{{- end -}}
+{{- else -}}
+{{- $_ := set $get $key $default -}}
+{{- end -}}
+{{- end -}}
+{{- $receivers := has $role (list "all" "agent" "collector") -}}
+{{- $presenter := and (has $role (list "all" "serve")) (ne (index $get "presenter.listen") "") -}}
+{{- $events := and $receivers (eq (index $get "k8s.events.enabled") "true") -}}
+{{- $podMeta := and $receivers (eq (index $get "pod_logs.enabled") "true") (eq (index $get "pod_logs.metadata") "true") -}}
+{{- $grants := list -}}
+{{- if $events -}}
+  {{- $nsList := index $get "k8s.events.namespaces" -}}
+  {{- if eq $nsList "" -}}
+    {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "events") "verbs" (list "list" "watch")) -}}
+  {{- else -}}
+    {{- range splitList "," $nsList -}}
+    {{- $grants = append $grants (dict "namespace" (trim .) "apiGroup" "" "resources" (list "events") "verbs" (list "list" "watch")) -}}
+    {{- end -}}
+  {{- end -}}
+  {{- if eq (index $get "k8s.events.leader_election.enabled") "true" -}}
+    {{- $lease := index $get "k8s.events.leader_election.lease_name" -}}
+    {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "create")) -}}
+    {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "get" "update") "resourceNames" (list $lease)) -}}
+  {{- end -}}
+{{- end -}}
+{{- if $podMeta -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "pods") "verbs" (list "list" "watch")) -}}
+{{- end -}}
+{{- if and (or $events $podMeta) (eq (index $get "composition.enabled") "true") -}}
+  {{- range $root.Values.rbac.compositionResolver -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" .group "resources" .resources "verbs" (list "get")) -}}
+  {{- end -}}
+{{- end -}}
+{{- if and $presenter (eq (index $get "presenter.require_clientconfig") "true") -}}
+  {{- $grants = append $grants (dict "namespace" (index $get "presenter.clientconfig_namespace") "apiGroup" "" "resources" (list "secrets") "verbs" (list "get")) -}}
+{{- end -}}
+{{- if and $presenter (eq (index $get "presenter.authorize_namespaces") "true") -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "authorization.k8s.io" "resources" (list "subjectaccessreviews") "verbs" (list "create")) -}}
+{{- end -}}
+{{- toYaml (dict "grants" $grants) -}}
+{{- end -}}
+
+{{/* RBAC rules of grants ({grants}). */}}
+{{- define "kobs.rules" -}}
+{{- range .grants }}
+- apiGroups: [{{ .apiGroup | quote }}]
+  resources: {{ toJson .resources }}
+  verbs: {{ toJson .verbs }}
+  {{- with .resourceNames }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
+{{- end }}
+{{- end -}}
