@@ -17,6 +17,7 @@ APT_PACKAGES=(
   jq curl
   openssl  # the real kube-apiserver fixture makes its throwaway PKI with the CLI
   chromium  # the real-browser SSE test (tests/js) drives it headless via playwright-core
+  shellcheck python3-yaml  # tests/deploy: install.sh and scripts linted; rendered manifests read in Python
 )
 
 missing=()

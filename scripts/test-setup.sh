@@ -13,6 +13,9 @@ fi
 # The real etcd + kube-apiserver (+ kubectl) the Kubernetes tests run against,
 # built from Go modules; a no-op once built (third_party/k8s/<name>-<version>/).
 scripts/setup-k8s.sh
+# helm, kubeconform and the Kubernetes JSON schemas of the deployment tests
+# (tests/deploy), from Go modules and the k8s.io/kubernetes module; a no-op once built.
+scripts/setup-deploy-tools.sh
 # Python clients of the ClickHouse-compatible endpoint (clickhouse-connect,
 # mcp-clickhouse), every package pinned in tests/serve/chcompat/requirements.txt,
 # in a git-ignored venv (tests/.venv); reinstalled when the requirements change.

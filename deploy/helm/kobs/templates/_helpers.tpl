@@ -167,6 +167,9 @@ kobs.roleConfig renders, and a dotted key written flat.
 - name: CLICKHOUSE_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ include "kobs.clickhouseSecret" .root }}, key: password}}
 {{- end }}
+{{- with .root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "kobs.probes" -}}
@@ -232,6 +235,9 @@ readinessProbe:
     {{- if and .root.Values.alerts.enabled (has .role (list "all" "serve")) }}
     - {name: alert-rules, mountPath: {{ .root.Values.alerts.mountPath }}, readOnly: true}
     {{- end }}
+    {{- with .root.Values.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end -}}
 
 {{/* Volumes every role shares (config, tmp, alert rules). */}}
@@ -243,6 +249,9 @@ readinessProbe:
 {{- if and .root.Values.alerts.enabled (has .role (list "all" "serve")) }}
 - name: alert-rules
   configMap: {name: {{ include "kobs.fullname" .root }}-alert-rules}
+{{- end }}
+{{- with .root.Values.extraVolumes }}
+{{ toYaml . }}
 {{- end }}
 {{- end -}}
 

@@ -1,0 +1,255 @@
+"""The Helm chart: lint, render in both modes and several value sets, validate every object offline against
+the Kubernetes JSON schemas (strict), and check what the objects say against what kobs does."""
+import os
+import shutil
+import tempfile
+import unittest
+
+import yaml
+
+from deploy_support import (CHART, ROOT, SPLIT, VALUE_SETS, by_kind, docs, find, render, run, tool)
+
+
+def flatten(node, prefix=""):
+    out = {}
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out.update(flatten(v, prefix + "." + str(k) if prefix else str(k)))
+    else:
+        out[prefix] = node
+    return out
+
+
+class Lint(unittest.TestCase):
+    def test_lint_every_value_set(self):
+        for name, values in VALUE_SETS.items():
+            with self.subTest(values=name), tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+                yaml.safe_dump(values, f)
+                f.flush()
+                p = run([tool("helm"), "lint", "--strict", CHART, "-f", f.name], check=False)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_values_schema_refuses_bad_values(self):
+        for bad, why in [({"mode": "both"}, "/mode"),
+                         ({"mode": "split"}, "clickhouse"),
+                         ({"ports": {"http": 0}}, "/ports/http"),
+                         ({"serve": {"replicas": "two"}}, "/serve/replicas"),
+                         ({"collector": {"replica": 2}}, "replica")]:
+            with self.subTest(values=bad):
+                with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+                    yaml.safe_dump(bad, f)
+                    f.flush()
+                    p = run([tool("helm"), "template", "kobs", CHART, "-f", f.name], check=False)
+                self.assertNotEqual(p.returncode, 0, "accepted %r" % bad)
+                self.assertIn(why, p.stderr)
+
+
+class Validate(unittest.TestCase):
+    def test_kubeconform_strict_every_value_set(self):
+        tmp = tempfile.mkdtemp()
+        try:
+            for name, values in VALUE_SETS.items():
+                with open(os.path.join(tmp, name + ".yaml"), "w") as f:
+                    f.write(render(values))
+            schemas = tool("schemas")
+            p = run([tool("kubeconform"), "-strict", "-summary", "-output", "text",
+                     "-schema-location", schemas + "/{{ .ResourceKind }}{{ .KindSuffix }}.json", tmp], check=False)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("Invalid: 0, Errors: 0, Skipped: 0", p.stdout)
+        finally:
+            shutil.rmtree(tmp)
+
+    def test_kubeconform_catches_a_misspelt_field(self):
+        # The validator is not a rubber stamp: a typo in a securityContext is refused.
+        text = render({}).replace("readOnlyRootFilesystem: true", "readOnlyRootFilesytem: true", 1)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            f.write(text)
+            f.flush()
+            p = run([tool("kubeconform"), "-strict", "-schema-location",
+                     tool("schemas") + "/{{ .ResourceKind }}{{ .KindSuffix }}.json", f.name], check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("readOnlyRootFilesytem", p.stdout)
+
+
+class Shapes(unittest.TestCase):
+    def test_all_in_one(self):
+        o = docs(render({}))
+        sts = find(o, "StatefulSet", "kobs-all")
+        self.assertEqual(sts["spec"]["replicas"], 1)
+        self.assertEqual(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data")
+        c = sts["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(c["args"][0], "all")
+        self.assertTrue(c["image"].endswith("-embedded"))
+        self.assertEqual(by_kind(o, "Deployment") + by_kind(o, "DaemonSet"), [])
+        # The embedded store is not given a server URL (CLICKHOUSE_URL would switch the store to a server).
+        self.assertNotIn("CLICKHOUSE_URL", [e["name"] for e in c["env"]])
+        self.assertEqual(by_kind(o, "Secret"), [])
+
+    def test_split(self):
+        o = docs(render(SPLIT))
+        ds = find(o, "DaemonSet", "kobs-agent")
+        pod = ds["spec"]["template"]["spec"]
+        vols = {v["name"]: v for v in pod["volumes"]}
+        self.assertEqual(vols["pod-logs"]["hostPath"]["path"], "/var/log/pods")
+        mounts = {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+        self.assertTrue(mounts["pod-logs"]["readOnly"])
+        self.assertEqual(vols["data"]["hostPath"]["type"], "DirectoryOrCreate")
+        env = {e["name"]: e for e in pod["containers"][0]["env"]}
+        self.assertEqual(env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName")
+        col = find(o, "Deployment", "kobs-collector")
+        self.assertEqual(col["spec"]["replicas"], 2)
+        self.assertEqual(col["spec"]["template"]["spec"]["containers"][0]["args"][0], "collect")
+        srv = find(o, "Deployment", "kobs-serve")
+        self.assertEqual(srv["spec"]["replicas"], 2)
+        self.assertEqual(srv["spec"]["template"]["spec"]["containers"][0]["args"][0], "serve")
+        self.assertFalse(srv["spec"]["template"]["spec"]["automountServiceAccountToken"],
+                         "serve makes no API call by default: no token")
+        ports = {p["name"]: p["port"] for p in find(o, "Service", "kobs")["spec"]["ports"]}
+        self.assertEqual(ports, {"http": 8080, "presenter": 8083, "mcp": 8000})
+        ports = {p["name"]: p["port"] for p in find(o, "Service", "kobs-collector")["spec"]["ports"]}
+        self.assertEqual(ports, {"http": 8080, "otlp-http": 4318, "otlp-grpc": 4317})
+        for role in ("collector", "serve"):
+            self.assertEqual(find(o, "PodDisruptionBudget", "kobs-" + role)["spec"]["minAvailable"], 1)
+        secret = find(o, "Secret", "kobs-clickhouse")
+        self.assertEqual(secret["stringData"]["url"], SPLIT["clickhouse"]["url"])
+        for wl in (ds, col, srv):
+            env = {e["name"]: e for e in wl["spec"]["template"]["spec"]["containers"][0]["env"]}
+            self.assertEqual(env["CLICKHOUSE_PASSWORD"]["valueFrom"]["secretKeyRef"],
+                             {"name": "kobs-clickhouse", "key": "password"})
+        job = find(o, "Job", "kobs-schema")
+        self.assertEqual(job["spec"]["template"]["spec"]["containers"][0]["args"][:2], ["schema", "apply"])
+        self.assertEqual(by_kind(o, "StatefulSet"), [])
+
+    def test_every_pod_is_hardened_and_probed(self):
+        for name, values in VALUE_SETS.items():
+            for w in [x for x in docs(render(values)) if x["kind"] in ("StatefulSet", "Deployment", "DaemonSet")]:
+                with self.subTest(values=name, workload=w["metadata"]["name"]):
+                    pod = w["spec"]["template"]["spec"]
+                    c = pod["containers"][0]
+                    sc = c["securityContext"]
+                    self.assertFalse(sc["allowPrivilegeEscalation"])
+                    self.assertTrue(sc["readOnlyRootFilesystem"])
+                    self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+                    self.assertNotIn("add", sc["capabilities"])
+                    agent = w["kind"] == "DaemonSet"
+                    # Only the agent runs as root (kubelet's log files); every other pod is non-root.
+                    self.assertEqual(pod["securityContext"]["runAsNonRoot"], not agent)
+                    host_paths = [v["name"] for v in pod["volumes"] if "hostPath" in v]
+                    self.assertEqual(sorted(host_paths), ["data", "pod-logs"] if agent else [])
+                    self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz")
+                    self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
+                    self.assertIn("memory", c["resources"]["limits"])
+                    self.assertIn("cpu", c["resources"]["requests"])
+                    self.assertIn("data", [m["name"] for m in c["volumeMounts"]])
+
+    def test_network_policies_open_only_listening_ports(self):
+        o = docs(render(VALUE_SETS["split-hpa-sts-namespaces-authz"]))
+        serve = find(o, "NetworkPolicy", "kobs-serve")["spec"]["ingress"]
+        ports = sorted(p["port"] for rule in serve for p in rule["ports"])
+        self.assertEqual(ports, ["http", "mcp", "presenter"])
+        restricted = [r for r in serve if "from" in r]
+        self.assertTrue(restricted and all(r["from"][0]["namespaceSelector"] for r in restricted))
+        agent = find(o, "NetworkPolicy", "kobs-agent")["spec"]["ingress"]
+        self.assertEqual([p["port"] for r in agent for p in r["ports"]], ["http"])
+        # Every port a policy names is a port of the pods it selects.
+        for np in by_kind(o, "NetworkPolicy"):
+            role = np["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            w = [x for x in o if x["kind"] in ("Deployment", "DaemonSet", "StatefulSet")
+                 and x["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == role][0]
+            names = {p["name"] for p in w["spec"]["template"]["spec"]["containers"][0]["ports"]}
+            for rule in np["spec"]["ingress"]:
+                for p in rule["ports"]:
+                    self.assertIn(p["port"], names, np["metadata"]["name"])
+
+    def test_services_target_named_ports_of_their_pods(self):
+        for name, values in VALUE_SETS.items():
+            o = docs(render(values))
+            for svc in by_kind(o, "Service"):
+                sel = svc["spec"]["selector"]
+                pods = [x for x in o if x["kind"] in ("Deployment", "DaemonSet", "StatefulSet") and all(
+                    x["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in sel.items())]
+                with self.subTest(values=name, service=svc["metadata"]["name"]):
+                    self.assertEqual(len(pods), 1)
+                    names = {p["name"] for p in pods[0]["spec"]["template"]["spec"]["containers"][0]["ports"]}
+                    for p in svc["spec"]["ports"]:
+                        self.assertIn(p["targetPort"], names)
+
+
+class Config(unittest.TestCase):
+    """The ConfigMap holds one file per role; kobs itself must accept each (unknown keys stop its start)."""
+
+    def role_configs(self, values):
+        cm = find(docs(render(values)), "ConfigMap", "kobs-config")
+        return {k[:-len(".yaml")]: yaml.safe_load(v) for k, v in cm["data"].items()}
+
+    def test_kobs_accepts_every_rendered_config(self):
+        kobs = tool("kobs")
+        for name, values in VALUE_SETS.items():
+            for role, cfg in self.role_configs(values).items():
+                with self.subTest(values=name, role=role), tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+                    yaml.safe_dump(cfg, f)
+                    f.flush()
+                    # `schema print` loads and checks the whole configuration, then prints DDL without a store.
+                    p = run([kobs, "schema", "print", "--config", f.name], check=False)
+                    self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_any_config_key_reaches_every_role_and_role_config_wins(self):
+        cfgs = self.role_configs(dict(SPLIT, config={"log": {"level": "debug"}, "schema": {"ttl": "30d"},
+                                                     "otlp": {"http_listen": ":9999"}},
+                                      agent={"config": {"log": {"level": "warn"}}}))
+        self.assertEqual(flatten(cfgs["serve"])["log.level"], "debug")
+        self.assertEqual(flatten(cfgs["collector"])["schema.ttl"], "30d")
+        self.assertEqual(flatten(cfgs["agent"])["log.level"], "warn")
+        # The user's value wins over the chart's role keys, false and empty included.
+        self.assertEqual(flatten(cfgs["collector"])["otlp.http_listen"], ":9999")
+        cfgs = self.role_configs(dict(SPLIT, agent={"config": {"pod_logs": {"enabled": False}}}))
+        self.assertIs(flatten(cfgs["agent"])["pod_logs.enabled"], False)
+
+    def test_roles_run_their_parts(self):
+        f = {r: flatten(c) for r, c in self.role_configs(SPLIT).items()}
+        self.assertIs(f["agent"]["pod_logs.enabled"], True)
+        self.assertIs(f["agent"]["k8s.events.enabled"], False)
+        self.assertEqual(f["agent"]["otlp.http_listen"], "")
+        self.assertIs(f["collector"]["k8s.events.leader_election.enabled"], True)
+        self.assertIs(f["collector"]["pod_logs.enabled"], False)
+        self.assertEqual(f["serve"]["presenter.listen"], ":8083")
+        for role in f:
+            self.assertEqual(f[role]["store.kind"], "clickhouse")
+            self.assertEqual(f[role]["data_dir"], "/var/lib/kobs")
+        f = flatten(self.role_configs({})["all"])
+        self.assertEqual(f["store.kind"], "embedded")
+        self.assertEqual(f["serve.clickhouse_listen"], ":8123")
+
+    def test_config_change_rolls_the_pods(self):
+        a = find(docs(render({})), "StatefulSet", "kobs-all")
+        b = find(docs(render({"config": {"log": {"level": "debug"}}})), "StatefulSet", "kobs-all")
+        key = "checksum/config"
+        self.assertNotEqual(a["spec"]["template"]["metadata"]["annotations"][key],
+                            b["spec"]["template"]["metadata"]["annotations"][key])
+
+
+class AlertRules(unittest.TestCase):
+    def test_chart_rules_equal_deploy_alert_rules(self):
+        src = os.path.join(ROOT, "deploy", "alert-rules")
+        dst = os.path.join(CHART, "files", "alert-rules")
+
+        def rules(d):
+            if not os.path.isdir(d):
+                return {}
+            return {n: open(os.path.join(d, n), encoding="utf-8").read() for n in os.listdir(d)
+                    if n.endswith((".yaml", ".yml"))}
+        self.assertEqual(rules(dst), rules(src),
+                         "cp deploy/alert-rules/*.y*ml deploy/helm/kobs/files/alert-rules/ (the chart ships them)")
+
+    def test_rules_configmap_mounted_in_serving_roles(self):
+        o = docs(render(dict(SPLIT, alerts={"rules": {"extra.yaml": "name: x\n"}})))
+        cm = find(o, "ConfigMap", "kobs-alert-rules")
+        self.assertEqual(cm["data"]["extra.yaml"], "name: x\n")
+        srv = find(o, "Deployment", "kobs-serve")["spec"]["template"]["spec"]
+        self.assertIn("alert-rules", [v["name"] for v in srv["volumes"]])
+        col = find(o, "Deployment", "kobs-collector")["spec"]["template"]["spec"]
+        self.assertNotIn("alert-rules", [v["name"] for v in col["volumes"]])
+
+
+if __name__ == "__main__":
+    unittest.main()
