@@ -251,5 +251,16 @@ class AlertRules(unittest.TestCase):
         self.assertNotIn("alert-rules", [v["name"] for v in col["volumes"]])
 
 
+class ShellCheck(unittest.TestCase):
+    def test_scripts_are_shellcheck_clean(self):
+        import glob
+        scripts = [os.path.join(ROOT, "install.sh"), os.path.join(ROOT, "scripts", "setup-deploy-tools.sh")]
+        scripts += glob.glob(os.path.join(ROOT, "deploy", "**", "*.sh"), recursive=True)
+        sc = shutil.which("shellcheck")
+        self.assertIsNotNone(sc, "shellcheck not installed (Debian package shellcheck; scripts/setup.sh)")
+        p = run([sc, "--severity=style"] + scripts, check=False)
+        self.assertEqual(p.returncode, 0, p.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -8,7 +8,9 @@ import subprocess
 import tempfile
 import unittest
 
-from deploy_support import SPLIT, VALUE_SETS, docs, render, run, tool
+import json
+
+from deploy_support import ROOT, SPLIT, VALUE_SETS, docs, render, run, tool
 from test_rbac import COMMAND_OF_ROLE, expected_grants, load_calls  # noqa: F401  (same expectations)
 
 import yaml
@@ -43,16 +45,24 @@ class Cluster:
             self.proc.wait()
 
 
+CLUSTER = None
+
+
+def setUpModule():
+    global CLUSTER
+    CLUSTER = Cluster()
+    for ns in ("obs", "krateo-system"):
+        CLUSTER.kubectl("create", "namespace", ns)
+
+
+def tearDownModule():
+    CLUSTER.stop()
+
+
 class ServerDryRun(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cluster = Cluster()
-        for ns in ("obs", "krateo-system"):
-            cls.cluster.kubectl("create", "namespace", ns)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.cluster.stop()
+        cls.cluster = CLUSTER
 
     def apply_dry_run(self, text):
         with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
@@ -123,6 +133,66 @@ class ServerDryRun(unittest.TestCase):
                     p = self.cluster.kubectl("auth", "can-i", *args, "--as", "system:serviceaccount:obs:kobs-" + role,
                                              check=False)
                     self.assertEqual(p.stdout.strip(), "no")
+
+
+class InstallScript(unittest.TestCase):
+    """install.sh against the real API server (helm and kubectl pinned; no kubelet, so no --wait)."""
+
+    def install(self, *args, check=True):
+        env = dict(os.environ, KUBECTL=tool("kubectl"), HELM=tool("helm"))
+        return run([os.path.join(ROOT, "install.sh"), "--kubeconfig", CLUSTER.kubeconfig] + list(args),
+                   check=check, env=env)
+
+    def snapshot(self):
+        kinds = ("namespaces,secrets,configmaps,serviceaccounts,services,statefulsets,deployments,daemonsets,"
+                 "jobs,poddisruptionbudgets,networkpolicies,roles,rolebindings,leases")
+        names = CLUSTER.kubectl("get", kinds, "-A", "-o", "name").stdout.split()
+        names += CLUSTER.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").stdout.split()
+        return sorted(names)
+
+    def test_dry_run_changes_nothing(self):
+        before = self.snapshot()
+        for args in (["--namespace", "kobs-dry"],
+                     ["--namespace", "obs", "--mode", "split", "--clickhouse-url", "http://ch.example:8123",
+                      "--clickhouse-user", "kobs", "--krateo", "--set", "config.log.level=debug"]):
+            with self.subTest(args=args):
+                p = self.install("--dry-run", *args)
+                self.assertIn("Plan (", p.stdout)
+                self.assertIn("nothing changed", p.stdout)
+                self.assertIn("kobs-config", p.stdout)
+        self.assertIn("create namespace kobs-dry", self.install("--dry-run", "--namespace", "kobs-dry").stdout)
+        self.assertIn("the API server accepted every object",
+                      self.install("--dry-run", "--namespace", "obs").stdout)
+        self.assertEqual(self.snapshot(), before)
+
+    def test_refuses_bad_options(self):
+        for args, why in ((["--mode", "split"], "needs --clickhouse-url"),
+                          (["--mode", "both"], "--mode must be"),
+                          (["--clickhouse-url", "ch:8123"], "http://"),
+                          (["--frobnicate"], "unknown option")):
+            with self.subTest(args=args):
+                p = self.install(*args, check=False)
+                self.assertEqual(p.returncode, 2)
+                self.assertIn(why, p.stderr)
+
+    def test_install_twice_then_uninstall(self):
+        before = self.snapshot()
+        p = self.install("--namespace", "kobs-real", "--no-wait", "--set", "config.log.level=debug")
+        self.assertIn("create namespace kobs-real", p.stdout)
+        self.assertIn("http://kobs.kobs-real.svc:8080", p.stdout)
+        sts = json.loads(CLUSTER.kubectl("get", "statefulset", "kobs-all", "-n", "kobs-real", "-o", "json").stdout)
+        self.assertEqual(sts["spec"]["template"]["spec"]["containers"][0]["args"][0], "all")
+        # Idempotent: the second run upgrades in place.
+        p = self.install("--namespace", "kobs-real", "--no-wait", "--set", "config.log.level=info")
+        self.assertIn("helm upgrade release kobs", p.stdout)
+        cm = json.loads(CLUSTER.kubectl("get", "configmap", "kobs-config", "-n", "kobs-real", "-o", "json").stdout)
+        self.assertIn("level: info", cm["data"]["all.yaml"])
+        p = self.install("--namespace", "kobs-real", "--uninstall")
+        self.assertIn("helm uninstall kobs -n kobs-real", p.stdout)
+        self.assertIn("not installed", self.install("--namespace", "kobs-real", "--uninstall").stdout)
+        CLUSTER.kubectl("delete", "namespace", "kobs-real", "--wait=false")
+        after = [n for n in self.snapshot() if "kobs-real" not in n]
+        self.assertEqual(after, [n for n in before if "kobs-real" not in n])
 
 
 if __name__ == "__main__":
