@@ -82,6 +82,15 @@ class ServerDryRun(unittest.TestCase):
         p = self.cluster.kubectl("get", "statefulsets,deployments,daemonsets,configmaps", "-n", "obs", "-o", "name")
         self.assertNotIn("kobs", p.stdout)
 
+    def test_kustomize_overlays_pass_server_dry_run(self):
+        CLUSTER.kubectl("create", "namespace", "kobs", check=False)
+        for mode in ("all-in-one", "split"):
+            with self.subTest(mode=mode):
+                text = run([tool("kubectl"), "kustomize", os.path.join(ROOT, "deploy", "kustomize", "overlays", mode)]).stdout
+                p = self.apply_dry_run(text)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                self.assertEqual(p.stdout.count("(server dry run)"), len(docs(text)))
+
     def test_server_refuses_what_it_should(self):
         # The server side is a real check: an object it cannot accept fails the dry run.
         text = render(SPLIT, namespace="obs").replace("minAvailable: 1", "minAvailable: -1", 1)
