@@ -251,6 +251,64 @@ class AlertRules(unittest.TestCase):
         self.assertNotIn("alert-rules", [v["name"] for v in col["volumes"]])
 
 
+class Krateo(unittest.TestCase):
+    def test_endpoint_secret_and_frontend_snippet(self):
+        import json
+        o = docs(render({"krateo": {"enabled": True}}))
+        sec = find(o, "Secret", "clickhouse-internal-endpoint")
+        self.assertEqual(sec["metadata"]["namespace"], "krateo-system")
+        # All-in-one: the RESTAction's /events is kobs's own ClickHouse-compatible port.
+        self.assertEqual(sec["stringData"]["server-url"], "http://kobs.obs.svc:8123")
+        cfg = json.loads(find(o, "ConfigMap", "kobs-krateo-frontend")["data"]["config-api.json"])
+        self.assertEqual(cfg, {"EVENTS_API_BASE_URL": "http://kobs.obs.svc:8083",
+                               "EVENTS_PUSH_API_BASE_URL": "http://kobs.obs.svc:8083"})
+        # Split: the ClickHouse server with the /events handler (deploy/clickhouse-config).
+        o = docs(render(dict(SPLIT, krateo={"enabled": True})))
+        self.assertEqual(find(o, "Secret", "clickhouse-internal-endpoint")["stringData"]["server-url"],
+                         SPLIT["clickhouse"]["url"])
+
+    def test_restaction_template_names_the_endpoint_secret(self):
+        with open(os.path.join(ROOT, "deploy", "blueprint-templates", "restaction.composition-events.yaml")) as f:
+            text = f.read()
+        with open(os.path.join(CHART, "values.yaml")) as f:
+            name = yaml.safe_load(f)["krateo"]["endpointSecretName"]
+        self.assertIn("name: " + name, text)
+
+
+class ClickStack(unittest.TestCase):
+    def test_post_renderer_mounts_the_events_handler(self):
+        # A Deployment shaped as ClickStack 1.1.1 renders its ClickHouse (name <release>-clickhouse).
+        deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": "krateo-clickstack-clickhouse"},
+                      "spec": {"selector": {"matchLabels": {"app": "ch"}}, "template": {
+                          "metadata": {"labels": {"app": "ch"}},
+                          "spec": {"containers": [{"name": "clickhouse", "image": "clickhouse-server",
+                                                   "volumeMounts": [{"name": "config", "mountPath": "/x"}]}],
+                                   "volumes": [{"name": "config", "configMap": {"name": "c"}}]}}}}
+        other = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "krateo-clickstack-app"},
+                 "spec": {"ports": [{"port": 3000}]}}
+        p = run([os.path.join(ROOT, "deploy", "clickstack", "post-render.sh")],
+                input=yaml.safe_dump_all([deployment, other]), env=dict(os.environ, KUBECTL=tool("kubectl")))
+        out = {o["metadata"]["name"]: o for o in docs(p.stdout)}
+        self.assertEqual(out["krateo-clickstack-app"], other)
+        pod = out["krateo-clickstack-clickhouse"]["spec"]["template"]["spec"]
+        self.assertIn({"name": "kobs-http-handlers", "configMap": {"name": "clickhouse-http-handlers"}},
+                      pod["volumes"])
+        mount = [m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "kobs-http-handlers"][0]
+        self.assertEqual(mount["mountPath"], "/etc/clickhouse-server/config.d/http-handlers.xml")
+        with open(os.path.join(ROOT, "deploy", "clickhouse-config", "configmap.yaml")) as f:
+            cm = yaml.safe_load(f)
+        self.assertEqual(cm["metadata"]["name"], "clickhouse-http-handlers")
+        self.assertIn(mount["subPath"], cm["data"])
+
+    def test_values_name_the_kobs_user(self):
+        with open(os.path.join(ROOT, "deploy", "clickstack", "values.yaml")) as f:
+            v = yaml.safe_load(f)
+        self.assertEqual(v["clickhouse"]["config"]["users"]["otelUserName"], "kobs")
+        self.assertFalse(v["otel"]["enabled"])
+        self.assertEqual(v["hyperdx"]["otelExporterEndpoint"], "http://kobs-collector.kobs.svc:4318")
+
+
 class ShellCheck(unittest.TestCase):
     def test_scripts_are_shellcheck_clean(self):
         import glob
