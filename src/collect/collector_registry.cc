@@ -1,6 +1,7 @@
 #include "collect/collector_registry.h"
 
 #include "collect/demo/demo_feed.h"
+#include "collect/host_metrics/host_metrics_receiver.h"
 #include "collect/k8s_events/events_receiver.h"
 #include "collect/pod_logs/pod_logs_receiver.h"
 #include "collect/otlp/otlp_receiver.h"
@@ -41,6 +42,7 @@ std::vector<config::KeySpec> collectorConfigKeys() {
   };
   for (auto& k : pod_logs::configKeys()) keys.push_back(std::move(k));
   for (auto& k : otlp::configKeys()) keys.push_back(std::move(k));
+  for (auto& k : host_metrics::configKeys()) keys.push_back(std::move(k));
   return keys;
 }
 
@@ -109,6 +111,12 @@ std::vector<CollectorFactory> registerCollectors() {
          auto o = otlp::optionsFromConfig(ctx.config);
          if (o.http_listen.empty() && o.grpc_listen.empty()) return nullptr;
          return std::make_unique<otlp::Receiver>(std::move(o), ctx.pipeline, ctx.metrics);
+       }},
+      {"host_metrics",
+       [](const CollectorContext& ctx) -> std::unique_ptr<Component> {
+         if (!ctx.config.boolean("host_metrics.enabled")) return nullptr;
+         return std::make_unique<host_metrics::HostMetricsReceiver>(host_metrics::optionsFromConfig(ctx.config),
+                                                                    ctx.pipeline, &ctx.metrics);
        }},
   };
 }
