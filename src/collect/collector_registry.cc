@@ -2,6 +2,7 @@
 
 #include "collect/demo/demo_feed.h"
 #include "collect/host_metrics/host_metrics_receiver.h"
+#include "collect/kubelet_stats/kubelet_stats_receiver.h"
 #include "collect/k8s_events/events_receiver.h"
 #include "collect/pod_logs/pod_logs_receiver.h"
 #include "collect/otlp/otlp_receiver.h"
@@ -43,6 +44,7 @@ std::vector<config::KeySpec> collectorConfigKeys() {
   for (auto& k : pod_logs::configKeys()) keys.push_back(std::move(k));
   for (auto& k : otlp::configKeys()) keys.push_back(std::move(k));
   for (auto& k : host_metrics::configKeys()) keys.push_back(std::move(k));
+  for (auto& k : kubelet_stats::configKeys()) keys.push_back(std::move(k));
   return keys;
 }
 
@@ -117,6 +119,12 @@ std::vector<CollectorFactory> registerCollectors() {
          if (!ctx.config.boolean("host_metrics.enabled")) return nullptr;
          return std::make_unique<host_metrics::HostMetricsReceiver>(host_metrics::optionsFromConfig(ctx.config),
                                                                     ctx.pipeline, &ctx.metrics);
+       }},
+      {"kubelet_stats",
+       [](const CollectorContext& ctx) -> std::unique_ptr<Component> {
+         if (ctx.demo || !ctx.config.boolean("kubelet_stats.enabled")) return nullptr;
+         return std::make_unique<kubelet_stats::KubeletStatsReceiver>(kubelet_stats::optionsFromConfig(ctx.config),
+                                                                      ctx.pipeline, &ctx.metrics);
        }},
   };
 }

@@ -282,7 +282,9 @@ TEST(HostScraper, LiveMachine) {
     EXPECT_GE(p.value, 0) << p.name;
     EXPECT_GT(p.start_time_unix_nano, 0) << p.name;
     EXPECT_LT(p.start_time_unix_nano, now) << p.name << ": boot time is in the past";
-    if (p.name == "system.cpu.utilization" || p.name == "system.memory.utilization") EXPECT_LE(p.value, 1.0) << p.name;
+    if (p.name == "system.cpu.utilization" || p.name == "system.memory.utilization") {
+      EXPECT_LE(p.value, 1.0) << p.name;
+    }
     if (p.name == "system.memory.usage" && (attr(p, "state") == "used" || attr(p, "state") == "free" ||
                                             attr(p, "state") == "buffered" || attr(p, "state") == "cached"))
       mem_total += p.value;

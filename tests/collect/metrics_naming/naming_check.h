@@ -76,7 +76,9 @@ inline void checkNaming(const std::string& receiver, const std::vector<pipeline:
     EXPECT_EQ(keys, m.attributes) << p.name;
   }
   for (const auto& [name, m] : meta)
-    if (m.enabled_by_default && !may_be_absent.count(name)) EXPECT_TRUE(seen.count(name)) << name << " not emitted";
+    if (m.enabled_by_default && !may_be_absent.count(name)) {
+      EXPECT_TRUE(seen.count(name)) << name << " not emitted";
+    }
 }
 
 }  // namespace kobs::collect::test
