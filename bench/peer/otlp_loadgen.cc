@@ -9,7 +9,8 @@
 // exporter would do.
 //
 //   otlp_loadgen --url http://127.0.0.1:4318 --signal logs|traces --records N
-//                [--batch 1000] [--connections 4]
+//                [--batch 1000] [--connections 4] [--rate records/s]
+// With --rate, requests are spread evenly in time (all connections together).
 // Prints one JSON line: accepted records, requests, retries, seconds.
 //
 // Threading: one thread per connection, each with its own curl handle.
@@ -100,7 +101,7 @@ std::string spansRequest(size_t n, int variant, uint64_t t0) {
 
 [[noreturn]] void usage() {
   std::cerr << "usage: otlp_loadgen --url http://host:port --signal logs|traces --records N [--batch 1000] "
-               "[--connections 4]\n";
+               "[--connections 4] [--rate records/s]\n";
   std::exit(2);
 }
 
@@ -110,6 +111,7 @@ int main(int argc, char** argv) {
   std::string url, signal = "logs";
   uint64_t records = 0, batch = 1000;
   int connections = 4;
+  double rate = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (i + 1 >= argc) usage();
@@ -119,6 +121,7 @@ int main(int argc, char** argv) {
     else if (a == "--records") records = std::stoull(v);
     else if (a == "--batch") batch = std::stoull(v);
     else if (a == "--connections") connections = std::stoi(v);
+    else if (a == "--rate") rate = std::stod(v);
     else usage();
   }
   if (url.empty() || records == 0 || batch == 0 || (signal != "logs" && signal != "traces")) usage();
@@ -151,6 +154,7 @@ int main(int argc, char** argv) {
       curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
       curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) { return s * n; });
       for (uint64_t i; (i = next.fetch_add(1)) < requests;) {
+        if (rate > 0) std::this_thread::sleep_until(start + std::chrono::duration<double>(double(i * batch) / rate));
         const std::string& body = bodies[i % bodies.size()];
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
