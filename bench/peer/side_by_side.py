@@ -157,6 +157,14 @@ def kobs_cmd(build, sink, database, data_dir, extra):
             "--set", f"data_dir={data_dir}"] + extra
 
 
+def kobs_env(args):
+    env = dict(os.environ)
+    for kv in args.kobs_env:
+        k, _, v = kv.partition("=")
+        env[k] = v
+    return env
+
+
 def fmt_row(cells):
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
@@ -228,6 +236,7 @@ def run_otlp_side(name, proc, port, sink, database, args, build, perf_file=None)
         for sig, table in signals:
             key = f"{database}.{table}"
             base = sink.rows(key)
+            s0 = cpu_seconds(sink.proc.pid)
             c0, t0 = cpu_seconds(proc.pid), time.time()
             with RssSampler(proc.pid) as rss:
                 out = subprocess.run(gen + ["--signal", sig, "--records", str(args.records)], check=True,
@@ -238,7 +247,7 @@ def run_otlp_side(name, proc, port, sink, database, args, build, perf_file=None)
             if got != args.records:
                 raise SystemExit(f"{name} {sig}: the sink counted {got} rows for {args.records} sent")
             results[sig].update(cpu=c1 - c0, wall=t1 - t0, rows=got, rss_max=rss.max_mib(), rss_mean=rss.mean_mib(),
-                                gen=json.loads(out))
+                                gen=json.loads(out), sink_cpu=cpu_seconds(sink.proc.pid) - s0)
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait()
@@ -272,7 +281,7 @@ def otlp(args):
                        ["--set", f"otlp.http_listen=127.0.0.1:{port}", "--set", f"batch.max_rows={args.batch_rows}"] +
                        sum((["--set", s] for s in args.kobs_set), []))
         with open(os.path.join(work, "kobs.log"), "w") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=kobs_env(args))
             try:
                 out["kobs"] = run_otlp_side("kobs", proc, port, sink, "kobs", args, build,
                                             os.path.join(work, "kobs.perf.data") if args.perf else None)
@@ -306,6 +315,9 @@ def otlp(args):
                            f"{ks['paced_rss_steady'] / cs['paced_rss_steady']:.2f}",
                            f"{cs['paced_cpu'] / args.rss_seconds * 100:.0f}",
                            f"{ks['paced_cpu'] / args.rss_seconds * 100:.0f}"]))
+    print("\nThe sink's own CPU in the same stretches (it must not be the limit): " + ", ".join(
+        f"{who} {sig} {r[sig]['rows'] / max(r[sig]['sink_cpu'], 0.01):,.0f} rows per sink CPU-s"
+        for who, r in (("collector", c), ("kobs", k)) for sig in ("logs", "traces")))
     print(f"\nPeak RSS over the whole phase (VmHWM): collector {c['hwm']:.0f} MiB, kobs {k['hwm']:.0f} MiB "
           f"(ratio {k['hwm'] / c['hwm']:.2f}). Sink CPU for everything: {sink_cpu:.2f} s, errors {errors}.")
     print(json.dumps(out))
@@ -406,16 +418,18 @@ def run_pod_side(name, proc, ready, sink, key, files, lines):
     ready()
     time.sleep(2)  # both discover the (empty) files; start_at: end is offset 0 on them
     base = sink.rows(key)
+    s0 = cpu_seconds(sink.proc.pid)
     c0, t0 = cpu_seconds(proc.pid), time.time()
     with RssSampler(proc.pid) as rss:
         write_s = write_lines(files, lines)
         sink.wait_rows(key, base + lines, proc)
     c1, t1 = cpu_seconds(proc.pid), time.time()
+    sink_cpu = cpu_seconds(sink.proc.pid) - s0
     got = sink.rows(key) - base
     if got != lines:
         raise SystemExit(f"{name}: the sink counted {got} rows for {lines} lines written")
     return dict(cpu=c1 - c0, wall=t1 - t0, rows=got, write_s=write_s, rss_max=rss.max_mib(), rss_mean=rss.mean_mib(),
-                hwm=status_kb(proc.pid, "VmHWM") / 1024)
+                hwm=status_kb(proc.pid, "VmHWM") / 1024, sink_cpu=sink_cpu)
 
 
 def kobs_pod_cmd(build, sink, root, data_dir, batch_rows, extra):
@@ -450,44 +464,45 @@ def pod_logs(args):
     out = {}
     extra = sum((["--set", s] for s in args.kobs_set), [])
     try:
-        # The Collector.
-        root = os.path.join(work, "c")
-        files = pod_files(root)
-        storage = os.path.join(work, "otelcol-storage")
-        os.makedirs(storage)
-        cfg = os.path.join(work, "otelcol.yaml")
-        with open(cfg, "w") as f:
-            f.write(COLLECTOR_FILELOG.format(storage=storage, root=root, batch=args.batch_rows, sink_url=sink.url,
-                                             database="peer"))
-        with open(os.path.join(work, "otelcol.log"), "w") as log:
-            holder = {}
-            ready = started(sink, holder)
-            proc = holder["p"] = subprocess.Popen([otelcol, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
-            try:
-                out["collector"] = run_pod_side("otelcol", proc, ready, sink, "peer.otel_logs", files,
-                                                args.lines)
-            finally:
-                stop(proc)
-        # kobs.
-        root = os.path.join(work, "k")
-        files = pod_files(root)
-        cmd = kobs_pod_cmd(build, sink, root, os.path.join(work, "kobs-data"), args.batch_rows, extra)
-        with open(os.path.join(work, "kobs.log"), "w") as log:
-            holder = {}
-            ready = started(sink, holder)
-            proc = holder["p"] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-            try:
-                perf = None
-                if args.perf:
-                    perf = subprocess.Popen(["perf", "record", "-F", "499", "-o", os.path.join(work, "kobs.perf.data"),
-                                             "-p", str(proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                out["kobs"] = run_pod_side("kobs", proc, ready, sink, "kobs.otel_logs", files,
-                                           args.lines)
-                if perf:
-                    perf.send_signal(signal.SIGINT)
-                    perf.wait()
-            finally:
-                stop(proc)
+        if not args.only_rate:
+            # The Collector.
+            root = os.path.join(work, "c")
+            files = pod_files(root)
+            storage = os.path.join(work, "otelcol-storage")
+            os.makedirs(storage)
+            cfg = os.path.join(work, "otelcol.yaml")
+            with open(cfg, "w") as f:
+                f.write(COLLECTOR_FILELOG.format(storage=storage, root=root, batch=args.batch_rows, sink_url=sink.url,
+                                                 database="peer"))
+            with open(os.path.join(work, "otelcol.log"), "w") as log:
+                holder = {}
+                ready = started(sink, holder)
+                proc = holder["p"] = subprocess.Popen([otelcol, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    out["collector"] = run_pod_side("otelcol", proc, ready, sink, "peer.otel_logs", files,
+                                                    args.lines)
+                finally:
+                    stop(proc)
+            # kobs.
+            root = os.path.join(work, "k")
+            files = pod_files(root)
+            cmd = kobs_pod_cmd(build, sink, root, os.path.join(work, "kobs-data"), args.batch_rows, extra)
+            with open(os.path.join(work, "kobs.log"), "w") as log:
+                holder = {}
+                ready = started(sink, holder)
+                proc = holder["p"] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=kobs_env(args))
+                try:
+                    perf = None
+                    if args.perf:
+                        perf = subprocess.Popen(["perf", "record", "-F", "499", "-o", os.path.join(work, "kobs.perf.data"),
+                                                 "-p", str(proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    out["kobs"] = run_pod_side("kobs", proc, ready, sink, "kobs.otel_logs", files,
+                                               args.lines)
+                    if perf:
+                        perf.send_signal(signal.SIGINT)
+                        perf.wait()
+                finally:
+                    stop(proc)
         # kobs alone at a steady rate: collect-role RSS with store.kind=clickhouse.
         if args.rate_seconds > 0:
             root = os.path.join(work, "r")
@@ -496,7 +511,7 @@ def pod_logs(args):
             with open(os.path.join(work, "kobs-rate.log"), "w") as log:
                 holder = {}
                 ready = started(sink, holder)
-                proc = holder["p"] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+                proc = holder["p"] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=kobs_env(args))
                 try:
                     ready()
                     time.sleep(2)
@@ -516,7 +531,21 @@ def pod_logs(args):
         errors = sink.stats()["errors"]
     finally:
         sink.stop()
+    if args.only_rate:
+        out["collector"] = out["kobs"] = None
     c, k = out["collector"], out["kobs"]
+    if c and k:
+        print_pod_table(args, work, c, k)
+    if "kobs_rate" in out:
+        r = out["kobs_rate"]
+        print(f"kobs collect at a paced {r['achieved']:,.0f} lines/s for {r['write_s']:.1f} s (store.kind=clickhouse): "
+              f"RSS steady {r['rss_steady']:.1f} MiB, max {r['rss_max']:.1f} MiB, VmHWM {r['hwm']:.1f} MiB "
+              f"(target <= 50 MB = 47.7 MiB), CPU {r['cpu'] / r['write_s'] * 100:.0f}% of a core")
+    print(f"Sink errors: {errors}")
+    print(json.dumps(out))
+
+
+def print_pod_table(args, work, c, k):
     cr, kr = c["rows"] / c["cpu"], k["rows"] / k["cpu"]
     print(f"\nPod logs side by side: {args.lines} CRI lines (~150 bytes) appended to {PODS} files under a "
           f"/var/log/pods layout; work dir {work}\n")
@@ -527,13 +556,8 @@ def pod_logs(args):
                        f"{r['hwm']:.0f}", f"{r['rows'] / r['wall']:,.0f}", f"{r['cpu']:.2f}"]))
     print(f"\nRatio lines/CPU-s kobs/collector: {kr / cr:.2f}x (target >= 3x); RSS max kobs/collector: "
           f"{k['rss_max'] / c['rss_max']:.2f} (target <= 0.33)")
-    if "kobs_rate" in out:
-        r = out["kobs_rate"]
-        print(f"kobs collect at a paced {r['achieved']:,.0f} lines/s for {r['write_s']:.1f} s (store.kind=clickhouse): "
-              f"RSS steady {r['rss_steady']:.1f} MiB, max {r['rss_max']:.1f} MiB, VmHWM {r['hwm']:.1f} MiB "
-              f"(target <= 50 MB), CPU {r['cpu'] / r['write_s'] * 100:.0f}% of a core")
-    print(f"Sink errors: {errors}")
-    print(json.dumps(out))
+    print("The sink's own CPU in the same stretches: " + ", ".join(
+        f"{who} {r['rows'] / max(r['sink_cpu'], 0.01):,.0f} rows per sink CPU-s" for who, r in (("collector", c), ("kobs", k))))
 
 
 def main():
@@ -541,6 +565,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build/release"))
     ap.add_argument("--batch-rows", type=int, default=10000, help="batch size of both sides (rows)")
     ap.add_argument("--kobs-set", action="append", default=[], help="extra kobs --set key=value")
+    ap.add_argument("--kobs-env", action="append", default=[], help="extra environment KEY=VALUE for kobs")
     ap.add_argument("--perf", action="store_true", help="perf record kobs during its measured stretch")
     sub = ap.add_subparsers(dest="cmd", required=True)
     o = sub.add_parser("otlp")
@@ -553,6 +578,7 @@ def main():
     p.add_argument("--lines", type=int, default=1000000)
     p.add_argument("--rate", type=float, default=100000, help="lines/s of the paced kobs-only run")
     p.add_argument("--rate-seconds", type=float, default=20, help="length of the paced run (0: skip)")
+    p.add_argument("--only-rate", action="store_true", help="only the paced kobs run (for tuning its RSS)")
     args = ap.parse_args()
     otlp(args) if args.cmd == "otlp" else pod_logs(args)
 
