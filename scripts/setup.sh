@@ -20,6 +20,18 @@ APT_PACKAGES=(
   shellcheck python3-yaml  # tests/deploy: install.sh and scripts linted; rendered manifests read in Python
 )
 
+# KOBS_SETUP_PROFILE=image (the Dockerfile's build stage): only what compiles the kobs binary, without the
+# test and benchmark tools; chDB only with KOBS_SETUP_CHDB=1 (the all-in-one image variant).
+if [ "${KOBS_SETUP_PROFILE:-}" = image ]; then
+  IMAGE_SKIP=" libgtest-dev libgmock-dev libbenchmark-dev clang clickhouse-server clickhouse-client chromium shellcheck python3-yaml jq "
+  kept=()
+  for p in "${APT_PACKAGES[@]}"; do
+    [[ "$IMAGE_SKIP" == *" $p "* ]] || kept+=("$p")
+  done
+  [ "${KOBS_SETUP_CHDB:-0}" = 1 ] && kept+=(npm)
+  APT_PACKAGES=("${kept[@]}")
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -32,6 +44,11 @@ if ((${#missing[@]})); then
   # The clickhouse-server package would start a system service; tests start
   # their own server on a loopback port, so policy-rc.d keeps it from starting.
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${KOBS_SETUP_PROFILE:-}" = image ] && [ "${KOBS_SETUP_CHDB:-0}" != 1 ]; then
+  echo "setup: ok (image profile, no chDB)"
+  exit 0
 fi
 
 # chDB (embedded ClickHouse) from the npm registry, pinned by version and hash.
