@@ -135,7 +135,13 @@ class Shapes(unittest.TestCase):
                     # Only the agent runs as root (kubelet's log files); every other pod is non-root.
                     self.assertEqual(pod["securityContext"]["runAsNonRoot"], not agent)
                     host_paths = [v["name"] for v in pod["volumes"] if "hostPath" in v]
-                    self.assertEqual(sorted(host_paths), ["data", "pod-logs"] if agent else [])
+                    want_host = ["data", "pod-logs"]
+                    if agent and values.get("agent", {}).get("hostMetrics", {}).get("enabled", True):
+                        want_host.append("host-root")
+                        mounts = {m["name"]: m for m in c["volumeMounts"]}
+                        self.assertTrue(mounts["host-root"]["readOnly"])
+                    self.assertEqual(sorted(host_paths), sorted(want_host) if agent else [])
+                    self.assertEqual(pod.get("hostPID", False), agent and "host-root" in host_paths)
                     self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz")
                     self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
                     self.assertIn("memory", c["resources"]["limits"])
@@ -212,6 +218,10 @@ class Config(unittest.TestCase):
         self.assertEqual(f["agent"]["otlp.http_listen"], "")
         self.assertIs(f["collector"]["k8s.events.leader_election.enabled"], True)
         self.assertIs(f["collector"]["pod_logs.enabled"], False)
+        self.assertIs(f["agent"]["host_metrics.enabled"], True)
+        self.assertEqual(f["agent"]["host_metrics.root"], "/host")
+        self.assertIs(f["agent"]["kubelet_stats.enabled"], True)
+        self.assertIs(f["collector"]["host_metrics.enabled"], False)
         self.assertEqual(f["serve"]["presenter.listen"], ":8083")
         for role in f:
             self.assertEqual(f[role]["store.kind"], "clickhouse")

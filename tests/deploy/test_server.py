@@ -117,8 +117,10 @@ class ServerDryRun(unittest.TestCase):
         def can(role, grant):
             ns, group, resource, verb, name = grant
             res = resource if resource != "*" else "fireworksapps"
+            res, _, sub = res.partition("/")
             target = res + ("." + group if group else "") + ("/" + name if name else "")
             where = ["-n", ns] if ns else ["-A"]
+            where += ["--subresource", sub] if sub else []
             p = self.cluster.kubectl("auth", "can-i", verb, target, *where,
                                      "--as", "system:serviceaccount:obs:kobs-" + role, check=False)
             return p.stdout.strip() == "yes"

@@ -83,11 +83,17 @@ then the role's own config (later wins).
   {{- else -}}
     {{- $_ := set $base "store" (dict "kind" "embedded") -}}
   {{- end -}}
+  {{- $_ := set $base "host_metrics" (dict "enabled" false) -}}
   {{- $roleValues = $v.allInOne.config -}}
 {{- else if eq .role "agent" -}}
   {{- $_ := set $base "store" (dict "kind" "clickhouse") -}}
   {{- $_ := set $base "k8s" (dict "events" (dict "enabled" false)) -}}
   {{- $_ := set $base "pod_logs" (dict "enabled" true "include" (list (printf "%s/*/*/*.log" $v.agent.podLogsPath))) -}}
+  {{- $_ := set $base "host_metrics" (dict "enabled" $v.agent.hostMetrics.enabled) -}}
+  {{- if $v.agent.hostMetrics.enabled -}}
+    {{- $_ := set $base.host_metrics "root" $v.agent.hostMetrics.hostRoot -}}
+  {{- end -}}
+  {{- $_ := set $base "kubelet_stats" (dict "enabled" $v.agent.kubeletStats.enabled) -}}
   {{- $_ := set $base "otlp" (dict "http_listen" "" "grpc_listen" "") -}}
   {{- $_ := set $base "serve" (dict "clickhouse_listen" "") -}}
   {{- $roleValues = $v.agent.config -}}
@@ -98,6 +104,7 @@ then the role's own config (later wins).
   {{- $_ := set $base "pod_logs" (dict "enabled" false) -}}
   {{- $_ := set $base "otlp" (dict "http_listen" (printf ":%v" $v.ports.otlpHttp) "grpc_listen" (printf ":%v" $v.ports.otlpGrpc)) -}}
   {{- $_ := set $base "serve" (dict "clickhouse_listen" "") -}}
+  {{- $_ := set $base "host_metrics" (dict "enabled" false) -}}
   {{- $roleValues = $v.collector.config -}}
 {{- else if eq .role "serve" -}}
   {{- $_ := set $base "store" (dict "kind" "clickhouse") -}}
@@ -159,6 +166,13 @@ kobs.roleConfig renders, and a dotted key written flat.
   valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
 - name: NODE_NAME
   valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
+{{- if and (eq .role "agent") .root.Values.agent.kubeletStats.enabled .root.Values.agent.kubeletStats.endpointFromHostIP }}
+- name: NODE_IP
+  valueFrom: {fieldRef: {fieldPath: status.hostIP}}
+# Node names do not always resolve from pods; the node's IP does (this overrides kubelet_stats.endpoint).
+- name: KOBS_KUBELET_ENDPOINT
+  value: "https://$(NODE_IP):10250"
+{{- end }}
 {{- if include "kobs.usesServer" .root }}
 - name: CLICKHOUSE_URL
   valueFrom: {secretKeyRef: {name: {{ include "kobs.clickhouseSecret" .root }}, key: url}}
@@ -231,6 +245,9 @@ readinessProbe:
     - {name: tmp, mountPath: /tmp}
     {{- if eq .role "agent" }}
     - {name: pod-logs, mountPath: {{ .root.Values.agent.podLogsPath }}, readOnly: true}
+    {{- if .root.Values.agent.hostMetrics.enabled }}
+    - {name: host-root, mountPath: {{ .root.Values.agent.hostMetrics.hostRoot }}, readOnly: true, mountPropagation: HostToContainer}
+    {{- end }}
     {{- end }}
     {{- if and .root.Values.alerts.enabled (has .role (list "all" "serve")) }}
     - {name: alert-rules, mountPath: {{ .root.Values.alerts.mountPath }}, readOnly: true}

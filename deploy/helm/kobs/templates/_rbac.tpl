@@ -4,7 +4,7 @@ with. deploy/rbac-calls.yaml lists the same calls with the code that makes them;
 rendered Roles against that list both ways, and the list against the code.
 
 Unset keys take kobs's defaults (README configuration reference): k8s.events.enabled true,
-composition.enabled true, pod_logs.enabled false, pod_logs.metadata true,
+composition.enabled true, pod_logs.enabled false, kubelet_stats.enabled false, kubelet_stats.composition true, pod_logs.metadata true,
 k8s.events.leader_election.enabled false, presenter.require_clientconfig false,
 presenter.authorize_namespaces false, presenter.clientconfig_namespace krateo-system.
 Receivers run only under `kobs all` and `kobs collect`; the presenter only under `all` and `serve`.
@@ -15,7 +15,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $role := .role -}}
 {{- $get := dict -}}
 {{- $cfg := include "kobs.roleConfig" (dict "root" $root "role" $role) | fromYaml -}}
-{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" -}}
+{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" -}}
 {{- $set := false -}}
 {{- $cur := $cfg -}}
 {{- if hasKey $cfg $key -}}{{- $set = true -}}{{- $cur = index $cfg $key -}}{{- else -}}
@@ -34,6 +34,8 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $presenter := and (has $role (list "all" "serve")) (ne (index $get "presenter.listen") "") -}}
 {{- $events := and $receivers (eq (index $get "k8s.events.enabled") "true") -}}
 {{- $podMeta := and $receivers (eq (index $get "pod_logs.enabled") "true") (eq (index $get "pod_logs.metadata") "true") -}}
+{{- $kubelet := and $receivers (eq (index $get "kubelet_stats.enabled") "true") -}}
+{{- $kubeletComp := and $kubelet (eq (index $get "kubelet_stats.composition") "true") -}}
 {{- $grants := list -}}
 {{- if $events -}}
   {{- $nsList := index $get "k8s.events.namespaces" -}}
@@ -53,7 +55,10 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- if $podMeta -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "pods") "verbs" (list "list" "watch")) -}}
 {{- end -}}
-{{- if and (or $events $podMeta) (eq (index $get "composition.enabled") "true") -}}
+{{- if $kubelet -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "nodes/stats") "verbs" (list "get")) -}}
+{{- end -}}
+{{- if and (or $events $podMeta $kubeletComp) (eq (index $get "composition.enabled") "true") -}}
   {{- range $root.Values.rbac.compositionResolver -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" .group "resources" .resources "verbs" (list "get")) -}}
   {{- end -}}
