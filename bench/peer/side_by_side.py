@@ -43,6 +43,26 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name (threads of one name summed)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            name = head.split("(", 1)[1]
+            fields = rest.split()
+            out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / TICK
+        except OSError:
+            pass
+    return out
+
+
+def thread_delta(before, after):
+    return {k: round(v - before.get(k, 0), 2) for k, v in sorted(after.items(), key=lambda kv: -kv[1])
+            if v - before.get(k, 0) >= 0.01}
+
+
 def status_kb(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -233,6 +253,7 @@ def run_otlp_side(name, proc, port, sink, database, args, build, perf_file=None)
             perf = subprocess.Popen(["perf", "record", "-F", "499", "-o", perf_file, "-p", str(proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Unpaced: as fast as it accepts, for records per CPU-second.
+        threads0 = thread_cpu(proc.pid)
         for sig, table in signals:
             key = f"{database}.{table}"
             base = sink.rows(key)
@@ -248,6 +269,7 @@ def run_otlp_side(name, proc, port, sink, database, args, build, perf_file=None)
                 raise SystemExit(f"{name} {sig}: the sink counted {got} rows for {args.records} sent")
             results[sig].update(cpu=c1 - c0, wall=t1 - t0, rows=got, rss_max=rss.max_mib(), rss_mean=rss.mean_mib(),
                                 gen=json.loads(out), sink_cpu=cpu_seconds(sink.proc.pid) - s0)
+        results["threads"] = thread_delta(threads0, thread_cpu(proc.pid))
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait()
@@ -267,14 +289,18 @@ def otlp(args):
         # The Collector.
         port = free_port()
         cfg = os.path.join(work, "otelcol.yaml")
-        with open(cfg, "w") as f:
-            f.write(COLLECTOR_OTLP.format(otlp_port=port, batch=args.batch_rows, sink_url=sink.url, database="peer"))
-        with open(os.path.join(work, "otelcol.log"), "w") as log:
-            proc = subprocess.Popen([otelcol, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
-            try:
-                out["collector"] = run_otlp_side("otelcol", proc, port, sink, "peer", args, build)
-            finally:
-                stop(proc)
+        if args.only_kobs:
+            cfg = None
+        if cfg:
+            with open(cfg, "w") as f:
+                f.write(COLLECTOR_OTLP.format(otlp_port=port, batch=args.batch_rows, sink_url=sink.url,
+                                              database="peer"))
+            with open(os.path.join(work, "otelcol.log"), "w") as log:
+                proc = subprocess.Popen([otelcol, "--config", cfg], stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    out["collector"] = run_otlp_side("otelcol", proc, port, sink, "peer", args, build)
+                finally:
+                    stop(proc)
         # kobs.
         port = free_port()
         cmd = kobs_cmd(build, sink, "kobs", os.path.join(work, "kobs-data"),
@@ -291,6 +317,14 @@ def otlp(args):
         errors = sink.stats()["errors"]
     finally:
         sink.stop()
+    if args.only_kobs:
+        for sig in ("logs", "traces"):
+            r = out["kobs"][sig]
+            print(f"kobs {sig}: {r['rows'] / r['cpu']:,.0f} records/CPU-s, RSS max {r['rss_max']:.0f} MiB, "
+                  f"paced RSS steady {r.get('paced_rss_steady', 0):.0f} MiB")
+        print("kobs CPU s by thread (both signals): " + json.dumps(out["kobs"]["threads"]))
+        print(json.dumps(out))
+        return
     c, k = out["collector"], out["kobs"]
     print(f"\nOTLP/HTTP protobuf side by side, {args.records} records per signal, batches of {args.batch} records per "
           f"request, {args.connections} connections; work dir {work}\n")
@@ -419,6 +453,7 @@ def run_pod_side(name, proc, ready, sink, key, files, lines):
     time.sleep(2)  # both discover the (empty) files; start_at: end is offset 0 on them
     base = sink.rows(key)
     s0 = cpu_seconds(sink.proc.pid)
+    threads0 = thread_cpu(proc.pid)
     c0, t0 = cpu_seconds(proc.pid), time.time()
     with RssSampler(proc.pid) as rss:
         write_s = write_lines(files, lines)
@@ -429,7 +464,7 @@ def run_pod_side(name, proc, ready, sink, key, files, lines):
     if got != lines:
         raise SystemExit(f"{name}: the sink counted {got} rows for {lines} lines written")
     return dict(cpu=c1 - c0, wall=t1 - t0, rows=got, write_s=write_s, rss_max=rss.max_mib(), rss_mean=rss.mean_mib(),
-                hwm=status_kb(proc.pid, "VmHWM") / 1024, sink_cpu=sink_cpu)
+                hwm=status_kb(proc.pid, "VmHWM") / 1024, sink_cpu=sink_cpu, threads=thread_delta(threads0, thread_cpu(proc.pid)))
 
 
 def kobs_pod_cmd(build, sink, root, data_dir, batch_rows, extra):
@@ -574,6 +609,7 @@ def main():
     o.add_argument("--connections", type=int, default=4)
     o.add_argument("--rss-rate", type=float, default=10000, help="records/s of the paced stretch (0: skip)")
     o.add_argument("--rss-seconds", type=float, default=10)
+    o.add_argument("--only-kobs", action="store_true", help="skip the Collector (for profiling or tuning kobs)")
     p = sub.add_parser("pod_logs")
     p.add_argument("--lines", type=int, default=1000000)
     p.add_argument("--rate", type=float, default=100000, help="lines/s of the paced kobs-only run")
