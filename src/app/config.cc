@@ -88,6 +88,7 @@ const config::Table& configTable() {
                       "Name of the " + name + " table (empty: the variant's name, see docs/schema.md).", {}});
     }
     for (auto& k : collect::collectorConfigKeys()) keys.push_back(std::move(k));
+    for (auto& k : serve::mcp::configKeys()) keys.push_back(std::move(k));
     return keys;
   }());
   return kTable;
@@ -106,6 +107,7 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   c.log_format = v.str("log.format");
   c.listen = v.str("http.listen");
   c.shutdown_timeout = v.duration("shutdown.timeout");
+  c.mcp = serve::mcp::loadConfig(v, env);
 
   c.store.kind = v.str("store.kind");
   // The old proxy's Deployment sets only CLICKHOUSE_URL: that alone selects a server.

@@ -11,6 +11,7 @@
 #include "common/config_table.h"
 #include "pipeline/pipeline.h"
 #include "serve/auth/authenticator.h"
+#include "serve/mcp/mcp_config.h"
 #include "store/schema/schema_options.h"
 
 namespace kobs::app {
@@ -55,6 +56,7 @@ struct KobsConfig {
   store::schema::SchemaOptions schema;
   pipeline::PipelineOptions pipeline;
   ServeConfig serve;
+  serve::mcp::McpConfig mcp;  // the MCP server (serve/mcp/mcp_config.h)
 };
 
 // Loads the YAML file (optional), the environment and --set overrides, then

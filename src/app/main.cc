@@ -39,6 +39,9 @@ int main(int argc, char** argv) {
   auto* schema_print = schema->add_subcommand("print", "Print the DDL kobs runs at start");
   schema_print->add_flag("--detect", ask_store, "Ask the store for its version first (default: assume ClickHouse 26.7)");
   auto* schema_apply = schema->add_subcommand("apply", "Create what is missing in the configured store, then exit");
+  bool mcp_stdio = false;
+  auto* mcp = cli.add_subcommand("mcp", "The MCP server for AI agents alone, over the configured store");
+  mcp->add_flag("--stdio", mcp_stdio, "Serve MCP on stdin/stdout (one JSON-RPC message per line) for a local agent");
   auto* reference = cli.add_subcommand("config-reference", "Print every configuration key as a Markdown table (README)");
 
   cli.footer("Configuration keys (YAML file, env overrides, --set):\n" + app::configTable().textReference());
@@ -59,6 +62,7 @@ int main(int argc, char** argv) {
     logging::init({config.log_level, config.log_format});
     if (*schema_print) return app::printSchema(config, ask_store);
     if (*schema_apply) return app::applySchema(config);
+    if (*mcp) return app::runMcp(config, mcp_stdio);
     app::RunOptions run;
     run.role = *all ? app::Role::kAll : *collect ? app::Role::kCollect : app::Role::kServe;
     run.demo = demo;

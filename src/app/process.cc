@@ -41,6 +41,7 @@ int Process::run() {
   try {
     startEventFeed();
     startClickHouseEndpoint();
+    startMcp();
     startPresenter();
     startPipeline();
     startReceivers();
@@ -90,6 +91,7 @@ void Process::shutdown(Clock::time_point deadline) {
   presenter_api_.reset();
   if (presenter_head_) presenter_head_->stop();
   if (ch_server_) ch_server_->stop(std::chrono::milliseconds(500));
+  stopMcp();
   events_api_.reset();
   if (event_feed_) event_feed_->stop();
   readiness_.stop();

@@ -31,5 +31,9 @@ int runProcess(const KobsConfig& config, const RunOptions& options);
 // the store cannot be asked) / `kobs schema apply`.
 int printSchema(const KobsConfig& config, bool ask_store);
 int applySchema(const KobsConfig& config);
+// `kobs mcp`: the MCP server alone over the configured store, on stdio
+// (`stdio`, or mcp.transport=stdio) until stdin ends, else its HTTP
+// transports on mcp.listen until SIGTERM/SIGINT.
+int runMcp(const KobsConfig& config, bool stdio);
 
 }  // namespace kobs::app

@@ -7,6 +7,7 @@
 //                      or a signal arrives (store_attach.cc)
 //   3. event feed      and the ClickHouse-compatible read endpoint
 //                      (listeners.cc)
+//   3b. MCP server     tools for AI agents on mcp.listen (mcp_listener.cc)
 //   4. presenter       the events-presenter API on its own listener
 //                      (presenter_listener.cc)
 //   5. pipeline        batchers -> disk buffer -> sender (pipeline_wiring.cc)
@@ -46,6 +47,9 @@
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
 #include "serve/events/events_api.h"
+#include "serve/mcp/mcp_http.h"
+#include "serve/mcp/mcp_server.h"
+#include "serve/mcp/mcp_tools.h"
 #include "serve/presenter/event_namespaces.h"
 #include "serve/presenter/presenter_api.h"
 #include "serve/presenter/presenter_head.h"
@@ -74,6 +78,9 @@ class Process {
   void startMainListener();
   void startEventFeed();
   void startClickHouseEndpoint();
+  // mcp_listener.cc
+  void startMcp();
+  void stopMcp();
   // store_attach.cc
   Attach attachStore();
   // presenter_listener.cc
@@ -118,6 +125,13 @@ class Process {
   std::unique_ptr<store::IStore> readonly_store_;
   std::unique_ptr<serve::chcompat::ClickHouseEndpoint> ch_endpoint_;
   std::unique_ptr<http::Server> ch_server_;
+
+  // 3b. MCP server
+  std::unique_ptr<store::IStore> mcp_store_;  // null: the server store itself (readonly=1 per query)
+  std::unique_ptr<serve::mcp::McpTools> mcp_tools_;
+  std::unique_ptr<serve::mcp::McpServer> mcp_server_;
+  std::unique_ptr<serve::mcp::McpHttp> mcp_http_;
+  std::unique_ptr<http::Server> mcp_listener_;
 
   // 4. presenter
   std::unique_ptr<serve::presenter::PresenterReader> presenter_reader_;
