@@ -543,6 +543,8 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
                                 "--set",
                                 "otlp.grpc_listen=",
                                 "--set",
+                                "mcp.listen=",
+                                "--set",
                                 fmt::format("serve.sse_keepalive={}ms", o.keepalive_ms),
                                 "--set",
                                 "log.level=warn"};

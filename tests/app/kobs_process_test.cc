@@ -121,7 +121,8 @@ TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
     ::dup2(out_pipe[1], 1);
     ::close(out_pipe[0]);
     std::vector<std::string> args{bin, "all", "--data-dir", data, "--set", "http.listen=127.0.0.1:0",
-                                  "--set", "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0"};
+                                  "--set", "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0",
+                                  "--set", "mcp.listen=127.0.0.1:0"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -185,7 +186,8 @@ TEST(KobsProcess, APortInUseAfterTheStoreStartedEndsTheStartCleanly) {
 
   testing::TempDir dir;
   auto r = runKobs({"all", "--data-dir", dir.str(), "--set", "http.listen=127.0.0.1:0", "--set",
-                    "serve.clickhouse_listen=", "--set", "otlp.grpc_listen=", "--set", "otlp.http_listen=" + taken});
+                    "serve.clickhouse_listen=", "--set", "mcp.listen=", "--set", "otlp.grpc_listen=", "--set",
+                    "otlp.http_listen=" + taken});
   ::close(busy);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find(taken), std::string::npos) << r.err;

@@ -50,7 +50,7 @@ struct Kobs {
       : child({kobsBinary(), "all", "--data-dir", data.string(), "--set", "http.listen=127.0.0.1:0", "--set",
                "serve.clickhouse_listen=127.0.0.1:0", "--kubeconfig", kubeconfig.string(), "--set",
                "k8s.events.namespaces=" + ns, "--set", "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set",
-               "log.level=warn"}) {
+               "mcp.listen=", "--set", "log.level=warn"}) {
     std::regex ch(R"(ClickHouse-compatible endpoint on http://[0-9.]+:([0-9]+))");
     for (std::string line; ch_port == 0 && !(line = child.readLine()).empty();) {
       std::smatch m;

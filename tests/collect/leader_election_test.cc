@@ -51,7 +51,7 @@ class Kobs {
     // Listeners on free or no ports: two of these run at once, beside other tests.
     std::vector<std::string> args{bin,   "all",   "--data-dir",        dir_.str(), "--set", "http.listen=127.0.0.1:0",
                                   "--set", "serve.clickhouse_listen=", "--set",    "otlp.http_listen=",
-                                  "--set", "otlp.grpc_listen="};
+                                  "--set", "otlp.grpc_listen=", "--set", "mcp.listen="};
     args.insert(args.end(), extra.begin(), extra.end());
     int out[2];
     if (::pipe(out) != 0) throw std::runtime_error("pipe failed");

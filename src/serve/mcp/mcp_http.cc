@@ -158,6 +158,10 @@ http::Response McpHttp::preflight(const http::Request& request) {
 std::optional<http::Response> McpHttp::admit(const http::Request& request) {
   if (!allowedOrigin(request)) return refuse("origin", 403, "Forbidden: origin not allowed");
   if (options_.auth_disabled) return std::nullopt;
+  if (options_.auth_token.empty() && !authenticator_)
+    return refuse("auth", 401,
+                  "Unauthorized: no MCP credentials are configured (set CLICKHOUSE_MCP_AUTH_TOKEN or mcp.auth_token, "
+                  "or mcp.auth_disabled=true)");
   std::string token;
   if (auto a = request.header("authorization"); a && a->size() > 7 && iequals(a->substr(0, 7), "Bearer "))
     token = std::string(a->substr(7));
@@ -170,10 +174,6 @@ std::optional<http::Response> McpHttp::admit(const http::Request& request) {
     if (verdict.ok()) return std::nullopt;
     if (verdict.status == 503) return refuse("auth", 503, "Service Unavailable: " + verdict.message);
   }
-  if (options_.auth_token.empty() && !authenticator_)
-    return refuse("auth", 401,
-                  "Unauthorized: no MCP credentials are configured (set CLICKHOUSE_MCP_AUTH_TOKEN or mcp.auth_token, "
-                  "or mcp.auth_disabled=true)");
   return refuse("auth", 401, "Unauthorized: invalid token");
 }
 

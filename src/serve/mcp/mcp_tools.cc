@@ -520,8 +520,10 @@ std::string McpTools::compositionTimeline(const Json& args, CallContext* context
   const std::string sql = fmt::format(
       "SELECT time, kind, severity, source, reason, message FROM ("
       "SELECT Timestamp AS time, 'event' AS kind, CAST(SeverityText, 'String') AS severity, "
-      "concat(ResourceAttributes['k8s.object.kind'], '/', ResourceAttributes['k8s.namespace.name'], '/', "
-      "ResourceAttributes['k8s.object.name']) AS source, ResourceAttributes['k8s.event.reason'] AS reason, "
+      "concat(JSONExtractString(Body, 'object', 'involvedObject', 'kind'), '/', "
+      "JSONExtractString(Body, 'object', 'involvedObject', 'namespace'), '/', "
+      "JSONExtractString(Body, 'object', 'involvedObject', 'name')) AS source, "
+      "JSONExtractString(Body, 'object', 'reason') AS reason, "
       "JSONExtractString(Body, 'object', 'message') AS message FROM {logs} "
       "WHERE ResourceAttributes['telemetry.source'] = 'k8s-events' AND (LogAttributes['krateo.io/composition-id'] = "
       "{id} OR ResourceAttributes['krateo.composition.id'] = {id}) AND {range} "
@@ -553,12 +555,16 @@ std::string McpTools::podErrors(const Json& args, CallContext* context) {
       "AND ResourceAttributes['telemetry.source'] != 'k8s-events' AND (SeverityNumber >= 17 OR upper(SeverityText) "
       "IN ('ERROR', 'FATAL', 'CRITICAL')) AND Timestamp >= {since}{ns} "
       "UNION ALL "
-      "SELECT ResourceAttributes['k8s.namespace.name'], ResourceAttributes['k8s.object.name'], false, Timestamp, "
+      "SELECT JSONExtractString(Body, 'object', 'involvedObject', 'namespace'), "
+      "JSONExtractString(Body, 'object', 'involvedObject', 'name'), false, Timestamp, "
       "JSONExtractString(Body, 'object', 'message') FROM {logs} WHERE ResourceAttributes['telemetry.source'] = "
-      "'k8s-events' AND ResourceAttributes['k8s.object.kind'] = 'Pod' AND SeverityText = 'Warning' AND Timestamp >= "
-      "{since}{ns}"
+      "'k8s-events' AND JSONExtractString(Body, 'object', 'involvedObject', 'kind') = 'Pod' AND SeverityText = "
+      "'Warning' AND Timestamp >= {since}{ns_event}"
       ") GROUP BY namespace, pod ORDER BY total DESC, namespace, pod",
-      fmt::arg("logs", logs), fmt::arg("since", timeLiteral(since)), fmt::arg("ns", ns_filter));
+      fmt::arg("logs", logs), fmt::arg("since", timeLiteral(since)), fmt::arg("ns", ns_filter),
+      fmt::arg("ns_event", ns ? " AND JSONExtractString(Body, 'object', 'involvedObject', 'namespace') = " +
+                                    store::quoteString(*ns)
+                              : std::string()));
   return dumpText(capped(sql, false, context));
 }
 

@@ -8,6 +8,8 @@
 // (the same moment's log line on stderr is accepted too). With a presenter
 // listener (presenterListen), start() also waits for
 //   kobs events-presenter API on http://127.0.0.1:<port>  (...)
+// and, unless sets holds 'mcp.listen=', for
+//   kobs MCP server on http://127.0.0.1:<port>  (...)
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,12 +35,16 @@ export class Kobs {
     if (demo) this.args.push('--demo');
     this.args.push('--data-dir', dataDir, '--set', `http.listen=${httpListen}`,
                    '--set', 'serve.clickhouse_listen=127.0.0.1:0', '--set', 'log.level=info',
+                   // MCP on a free port (tests/js/mcp_sdk.test.mjs reads it back as mcpPort).
+                   '--set', 'mcp.listen=127.0.0.1:0',
                    // OTLP on free ports: tests run in parallel (tests/js/otlp*.test.mjs read them back).
                    '--set', 'otlp.http_listen=127.0.0.1:0', '--set', 'otlp.grpc_listen=127.0.0.1:0');
     if (presenterListen) this.args.push('--set', `presenter.listen=${presenterListen}`);
     for (const s of sets) this.args.push('--set', s);
     this.name = name;
     this.withPresenter = Boolean(presenterListen);
+    // The MCP listener starts right after the ClickHouse endpoint (unless a set turns it off).
+    this.withMcp = !sets.includes('mcp.listen=');
     this.env = { ...process.env, ...env };
     this.stderr = '';
     this.stdout = '';
@@ -60,10 +66,12 @@ export class Kobs {
         const ch = this.stdout.match(/ClickHouse-compatible endpoint on http:\/\/[^:]+:(\d+)/) ||
                    this.stderr.match(/ClickHouse-compatible read-only endpoint on port (\d+)/);  // the log line
         const presenter = this.stdout.match(/kobs events-presenter API on http:\/\/[^:]+:(\d+)/);
-        if (http && ch && (presenter || !this.withPresenter)) {
+        const mcp = this.stdout.match(/kobs MCP server on http:\/\/[^:]+:(\d+)/);
+        if (http && ch && (presenter || !this.withPresenter) && (mcp || !this.withMcp)) {
           this.port = Number(http[1]);
           this.chPort = Number(ch[1]);
           if (presenter) this.presenterPort = Number(presenter[1]);
+          if (mcp) this.mcpPort = Number(mcp[1]);
           clearTimeout(timer);
           resolve();
         }

@@ -52,6 +52,7 @@ class Kobs:
     def __init__(self, data_dir, users_file):
         args = [os.environ["KOBS_BIN"], "all", "--demo", "--data-dir", data_dir,
                 "--set", "http.listen=127.0.0.1:0", "--set", "serve.clickhouse_listen=127.0.0.1:0",
+                "--set", "mcp.listen=127.0.0.1:0",
                 "--set", "batch.max_age=200ms", "--set", f"serve.clickhouse_users_file={users_file}"]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stderr = []
