@@ -80,7 +80,7 @@ if $embedded; then
   port=$((20000 + RANDOM % 20000))
   log "smoke test: kobs all --demo, /readyz on 127.0.0.1:$port"
   run_in "localhost/kobs:$tag-embedded" /usr/bin/kobs all --demo --set "http.listen=127.0.0.1:$port" \
-    --set otlp.http_listen= --set otlp.grpc_listen= --set serve.clickhouse_listen= >"/tmp/kobs-image-demo.log" 2>&1 &
+    --set otlp.http_listen= --set otlp.grpc_listen= --set serve.clickhouse_listen= --set mcp.listen= >"/tmp/kobs-image-demo.log" 2>&1 &
   pid=$!
   ok=false
   for _ in $(seq 1 180); do

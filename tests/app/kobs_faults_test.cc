@@ -146,14 +146,14 @@ TEST(KobsFaults, ClickHouseHangingWhileRunningLeavesStreamsProbesAndShutdownResp
   const uint16_t ch_port = freePort();
   Kobs central({"all", "--demo", "--data-dir", (dir.path() / "central").string(), "--set", "http.listen=127.0.0.1:0",
                 "--set", "serve.clickhouse_listen=127.0.0.1:" + std::to_string(ch_port), "--set",
-                "otlp.http_listen=", "--set", "otlp.grpc_listen="});
+                "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set", "mcp.listen="});
   ASSERT_GT(central.port, 0) << "kobs all did not print its address";
   ASSERT_TRUE(eventually([&] { return timedFetch(central.url("/readyz")).result.status == 200; }, 60s));
   testing::FaultProxy proxy(ch_port);
   Kobs serve({"serve", "--data-dir", (dir.path() / "serve").string(), "--set", "http.listen=127.0.0.1:0", "--set",
               "serve.clickhouse_listen=", "--set", "store.kind=clickhouse", "--set",
               "store.clickhouse.url=" + proxy.url(), "--set", "serve.sse_keepalive=200ms", "--set",
-              "shutdown.timeout=3s"});
+              "shutdown.timeout=3s", "--set", "mcp.listen="});
   ASSERT_GT(serve.port, 0) << "kobs serve did not print its address";
   ASSERT_TRUE(eventually([&] { return timedFetch(serve.url("/readyz")).result.status == 200; }, 60s));
   ht::RawSocket stream(serve.port);
@@ -203,7 +203,8 @@ TEST(KobsFaults, HungJwksDelaysNeitherOpenStreamsNorStaticTokens) {
   std::ofstream(tokens) << "static-token\n";
   Kobs kobs({"all", "--data-dir", (dir.path() / "data").string(), "--set", "http.listen=127.0.0.1:0", "--set",
              "serve.clickhouse_listen=", "--set", "auth.tokens_file=" + tokens.string(), "--set",
-             "auth.jwt_jwks_url=" + hung_jwks.url() + "/jwks.json", "--set", "serve.sse_keepalive=200ms"});
+             "auth.jwt_jwks_url=" + hung_jwks.url() + "/jwks.json", "--set", "serve.sse_keepalive=200ms", "--set",
+             "mcp.listen="});
   ASSERT_GT(kobs.port, 0) << "kobs did not print its address";
   ASSERT_TRUE(eventually([&] { return timedFetch(kobs.url("/readyz")).result.status == 200; }, 60s));
   ASSERT_TRUE(eventually([&] { return hung_jwks.accepted() > 0; }, 30s));  // its fetch hangs from now on
