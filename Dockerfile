@@ -30,17 +30,15 @@ RUN cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKOB
  && strip --strip-unneeded -o /kobs build/release/src/app/kobs
 COPY deploy/image/mkroot.sh /usr/local/bin/mkroot
 
-# Variant 0: kobs alone.
-FROM build AS root-0
-RUN mkroot
-
-# Variant 1: plus libchdb.so from the npm registry (scripts/setup.sh: pinned version and sha512).
-FROM build AS root-1
-RUN KOBS_SETUP_PROFILE=image KOBS_SETUP_CHDB=1 scripts/setup.sh && rm -rf /var/lib/apt/lists/* \
- && mkdir -p /usr/lib/kobs && cp "$(find third_party/chdb -name libchdb.so | head -1)" /usr/lib/kobs/libchdb.so \
- && mkroot /usr/lib/kobs/libchdb.so
-
-FROM root-${WITH_CHDB} AS root
+# The runtime root. The compile above does not depend on WITH_CHDB, so both variants share it.
+FROM build AS root
+ARG WITH_CHDB
+# WITH_CHDB=1: libchdb.so from the npm registry (scripts/setup.sh: pinned version and sha512) and what it loads.
+RUN if [ "$WITH_CHDB" = 1 ]; then \
+      KOBS_SETUP_PROFILE=image KOBS_SETUP_CHDB=1 scripts/setup.sh && rm -rf /var/lib/apt/lists/* \
+      && mkdir -p /usr/lib/kobs && cp "$(find third_party/chdb -name libchdb.so | head -1)" /usr/lib/kobs/libchdb.so \
+      && mkroot /usr/lib/kobs/libchdb.so; \
+    else mkroot; fi
 
 FROM scratch
 COPY --from=root /rootfs/ /

@@ -319,11 +319,48 @@ class ClickStack(unittest.TestCase):
         self.assertEqual(v["hyperdx"]["otelExporterEndpoint"], "http://kobs-collector.kobs.svc:4318")
 
 
+class Image(unittest.TestCase):
+    """The Dockerfile, read statically (deploy/image/build.sh builds it; too heavy for the suite)."""
+
+    def read(self, name):
+        with open(os.path.join(ROOT, name), encoding="utf-8") as f:
+            return f.read()
+
+    def test_every_copied_path_exists_and_passes_dockerignore(self):
+        allowed = [l[1:].rstrip("/") for l in self.read(".dockerignore").splitlines() if l.startswith("!")]
+        self.assertIn("*", [l.strip() for l in self.read(".dockerignore").splitlines()])
+        copies = []
+        for line in self.read("Dockerfile").splitlines():
+            parts = line.split()
+            if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
+                copies += parts[1:-1]
+        self.assertTrue(copies)
+        for src in copies:
+            with self.subTest(src=src):
+                self.assertTrue(os.path.exists(os.path.join(ROOT, src)), src)
+                self.assertTrue(any(src.rstrip("/") == a or src.startswith(a + "/") for a in allowed),
+                                "%s is excluded by .dockerignore" % src)
+
+    def test_runtime_is_non_root_scratch_with_kobs_entrypoint(self):
+        text = self.read("Dockerfile")
+        final = text[text.rindex("\nFROM "):]
+        self.assertIn("FROM scratch", final)
+        self.assertIn("USER 65532:65532", final)
+        self.assertIn('ENTRYPOINT ["/usr/bin/kobs"]', final)
+        self.assertIn("ARG WITH_CHDB=0", text)
+        with open(os.path.join(CHART, "values.yaml")) as f:
+            v = yaml.safe_load(f)
+        # The chart's pods run as the image's user, and allInOne runs the WITH_CHDB=1 tag.
+        self.assertEqual(v["podSecurityContext"]["runAsUser"], 65532)
+        self.assertEqual(v["image"]["embeddedSuffix"], "-embedded")
+
+
 class ShellCheck(unittest.TestCase):
     def test_scripts_are_shellcheck_clean(self):
         import glob
         scripts = [os.path.join(ROOT, "install.sh"), os.path.join(ROOT, "scripts", "setup-deploy-tools.sh")]
         scripts += glob.glob(os.path.join(ROOT, "deploy", "**", "*.sh"), recursive=True)
+        self.assertIn(os.path.join(ROOT, "deploy", "image", "build.sh"), scripts)
         sc = shutil.which("shellcheck")
         self.assertIsNotNone(sc, "shellcheck not installed (Debian package shellcheck; scripts/setup.sh)")
         p = run([sc, "--severity=style"] + scripts, check=False)
