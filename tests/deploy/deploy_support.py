@@ -69,8 +69,20 @@ def helm_args(values):
     return args
 
 
+_RENDERED = {}
+
+
 def render(values=None, namespace="obs", release="kobs", extra=()):
-    """helm template of the chart with `values` (a dict merged over values.yaml): the rendered text."""
+    """helm template of the chart with `values` (a dict merged over values.yaml): the rendered text.
+    Remembered per process: the chart does not change while the tests run."""
+    import json
+    key = json.dumps([values, namespace, release, list(extra)], sort_keys=True)
+    if key not in _RENDERED:
+        _RENDERED[key] = _render(values, namespace, release, extra)
+    return _RENDERED[key]
+
+
+def _render(values, namespace, release, extra):
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
         yaml.safe_dump(values or {}, f)
         vfile = f.name
