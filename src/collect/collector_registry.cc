@@ -2,6 +2,7 @@
 
 #include "collect/demo/demo_feed.h"
 #include "collect/host_metrics/host_metrics_receiver.h"
+#include "collect/k8s_cluster/k8s_cluster_receiver.h"
 #include "collect/kubelet_stats/kubelet_stats_receiver.h"
 #include "collect/k8s_events/events_receiver.h"
 #include "collect/pod_logs/pod_logs_receiver.h"
@@ -45,6 +46,7 @@ std::vector<config::KeySpec> collectorConfigKeys() {
   for (auto& k : otlp::configKeys()) keys.push_back(std::move(k));
   for (auto& k : host_metrics::configKeys()) keys.push_back(std::move(k));
   for (auto& k : kubelet_stats::configKeys()) keys.push_back(std::move(k));
+  for (auto& k : k8s_cluster::configKeys()) keys.push_back(std::move(k));
   return keys;
 }
 
@@ -125,6 +127,12 @@ std::vector<CollectorFactory> registerCollectors() {
          if (ctx.demo || !ctx.config.boolean("kubelet_stats.enabled")) return nullptr;
          return std::make_unique<kubelet_stats::KubeletStatsReceiver>(kubelet_stats::optionsFromConfig(ctx.config),
                                                                       ctx.pipeline, &ctx.metrics);
+       }},
+      {"k8s_cluster",
+       [](const CollectorContext& ctx) -> std::unique_ptr<Component> {
+         if (ctx.demo || !ctx.config.boolean("k8s_cluster.enabled")) return nullptr;
+         return std::make_unique<k8s_cluster::K8sClusterReceiver>(k8s_cluster::optionsFromConfig(ctx.config),
+                                                                  ctx.pipeline, &ctx.metrics);
        }},
   };
 }

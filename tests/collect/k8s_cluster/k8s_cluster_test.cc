@@ -1,0 +1,324 @@
+// k8s_cluster against a real kube-apiserver: a deployment scaled, a pod's
+// restart count changed through the status subresource (there is no kubelet),
+// a node's Ready condition flipped, each reflected in the next emission; one
+// emitting replica through the Lease. Also kubelet_stats' composition ids
+// resolved through the same real API server.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+
+#include "collect/k8s_cluster/cluster_state.h"
+#include "collect/k8s_cluster/k8s_cluster_receiver.h"
+#include "collect/kubelet_stats/kubelet_server.h"
+#include "collect/kubelet_stats/kubelet_stats_receiver.h"
+#include "collect/metrics_naming/metrics_stack.h"
+#include "collect/metrics_naming/naming_check.h"
+#include "support/real_apiserver.h"
+
+KOBS_REAL_APISERVER_ENVIRONMENT();
+
+namespace kobs::collect::k8s_cluster {
+namespace {
+
+using json = nlohmann::json;
+using pipeline::MetricPoint;
+using test::waitFor;
+
+kobs::testing::RealApiServer& server() { return kobs::testing::RealApiServerEnvironment::server(); }
+
+std::map<std::string, std::string> resourceOf(const MetricPoint& p) {
+  std::map<std::string, std::string> m;
+  for (const auto& [k, v] : p.resource->attributes) m[k] = pipeline::asString(v);
+  return m;
+}
+
+std::vector<MetricPoint> matching(std::vector<MetricPoint> pts, const std::string& name,
+                                  const std::map<std::string, std::string>& match) {
+  std::vector<MetricPoint> out;
+  for (auto& p : pts) {
+    if (p.name != name) continue;
+    auto r = resourceOf(p);
+    bool ok = true;
+    for (const auto& [k, v] : match) ok = ok && r.count(k) && r[k] == v;
+    if (ok) out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// The value the watch cache would emit now (NaN when absent).
+double cached(const K8sClusterReceiver& rx, const std::string& name, const std::map<std::string, std::string>& match) {
+  auto pts = matching(rx.state().emit(1, 1), name, match);
+  return pts.size() == 1 ? pts[0].value : NAN;
+}
+
+K8sClusterOptions options(std::chrono::milliseconds interval = std::chrono::milliseconds(300)) {
+  K8sClusterOptions o;
+  k8s::ResolveOptions ro;
+  ro.kubeconfig = server().kubeconfig().string();
+  o.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
+  o.interval = interval;
+  o.start_jitter = false;
+  o.resolver.api_calls_per_second = 0;
+  return o;
+}
+
+class K8sClusterTest : public ::testing::Test {
+ protected:
+  // The newest stored value of a gauge for a resource, from the real table.
+  std::optional<double> stored(test::MetricsStack& stack, const std::string& db, const std::string& metric,
+                               const std::string& attr, const std::string& value) {
+    auto r = stack.rows("SELECT Value FROM `" + db + "`.`" + stack.table(store::schema::TableKind::kMetricsGauge) +
+                        "` WHERE MetricName = '" + metric + "' AND ResourceAttributes['" + attr + "'] = '" + value +
+                        "' ORDER BY TimeUnix DESC LIMIT 1");
+    if (r.empty()) return std::nullopt;
+    return r[0]["Value"].get<double>();
+  }
+
+  // Waits until the watch cache shows `want`, then for the emission after
+  // that, and checks the store holds it as the newest value.
+  void expectNextEmission(test::MetricsStack& stack, const std::string& db, K8sClusterReceiver& rx,
+                          const std::string& metric, const std::map<std::string, std::string>& match, double want,
+                          const std::string& attr, const std::string& value) {
+    ASSERT_TRUE(waitFor([&] { return cached(rx, metric, match) == want; }, std::chrono::seconds(60)))
+        << metric << " never reached " << want << " in the watch cache";
+    // +2: an emission already running when the cache changed may still end with the old value.
+    const uint64_t after = rx.emissions();
+    ASSERT_TRUE(waitFor([&] { return rx.emissions() >= after + 2; }, std::chrono::seconds(60)));
+    stack.drain();
+    auto v = stored(stack, db, metric, attr, value);
+    ASSERT_TRUE(v.has_value()) << metric;
+    EXPECT_EQ(*v, want) << metric;
+  }
+};
+
+TEST_F(K8sClusterTest, ScaledDeploymentRestartedPodAndNodeConditionShowInTheNextEmission) {
+  const std::string ns = server().createNamespace("cluster");
+  auto w = server().createDeployment(ns, "web", {{"krateo.io/composition-id", "comp-web"}}, 2);
+  server().create("/api/v1/nodes", {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-a"}}}});
+  auto setReady = [&](const std::string& status) {
+    auto node = server().get("/api/v1/nodes/node-a");
+    node["status"]["conditions"] = json::array(
+        {{{"type", "Ready"}, {"status", status}, {"reason", "KubeletReady"}, {"lastHeartbeatTime", "2026-03-05T10:00:00Z"},
+          {"lastTransitionTime", "2026-03-05T10:00:00Z"}}});
+    server().update("/api/v1/nodes/node-a/status", node);
+  };
+  setReady("True");
+
+  test::MetricsStack stack("k8s_cluster_rx");
+  metrics::Registry registry;
+  K8sClusterReceiver rx(options(), *stack.pipeline, &registry);
+  rx.start();
+  ASSERT_TRUE(waitFor([&] { return rx.emissions() >= 1; }, std::chrono::seconds(60)));
+
+  // Names, units and attribute keys as the receiver's metadata has them.
+  auto all = rx.state().emit(1, 1);
+  test::checkNaming("k8s_cluster", all, {"k8s.statefulset.desired_pods", "k8s.statefulset.ready_pods",
+                                         "k8s.statefulset.current_pods", "k8s.statefulset.updated_pods",
+                                         "k8s.daemonset.current_scheduled_nodes", "k8s.daemonset.desired_scheduled_nodes",
+                                         "k8s.daemonset.misscheduled_nodes", "k8s.daemonset.ready_nodes",
+                                         "k8s.job.active_pods", "k8s.job.desired_successful_pods", "k8s.job.failed_pods",
+                                         "k8s.job.max_parallel_pods", "k8s.job.successful_pods",
+                                         "k8s.container.restarts", "k8s.container.ready",
+                                         "k8s.container.cpu_request", "k8s.container.cpu_limit",
+                                         "k8s.container.memory_request", "k8s.container.memory_limit",
+                                         "k8s.container.storage_request", "k8s.container.storage_limit",
+                                         "k8s.container.ephemeralstorage_request",
+                                         "k8s.container.ephemeralstorage_limit"});
+
+  // Pods: pending (no kubelet), composition id through RS -> Deployment.
+  const std::string pod = w.pods[0]["metadata"]["name"];
+  auto phase = matching(all, "k8s.pod.phase", {{"k8s.pod.name", pod}});
+  ASSERT_EQ(phase.size(), 1u);
+  EXPECT_EQ(phase[0].value, 1);
+  EXPECT_EQ(resourceOf(phase[0])["k8s.namespace.name"], ns);
+  EXPECT_EQ(resourceOf(phase[0])["k8s.pod.uid"], w.pods[0]["metadata"]["uid"]);
+  // The emitted rows carry the composition id, found through the pod's ReplicaSet and its labelled Deployment.
+  stack.drain();
+  auto ids = stack.rows("SELECT DISTINCT ResourceAttributes['krateo.io/composition-id'] AS id, "
+                        "ResourceAttributes['krateo.composition.id'] AS id2 FROM `k8s_cluster_rx`.`" +
+                        stack.table(store::schema::TableKind::kMetricsGauge) +
+                        "` WHERE MetricName = 'k8s.pod.phase' AND ResourceAttributes['k8s.pod.name'] = '" + pod + "'");
+  ASSERT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids[0]["id"], "comp-web");
+  EXPECT_EQ(ids[0]["id2"], "comp-web");
+  EXPECT_EQ(cached(rx, "k8s.deployment.desired", {{"k8s.deployment.name", "web"}}), 2);
+  EXPECT_EQ(cached(rx, "k8s.deployment.available", {{"k8s.deployment.name", "web"}}), 0);
+  EXPECT_EQ(cached(rx, "k8s.namespace.phase", {{"k8s.namespace.name", ns}}), 1);
+
+  // 1. kubectl scale deployment web --replicas=5 (the scale subresource).
+  server().update("/apis/apps/v1/namespaces/" + ns + "/deployments/web/scale",
+                  {{"apiVersion", "autoscaling/v1"}, {"kind", "Scale"},
+                   {"metadata", {{"name", "web"}, {"namespace", ns}}}, {"spec", {{"replicas", 5}}}});
+  expectNextEmission(stack, "k8s_cluster_rx", rx, "k8s.deployment.desired", {{"k8s.deployment.name", "web"}}, 5,
+                     "k8s.deployment.name", "web");
+
+  // 2. The pod runs and its container restarted 3 times, as a kubelet would report through the status subresource.
+  auto p = server().get("/api/v1/namespaces/" + ns + "/pods/" + pod);
+  p["status"]["phase"] = "Running";
+  p["status"]["containerStatuses"] = json::array({{{"name", "app"}, {"ready", true}, {"restartCount", 3},
+                                                   {"image", "nginx:1.25"}, {"imageID", ""},
+                                                   {"containerID", "containerd://0123abcd"},
+                                                   {"state", {{"running", {{"startedAt", "2026-03-05T10:00:00Z"}}}}}}});
+  server().update("/api/v1/namespaces/" + ns + "/pods/" + pod + "/status", p);
+  expectNextEmission(stack, "k8s_cluster_rx", rx, "k8s.container.restarts", {{"k8s.pod.name", pod}}, 3,
+                     "k8s.pod.name", pod);
+  auto restarts = matching(rx.state().emit(1, 1), "k8s.container.restarts", {{"k8s.pod.name", pod}});
+  ASSERT_EQ(restarts.size(), 1u);
+  EXPECT_EQ(resourceOf(restarts[0])["container.id"], "0123abcd");
+  EXPECT_EQ(resourceOf(restarts[0])["container.image.name"], "nginx");
+  EXPECT_EQ(resourceOf(restarts[0])["container.image.tag"], "1.25");
+  EXPECT_EQ(resourceOf(restarts[0])["k8s.container.name"], "app");
+  EXPECT_EQ(cached(rx, "k8s.pod.phase", {{"k8s.pod.name", pod}}), 2);
+  EXPECT_EQ(cached(rx, "k8s.container.ready", {{"k8s.pod.name", pod}}), 1);
+
+  // 3. The node stops being Ready.
+  EXPECT_EQ(cached(rx, "k8s.node.condition_ready", {{"k8s.node.name", "node-a"}}), 1);
+  setReady("False");
+  expectNextEmission(stack, "k8s_cluster_rx", rx, "k8s.node.condition_ready", {{"k8s.node.name", "node-a"}}, 0,
+                     "k8s.node.name", "node-a");
+  setReady("Unknown");
+  expectNextEmission(stack, "k8s_cluster_rx", rx, "k8s.node.condition_ready", {{"k8s.node.name", "node-a"}}, -1,
+                     "k8s.node.name", "node-a");
+
+  // A deleted deployment leaves the cache.
+  server().remove("/apis/apps/v1/namespaces/" + ns + "/deployments/web");
+  ASSERT_TRUE(waitFor([&] { return std::isnan(cached(rx, "k8s.deployment.desired", {{"k8s.deployment.name", "web"}})); },
+                      std::chrono::seconds(60)));
+  rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  server().remove("/api/v1/nodes/node-a");
+}
+
+TEST_F(K8sClusterTest, WorkloadsRequestsAndLimits) {
+  const std::string ns = server().createNamespace("workloads");
+  server().create("/apis/apps/v1/namespaces/" + ns + "/statefulsets",
+                  {{"apiVersion", "apps/v1"}, {"kind", "StatefulSet"},
+                   {"metadata", {{"name", "db"}}},
+                   {"spec", {{"replicas", 3}, {"serviceName", "db"}, {"selector", {{"matchLabels", {{"app", "db"}}}}},
+                             {"template", {{"metadata", {{"labels", {{"app", "db"}}}}},
+                                           {"spec", {{"containers", json::array({{{"name", "pg"}, {"image", "postgres:16"}}})}}}}}}}});
+  server().create("/apis/apps/v1/namespaces/" + ns + "/daemonsets",
+                  {{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"},
+                   {"metadata", {{"name", "agent"}, {"labels", {{"krateo.io/composition-id", "comp-agent"}}}}},
+                   {"spec", {{"selector", {{"matchLabels", {{"app", "agent"}}}}},
+                             {"template", {{"metadata", {{"labels", {{"app", "agent"}}}}},
+                                           {"spec", {{"containers", json::array({{{"name", "a"}, {"image", "busybox"}}})}}}}}}}});
+  server().create("/apis/batch/v1/namespaces/" + ns + "/jobs",
+                  {{"apiVersion", "batch/v1"}, {"kind", "Job"},
+                   {"metadata", {{"name", "backup"}}},
+                   {"spec", {{"completions", 4}, {"parallelism", 2},
+                             {"template", {{"spec", {{"restartPolicy", "Never"},
+                                                     {"containers", json::array({{{"name", "b"}, {"image", "busybox"}}})}}}}}}}});
+  server().create("/api/v1/namespaces/" + ns + "/pods",
+                  {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "sized"}}},
+                   {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "registry.local:5000/team/app"},
+                                                          {"resources", {{"requests", {{"cpu", "250m"}, {"memory", "64Mi"}}},
+                                                                         {"limits", {{"cpu", "1"}, {"memory", "128Mi"},
+                                                                                     {"ephemeral-storage", "1Gi"}}}}}}})}}}});
+  test::MetricsStack stack("k8s_cluster_wl");
+  K8sClusterReceiver rx(options(), *stack.pipeline, nullptr);
+  rx.start();
+  ASSERT_TRUE(waitFor([&] { return rx.emissions() >= 1 && !std::isnan(cached(rx, "k8s.container.cpu_limit", {{"k8s.pod.name", "sized"}})); },
+                      std::chrono::seconds(60)));
+  EXPECT_EQ(cached(rx, "k8s.statefulset.desired_pods", {{"k8s.statefulset.name", "db"}}), 3);
+  EXPECT_EQ(cached(rx, "k8s.statefulset.ready_pods", {{"k8s.statefulset.name", "db"}}), 0);
+  EXPECT_EQ(cached(rx, "k8s.daemonset.desired_scheduled_nodes", {{"k8s.daemonset.name", "agent"}}), 0);
+  auto ds = matching(rx.state().emit(1, 1), "k8s.daemonset.ready_nodes", {{"k8s.daemonset.name", "agent"}});
+  ASSERT_EQ(ds.size(), 1u);
+  EXPECT_EQ(resourceOf(ds[0])["krateo.io/composition-id"], "comp-agent");
+  EXPECT_EQ(cached(rx, "k8s.job.desired_successful_pods", {{"k8s.job.name", "backup"}}), 4);
+  EXPECT_EQ(cached(rx, "k8s.job.max_parallel_pods", {{"k8s.job.name", "backup"}}), 2);
+  EXPECT_EQ(cached(rx, "k8s.job.active_pods", {{"k8s.job.name", "backup"}}), 0);
+  EXPECT_EQ(cached(rx, "k8s.container.cpu_request", {{"k8s.pod.name", "sized"}}), 0.25);
+  EXPECT_EQ(cached(rx, "k8s.container.cpu_limit", {{"k8s.pod.name", "sized"}}), 1.0);
+  EXPECT_EQ(cached(rx, "k8s.container.memory_request", {{"k8s.pod.name", "sized"}}), 64.0 * 1024 * 1024);
+  EXPECT_EQ(cached(rx, "k8s.container.memory_limit", {{"k8s.pod.name", "sized"}}), 128.0 * 1024 * 1024);
+  EXPECT_EQ(cached(rx, "k8s.container.ephemeralstorage_limit", {{"k8s.pod.name", "sized"}}), 1024.0 * 1024 * 1024);
+  EXPECT_TRUE(std::isnan(cached(rx, "k8s.container.storage_limit", {{"k8s.pod.name", "sized"}})));
+  auto img = matching(rx.state().emit(1, 1), "k8s.container.cpu_limit", {{"k8s.pod.name", "sized"}});
+  ASSERT_EQ(img.size(), 1u);
+  EXPECT_EQ(resourceOf(img[0])["container.image.name"], "registry.local:5000/team/app");
+  EXPECT_EQ(resourceOf(img[0])["container.image.tag"], "latest");
+  test::checkNaming("k8s_cluster", rx.state().emit(1, 1),
+                    {"k8s.container.restarts", "k8s.container.ready", "k8s.container.storage_request",
+                     "k8s.container.storage_limit", "k8s.container.ephemeralstorage_request", "k8s.deployment.desired",
+                     "k8s.deployment.available", "k8s.replicaset.desired", "k8s.replicaset.available",
+                     "k8s.node.condition_ready"});
+  rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
+TEST_F(K8sClusterTest, OnlyTheLeaseHolderEmitsAndTheOtherTakesOver) {
+  test::MetricsStack stack("k8s_cluster_le");
+  auto o = options(std::chrono::milliseconds(200));
+  o.leader.enabled = true;
+  o.leader.lease_name = "kobs-k8s-cluster-test";
+  o.leader.lease_namespace = "default";
+  o.leader.lease_duration = std::chrono::seconds(3);
+  o.leader.renew_deadline = std::chrono::seconds(2);
+  o.leader.retry_period = std::chrono::milliseconds(200);
+  auto a_opts = o, b_opts = o;
+  a_opts.leader.identity = "replica-a";
+  b_opts.leader.identity = "replica-b";
+  auto a = std::make_unique<K8sClusterReceiver>(a_opts, *stack.pipeline, nullptr);
+  auto b = std::make_unique<K8sClusterReceiver>(b_opts, *stack.pipeline, nullptr);
+  a->start();
+  ASSERT_TRUE(waitFor([&] { return a->leading() && a->emissions() >= 2; }, std::chrono::seconds(60)));
+  b->start();
+  ASSERT_TRUE(waitFor([&] { return b->state().allSynced(); }, std::chrono::seconds(60)));
+  const uint64_t a_before = a->emissions();
+  ASSERT_TRUE(waitFor([&] { return a->emissions() >= a_before + 3; }, std::chrono::seconds(60)));
+  EXPECT_FALSE(b->leading());
+  EXPECT_EQ(b->emissions(), 0u) << "the standby keeps its cache but does not emit";
+  a->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));  // releases the lease
+  ASSERT_TRUE(waitFor([&] { return b->leading() && b->emissions() >= 1; }, std::chrono::seconds(60)));
+  b->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
+// kubelet_stats resolves a pod's composition id through the real API server
+// (pod -> ReplicaSet -> labelled Deployment), for the pod the kubelet reports.
+TEST_F(K8sClusterTest, KubeletStatsPodsCarryTheirCompositionId) {
+  const std::string ns = server().createNamespace("kubelet");
+  auto w = server().createDeployment(ns, "api", {{"krateo.io/composition-id", "comp-api"}}, 1);
+  const auto& meta = w.pods[0]["metadata"];
+  json summary = {{"node", {{"nodeName", "node-k"}, {"cpu", {{"usageCoreNanoSeconds", 1000000000}}}}},
+                  {"pods", json::array({{{"podRef", {{"name", meta["name"]}, {"namespace", ns}, {"uid", meta["uid"]}}},
+                                         {"startTime", "2026-03-05T09:00:00Z"},
+                                         {"cpu", {{"usageCoreNanoSeconds", 2000000000}}},
+                                         {"containers", json::array({{{"name", "app"},
+                                                                      {"memory", {{"workingSetBytes", 4096}}}}})}}})}};
+  kubelet_stats::testing::KubeletServer kubelet("tok");
+  kubelet.setBody(summary.dump());
+  kobs::testing::TempDir dir;
+  test::MetricsStack stack("kubelet_comp");
+  kubelet_stats::KubeletStatsOptions o;
+  o.endpoint = kubelet.url();
+  o.ca_file = kubelet.caFile();
+  o.token_file = dir.path() / "token";
+  std::ofstream(o.token_file) << "tok";
+  o.interval = std::chrono::milliseconds(200);
+  o.start_jitter = false;
+  o.resolve = true;
+  k8s::ResolveOptions ro;
+  ro.kubeconfig = server().kubeconfig().string();
+  o.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
+  o.resolver.api_calls_per_second = 0;
+  kubelet_stats::KubeletStatsReceiver rx(o, *stack.pipeline, nullptr);
+  rx.start();
+  ASSERT_TRUE(waitFor([&] { return rx.pointsAccepted() >= 3; }, std::chrono::seconds(60)));
+  rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  stack.drain();
+  auto r = stack.rows("SELECT MetricName AS m, ResourceAttributes['krateo.io/composition-id'] AS id FROM "
+                      "`kubelet_comp`.`" + stack.table(store::schema::TableKind::kMetricsGauge) +
+                      "` WHERE MetricName = 'container.memory.working_set' UNION ALL "
+                      "SELECT MetricName AS m, ResourceAttributes['krateo.io/composition-id'] AS id FROM "
+                      "`kubelet_comp`.`" + stack.table(store::schema::TableKind::kMetricsSum) + "` WHERE MetricName IN "
+                      "('k8s.pod.cpu.time', 'k8s.node.cpu.time')");
+  std::map<std::string, std::string> ids;
+  for (const auto& row : r) ids[row["m"]] = row["id"];
+  EXPECT_EQ(ids["container.memory.working_set"], "comp-api");
+  EXPECT_EQ(ids["k8s.pod.cpu.time"], "comp-api");
+  EXPECT_EQ(ids["k8s.node.cpu.time"], "");
+}
+
+}  // namespace
+}  // namespace kobs::collect::k8s_cluster
