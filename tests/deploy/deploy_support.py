@@ -138,6 +138,8 @@ VALUE_SETS = {
         "agent": {"enabled": False}, "presenter": {"enabled": False},
         "config": {"composition": {"enabled": False}}, "clickhouse": {"existingSecret": "ch-creds",
                                                                        "schemaJob": {"enabled": False}}}),
+    "split-collector-k8s-cluster": dict(SPLIT, **{"collector": {"config": {"k8s_cluster": {
+        "enabled": True, "leader_election": {"enabled": True}}}}}),
     "split-agent-no-metadata": dict(SPLIT, **{"agent": {"config": {"pod_logs": {"metadata": False}}},
                                               "collector": {"config": {"k8s": {"events": {"leader_election": {
                                                   "lease_name": "kobs-events-lease"}}}}}}),

@@ -5,6 +5,7 @@ rendered Roles against that list both ways, and the list against the code.
 
 Unset keys take kobs's defaults (README configuration reference): k8s.events.enabled true,
 composition.enabled true, pod_logs.enabled false, kubelet_stats.enabled false, kubelet_stats.composition true, pod_logs.metadata true,
+k8s_cluster.enabled false, k8s_cluster.composition true, k8s_cluster.leader_election.enabled false,
 k8s.events.leader_election.enabled false, presenter.require_clientconfig false,
 presenter.authorize_namespaces false, presenter.clientconfig_namespace krateo-system.
 Receivers run only under `kobs all` and `kobs collect`; the presenter only under `all` and `serve`.
@@ -15,7 +16,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $role := .role -}}
 {{- $get := dict -}}
 {{- $cfg := include "kobs.roleConfig" (dict "root" $root "role" $role) | fromYaml -}}
-{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" -}}
+{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" "k8s_cluster.enabled" "false" "k8s_cluster.composition" "true" "k8s_cluster.leader_election.enabled" "false" "k8s_cluster.leader_election.lease_name" "kobs-k8s-cluster" -}}
 {{- $set := false -}}
 {{- $cur := $cfg -}}
 {{- if hasKey $cfg $key -}}{{- $set = true -}}{{- $cur = index $cfg $key -}}{{- else -}}
@@ -36,6 +37,8 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $podMeta := and $receivers (eq (index $get "pod_logs.enabled") "true") (eq (index $get "pod_logs.metadata") "true") -}}
 {{- $kubelet := and $receivers (eq (index $get "kubelet_stats.enabled") "true") -}}
 {{- $kubeletComp := and $kubelet (eq (index $get "kubelet_stats.composition") "true") -}}
+{{- $cluster := and $receivers (eq (index $get "k8s_cluster.enabled") "true") -}}
+{{- $clusterComp := and $cluster (eq (index $get "k8s_cluster.composition") "true") -}}
 {{- $grants := list -}}
 {{- if $events -}}
   {{- $nsList := index $get "k8s.events.namespaces" -}}
@@ -58,7 +61,16 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- if $kubelet -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "nodes/stats") "verbs" (list "get")) -}}
 {{- end -}}
-{{- if and (or $events $podMeta $kubeletComp) (eq (index $get "composition.enabled") "true") -}}
+{{- if $cluster -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "pods" "nodes" "namespaces") "verbs" (list "list" "watch")) -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "apps" "resources" (list "deployments" "replicasets" "statefulsets" "daemonsets") "verbs" (list "list" "watch")) -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "batch" "resources" (list "jobs") "verbs" (list "list" "watch")) -}}
+  {{- if eq (index $get "k8s_cluster.leader_election.enabled") "true" -}}
+    {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "create")) -}}
+    {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "get" "update") "resourceNames" (list (index $get "k8s_cluster.leader_election.lease_name"))) -}}
+  {{- end -}}
+{{- end -}}
+{{- if and (or $events $podMeta $kubeletComp $clusterComp) (eq (index $get "composition.enabled") "true") -}}
   {{- range $root.Values.rbac.compositionResolver -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" .group "resources" .resources "verbs" (list "get")) -}}
   {{- end -}}
