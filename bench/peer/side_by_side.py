@@ -250,7 +250,7 @@ def run_otlp_side(name, proc, port, sink, database, args, build, perf_file=None)
                                 paced_rss_steady=sum(half) / max(1, len(half)) / 1024)
         perf = None
         if perf_file:
-            perf = subprocess.Popen(["perf", "record", "-F", "499", "-o", perf_file, "-p", str(proc.pid)],
+            perf = subprocess.Popen(["perf", "record"] + args.perf_args.split() + ["-o", perf_file, "-p", str(proc.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Unpaced: as fast as it accepts, for records per CPU-second.
         threads0 = thread_cpu(proc.pid)
@@ -529,7 +529,7 @@ def pod_logs(args):
                 try:
                     perf = None
                     if args.perf:
-                        perf = subprocess.Popen(["perf", "record", "-F", "499", "-o", os.path.join(work, "kobs.perf.data"),
+                        perf = subprocess.Popen(["perf", "record"] + args.perf_args.split() + ["-o", os.path.join(work, "kobs.perf.data"),
                                                  "-p", str(proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     out["kobs"] = run_pod_side("kobs", proc, ready, sink, "kobs.otel_logs", files,
                                                args.lines)
@@ -602,6 +602,7 @@ def main():
     ap.add_argument("--kobs-set", action="append", default=[], help="extra kobs --set key=value")
     ap.add_argument("--kobs-env", action="append", default=[], help="extra environment KEY=VALUE for kobs")
     ap.add_argument("--perf", action="store_true", help="perf record kobs during its measured stretch")
+    ap.add_argument("--perf-args", default="-F 499", help="perf record options (e.g. '-F 250 --call-graph dwarf')")
     sub = ap.add_subparsers(dest="cmd", required=True)
     o = sub.add_parser("otlp")
     o.add_argument("--records", type=int, default=300000)
