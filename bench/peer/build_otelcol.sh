@@ -75,5 +75,5 @@ log "building collector core $CORE_VERSION contrib $CONTRIB_VERSION"
 mv "$src/out/otelcol" "$bin.tmp"
 mv "$bin.tmp" "$bin"
 t2=$(date +%s.%N)
-log "$(printf 'builder install %.1f s, collector build %.1f s' "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t1" | bc)")"
+log "$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "builder install %.1f s, collector build %.1f s", b - a, c - b }')"
 log "built $bin ($(du -m "$bin" | cut -f1) MiB)"
