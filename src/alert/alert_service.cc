@@ -1,0 +1,751 @@
+#include "alert/alert_service.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "alert/message.h"
+#include "common/atomic_file.h"
+#include "common/error.h"
+#include "common/logging.h"
+#include "store/schema/table_layout.h"
+
+namespace kobs::alert {
+
+namespace {
+
+constexpr size_t kDeliveredKept = 10000;
+constexpr size_t kHistoryChunkRows = 2000;
+
+uint64_t fnv1a(std::string_view s, uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string hashHex(std::initializer_list<std::string_view> parts) {
+  uint64_t a = 1469598103934665603ull, b = 0x84222325cbf29ce4ull;
+  for (auto p : parts) {
+    a = fnv1a(p, a);
+    a = fnv1a(std::string_view("\0", 1), a);
+    b = fnv1a(p, b ^ 0x9e3779b97f4a7c15ull);
+    b = fnv1a(std::string_view("\1", 1), b);
+  }
+  return fmt::format("{:016x}{:016x}", a, b);
+}
+
+// ClickHouse TabSeparated escapes: \b \f \r \n \t \0 \' \\ .
+std::string unescapeTsv(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '\\' || i + 1 == s.size()) {
+      out += s[i];
+      continue;
+    }
+    char c = s[++i];
+    switch (c) {
+      case 'b': out += '\b'; break;
+      case 'f': out += '\f'; break;
+      case 'r': out += '\r'; break;
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case '0': out += '\0'; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> splitTabs(std::string_view line) {
+  std::vector<std::string_view> f;
+  size_t b = 0;
+  while (true) {
+    auto t = line.find('\t', b);
+    if (t == std::string_view::npos) {
+      f.push_back(line.substr(b));
+      return f;
+    }
+    f.push_back(line.substr(b, t - b));
+    b = t + 1;
+  }
+}
+
+int64_t epochSeconds(SysClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+int64_t epochMillis(SysClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+std::string groupDisplay(const Rule& r, const std::vector<std::string>& values) {
+  std::string out;
+  for (size_t i = 0; i < values.size() && i < r.group_by.size(); ++i) {
+    if (!out.empty()) out += ", ";
+    out += r.group_by[i] + "=" + values[i];
+  }
+  return out;
+}
+
+std::string timeRange(const Rule& r, int64_t start, int64_t end) {
+  auto ts = store::quoteIdentifier(r.time_column);
+  std::string s = fmt::format("{0} >= toDateTime({1}) AND {0} < toDateTime({2})", ts, start, end);
+  if (!r.coarse_time_column.empty())
+    s += fmt::format(" AND {0} >= toDateTime({1}) AND {0} < toDateTime({2})",
+                     store::quoteIdentifier(r.coarse_time_column), start, end);
+  return s;
+}
+
+std::string ruleFilter(const Rule& r) {
+  std::string s;
+  if (!r.source_filter.empty()) s += " AND (" + r.source_filter + ")";
+  if (!r.where.empty()) s += " AND (" + r.where + ")";
+  return s;
+}
+
+}  // namespace
+
+std::string historyTableDdl(const std::string& database, const std::string& table) {
+  return fmt::format(
+      "CREATE TABLE IF NOT EXISTS {}.{} (\n"
+      "  `Rule` LowCardinality(String),\n"
+      "  `GroupKey` String,\n"
+      "  `WindowStart` DateTime,\n"
+      "  `WindowEnd` DateTime,\n"
+      "  `Value` Nullable(Float64),\n"
+      "  `State` LowCardinality(String),\n"
+      "  `Notified` UInt8\n"
+      ") ENGINE = MergeTree PARTITION BY toYYYYMM(WindowStart) ORDER BY (Rule, WindowStart, GroupKey)\n"
+      "SETTINGS non_replicated_deduplication_window = 1000",
+      store::quoteIdentifier(database), store::quoteIdentifier(table));
+}
+
+struct AlertService::RuleRun {
+  std::string rule;
+  RuleState state;
+  int64_t windows = 0;
+  std::vector<Notification> notes;
+  std::vector<std::string> history;
+  std::vector<std::tuple<std::string, std::vector<std::string>, AlertState>> published;
+};
+
+AlertService::AlertService(AlertOptions options, store::IStore& store, metrics::Registry* registry)
+    : options_(std::move(options)), store_(store), registry_(registry), log_(logging::get("alert")) {
+  if (!options_.clock) options_.clock = [] { return SysClock::now(); };
+  if (!options_.is_leader) options_.is_leader = [] { return true; };
+  if (!registry_) {
+    own_registry_ = std::make_unique<metrics::Registry>();
+    registry_ = own_registry_.get();
+  }
+  auto& r = *registry_;
+  const char* eval_help = "Rule windows evaluated, by outcome (error: the rule's query failed).";
+  evaluations_ok_ = &r.counter("kobs_alert_evaluations_total", eval_help, {{"outcome", "ok"}});
+  evaluations_error_ = &r.counter("kobs_alert_evaluations_total", eval_help, {{"outcome", "error"}});
+  windows_skipped_ = &r.counter("kobs_alert_windows_skipped_total",
+                                "Windows not evaluated because more than alert.max_catchup_windows were late.");
+  const char* n_help = "Notification attempts by outcome (dead_letter: given up, written to the dead folder).";
+  delivered_ = &r.counter("kobs_alert_notifications_total", n_help, {{"outcome", "delivered"}});
+  retried_ = &r.counter("kobs_alert_notifications_total", n_help, {{"outcome", "retried"}});
+  dead_ = &r.counter("kobs_alert_notifications_total", n_help, {{"outcome", "dead_letter"}});
+  const char* r_help = "Rule reloads by outcome (error: the old rules stay).";
+  reload_ok_ = &r.counter("kobs_alert_rule_reloads_total", r_help, {{"outcome", "ok"}});
+  reload_error_ = &r.counter("kobs_alert_rule_reloads_total", r_help, {{"outcome", "error"}});
+  series_dropped_ = &r.counter("kobs_alert_state_series_dropped_total",
+                               "Group state updates not exported because alert.max_state_series was reached.");
+  history_errors_ = &r.counter("kobs_alert_history_errors_total",
+                               "Cycles whose alert_history insert failed (the cycle is evaluated again).");
+  cycle_seconds_ = &r.histogram("kobs_alert_cycle_duration_seconds", "Wall time of one evaluation cycle.",
+                                metrics::Histogram::defaultSecondsBuckets());
+}
+
+AlertService::~AlertService() { shutdown(std::chrono::steady_clock::now()); }
+
+SysClock::time_point AlertService::now() const { return options_.clock(); }
+
+std::shared_ptr<const RuleSet> AlertService::rules() const {
+  std::lock_guard lock(rules_mutex_);
+  return rules_;
+}
+
+size_t AlertService::outboxSize() const {
+  std::lock_guard lock(state_mutex_);
+  return state_.outbox.size();
+}
+
+std::optional<GroupState> AlertService::groupState(const std::string& rule, const std::vector<std::string>& values) const {
+  std::lock_guard lock(state_mutex_);
+  auto r = state_.rules.find(rule);
+  if (r == state_.rules.end()) return std::nullopt;
+  auto g = r->second.groups.find(groupKey(values));
+  if (g == r->second.groups.end()) return std::nullopt;
+  return g->second;
+}
+
+std::string AlertService::rulesSignature() const {
+  std::error_code ec;
+  std::string sig;
+  auto add = [&](const std::filesystem::path& p) {
+    auto t = std::filesystem::last_write_time(p, ec);
+    auto size = std::filesystem::file_size(p, ec);
+    sig += fmt::format("{}|{}|{};", p.string(), t.time_since_epoch().count(), size);
+  };
+  if (std::filesystem::is_directory(options_.rules_path, ec)) {
+    std::vector<std::filesystem::path> files;
+    for (const auto& e : std::filesystem::directory_iterator(options_.rules_path, ec)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) add(f);
+  } else {
+    add(options_.rules_path);
+  }
+  return sig;
+}
+
+std::shared_ptr<RuleSet> AlertService::loadAndBind() {
+  auto set = std::make_shared<RuleSet>(loadRules(options_.rules_path));
+  std::map<std::string, std::optional<std::vector<std::string>>> cache;
+  ColumnLookup lookup = [&](const std::string& table) -> std::optional<std::vector<std::string>> {
+    if (auto it = cache.find(table); it != cache.end()) return it->second;
+    auto layout = store::schema::describeTable(store_, store_.database(), table);
+    std::optional<std::vector<std::string>> cols;
+    if (layout.exists) {
+      cols.emplace();
+      for (const auto& c : layout.columns) cols->push_back(c.name);
+    }
+    cache[table] = cols;
+    return cols;
+  };
+  bindRules(*set, options_.tables, lookup, options_.interval_override);
+  // The server has the last word on types and functions: plan each query once.
+  for (const auto& r : set->rules) {
+    std::string groups;
+    for (size_t i = 0; i < r.group_exprs.size(); ++i) groups += fmt::format("toString({}) AS __g{}, ", r.group_exprs[i], i);
+    std::string gb;
+    for (size_t i = 0; i < r.group_exprs.size(); ++i) gb += fmt::format("{}__g{}", i ? ", " : " GROUP BY ", i);
+    auto sql = fmt::format("EXPLAIN PLAN SELECT {}toFloat64({}) AS __v FROM {}.{} WHERE 1{}{}", groups, r.value_expr,
+                           store::quoteIdentifier(store_.database()), store::quoteIdentifier(r.table), ruleFilter(r), gb);
+    try {
+      store_.query(sql, "TabSeparated");
+    } catch (const Exception& e) {
+      if (e.code() == ErrorCode::kStoreQuery)
+        throw Exception(ErrorCode::kBadConfig, "alert rule \"{}\" ({}): the store refuses its query: {}", r.name,
+                        r.origin, e.what());
+      throw;
+    }
+  }
+  return set;
+}
+
+void AlertService::load() {
+  std::filesystem::create_directories(options_.state_dir / "dead");
+  auto file = options_.state_dir / "state.json";
+  std::error_code ec;
+  if (std::filesystem::exists(file, ec)) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream s;
+    s << in.rdbuf();
+    try {
+      auto parsed = parseState(s.str());
+      std::lock_guard lock(state_mutex_);
+      state_ = std::move(parsed);
+    } catch (const Exception& e) {
+      // Written atomically, so this is a damaged disk or a newer kobs: keep it aside, start afresh.
+      auto aside = file;
+      aside += fmt::format(".unreadable-{}", epochSeconds(SysClock::now()));
+      std::filesystem::rename(file, aside, ec);
+      log_->error("alert state {} unreadable ({}); moved to {}, starting without it", file.string(), e.what(),
+                  aside.string());
+    }
+  }
+  store_.execute(historyTableDdl(store_.database(), options_.history_table));
+  auto set = loadAndBind();
+  {
+    std::lock_guard lock(rules_mutex_);
+    rules_ = set;
+    rules_signature_ = rulesSignature();
+  }
+  registry_->gauge("kobs_alert_rules", "Alert rules loaded.").set(double(set->rules.size()));
+  registry_->gauge("kobs_alert_outbox_pending", "Notifications decided and not yet delivered.")
+      .set(double(outboxSize()));
+  log_->info("alert rules loaded from {}: {} rules, {} channels; state in {}", options_.rules_path.string(),
+             set->rules.size(), set->channels.size(), options_.state_dir.string());
+}
+
+bool AlertService::reload() {
+  try {
+    auto sig = rulesSignature();
+    auto set = loadAndBind();
+    {
+      std::lock_guard lock(rules_mutex_);
+      rules_ = set;
+      rules_signature_ = sig;
+    }
+    reload_ok_->inc();
+    registry_->gauge("kobs_alert_rules", "Alert rules loaded.").set(double(set->rules.size()));
+    log_->info("alert rules reloaded: {} rules, {} channels", set->rules.size(), set->channels.size());
+    return true;
+  } catch (const std::exception& e) {
+    reload_error_->inc();
+    {
+      std::lock_guard lock(rules_mutex_);
+      rules_signature_ = rulesSignature();  // do not retry the same broken file every tick
+    }
+    log_->error("alert rules not reloaded, keeping the previous ones: {}", e.what());
+    return false;
+  }
+}
+
+void AlertService::requestReload() {
+  reload_requested_ = true;
+  std::lock_guard lock(loop_mutex_);
+  loop_cv_.notify_all();
+}
+
+void AlertService::publishState(const Rule& rule, const std::string&, const std::vector<std::string>& values,
+                                AlertState s) {
+  auto label = rule.group_by.empty() ? std::string() : groupDisplay(rule, values);
+  std::lock_guard lock(series_mutex_);
+  auto key = std::make_pair(rule.name, label);
+  auto it = state_series_.find(key);
+  if (it == state_series_.end()) {
+    if (state_series_.size() >= options_.max_state_series) {
+      series_dropped_->inc();
+      return;
+    }
+    auto& g = registry_->gauge("kobs_alert_state",
+                               "State of a rule's group: 0 OK, 1 PENDING, 2 ALERT, 3 INSUFFICIENT_DATA, 4 DISABLED.",
+                               {{"rule", rule.name}, {"group", label}});
+    it = state_series_.emplace(key, &g).first;
+  }
+  it->second->set(double(int(s)));
+}
+
+bool AlertService::sourceHasRowsBefore(const Rule& rule, int64_t end_s) {
+  auto key = rule.table + "|" + rule.source_filter;
+  auto it = source_seen_.find(key);
+  if (it != source_seen_.end() && it->second) return true;
+  auto sql = fmt::format("SELECT count() > 0 FROM {}.{} WHERE {} < toDateTime({}){}",
+                         store::quoteIdentifier(store_.database()), store::quoteIdentifier(rule.table),
+                         store::quoteIdentifier(rule.time_column), end_s,
+                         rule.source_filter.empty() ? "" : " AND (" + rule.source_filter + ")");
+  auto res = store_.query(sql, "TabSeparated");
+  bool seen = res.data.starts_with("1");
+  // Once rows exist before an end, they exist before every later end too.
+  if (seen) source_seen_[key] = true;
+  return seen;
+}
+
+std::string AlertService::sampleRows(const Rule& rule, const std::vector<std::string>& group, int64_t start,
+                                     int64_t end) {
+  if (options_.max_sample_rows == 0) return {};
+  static const char* const kPreferred[] = {"Timestamp", "TimeUnix", "SeverityText", "ServiceName", "SpanName",
+                                           "Duration", "StatusCode", "MetricName", "Value", "Body"};
+  auto layout = store::schema::describeTable(store_, store_.database(), rule.table);
+  std::string cols;
+  for (const char* c : kPreferred)
+    if (layout.has(c)) cols += (cols.empty() ? "" : ", ") + store::quoteIdentifier(c);
+  if (cols.empty()) cols = store::quoteIdentifier(rule.time_column);
+  std::string match;
+  for (size_t i = 0; i < group.size() && i < rule.group_exprs.size(); ++i)
+    match += fmt::format(" AND toString({}) = {}", rule.group_exprs[i], store::quoteString(group[i]));
+  auto sql = fmt::format("SELECT {} FROM {}.{} WHERE {}{}{} ORDER BY {} LIMIT {}", cols,
+                         store::quoteIdentifier(store_.database()), store::quoteIdentifier(rule.table),
+                         timeRange(rule, start, end), ruleFilter(rule), match, store::quoteIdentifier(rule.time_column),
+                         options_.max_sample_rows);
+  try {
+    auto csv = store_.query(sql, "CSV").data;
+    // Long bodies (events carry the whole Event JSON) are cut so a message stays readable.
+    std::string out;
+    std::istringstream in(csv);
+    for (std::string line; std::getline(in, line);) out += (line.size() > 400 ? line.substr(0, 400) + "…" : line) + "\n";
+    return out;
+  } catch (const Exception& e) {
+    log_->warn("alert rule \"{}\": sample rows not read: {}", rule.name, e.what());
+    return {};
+  }
+}
+
+bool AlertService::evaluateRule(const Rule& rule, int64_t wm_s, RuleRun& run) {
+  const int64_t I = rule.interval.count();
+  const int64_t last_end = floorDiv(wm_s, I) * I;
+  auto& rs = run.state;
+  if (rs.interval_s != I) {
+    rs.interval_s = I;
+    rs.next_start = 0;
+  }
+  if (rs.next_start == 0 || rs.next_start % I != 0) rs.next_start = last_end - I;  // the last complete window
+  if (rs.next_start + I > last_end) return false;
+  int64_t n = (last_end - rs.next_start) / I;
+  if (n > options_.max_catchup_windows) {
+    windows_skipped_->inc(uint64_t(n - options_.max_catchup_windows));
+    log_->warn("alert rule \"{}\": {} late windows, evaluating the last {}", rule.name, n, options_.max_catchup_windows);
+    rs.next_start = last_end - int64_t(options_.max_catchup_windows) * I;
+  }
+  const int64_t S = rs.next_start, E = last_end;
+  run.windows = (E - S) / I;
+  if (!rule.enabled) {
+    if (rule.group_by.empty() && rs.groups.empty()) rs.groups[groupKey({})] = GroupState{};
+    for (auto& [k, g] : rs.groups) {
+      g.state = AlertState::kDisabled;
+      g.streak = 0;
+      run.published.emplace_back(k, g.values, g.state);
+    }
+    rs.next_start = E;
+    return true;
+  }
+
+  // One query for every due window and every group.
+  std::string sel, gb;
+  for (size_t i = 0; i < rule.group_exprs.size(); ++i) {
+    sel += fmt::format(", toString({}) AS __g{}", rule.group_exprs[i], i);
+    gb += fmt::format(", __g{}", i);
+  }
+  auto sql = fmt::format(
+      "SELECT intDiv(toUnixTimestamp({0}), {1}) * {1} AS __w{2}, toFloat64({3}) AS __v FROM {4}.{5} WHERE {6}{7} "
+      "GROUP BY __w{8}",
+      store::quoteIdentifier(rule.time_column), I, sel, rule.value_expr, store::quoteIdentifier(store_.database()),
+      store::quoteIdentifier(rule.table), timeRange(rule, S, E), ruleFilter(rule), gb);
+  auto res = store_.query(sql, "TabSeparated");
+  std::map<int64_t, std::map<std::string, std::pair<std::vector<std::string>, std::optional<double>>>> found;
+  std::string_view data = res.data;
+  const size_t ng = rule.group_exprs.size();
+  while (!data.empty()) {
+    auto nl = data.find('\n');
+    auto line = data.substr(0, nl);
+    data = nl == std::string_view::npos ? std::string_view() : data.substr(nl + 1);
+    if (line.empty()) continue;
+    auto f = splitTabs(line);
+    if (f.size() != ng + 2) throw Exception(ErrorCode::kStoreQuery, "alert rule \"{}\": unexpected result line", rule.name);
+    int64_t w = std::strtoll(std::string(f[0]).c_str(), nullptr, 10);
+    std::vector<std::string> values;
+    for (size_t i = 0; i < ng; ++i) values.push_back(unescapeTsv(f[1 + i]));
+    std::optional<double> v;
+    if (f.back() != "\\N") {
+      double d = std::strtod(std::string(f.back()).c_str(), nullptr);
+      if (std::isfinite(d)) v = d;
+    }
+    auto key = groupKey(values);
+    found[w][key] = {std::move(values), v};
+  }
+
+  const bool silenced = rule.silenced_until && now() < *rule.silenced_until;
+  auto rules = this->rules();
+  for (int64_t w = S; w < E; w += I) {
+    const bool insufficient = !sourceHasRowsBefore(rule, w + I);
+    auto& in_window = found[w];
+    std::set<std::string> keys;
+    for (const auto& [k, _] : in_window) keys.insert(k);
+    for (const auto& [k, _] : rs.groups) keys.insert(k);
+    if (rule.group_by.empty()) keys.insert(groupKey({}));
+    for (const auto& key : keys) {
+      auto hit = in_window.find(key);
+      auto [git, created] = rs.groups.try_emplace(key);
+      auto& g = git->second;
+      if (created) g.values = hit != in_window.end() ? hit->second.first : std::vector<std::string>{};
+      std::optional<double> v;
+      if (hit != in_window.end()) v = hit->second.second;
+      else if (rule.zero_when_empty) v = 0.0;
+      if (insufficient || !v) {
+        g.state = AlertState::kInsufficientData;
+      } else if (breaches(rule.threshold_type, *v, rule.threshold, rule.threshold_max)) {
+        ++g.streak;
+        g.state = g.streak >= rule.consecutive_windows ? AlertState::kAlert : AlertState::kPending;
+      } else {
+        g.streak = 0;
+        g.state = AlertState::kOk;
+      }
+      g.last_value = v;
+      bool notified = false;
+      const bool fire = g.state == AlertState::kAlert && !g.fired && !silenced;
+      const bool resolve = g.state == AlertState::kOk && g.fired;
+      if (fire || resolve) {
+        MessageInput m;
+        m.rule = &rule;
+        m.resolved = resolve;
+        m.group = groupDisplay(rule, g.values);
+        m.value = v;
+        m.window_start = w;
+        m.window_end = w + I;
+        m.link = options_.link_url;
+        if (fire) m.samples_csv = sampleRows(rule, g.values, w, w + I);
+        const std::string state = resolve ? "OK" : "ALERT";
+        for (const auto& ch : rule.channels) {
+          const auto& channel = rules->channels.count(ch) ? rules->channels.at(ch) : Channel{};
+          Notification n;
+          n.id = "kobs-" + hashHex({rule.name, ch, key, std::to_string(w), state});
+          n.event_id = hashHex({rule.name, ch, key});
+          m.event_id = n.event_id;
+          n.channel = ch;
+          n.rule = rule.name;
+          n.group = m.group;
+          n.state = state;
+          n.window_start = w;
+          n.window_end = w + I;
+          n.payload = channel.type == ChannelType::kSlack ? slackPayload(m) : webhookPayload(m, channel);
+          n.created_ms = epochMillis(now());
+          n.next_attempt_ms = n.created_ms;
+          run.notes.push_back(std::move(n));
+        }
+        g.fired = fire;
+        if (fire) g.fired_window = w;
+        notified = !rule.channels.empty();
+      }
+      if (hit != in_window.end() || g.state != AlertState::kOk || notified) {
+        run.history.push_back(fmt::format("({}, {}, {}, {}, {}, {}, {})", store::quoteString(rule.name),
+                                          store::quoteString(groupDisplay(rule, g.values)), w, w + I,
+                                          v ? fmt::format("{}", *v) : "NULL",
+                                          store::quoteString(alertStateName(g.state)), notified ? 1 : 0));
+      }
+    }
+  }
+  for (auto it = rs.groups.begin(); it != rs.groups.end();) {
+    run.published.emplace_back(it->first, it->second.values, it->second.state);
+    if (it->second.state == AlertState::kOk && it->second.streak == 0 && !it->second.fired && !rule.group_by.empty())
+      it = rs.groups.erase(it);
+    else
+      ++it;
+  }
+  rs.next_start = E;
+  return true;
+}
+
+void AlertService::writeHistory(const std::vector<std::string>& rows) {
+  for (size_t i = 0; i < rows.size(); i += kHistoryChunkRows) {
+    std::string values;
+    for (size_t j = i; j < std::min(rows.size(), i + kHistoryChunkRows); ++j) {
+      if (j > i) values += ",";
+      values += rows[j];
+    }
+    // The same rows decided again after a crash are not stored twice.
+    auto sql = fmt::format("INSERT INTO {}.{} (`Rule`, `GroupKey`, `WindowStart`, `WindowEnd`, `Value`, `State`, "
+                           "`Notified`) SETTINGS insert_deduplication_token = {} VALUES {}",
+                           store::quoteIdentifier(store_.database()), store::quoteIdentifier(options_.history_table),
+                           store::quoteString("kobs-alert-" + hashHex({values})), values);
+    store_.execute(sql);
+  }
+}
+
+void AlertService::saveLocked() {
+  writeFileAtomically(options_.state_dir / "state.json", serializeState(state_));
+  registry_->gauge("kobs_alert_outbox_pending", "Notifications decided and not yet delivered.")
+      .set(double(state_.outbox.size()));
+}
+
+AlertService::CycleResult AlertService::evaluateDue() {
+  CycleResult result;
+  auto rules = this->rules();
+  if (!rules) return result;
+  const auto started = std::chrono::steady_clock::now();
+  auto wm = now() - std::chrono::duration_cast<SysClock::duration>(options_.settle_delay);
+  if (options_.watermark)
+    if (auto w = options_.watermark()) wm = std::min(wm, *w);
+  const int64_t wm_s = epochSeconds(wm);
+  source_seen_.clear();  // the store may have been emptied (tests) or replaced; cheap to learn again
+  std::vector<RuleRun> runs;
+  for (const auto& rule : rules->rules) {
+    RuleRun run;
+    run.rule = rule.name;
+    {
+      std::lock_guard lock(state_mutex_);
+      if (auto it = state_.rules.find(rule.name); it != state_.rules.end()) run.state = it->second;
+    }
+    try {
+      if (!evaluateRule(rule, wm_s, run)) continue;
+      const auto windows = uint64_t(run.windows);
+      evaluations_ok_->inc(windows);
+      result.windows += windows;
+      ++result.rules;
+      result.notifications += run.notes.size();
+      runs.push_back(std::move(run));
+    } catch (const Exception& e) {
+      evaluations_error_->inc();
+      ++result.errors;
+      log_->warn("alert rule \"{}\" not evaluated: {}", rule.name, e.what());
+    }
+  }
+  if (runs.empty()) return result;
+  std::vector<std::string> history;
+  for (auto& r : runs)
+    for (auto& h : r.history) history.push_back(std::move(h));
+  try {
+    writeHistory(history);
+  } catch (const Exception& e) {
+    history_errors_->inc();
+    log_->warn("alert history not written ({}); the cycle will be evaluated again", e.what());
+    result.notifications = 0;
+    return result;
+  }
+  {
+    std::lock_guard lock(state_mutex_);
+    std::set<std::string> present;
+    for (const auto& r : rules->rules) present.insert(r.name);
+    for (auto it = state_.rules.begin(); it != state_.rules.end();)
+      it = present.count(it->first) ? std::next(it) : state_.rules.erase(it);
+    std::set<std::string> known(state_.delivered.begin(), state_.delivered.end());
+    for (const auto& n : state_.outbox) known.insert(n.id);
+    for (auto& r : runs) {
+      state_.rules[r.rule] = std::move(r.state);
+      for (auto& n : r.notes)
+        if (known.insert(n.id).second) state_.outbox.push_back(std::move(n));
+    }
+    saveLocked();
+  }
+  for (const auto& r : runs) {
+    const Rule* rule = nullptr;
+    for (const auto& x : rules->rules)
+      if (x.name == r.rule) rule = &x;
+    if (!rule) continue;
+    for (const auto& [key, values, s] : r.published) publishState(*rule, key, values, s);
+  }
+  cycle_seconds_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (result.notifications) {
+    std::lock_guard lock(loop_mutex_);
+    dispatch_wake_ = true;
+    dispatch_cv_.notify_all();
+  }
+  return result;
+}
+
+void AlertService::deadLetter(const Notification& n) {
+  dead_->inc();
+  try {
+    writeFileAtomically(options_.state_dir / "dead" / (n.id + ".json"), serializeNotification(n));
+  } catch (const Exception& e) {
+    log_->error("alert notification {} dead letter not written: {}", n.id, e.what());
+  }
+  log_->error("alert notification {} (rule \"{}\", channel \"{}\", {}) given up after {} attempts: {}", n.id, n.rule,
+              n.channel, n.state, n.attempts, n.last_error);
+}
+
+size_t AlertService::dispatchDue() {
+  const int64_t now_ms = epochMillis(now());
+  std::vector<Notification> due;
+  {
+    std::lock_guard lock(state_mutex_);
+    std::set<std::string> blocked;  // a group's later notifications wait for its earlier ones
+    for (const auto& n : state_.outbox) {
+      if (blocked.count(n.event_id)) continue;
+      blocked.insert(n.event_id);
+      if (n.next_attempt_ms <= now_ms) due.push_back(n);
+    }
+  }
+  auto rules = this->rules();
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  for (auto& n : due) {
+    PostOutcome out;
+    const Channel* channel = rules && rules->channels.count(n.channel) ? &rules->channels.at(n.channel) : nullptr;
+    if (!channel) {
+      out.kind = PostOutcome::Kind::kPermanent;
+      out.error = "channel is no longer defined";
+    } else {
+      try {
+        auto url = channel->resolveUrl();
+        auto headers = channel->headers;
+        headers.emplace_back("Idempotency-Key", n.id);
+        out = postJson(url, headers, n.payload, options_.post);
+      } catch (const Exception& e) {
+        out.kind = PostOutcome::Kind::kRetry;  // a Secret not mounted yet may appear
+        out.error = e.what();
+      }
+    }
+    std::lock_guard lock(state_mutex_);
+    auto it = std::find_if(state_.outbox.begin(), state_.outbox.end(), [&](const auto& o) { return o.id == n.id; });
+    if (it == state_.outbox.end()) continue;
+    ++it->attempts;
+    it->last_error = out.error;
+    if (out.kind == PostOutcome::Kind::kDelivered) {
+      delivered_->inc();
+      log_->info("alert notification {} delivered (rule \"{}\", channel \"{}\", {}, group \"{}\")", n.id, n.rule,
+                 n.channel, n.state, n.group);
+      state_.delivered.push_back(n.id);
+      while (state_.delivered.size() > kDeliveredKept) state_.delivered.pop_front();
+      state_.outbox.erase(it);
+    } else if (out.kind == PostOutcome::Kind::kPermanent || it->attempts >= options_.max_attempts) {
+      deadLetter(*it);
+      state_.outbox.erase(it);
+    } else {
+      retried_->inc();
+      const double base = std::min<double>(double(options_.retry_max.count()),
+                                           double(options_.retry_initial.count()) * std::pow(2.0, it->attempts - 1));
+      std::uniform_real_distribution<double> jitter(base / 2, base);
+      it->next_attempt_ms = now_ms + int64_t(jitter(rng));
+      log_->warn("alert notification {} (channel \"{}\") not delivered ({}); attempt {} of {}, next in {} ms", n.id,
+                 n.channel, out.error, it->attempts, options_.max_attempts, it->next_attempt_ms - now_ms);
+    }
+    try {
+      saveLocked();
+    } catch (const Exception& e) {
+      log_->error("alert state not saved after a delivery: {}", e.what());
+    }
+  }
+  return due.size();
+}
+
+void AlertService::start() {
+  load();
+  evaluator_ = std::thread([this] { evaluatorLoop(); });
+  dispatcher_ = std::thread([this] { dispatcherLoop(); });
+}
+
+void AlertService::evaluatorLoop() {
+  std::unique_lock lock(loop_mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      std::string sig;
+      {
+        std::lock_guard l(rules_mutex_);
+        sig = rules_signature_;
+      }
+      if (reload_requested_.exchange(false) || rulesSignature() != sig) reload();
+      if (options_.is_leader()) evaluateDue();
+    } catch (const std::exception& e) {
+      log_->error("alert cycle failed: {}", e.what());
+    }
+    lock.lock();
+    loop_cv_.wait_for(lock, options_.tick, [this] { return stopping_ || reload_requested_.load(); });
+  }
+}
+
+void AlertService::dispatcherLoop() {
+  std::unique_lock lock(loop_mutex_);
+  while (!stopping_) {
+    dispatch_wake_ = false;
+    lock.unlock();
+    int64_t next_ms = INT64_MAX;
+    try {
+      dispatchDue();
+      std::lock_guard l(state_mutex_);
+      for (const auto& n : state_.outbox) next_ms = std::min(next_ms, n.next_attempt_ms);
+    } catch (const std::exception& e) {
+      log_->error("alert dispatch failed: {}", e.what());
+    }
+    lock.lock();
+    auto wait = std::chrono::milliseconds(1000);
+    if (next_ms != INT64_MAX)
+      wait = std::clamp(std::chrono::milliseconds(next_ms - epochMillis(now())), std::chrono::milliseconds(0), wait);
+    dispatch_cv_.wait_for(lock, wait, [this] { return stopping_ || dispatch_wake_; });
+  }
+}
+
+void AlertService::shutdown(std::chrono::steady_clock::time_point) {
+  {
+    std::lock_guard lock(loop_mutex_);
+    stopping_ = true;
+    loop_cv_.notify_all();
+    dispatch_cv_.notify_all();
+  }
+  // A POST in flight ends within its timeout; what it did not deliver stays in the outbox.
+  if (evaluator_.joinable()) evaluator_.join();
+  if (dispatcher_.joinable()) dispatcher_.join();
+}
+
+}  // namespace kobs::alert
