@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "alert/alert_config.h"
 #include "collect/collector_registry.h"
 #include "common/error.h"
 
@@ -89,6 +90,7 @@ const config::Table& configTable() {
     }
     for (auto& k : collect::collectorConfigKeys()) keys.push_back(std::move(k));
     for (auto& k : serve::mcp::configKeys()) keys.push_back(std::move(k));
+    for (auto& k : alert::alertConfigKeys()) keys.push_back(std::move(k));
     return keys;
   }());
   return kTable;

@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   all->add_flag("--demo", demo, "Feed a built-in Krateo scenario instead of (or besides) a cluster");
   auto* collect = cli.add_subcommand("collect", "Receivers -> disk buffer -> store; health and metrics on http.listen");
   auto* serve = cli.add_subcommand("serve", "The HTTP API over the store, without receivers");
+  auto* alert = cli.add_subcommand("alert", "Evaluate the alert rules (alert.rules_file) over the store and notify");
   auto* schema = cli.add_subcommand("schema", "Print or apply the ClickHouse schema");
   schema->require_subcommand(1);
   bool ask_store = false;
@@ -64,7 +65,10 @@ int main(int argc, char** argv) {
     if (*schema_apply) return app::applySchema(config);
     if (*mcp) return app::runMcp(config, mcp_stdio);
     app::RunOptions run;
-    run.role = *all ? app::Role::kAll : *collect ? app::Role::kCollect : app::Role::kServe;
+    run.role = *all       ? app::Role::kAll
+               : *collect ? app::Role::kCollect
+               : *alert   ? app::Role::kAlert
+                          : app::Role::kServe;
     run.demo = demo;
     (void)serve;
     return app::runProcess(config, run);

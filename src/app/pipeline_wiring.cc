@@ -84,7 +84,7 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
 }  // namespace
 
 void Process::startPipeline() {
-  if (options_.role == Role::kServe) return;
+  if (options_.role == Role::kServe || options_.role == Role::kAlert) return;
   pipeline_ = std::make_unique<pipeline::Pipeline>(*store_, pipeline::targetsFromSchema(schema_), config_.pipeline,
                                                    [h = &insert_latency_](double s) { h->observe(s); });
   registerPipelineMetrics(registry_, *pipeline_);

@@ -44,6 +44,7 @@ int Process::run() {
     startMcp();
     startPresenter();
     startPipeline();
+    startAlerts();
     startReceivers();
   } catch (...) {
     log_->error("start failed; stopping what had started");
@@ -83,6 +84,8 @@ void Process::stopStoreBy(Clock::time_point deadline) {
 // listeners; the feed last, once no stream refers to it.
 void Process::shutdown(Clock::time_point deadline) {
   stopStoreBy(deadline);  // also when no signal came (a part failed to start)
+  signals_.setReloadHandler({});
+  if (alert_) alert_->shutdown(deadline);
   for (auto it = receivers_.rbegin(); it != receivers_.rend(); ++it) (*it)->shutdown(deadline);
   if (pipeline_) pipeline_->shutdown(deadline - std::chrono::milliseconds(500));
   http_->stop(std::chrono::duration_cast<std::chrono::milliseconds>(

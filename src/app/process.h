@@ -4,6 +4,7 @@
 //   all      collect + serve in one process (the default for `make run`)
 //   collect  receivers -> pipeline -> store, plus /healthz /readyz /metrics
 //   serve    the HTTP API over the store (no receivers, no disk buffer)
+//   alert    the alert evaluator over the store, plus /healthz /readyz /metrics
 //
 // Threading: the main thread builds and tears down; a signal thread waits for
 // SIGTERM/SIGINT; the store is (re)tried on the main thread until the schema
@@ -17,7 +18,7 @@
 
 namespace kobs::app {
 
-enum class Role { kAll, kCollect, kServe };
+enum class Role { kAll, kCollect, kServe, kAlert };
 
 struct RunOptions {
   Role role = Role::kAll;

@@ -11,8 +11,9 @@
 //   4. presenter       the events-presenter API on its own listener
 //                      (presenter_listener.cc)
 //   5. pipeline        batchers -> disk buffer -> sender (pipeline_wiring.cc)
-//   6. receivers       the collectors feeding the pipeline (receivers.cc)
-//   7. shutdown        receivers first, then the pipeline flushes, then the
+//   6. alerts          the alert evaluator (alert_wiring.cc)
+//   7. receivers       the collectors feeding the pipeline (receivers.cc)
+//   8. shutdown        alerts and receivers first, then the pipeline flushes, then the
 //                      listeners and the feed (process.cc: shutdown())
 //
 // How each part's options come from the configuration: component_options.h.
@@ -30,6 +31,7 @@
 #include <memory>
 #include <vector>
 
+#include "alert/alert_service.h"
 #include "app/config.h"
 #include "app/process.h"
 #include "app/readiness.h"
@@ -87,6 +89,8 @@ class Process {
   void startPresenter();
   // pipeline_wiring.cc
   void startPipeline();
+  // alert_wiring.cc
+  void startAlerts();
   // receivers.cc
   void startReceivers();
   // process.cc
@@ -96,7 +100,9 @@ class Process {
   void shutdown(std::chrono::steady_clock::time_point deadline);
 
   // The frontend APIs run in the roles that serve, when the events view exists.
-  bool serving() const { return options_.role != Role::kCollect && config_.schema.krateo_events; }
+  bool serving() const {
+    return (options_.role == Role::kAll || options_.role == Role::kServe) && config_.schema.krateo_events;
+  }
 
   const KobsConfig& config_;
   const RunOptions options_;
@@ -146,7 +152,11 @@ class Process {
   // 5. pipeline
   std::unique_ptr<pipeline::Pipeline> pipeline_;
 
-  // 6. receivers
+  // 6. alerts
+  std::unique_ptr<LazyApiClient> alert_kube_;
+  std::unique_ptr<alert::AlertService> alert_;
+
+  // 7. receivers
   std::vector<std::unique_ptr<Component>> receivers_;
 };
 

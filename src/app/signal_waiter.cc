@@ -8,10 +8,20 @@ SignalWaiter::SignalWaiter(std::function<void(Clock::time_point)> on_signal) : o
   sigemptyset(&set_);
   sigaddset(&set_, SIGTERM);
   sigaddset(&set_, SIGINT);
+  sigaddset(&set_, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set_, nullptr);  // inherited by threads started after this
   thread_ = std::thread([this] {
     int sig = 0;
-    sigwait(&set_, &sig);
+    // SIGHUP asks for a reload (alert rules) and does not stop the process.
+    while (sigwait(&set_, &sig) != 0 || sig == SIGHUP) {
+      if (sig != SIGHUP) continue;
+      std::function<void()> reload;
+      {
+        std::lock_guard lock(mutex_);
+        reload = on_reload_;
+      }
+      if (reload) reload();
+    }
     const auto now = Clock::now();
     if (on_signal_) on_signal_(now);
     {
@@ -28,6 +38,11 @@ SignalWaiter::~SignalWaiter() {
     if (!stopped()) pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
   }
+}
+
+void SignalWaiter::setReloadHandler(std::function<void()> on_reload) {
+  std::lock_guard lock(mutex_);
+  on_reload_ = std::move(on_reload);
 }
 
 bool SignalWaiter::stopped() {

@@ -1,4 +1,4 @@
-// Waits for SIGTERM/SIGINT on its own thread and reports it through a flag;
+// Waits for SIGTERM/SIGINT (and SIGHUP: reload) on its own thread and reports it through a flag;
 // `on_signal` runs first, on that thread, with the time the signal arrived
 // (it must be quick and thread-safe: it typically sets a StopSource).
 //
@@ -26,6 +26,10 @@ class SignalWaiter {
   SignalWaiter(const SignalWaiter&) = delete;
   SignalWaiter& operator=(const SignalWaiter&) = delete;
 
+  // SIGHUP runs `on_reload` on the signal thread (quick and thread-safe, like
+  // on_signal); without one SIGHUP is ignored rather than ending the process.
+  void setReloadHandler(std::function<void()> on_reload);
+
   bool stopped();
   // True when a signal arrived within `d`.
   bool waitFor(std::chrono::milliseconds d);
@@ -41,6 +45,7 @@ class SignalWaiter {
   int signal_ = 0;
   Clock::time_point signal_time_{};
   std::function<void(Clock::time_point)> on_signal_;
+  std::function<void()> on_reload_;
 };
 
 }  // namespace kobs::app
