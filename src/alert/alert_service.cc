@@ -332,7 +332,8 @@ bool AlertService::sourceHasRowsBefore(const Rule& rule, int64_t end_s) {
   auto key = rule.table + "|" + rule.source_filter;
   auto it = source_seen_.find(key);
   if (it != source_seen_.end() && it->second) return true;
-  auto sql = fmt::format("SELECT count() > 0 FROM {}.{} WHERE {} < toDateTime({}){}",
+  // LIMIT 1: the first row found answers; no scan of the whole table.
+  auto sql = fmt::format("SELECT 1 FROM {}.{} WHERE {} < toDateTime({}){} LIMIT 1",
                          store::quoteIdentifier(store_.database()), store::quoteIdentifier(rule.table),
                          store::quoteIdentifier(rule.time_column), end_s,
                          rule.source_filter.empty() ? "" : " AND (" + rule.source_filter + ")");
@@ -548,7 +549,6 @@ AlertService::CycleResult AlertService::evaluateDue() {
   if (options_.watermark)
     if (auto w = options_.watermark()) wm = std::min(wm, *w);
   const int64_t wm_s = epochSeconds(wm);
-  source_seen_.clear();  // the store may have been emptied (tests) or replaced; cheap to learn again
   std::vector<RuleRun> runs;
   for (const auto& rule : rules->rules) {
     RuleRun run;

@@ -149,7 +149,8 @@ class AlertService final : public Component {
 
   mutable std::mutex state_mutex_;
   PersistedState state_;
-  // Source -> the earliest window end known to have rows before it.
+  // Sources known to hold rows (evaluator thread only): once a source has a
+  // row before a window's end, it has one before every later end.
   std::map<std::string, bool> source_seen_;
 
   std::mutex series_mutex_;

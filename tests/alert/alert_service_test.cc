@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -62,7 +63,8 @@ class AlertServiceTest : public ::testing::Test {
            channel + "]\n" + extra;
   }
 
-  std::unique_ptr<AlertService> service(const std::string& rules_yaml) {
+  std::unique_ptr<AlertService> service(const std::string& rules_yaml, std::function<bool()> is_leader = {},
+                                        bool load = true) {
     writeFile("rules.yaml", rules_yaml);
     AlertOptions o;
     o.rules_path = dir_.path() / "rules.yaml";
@@ -74,8 +76,10 @@ class AlertServiceTest : public ::testing::Test {
     o.max_attempts = 5;
     o.post.timeout = std::chrono::seconds(10);
     o.clock = [this] { return SysClock::time_point(std::chrono::seconds(now_.load())); };
+    o.is_leader = std::move(is_leader);
+    o.tick = std::chrono::milliseconds(20);
     auto s = std::make_unique<AlertService>(o, *store_, &registry_);
-    s->load();
+    if (load) s->load();
     return s;
   }
 
@@ -370,6 +374,26 @@ TEST_F(AlertServiceTest, ReloadKeepsState) {
   step(*s, kT0 + 120);
   ASSERT_EQ(rx.posts().size(), 2u);
   EXPECT_THAT(slackText(rx.posts()[1]), HasSubstr("resolved"));
+}
+
+TEST_F(AlertServiceTest, EvaluatesOnlyWhileLeading) {
+  WebhookReceiver rx;
+  std::atomic<bool> leading{false};
+  std::atomic<int> asked{0};
+  auto s = service(channels(rx.url()) + "rules:\n" + podRule("pods"), [&] {
+    ++asked;
+    return leading.load();
+  }, false);
+  events(kT0, 3);
+  now_ = kT0 + 60;
+  s->start();  // the evaluator and dispatcher threads
+  while (asked.load() < 5) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(s->groupState("pods", {"demo", "a"}).has_value());  // a follower does not evaluate
+  EXPECT_EQ(s->outboxSize(), 0u);
+  leading = true;
+  EXPECT_TRUE(rx.waitFor([](const auto& p) { return p.size() == 1; }));
+  s->shutdown(std::chrono::steady_clock::now());
+  EXPECT_EQ(rx.posts().size(), 1u);
 }
 
 }  // namespace
