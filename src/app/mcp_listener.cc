@@ -63,7 +63,7 @@ std::unique_ptr<store::IStore> openMcpStore(store::IStore& store) {
 }  // namespace
 
 void Process::startMcp() {
-  if (options_.role == Role::kCollect || config_.mcp.listen.empty()) return;
+  if (options_.role == Role::kCollect || options_.role == Role::kAlert || config_.mcp.listen.empty()) return;
   mcp_store_ = openMcpStore(*store_);
   store::IStore& readonly = mcp_store_ ? *mcp_store_ : *store_;
   mcp_tools_ = std::make_unique<serve::mcp::McpTools>(readonly, mcpToolsOptions(config_, !mcp_store_), &registry_);

@@ -37,7 +37,7 @@ std::unique_ptr<kobs::testing::ChildProcess> startKobs(const std::filesystem::pa
   auto rules = (kobs::testing::sourceDir() / "deploy/alert-rules/default.yaml").string();
   std::string cmd = "exec '" + bin + "' all " + (demo ? "--demo " : "") + "--data-dir '" + data.string() +
                     "' --set http.listen=127.0.0.1:0 --set otlp.http_listen=127.0.0.1:0 --set "
-                    "otlp.grpc_listen=127.0.0.1:0 --set serve.clickhouse_listen= --set alert.rules_file='" +
+                    "otlp.grpc_listen=127.0.0.1:0 --set serve.clickhouse_listen= --set mcp.listen= --set alert.rules_file='" +
                     rules +
                     "' --set alert.interval_override=1m --set alert.tick=250ms --set alert.settle_delay=2s "
                     "--set alert.retry_initial=200ms >>'" + log.string() + "' 2>&1";
