@@ -401,7 +401,8 @@ std::vector<pipeline::MetricPoint> ClusterState::emit(int64_t now, int64_t start
   scrape::MetricBuilder b(impl_->scope, now);
   b.setStart(start);
   size_t estimate = 0;
-  for (const auto& o : snapshot[size_t(Kind::kPod)]) estimate += 1 + o->containers.size() * 4;
+  for (const auto& o : snapshot[size_t(Kind::kPod)]) estimate += 1 + o->containers.size() * 10;
+  for (size_t k = size_t(Kind::kNamespace); k < kKinds; ++k) estimate += snapshot[k].size() * 5;
   b.points().reserve(estimate + snapshot[size_t(Kind::kNode)].size() * impl_->condition_defs.size() + 1024);
   // The object's resource, with its composition id when it has one.
   auto resourceOf = [&](const Object& o) -> const std::shared_ptr<const pipeline::Resource>& {

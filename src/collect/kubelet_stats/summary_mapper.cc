@@ -172,6 +172,8 @@ std::vector<pipeline::MetricPoint> SummaryMapper::map(std::string_view json, int
 
   dom::array pods;
   if (doc.at_key("pods").get_array().get(pods) != simdjson::SUCCESS) return std::move(b.points());
+  // Points per pod: 17 of its own, 11 per container, 5 per volume (typically 3 containers, 2 volumes).
+  b.points().reserve(b.points().size() + pods.size() * 60);
   for (dom::element pod : pods) {
     dom::element ref;
     if (!child(pod, "podRef", ref)) continue;

@@ -13,7 +13,6 @@ void MetricBuilder::add(const MetricDef& def, double value, pipeline::Attributes
   p.scope = scope_;
   p.type = def.type;
   p.name = def.name;
-  p.description = def.description;
   p.unit = def.unit;
   p.attributes = std::move(attributes);
   p.start_time_unix_nano = start_;
