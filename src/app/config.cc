@@ -50,7 +50,8 @@ const config::Table& configTable() {
       {"buffer.memory_cache_bytes", KeyType::kBytes, "64MiB", "Batch bodies kept in memory for sending; older ones are read back from disk.", {}},
       {"batch.max_rows", KeyType::kInt, "10000", "A batch is sealed at this many rows...", {"KOBS_BATCH_MAX_ROWS"}},
       {"batch.max_bytes", KeyType::kBytes, "8MiB", "...or this many encoded bytes...", {}},
-      {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old.", {"KOBS_BATCH_MAX_AGE"}},
+      {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old (the cap under load).", {"KOBS_BATCH_MAX_AGE"}},
+      {"batch.linger", KeyType::kDuration, "5ms", "...or when no row has arrived for this long and the store is keeping up (an idle input is not held for batch.max_age).", {"KOBS_BATCH_LINGER"}},
       {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
       {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
 
@@ -193,6 +194,8 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   p.batch.max_rows = static_cast<size_t>(v.integer("batch.max_rows"));
   p.batch.max_bytes = v.bytes("batch.max_bytes");
   p.batch.max_age = v.duration("batch.max_age");
+  p.batch.linger = v.duration("batch.linger");
+  if (p.batch.linger.count() < 0) throw Exception(ErrorCode::kBadConfig, "config key batch.linger: must not be negative");
   p.sender.backoff_initial = v.duration("sender.backoff_initial");
   p.sender.backoff_max = v.duration("sender.backoff_max");
   if (p.buffer.max_bytes < p.batch.max_bytes)

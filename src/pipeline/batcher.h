@@ -1,6 +1,10 @@
 // Batcher<Record>: encodes records into the open batch of one table and seals
-// it into the disk buffer when it reaches max_rows or max_bytes, or when it
-// is older than max_age (the pipeline's flusher calls flushIfOlderThan).
+// it into the disk buffer when it reaches max_rows or max_bytes, when no
+// record has arrived for `linger` while the sender has at most one batch in
+// hand, or when it is older than max_age (the pipeline's flusher calls
+// sealIfDue). So a lone record waits a few milliseconds, not max_age; under
+// load the sender is busy, batches grow while it inserts (as in a group
+// commit) and max_age is only the cap.
 //
 // A producer's add() lands whole in one batch, and its commit callback runs
 // once that batch is in the store: producers (the k8s events receiver, OTLP)
@@ -26,6 +30,7 @@
 // not block nor call back into the batcher (post the answer elsewhere).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -47,6 +52,9 @@ struct BatcherOptions {
   size_t max_rows = 10000;
   size_t max_bytes = 8u << 20;
   std::chrono::milliseconds max_age{1000};
+  // Sealed once no record has been added for this long, if the sender has at
+  // most one batch in hand (sealing more would only queue it; waiting lets it grow).
+  std::chrono::milliseconds linger{5};
   std::chrono::milliseconds full_wait{5000};  // how long add()/flush() may wait on a full disk buffer
 };
 
@@ -89,14 +97,17 @@ class Batcher {
   // within full_wait: that is the back-pressure producers see. When it
   // throws, neither callback is kept.
   void add(std::span<const Record> records, CommitCallback on_commit = {}, DurableCallback on_durable = {}) {
-    bool wake = false;
+    bool wake = false, opened = false;
     {
       std::lock_guard lock(mutex_);
+      const bool was_empty = rows_ == 0;
       addLocked(records, std::move(on_commit), std::move(on_durable));
       wake = !durable_.empty() && !durable_wake_sent_ && durable_wake_;
       if (wake) durable_wake_sent_ = true;
+      opened = was_empty && rows_ > 0 && on_open_;
     }
     if (wake) durable_wake_();
+    else if (opened) on_open_();
   }
 
   void add(const Record& record, CommitCallback on_commit = {}, DurableCallback on_durable = {}) {
@@ -128,6 +139,26 @@ class Batcher {
     if (rows_ > 0 && (now - opened_ >= options_.max_age || fullLocked())) trySealLocked(std::chrono::milliseconds(0));
   }
 
+  // Seals the open batch when it is due: full, older than max_age, or (when
+  // `sender_idle`) no record added for `linger`. Returns when it is next due
+  // (time_point::max() when no batch is open; `now + retry` after a failed
+  // seal). Never throws.
+  std::chrono::steady_clock::time_point sealIfDue(std::chrono::steady_clock::time_point now, bool sender_idle,
+                                                  std::chrono::milliseconds retry) {
+    std::lock_guard lock(mutex_);
+    if (rows_ == 0) return std::chrono::steady_clock::time_point::max();
+    const auto aged = opened_ + options_.max_age, lingered = last_add_ + options_.linger;
+    if (now >= aged || fullLocked() || (sender_idle && now >= lingered)) {
+      if (trySealLocked(std::chrono::milliseconds(0))) return std::chrono::steady_clock::time_point::max();
+      return now + retry;
+    }
+    return sender_idle ? std::min(aged, lingered) : aged;
+  }
+
+  // Called (outside the batcher's lock) when a record opens a new batch, so
+  // the flusher can sleep until exactly when a batch falls due. Set before use.
+  void setOnOpen(std::function<void()> on_open) { on_open_ = std::move(on_open); }
+
   // Gives up the open batch (shutdown after the buffer refused it): its
   // producers are told through their callbacks (false), and it is counted.
   void abandon() {
@@ -152,7 +183,8 @@ class Batcher {
       throw Exception(last_error_code_, "{} records refused for {}: the open batch cannot be sealed: {}",
                       records.size(), encoder_->table(), last_error_);
     }
-    if (rows_ == 0) opened_ = std::chrono::steady_clock::now();
+    const auto now = std::chrono::steady_clock::now();
+    if (rows_ == 0) opened_ = now;
     const size_t rows_before = row_ends_.size(), body_before = body_.size();
     try {
       for (const auto& r : records) {
@@ -171,6 +203,7 @@ class Batcher {
     stats_.records_in += records.size();
     if (on_commit) callbacks_.push_back(std::move(on_commit));
     if (on_durable) durable_.push_back(std::move(on_durable));
+    last_add_ = now;
     // A batch that cannot be sealed now stays open (accepted records are never
     // dropped) and is retried by the next add() or the age flusher.
     if (fullLocked()) trySealLocked(std::chrono::milliseconds(0));
@@ -260,6 +293,8 @@ class Batcher {
   ErrorCode last_error_code_ = ErrorCode::kOk;  // cause of the last failed seal (kOk: none)
   std::string last_error_;
   std::chrono::steady_clock::time_point opened_{};
+  std::chrono::steady_clock::time_point last_add_{};
+  std::function<void()> on_open_;
   BatcherStats stats_;
 };
 

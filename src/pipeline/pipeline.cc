@@ -23,18 +23,25 @@ Pipeline::Pipeline(store::IStore& store, const PipelineTargets& targets, Pipelin
   if (span_encoder) traces_ = std::make_unique<Batcher<Span>>(span_encoder, *buffer_, options_.batch);
   for (auto& [type, enc] : metric_encoders)
     metrics_[type] = std::make_unique<Batcher<MetricPoint>>(enc, *buffer_, options_.batch);
-  // A producer waiting for durability wakes the flusher instead of waiting
-  // for the next tick.
-  auto wake = [this] {
-    {
-      std::lock_guard lock(mutex_);
-      durable_wake_ = true;
-    }
-    cv_.notify_all();
-  };
+  // The flusher sleeps until the nearest deadline; it is woken early when a
+  // producer waits for durability, when a batch opens (its linger starts),
+  // and when a commit may have made the sender idle.
+  auto wake = [this] { wakeFlusher(); };
   logs_->setDurableWaiterHook(wake);
   if (traces_) traces_->setDurableWaiterHook(wake);
   for (auto& [_, b] : metrics_) b->setDurableWaiterHook(wake);
+  logs_->setOnOpen(wake);
+  if (traces_) traces_->setOnOpen(wake);
+  for (auto& [_, b] : metrics_) b->setOnOpen(wake);
+  sender_->addCommitListener([this](const std::string&, uint64_t) { wakeFlusher(); });
+}
+
+void Pipeline::wakeFlusher() {
+  {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+  }
+  cv_.notify_all();
 }
 
 Pipeline::~Pipeline() { shutdown(std::chrono::steady_clock::now()); }
@@ -56,23 +63,30 @@ void Pipeline::flush() {
 }
 
 void Pipeline::flushLoop() {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    cv_.wait_for(lock, options_.flush_tick, [&] { return stopping_ || durable_wake_; });
-    if (stopping_) break;
-    durable_wake_ = false;
+    woken_ = false;
     lock.unlock();
     // Batches a producer waits on first (group commit: what arrived during
-    // the last seal's write and fsync goes in this one), then by age. Also
-    // retries, each tick, waiters whose seal the buffer refused.
+    // the last seal's write and fsync goes in this one), then the due ones.
     logs_->flushDurableWaiters();
     if (traces_) traces_->flushDurableWaiters();
     for (auto& [_, b] : metrics_) b->flushDurableWaiters();
-    auto now = std::chrono::steady_clock::now();
-    logs_->flushIfOlderThan(now);
-    if (traces_) traces_->flushIfOlderThan(now);
-    for (auto& [_, b] : metrics_) b->flushIfOlderThan(now);
+    const auto now = Clock::now();
+    // At most one batch in the sender's hands: sealing one more now does not
+    // queue it behind another insert (see Batcher).
+    const bool sender_idle = buffer_->pendingBatches() < 2;
+    auto next = logs_->sealIfDue(now, sender_idle, options_.flush_tick);
+    if (traces_) next = std::min(next, traces_->sealIfDue(now, sender_idle, options_.flush_tick));
+    for (auto& [_, b] : metrics_) next = std::min(next, b->sealIfDue(now, sender_idle, options_.flush_tick));
+    // While a batch is open, look again at least every flush_tick: durable
+    // waiters whose seal the buffer refused are retried then.
+    if (next != Clock::time_point::max()) next = std::min(next, now + options_.flush_tick);
     lock.lock();
+    if (woken_ || stopping_) continue;
+    if (next == Clock::time_point::max()) cv_.wait(lock, [&] { return woken_ || stopping_; });
+    else cv_.wait_until(lock, next, [&] { return woken_ || stopping_; });
   }
 }
 

@@ -9,9 +9,11 @@
 // the sender drain the buffer until the deadline; whatever is left stays in
 // the buffer and is replayed at the next start.
 //
-// Threading: batchers are thread-safe; one flusher thread seals batches by
-// age, and at once when a producer waits for its records to be durable
-// (Batcher's durable callback); one sender thread inserts.
+// Threading: batchers are thread-safe; one flusher thread seals batches when
+// they fall due (linger, age, full: see Batcher), and at once when a producer
+// waits for its records to be durable (Batcher's durable callback); it
+// sleeps until the nearest deadline and is woken when a batch opens, a
+// producer waits or the sender commits; one sender thread inserts.
 #pragma once
 
 #include <array>
@@ -49,6 +51,7 @@ struct PipelineOptions {
   DiskBufferOptions buffer;
   BatcherOptions batch;
   SenderOptions sender;
+  // How soon the flusher looks again at an open batch it could not seal.
   std::chrono::milliseconds flush_tick{100};
 };
 
@@ -78,6 +81,7 @@ class Pipeline {
 
  private:
   void flushLoop();
+  void wakeFlusher();
 
   std::unique_ptr<DiskBuffer> buffer_;
   std::unique_ptr<StoreSender> sender_;
@@ -89,7 +93,7 @@ class Pipeline {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool stopping_ = false;
-  bool durable_wake_ = false;  // a batcher has a producer waiting for durability
+  bool woken_ = false;  // a batch opened, a producer waits, or a batch was committed since the flusher looked
   bool shut_down_ = false;
 };
 

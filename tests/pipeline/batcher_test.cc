@@ -65,6 +65,52 @@ TEST(Batcher, AcceptedRecordsSurviveAFullBufferAndLaterAddsAreRefused) {
   EXPECT_TRUE(second);
 }
 
+// A lone record is sealed once no other record arrived for `linger`, not held
+// for max_age; while the sender is busy, the batch keeps growing until max_age.
+TEST(Batcher, ALoneRecordIsSealedAfterTheLingerWhenTheSenderIsIdle) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_age = std::chrono::hours(1), .linger = 5ms});
+  int opened = 0;
+  b.setOnOpen([&] { ++opened; });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(b.sealIfDue(t0, true, 100ms), std::chrono::steady_clock::time_point::max());  // nothing open
+  b.add(record(1));
+  b.add(record(1));
+  EXPECT_EQ(opened, 1);  // only the record that opened the batch signals
+  const auto added = std::chrono::steady_clock::now();
+  // Not yet due: the next deadline is the linger after the last add.
+  const auto due = b.sealIfDue(added, true, 100ms);
+  EXPECT_GE(due, added + 5ms - 1ms);
+  EXPECT_LE(due, added + 5ms);
+  EXPECT_EQ(buffer.pendingBatches(), 0u);
+  // The sender is busy: the linger does not seal; the batch waits for max_age.
+  const auto busy = b.sealIfDue(due, false, 100ms);
+  EXPECT_GT(busy, due + std::chrono::minutes(59));
+  EXPECT_EQ(buffer.pendingBatches(), 0u);
+  // The sender is idle at the deadline: sealed, both records in one batch.
+  EXPECT_EQ(b.sealIfDue(due, true, 100ms), std::chrono::steady_clock::time_point::max());
+  ASSERT_EQ(buffer.pendingBatches(), 1u);
+  EXPECT_EQ(buffer.next(0, 0ms)->header.rows, 2u);
+  // The next record opens a new batch and signals again.
+  b.add(record(1));
+  EXPECT_EQ(opened, 2);
+}
+
+// max_age caps a batch whose records keep arriving within the linger.
+TEST(Batcher, MaxAgeSealsABatchThatKeepsGrowing) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_age = 50ms, .linger = std::chrono::hours(1)});
+  b.add(record(1));
+  const auto opened = std::chrono::steady_clock::now();
+  EXPECT_EQ(buffer.pendingBatches(), 0u);
+  EXPECT_NE(b.sealIfDue(opened + 10ms, true, 100ms), std::chrono::steady_clock::time_point::max());
+  EXPECT_EQ(buffer.pendingBatches(), 0u);
+  EXPECT_EQ(b.sealIfDue(opened + 50ms, false, 100ms), std::chrono::steady_clock::time_point::max());
+  EXPECT_EQ(buffer.pendingBatches(), 1u);
+}
+
 TEST(Batcher, AbandonTellsProducersTheirRecordsWereNotStored) {
   testing::TempDir dir;
   DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});

@@ -136,6 +136,31 @@ TEST_F(RoundTripTest, LogRecordsComeBackIdentical) {
   EXPECT_EQ(got[2]["Body"], R"({"n":7,"type":"ADDED"})");
 }
 
+// With batch.max_age an hour away, a lone record still reaches the store: the
+// flusher seals it after the linger (nothing calls flush()).
+TEST_F(RoundTripTest, ALoneRecordIsNotHeldForMaxAge) {
+  testing::TempDir buf;
+  PipelineOptions po;
+  po.buffer.dir = buf.path();
+  po.buffer.fsync = FsyncPolicy::kNever;
+  po.batch.max_age = std::chrono::hours(1);
+  po.batch.linger = std::chrono::milliseconds(5);
+  Pipeline p(*store_, targetsFromSchema(*schema_), po);
+  p.start();
+  for (int i = 0; i < 3; ++i) {  // each lone record, one after the other
+    std::promise<bool> committed;
+    LogRecord r;
+    r.body = "lone-" + std::to_string(i);
+    r.time_unix_nano = 1700000000000000000LL + i;
+    p.logs().add(r, [&committed](bool ok) { committed.set_value(ok); });
+    auto f = committed.get_future();
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(60)), std::future_status::ready) << "record " << i;
+    EXPECT_TRUE(f.get());
+  }
+  EXPECT_EQ(p.logs().stats().batches_sealed.load(), 3u);
+  p.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
 TEST_F(RoundTripTest, SpansFillTracesAndTheTraceIdLookup) {
   auto resource = std::make_shared<Resource>();
   resource->attributes = {{"service.name", "frontend"}};
