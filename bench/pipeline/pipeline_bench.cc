@@ -1,10 +1,22 @@
-// Issue 2 figures: otel_logs-shaped rows (300-byte body, 10 attributes).
-//   BM_EncodeLogs        encoder rows/s on one core            (target >= 1M)
-//   BM_EmbeddedInsert    embedded-store insert rows/s, 1 thread (target >= 300k)
-// Run: build/release/bench/pipeline/bench_pipeline (needs libchdb, see setup.sh).
+// Issue 2 and 14 figures: otel_logs-shaped rows (300-byte body, 10 attributes).
+//   BM_EncodeLogs         encoder rows/s on one core                  (target >= 1M)
+//   BM_EmbeddedInsert     embedded-store insert rows/s, one writer,   (target >= 150k)
+//                         by batch size and table setup (variant):
+//     0 clickstack    ClickStack's otel_logs (seven text indexes), no view
+//     1 exporter      the Collector exporter's otel_logs (bloom filters)
+//     2 kobs+events   as `kobs` creates it: ClickStack + the krateo_events view, every row an event row
+//     3 kobs+logs     the same tables, rows that are not events (pod logs, OTLP): the view filters them out
+//     4 kobs+noidx    as 2 with materialize_skip_indexes_on_insert=0 (indexes built by merges)
+//   BM_EmbeddedInsertTwoWriters  two threads, each on its own writer connection (target >= 300k)
+// Every insert carries a fresh insert_deduplication_token, as the sender's do.
+// Run: build/release/bench/pipeline/bench_pipeline (needs libchdb, see setup.sh);
+// a profile of one case: docs/performance.md.
 #include <benchmark/benchmark.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <filesystem>
 
 #include "pipeline/otel_encoders.h"
@@ -23,13 +35,13 @@ std::vector<ColumnSpec> logColumns(store::IStore& s, const std::string& database
   return cols;
 }
 
-std::vector<LogRecord> makeRecords(size_t n) {
+std::vector<LogRecord> makeRecords(size_t n, bool events = true) {
   auto resource = std::make_shared<Resource>();
   resource->attributes = {{"service.name", "krateo-core-provider"},
                           {"k8s.namespace.name", "krateo-system"},
                           {"k8s.pod.name", "core-provider-7d9c8b-x2x9k"},
                           {"k8s.node.name", "worker-1"},
-                          {"telemetry.source", "k8s-events"}};
+                          {"telemetry.source", events ? "k8s-events" : "pod-logs"}};
   auto scope = std::make_shared<Scope>();
   scope->name = "kobs";
   std::vector<LogRecord> out(n);
@@ -55,25 +67,36 @@ std::filesystem::path benchDir() {
   return dir;
 }
 
-store::EmbeddedStore& benchStore(bool exporter = false) {
-  static auto open = [](const char* database, store::schema::Variant variant) {
+enum Variant { kClickStack = 0, kExporter = 1, kEvents = 2, kLogs = 3, kNoIndexOnInsert = 4 };
+
+// One store (writer connection) per (database, slot): slot 1 is the second
+// writer of BM_EmbeddedInsertTwoWriters.
+store::EmbeddedStore& benchStore(int variant = kClickStack, int slot = 0) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, int>, std::unique_ptr<store::EmbeddedStore>> stores;
+  static bool cleanup = (std::atexit([] { std::filesystem::remove_all(benchDir()); }), true);
+  (void)cleanup;
+  const std::string database = variant == kExporter ? "bench_exporter" : variant == kClickStack ? "bench" : "bench_kobs";
+  std::lock_guard lock(mutex);
+  auto& st = stores[{database, slot}];
+  if (!st) {
     store::EmbeddedOptions o;
     o.data_dir = benchDir().string();
     o.database = database;
-    auto* st = new store::EmbeddedStore(o);
-    store::schema::SchemaOptions so;
-    so.database = database;
-    so.variant = variant;
-    store::schema::SchemaManager::apply(*st, so);
-    return st;
-  };
-  static store::EmbeddedStore* clickstack = [] {
-    std::atexit([] { std::filesystem::remove_all(benchDir()); });
-    return open("bench", store::schema::Variant::kClickStack);
-  }();
-  static store::EmbeddedStore* exporter_store = open("bench_exporter", store::schema::Variant::kExporter);
-  return exporter ? *exporter_store : *clickstack;
+    o.reader_connections = 1;
+    st = std::make_unique<store::EmbeddedStore>(o);
+    if (slot == 0) {
+      store::schema::SchemaOptions so;
+      so.database = database;
+      so.variant = variant == kExporter ? store::schema::Variant::kExporter : store::schema::Variant::kClickStack;
+      so.krateo_events = variant >= kEvents;
+      store::schema::SchemaManager::apply(*st, so);
+    }
+  }
+  return *st;
 }
+
+std::atomic<uint64_t> token_seq{0};
 
 void BM_EncodeLogs(benchmark::State& state) {
   auto& s = benchStore();
@@ -90,12 +113,9 @@ void BM_EncodeLogs(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeLogs)->Unit(benchmark::kMillisecond);
 
-void BM_EmbeddedInsert(benchmark::State& state) {
-  auto& s = benchStore(state.range(1) != 0);
-  const size_t batch = size_t(state.range(0));
-  state.SetLabel(state.range(1) ? "exporter tables (bloom)" : "clickstack tables (text indexes)");
+void insertLoop(benchmark::State& state, store::EmbeddedStore& s, int variant, size_t batch) {
   LogEncoder encoder("otel_logs", logColumns(s, s.database()), logBindings());
-  auto records = makeRecords(batch);
+  auto records = makeRecords(batch, variant != kLogs);
   std::string body;
   for (const auto& r : records) encoder.encode(r, body);
   for (auto _ : state) {
@@ -104,13 +124,37 @@ void BM_EmbeddedInsert(benchmark::State& state) {
     req.columns = encoder.columns();
     req.body = body;
     req.rows = batch;
+    req.deduplication_token = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(token_seq++);
+    if (variant == kNoIndexOnInsert) req.settings.emplace_back("materialize_skip_indexes_on_insert", "0");
     s.insert(req);
   }
   state.SetItemsProcessed(int64_t(state.iterations()) * int64_t(batch));
+  state.SetBytesProcessed(int64_t(state.iterations()) * int64_t(body.size()));
+}
+
+void BM_EmbeddedInsert(benchmark::State& state) {
+  const int variant = int(state.range(1));
+  static const char* kLabels[] = {"clickstack", "exporter", "kobs+events", "kobs+logs", "kobs+noidx"};
+  state.SetLabel(kLabels[variant]);
+  insertLoop(state, benchStore(variant), variant, size_t(state.range(0)));
 }
 BENCHMARK(BM_EmbeddedInsert)
-    ->ArgsProduct({{10000, 100000}, {0, 1}})
-    ->ArgNames({"rows", "exporter"})
+    ->ArgsProduct({{10, 1000, 10000, 30000, 100000}, {kClickStack, kExporter, kEvents, kLogs, kNoIndexOnInsert}})
+    ->ArgNames({"rows", "variant"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Two writer connections inserting at once into the same tables (the lever
+// of several writers; kobs itself has one writer connection today).
+void BM_EmbeddedInsertTwoWriters(benchmark::State& state) {
+  const int variant = int(state.range(1));
+  auto& s = benchStore(variant, 0);  // the schema, once
+  insertLoop(state, state.thread_index() == 0 ? s : benchStore(variant, 1), variant, size_t(state.range(0)));
+}
+BENCHMARK(BM_EmbeddedInsertTwoWriters)
+    ->ArgsProduct({{10000, 30000}, {kClickStack, kLogs}})
+    ->ArgNames({"rows", "variant"})
+    ->Threads(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

@@ -26,6 +26,18 @@
 // an event after it; KB/conn then includes what streaming costs per client
 // (queued frames, chunks in flight), not just an idle stream.
 //
+// Latency (latency=S with events=R): once every step is open and live, the
+// bench measures for S seconds how long each event takes from the moment the
+// stand-in API server is told to create it (and notifies kobs's watch) to
+// the moment each client reads its first frame: every event's message carries
+// "@t=<CLOCK_MONOTONIC ns>@", the generators read the clock when the bytes
+// arrive and keep a 100 us histogram per process. p50/p90/p99/max are over
+// every (event, client) pair; `got` counts pairs seen, against R*S*clients
+// expected. What the figure includes: the watch, the batch linger, the disk
+// buffer append, the chDB insert and commit, the feed's tail query, the
+// fan-out, the kernel, and the generator's own epoll loop over N sockets on
+// its core.
+//
 // Limits: RLIMIT_NOFILE is raised to the hard limit for the bench and for
 // kobs (inherited through fork/exec); kobs's own files (chDB) count against
 // it, so the reachable N is a little under the hard limit.
@@ -35,7 +47,8 @@
 //   generators=2  inflight=256  keepalive=2s  timeout=10s
 //   cpu=0 (kobs) gen_cpu=1 (generators)  demo=0 (1: `kobs all --demo`, also
 //   wait for a pushed event)  events=0 (R events/s flowing, see above)
-//   kobs=<path of the kobs binary>
+//   kobs=<path of the kobs binary>  latency=0 (S seconds of latency sampling, needs events=R)
+//   fsync=never (buffer.fsync for kobs in events mode)  set=key=value (extra --set for kobs; repeatable)
 // Arguments starting with "--" (bench/run.sh passes Google Benchmark flags)
 // are ignored.
 //
@@ -57,6 +70,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -97,6 +111,13 @@ int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
 
+// CLOCK_MONOTONIC in ns: one clock for this process and the forked generators.
+int64_t monoNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
 void pinTo(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -118,6 +139,8 @@ size_t raiseFdLimit() {
 //   open <n>  -> "opened <ok> <failed> <ms> <reason>"  (stops at the first failure)
 //   mark      -> "marked"   (forget which clients saw a keepalive/event)
 //   seen      -> "seen <live> <keepalive> <event> <dropped>"
+//   lat_reset -> "lat_reset"  (start a latency window)
+//   lat       -> "lat <samples> <bin>:<count> ..."  (100 us bins of event latency since lat_reset)
 //   quit      -> exits, closing every socket
 class Generator {
  public:
@@ -162,7 +185,8 @@ class Generator {
     bool keepalive = false;
     bool event = false;
     uint8_t carry_len = 0;
-    char carry[15];  // tail of the last read, so a marker split across reads is found
+    char carry[31];  // tail of the last read, so a marker split across reads is found
+    int64_t last_t = 0;  // newest latency marker seen (an event's second frame has the same)
     int64_t deadline = 0;
     std::string head;  // handshake bytes; freed once live
   };
@@ -213,6 +237,15 @@ class Generator {
         ev += c.event;
       }
       reply(fmt::format("seen {} {} {} {}", live, ka, ev, dropped_));
+    } else if (verb == "lat_reset") {
+      lat_bins_.assign(kLatBins, 0);
+      lat_samples_ = 0;
+      reply("lat_reset");
+    } else if (verb == "lat") {
+      std::string out = fmt::format("lat {}", lat_samples_);
+      for (size_t i = 0; i < lat_bins_.size(); ++i)
+        if (lat_bins_[i]) out += fmt::format(" {}:{}", i, lat_bins_[i]);
+      reply(out);
     } else if (verb == "quit") {
       quit_ = true;
     }
@@ -320,6 +353,19 @@ class Generator {
     joined.append(data);
     if (joined.find(": keepalive") != std::string::npos) c.keepalive = true;
     if (joined.find("event: ") != std::string::npos) c.event = true;
+    if (!lat_bins_.empty()) {
+      const int64_t now = monoNs();
+      for (size_t at = joined.find("@t="); at != std::string::npos; at = joined.find("@t=", at + 3)) {
+        size_t end = joined.find('@', at + 3);
+        if (end == std::string::npos) break;  // split: the carry keeps it for the next read
+        const int64_t t = std::strtoll(joined.c_str() + at + 3, nullptr, 10);
+        if (t <= c.last_t) continue;
+        c.last_t = t;
+        const int64_t bin = (now - t) / 100000;
+        ++lat_bins_[static_cast<size_t>(std::clamp<int64_t>(bin, 0, kLatBins - 1))];
+        ++lat_samples_;
+      }
+    }
     size_t keep = std::min<size_t>(sizeof c.carry, joined.size());
     std::memcpy(c.carry, joined.data() + joined.size() - keep, keep);
     c.carry_len = static_cast<uint8_t>(keep);
@@ -361,6 +407,9 @@ class Generator {
   size_t timeout_scan_from_ = 0;
   int64_t open_start_ = 0;
   std::string open_reason_;
+  static constexpr int64_t kLatBins = 100000;  // 100 us each: 10 s, the last bin holds the rest
+  std::vector<uint32_t> lat_bins_;               // empty: not sampling
+  uint64_t lat_samples_ = 0;
 };
 
 // ------------------------------------------------------------- orchestrator
@@ -376,6 +425,9 @@ struct Options {
   int gen_cpu = 1;
   bool demo = false;
   double events = 0;  // events per second flowing through kobs (0: none)
+  int64_t latency_s = 0;  // latency window after the last step (needs events)
+  std::string fsync = "never";
+  std::vector<std::string> sets;
 };
 
 int64_t parseMs(const std::string& v) {
@@ -408,6 +460,9 @@ Options parseArgs(int argc, char** argv) {
     else if (k == "demo") o.demo = v == "1" || v == "true";
     else if (k == "events") o.events = std::stod(v);
     else if (k == "kobs") o.kobs = v;
+    else if (k == "latency") o.latency_s = std::stoll(v);
+    else if (k == "fsync") o.fsync = v;
+    else if (k == "set") o.sets.push_back(v);
     else die("unknown key " + k);
   }
   std::sort(o.steps.begin(), o.steps.end());
@@ -483,6 +538,38 @@ int httpStatus(uint16_t port, const std::string& path) {
   return status;
 }
 
+// Body of GET <path> (HTTP/1.0, read until close), or "" when nothing answered.
+std::string httpGet(uint16_t port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\nConnection: close\r\n\r\n";
+    (void)!write(fd, req.data(), req.size());
+    char buf[65536];
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+// Sum and count of a Prometheus histogram in a /metrics text.
+std::pair<double, double> histogramSumCount(const std::string& text, const std::string& name) {
+  double sum = 0, count = 0;
+  std::istringstream is(text);
+  for (std::string line; std::getline(is, line);) {
+    if (line.starts_with(name + "_sum")) sum += std::stod(line.substr(line.rfind(' ') + 1));
+    else if (line.starts_with(name + "_count")) count += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return {sum, count};
+}
+
 struct Child {
   pid_t pid = -1;
   FILE* to = nullptr;
@@ -522,9 +609,11 @@ void ask(Child& c, const std::string& cmd) {
 }
 
 std::string answer(Child& c) {
-  char line[512];
-  if (!fgets(line, sizeof line, c.from)) die("generator exited");
+  char* line = nullptr;
+  size_t cap = 0;
+  if (getline(&line, &cap, c.from) < 0) die("generator exited");
   std::string s(line);
+  free(line);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
   return s;
 }
@@ -549,9 +638,13 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
                                 "--set",
                                 "log.level=warn"};
   if (o.demo) args.push_back("--demo");
+  for (const auto& set : o.sets) {
+    args.push_back("--set");
+    args.push_back(set);
+  }
   if (!kubeconfig.empty()) {
     for (std::string set : {"k8s.kubeconfig=" + kubeconfig, std::string("k8s.events.namespaces=bench"),
-                            std::string("buffer.fsync=never")}) {
+                            "buffer.fsync=" + o.fsync}) {
       args.push_back("--set");
       args.push_back(set);
     }
@@ -616,7 +709,7 @@ class EventSource {
       e.involved_name = "web-0";
       e.involved_uid = "pod-uid-bench";
       e.reason = "Pulled";
-      e.message = fmt::format("Successfully pulled image \"registry.example/app:1.{}\" in 1.2s", n);
+      e.message = fmt::format("Successfully pulled image \"registry.example/app:1.{}\" in 1.2s @t={}@", n, monoNs());
       e.source_component = "kubelet";
       e.source_host = "node-1";
       e.first_timestamp = e.last_timestamp = ts;
@@ -778,6 +871,54 @@ int orchestrate(const Options& o) {
       stop_reason = status;
       break;
     }
+  }
+  if (source && o.latency_s > 0 && best > 0) {
+    for (auto& g : gens) ask(g, "lat_reset");
+    for (auto& g : gens) answer(g);
+    const uint64_t created0 = source->created();
+    const auto ins0 = histogramSumCount(httpGet(port, "/metrics"), "kobs_store_insert_duration_seconds");
+    const ProcStat cpu0 = procStat(kobs);
+    std::this_thread::sleep_for(std::chrono::seconds(o.latency_s));
+    const uint64_t created = source->created() - created0;
+    const auto ins1 = histogramSumCount(httpGet(port, "/metrics"), "kobs_store_insert_duration_seconds");
+    const ProcStat cpu1 = procStat(kobs);
+    std::this_thread::sleep_for(std::chrono::seconds(2));  // the last events of the window arrive
+    std::vector<uint64_t> bins(100000, 0);
+    uint64_t samples = 0;
+    for (auto& g : gens) {
+      ask(g, "lat");
+      std::istringstream is(answer(g));
+      std::string verb, pair;
+      uint64_t n = 0;
+      is >> verb >> n;
+      samples += n;
+      while (is >> pair) {
+        auto colon = pair.find(':');
+        bins[std::stoul(pair.substr(0, colon))] += std::stoull(pair.substr(colon + 1));
+      }
+    }
+    auto pct = [&](double q) {
+      const uint64_t want = static_cast<uint64_t>(std::ceil(q * static_cast<double>(samples)));
+      uint64_t acc = 0;
+      for (size_t i = 0; i < bins.size(); ++i)
+        if ((acc += bins[i]) >= std::max<uint64_t>(want, 1)) return (static_cast<double>(i) + 1) / 10.0;
+      return 0.0;
+    };
+    double max_ms = 0;
+    for (size_t i = bins.size(); i-- > 0;)
+      if (bins[i]) {
+        max_ms = (static_cast<double>(i) + 1) / 10.0;
+        break;
+      }
+    std::cout << fmt::format(
+        "\nlatency, API server notification -> first frame at the client, {} clients, {} events/s, {} s window:\n"
+        "  events created {}, (event, client) pairs expected ~{}, got {}\n"
+        "  p50 {:.1f} ms  p90 {:.1f} ms  p99 {:.1f} ms  max {:.1f} ms (100 us bins; upper edge)\n",
+        best, o.events, o.latency_s, created, created * best, samples, pct(0.50), pct(0.90), pct(0.99), max_ms);
+    const double inserts = ins1.second - ins0.second;
+    std::cout << fmt::format("  in the window: {} inserts, mean insert {:.1f} ms; kobs CPU {:.2f} s of {} s\n", inserts,
+                             inserts > 0 ? 1000 * (ins1.first - ins0.first) / inserts : 0.0, cpu1.cpu_s - cpu0.cpu_s,
+                             o.latency_s);
   }
   const ProcStat end = procStat(kobs);
   std::cout << fmt::format(
