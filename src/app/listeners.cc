@@ -12,6 +12,10 @@ namespace kobs::app {
 void Process::startMainListener() {
   http::Router router;
   http::addHealthRoutes(router, &registry_, [this] { return readiness_.check(); });
+  status_page_ = std::make_unique<status::StatusPage>(
+      registry_, status::PageInfo{KOBS_VERSION, roleName(options_.role), std::chrono::steady_clock::now(),
+                                  [this] { return announced(); }});
+  status_page_->addRoutes(router);
   // The frontend API (old sse-proxy routes) in the roles that serve; it
   // answers 503 until attached to the feed (startEventFeed).
   authenticator_ = serve::auth::Authenticator::create(config_.serve.auth);
@@ -23,6 +27,18 @@ void Process::startMainListener() {
   http_->start();
   std::cout << "kobs listening on " << listenerUrl(config_.listen, http_->port()) << "  (/healthz /readyz /metrics)"
             << std::endl;
+  announce("status, health, metrics" + std::string(serving() ? ", /events, /notifications" : ""),
+           listenerUrl(config_.listen, http_->port()));
+}
+
+void Process::announce(std::string what, std::string where) {
+  std::lock_guard lock(announced_mutex_);
+  announced_.emplace_back(std::move(what), std::move(where));
+}
+
+std::vector<std::pair<std::string, std::string>> Process::announced() const {
+  std::lock_guard lock(announced_mutex_);
+  return announced_;
 }
 
 void Process::startEventFeed() {
@@ -59,6 +75,7 @@ void Process::startClickHouseEndpoint() {
   // On stdout like the main listener's line, so scripts and tests find the port.
   std::cout << "kobs ClickHouse-compatible endpoint on "
             << listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()) << "  (read-only)" << std::endl;
+  announce("ClickHouse-compatible endpoint (read-only)", listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()));
 }
 
 }  // namespace kobs::app

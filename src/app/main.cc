@@ -6,6 +6,7 @@
 
 #include "app/config.h"
 #include "app/process.h"
+#include "app/top/top_command.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -44,6 +45,13 @@ int main(int argc, char** argv) {
   auto* mcp = cli.add_subcommand("mcp", "The MCP server for AI agents alone, over the configured store");
   mcp->add_flag("--stdio", mcp_stdio, "Serve MCP on stdin/stdout (one JSON-RPC message per line) for a local agent");
   auto* reference = cli.add_subcommand("config-reference", "Print every configuration key as a Markdown table (README)");
+  app::top::TopOptions top_options;
+  int top_interval_ms = 1000;
+  auto* top = cli.add_subcommand("top", "Live view of a running kobs, from its /metrics (q quits)");
+  top->add_option("--url", top_options.url, "The kobs main listener")->capture_default_str();
+  top->add_flag("--once", top_options.once, "Print one table (rates over one interval) and exit");
+  top->add_option("--interval-ms", top_interval_ms, "Refresh period")->capture_default_str()->check(CLI::Range(100, 60000));
+  cli.set_version_flag("--version", KOBS_VERSION);
 
   cli.footer("Configuration keys (YAML file, env overrides, --set):\n" + app::configTable().textReference());
   try {
@@ -52,6 +60,10 @@ int main(int argc, char** argv) {
     return cli.exit(e);
   }
 
+  if (*top) {
+    top_options.interval = std::chrono::milliseconds(top_interval_ms);
+    return app::top::runTop(top_options);
+  }
   if (*reference) {
     std::cout << app::configTable().markdownReference();
     return 0;

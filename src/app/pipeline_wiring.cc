@@ -19,6 +19,9 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
                   [&buffer] { return double(buffer.pendingBytes()); });
   m.gaugeCallback("kobs_buffer_pending_batches", "Batches in the disk buffer not yet committed to the store.",
                   [&buffer] { return double(buffer.pendingBatches()); });
+  m.gaugeCallback("kobs_buffer_oldest_pending_age_seconds",
+                  "How long the oldest batch not yet committed to the store has waited in the disk buffer.",
+                  [&buffer] { return std::chrono::duration<double>(buffer.oldestPendingAge()).count(); });
   m.counterCallback("kobs_buffer_recovered_batches_total", "Batches found in the disk buffer at start and replayed.",
                     [&buffer] { return double(buffer.stats().recovered_batches.load()); });
   m.counterCallback("kobs_buffer_torn_records_total", "Torn records truncated from the disk buffer's tail at start.",

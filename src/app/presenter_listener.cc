@@ -82,6 +82,7 @@ void Process::startPresenter() {
   presenter_server_->start();
   std::cout << "kobs events-presenter API on " << listenerUrl(config_.serve.presenter_listen, presenter_server_->port())
             << "  (/events /notifications)" << std::endl;
+  announce("events-presenter API", listenerUrl(config_.serve.presenter_listen, presenter_server_->port()));
 }
 
 }  // namespace kobs::app

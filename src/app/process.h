@@ -20,6 +20,8 @@ namespace kobs::app {
 
 enum class Role { kAll, kCollect, kServe, kAlert };
 
+inline const char* roleName(Role r) { return r == Role::kAll ? "all" : r == Role::kCollect ? "collect" : "serve"; }
+
 struct RunOptions {
   Role role = Role::kAll;
   bool demo = false;

@@ -29,6 +29,9 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "alert/alert_service.h"
@@ -36,6 +39,7 @@
 #include "app/process.h"
 #include "app/readiness.h"
 #include "app/signal_waiter.h"
+#include "app/status/status_page.h"
 #include "common/component.h"
 #include "common/logging.h"
 #include "common/metrics.h"
@@ -98,6 +102,9 @@ class Process {
   // The store's calls are cut short by `deadline` less a margin.
   void stopStoreBy(std::chrono::steady_clock::time_point deadline);
   void shutdown(std::chrono::steady_clock::time_point deadline);
+  // What runs where, for the status page: (what, URL or name). Any thread.
+  void announce(std::string what, std::string where);
+  std::vector<std::pair<std::string, std::string>> announced() const;
 
   // The frontend APIs run in the roles that serve, when the events view exists.
   bool serving() const {
@@ -120,7 +127,11 @@ class Process {
   store::schema::Schema schema_;
   Readiness readiness_;
 
+  mutable std::mutex announced_mutex_;
+  std::vector<std::pair<std::string, std::string>> announced_;
+
   // 1. main listener
+  std::unique_ptr<status::StatusPage> status_page_;
   std::unique_ptr<serve::auth::Authenticator> authenticator_;
   std::unique_ptr<serve::events::EventsApi> events_api_;
   std::unique_ptr<http::Server> http_;

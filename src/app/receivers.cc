@@ -13,6 +13,7 @@ void Process::startReceivers() {
     if (!c) continue;
     c->start();
     log_->info("collector {} started", c->name());
+    announce("collector", std::string(c->name()));
     receivers_.push_back(std::move(c));
   }
 }

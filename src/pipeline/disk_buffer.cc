@@ -226,9 +226,11 @@ void DiskBuffer::recover() {
   for (auto& e : entries_) pending_bytes_ += e.record_bytes;
   pending_batches_ = entries_.size();
   stats_.recovered_batches = entries_.size();
-  if (!entries_.empty())
+  if (!entries_.empty()) {
     log->info("replaying {} batches ({} bytes) not yet committed to the store", entries_.size(),
               pending_bytes_.load());
+    replay_progress_.emplace("wal", "replaying the disk buffer into the store", entries_.size(), "batches");
+  }
   for (const auto& path : dropCommittedSegmentsLocked()) {
     std::error_code ec;
     fs::remove(path, ec);
@@ -518,6 +520,10 @@ void DiskBuffer::commit(uint64_t seq, bool committed) {
     std::lock_guard lock(mutex_);
     for (auto& e : entries_)
       if (e.seq == seq) {
+        if (e.recovered && !e.done && replay_progress_) {
+          replay_progress_->add(1);
+          if (replay_progress_->done() == stats_.recovered_batches.load()) replay_progress_->finish();
+        }
         e.done = true;
         e.committed = committed;
       }
@@ -615,5 +621,12 @@ bool DiskBuffer::waitDrained(std::chrono::steady_clock::time_point deadline) {
 uint64_t DiskBuffer::committedSeq() const { return committed_seq_.load(); }
 uint64_t DiskBuffer::pendingBytes() const { return pending_bytes_.load(); }
 uint64_t DiskBuffer::pendingBatches() const { return pending_batches_.load(); }
+
+std::chrono::steady_clock::duration DiskBuffer::oldestPendingAge() const {
+  std::lock_guard lock(mutex_);
+  for (const auto& e : entries_)
+    if (!e.done) return std::chrono::steady_clock::now() - e.appended_at;
+  return {};
+}
 
 }  // namespace kobs::pipeline

@@ -42,6 +42,8 @@
 #include <string>
 #include <vector>
 
+#include "common/progress.h"
+
 namespace kobs::pipeline {
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };
@@ -131,6 +133,8 @@ class DiskBuffer {
   uint64_t committedSeq() const;
   uint64_t pendingBytes() const;
   uint64_t pendingBatches() const;
+  // How long the oldest batch not yet in the store has waited; 0 when none.
+  std::chrono::steady_clock::duration oldestPendingAge() const;
   const DiskBufferStats& stats() const { return stats_; }
 
  private:
@@ -145,6 +149,8 @@ class DiskBuffer {
     bool done = false;
     bool committed = false;  // done because the store has it (not dead-lettered)
     std::vector<CommitCallback> callbacks;
+    // When it was appended (or found at start): the age of what is unsent.
+    std::chrono::steady_clock::time_point appended_at = std::chrono::steady_clock::now();
   };
   struct Segment {
     uint64_t first_seq;
@@ -182,6 +188,7 @@ class DiskBuffer {
   std::chrono::steady_clock::time_point last_sync_{};
   bool closed_ = false;
   DiskBufferStats stats_;
+  std::optional<ProgressLog> replay_progress_;  // batches found at start, until all are in the store; mutex_
 };
 
 }  // namespace kobs::pipeline

@@ -14,10 +14,7 @@
 // for these faults; they are generous for an idle loopback request.
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -26,6 +23,7 @@
 
 #include "support/child_process.h"
 #include "support/fault_proxy.h"
+#include "support/free_port.h"
 #include "support/http_client.h"
 #include "support/jwt.h"
 #include "support/silent_server.h"
@@ -118,32 +116,19 @@ TEST(KobsFaults, HungClickHouseAtStartLeavesProbesResponsiveAndSigtermEndsItInTi
   expectQuick(kobs.url("/healthz"), 200, "/healthz");
   expectQuick(kobs.url("/metrics"), 200, "/metrics");
   expectQuick(kobs.url("/readyz"), 503, "/readyz");
+  expectQuick(kobs.url("/"), 200, "the status page");
   auto [took, status] = kobs.terminate();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   EXPECT_LT(took, 3s) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms";
 }
 
 
-// A loopback port free right now, for a listener whose port a test must know
-// before the process prints it (kobs logs its other listeners on stderr).
-uint16_t freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // `kobs serve` on a ClickHouse server (here a `kobs all`'s ClickHouse-
 // compatible endpoint, a current engine, through the fault proxy) with an
 // SSE stream open; then every request to ClickHouse hangs.
 TEST(KobsFaults, ClickHouseHangingWhileRunningLeavesStreamsProbesAndShutdownResponsive) {
   testing::TempDir dir;
-  const uint16_t ch_port = freePort();
+  const uint16_t ch_port = testing::freeLoopbackPort();
   Kobs central({"all", "--demo", "--data-dir", (dir.path() / "central").string(), "--set", "http.listen=127.0.0.1:0",
                 "--set", "serve.clickhouse_listen=127.0.0.1:" + std::to_string(ch_port), "--set",
                 "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set", "mcp.listen="});

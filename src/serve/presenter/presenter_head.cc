@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "common/progress.h"
 #include "serve/presenter/presenter_reader.h"
 
 namespace kobs::serve::presenter {
@@ -166,10 +167,13 @@ void PresenterHead::load() {
   // One more than fits: when there are more events than the capacity, the
   // extra one leaves at once and becomes the floor.
   const auto keys = reader_.newestEventKeys(options_.capacity + 1);
+  ProgressLog progress("presenter", "loading the newest events into the presenter head", keys.size(), "events");
   for (size_t i = 0; i < keys.size(); i += options_.load_chunk) {
     std::vector<RowKey> chunk(keys.begin() + i, keys.begin() + std::min(keys.size(), i + options_.load_chunk));
     apply(reader_.byRowKeys(chunk));  // evicts the extra one as it comes
+    progress.add(chunk.size());
   }
+  if (keys.size() > options_.load_chunk) progress.finish();  // a closing line only when there was a wait
 }
 
 void PresenterHead::apply(std::vector<PresenterItem> rows) {

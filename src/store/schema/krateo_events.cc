@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/error.h"
+
 #include "store/schema/ddl.h"
 #include "store/schema/otel_tables.h"
 #include "store/store.h"
@@ -123,10 +125,22 @@ std::vector<SchemaObject> eventsSchemaObjects(const SchemaOptions& o) {
   return out;
 }
 
-std::string eventsBackfillSql(const SchemaOptions& o, int64_t before_ns) {
+std::string eventsBackfillSql(const SchemaOptions& o, int64_t before_ns, std::string_view day) {
   // Through the Distributed table in cluster mode, so each row lands once.
-  return fmt::format("INSERT INTO {}\nSELECT\n{}FROM {}\nWHERE {} AND Timestamp < fromUnixTimestamp64Nano({})",
-                     qualified(o.database, o.events_table), selectList("Timestamp"),
+  std::string sql = fmt::format("INSERT INTO {}\nSELECT\n{}FROM {}\nWHERE {} AND Timestamp < fromUnixTimestamp64Nano({})",
+                                qualified(o.database, o.events_table), selectList("Timestamp"),
+                                qualified(o.database, tableName(o, TableKind::kLogs)), kEventsFilter, before_ns);
+  if (!day.empty()) {
+    if (day.size() != 10 || day.find_first_not_of("0123456789-") != std::string_view::npos)
+      throw Exception(ErrorCode::kBadArguments, "not a day (YYYY-MM-DD): '{}'", day);
+    sql += fmt::format(" AND toDate(Timestamp) = toDate('{}')", day);
+  }
+  return sql;
+}
+
+std::string eventsBackfillDaysSql(const SchemaOptions& o, int64_t before_ns) {
+  return fmt::format("SELECT toString(toDate(Timestamp)) AS day, count() AS n FROM {}\nWHERE {} AND Timestamp < "
+                     "fromUnixTimestamp64Nano({}) GROUP BY day ORDER BY day",
                      qualified(o.database, tableName(o, TableKind::kLogs)), kEventsFilter, before_ns);
 }
 

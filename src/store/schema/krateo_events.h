@@ -40,7 +40,11 @@ std::vector<SchemaObject> eventsSchemaObjects(const SchemaOptions& options);
 // Copies k8s-event rows already in the logs table (older than `before_ns`,
 // nanoseconds since the epoch) into a freshly created events table; their
 // ingest_time is their Timestamp, so they are history, never pushed live.
-std::string eventsBackfillSql(const SchemaOptions& options, int64_t before_ns);
+// With `day` (YYYY-MM-DD) only that day's rows, so a long copy goes day by
+// day and can report its progress.
+std::string eventsBackfillSql(const SchemaOptions& options, int64_t before_ns, std::string_view day = {});
+// TabSeparated `day<TAB>rows` of the rows eventsBackfillSql() would copy.
+std::string eventsBackfillDaysSql(const SchemaOptions& options, int64_t before_ns);
 
 // Name of the view that fills the events table.
 std::string eventsViewName(const SchemaOptions& options);

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "common/logging.h"
+#include "common/progress.h"
 #include <algorithm>
 #include <chrono>
 
@@ -59,6 +60,36 @@ const TableLayout& Schema::table(TableKind kind) const {
     throw Exception(ErrorCode::kNotFound, "schema has no {} table", tableKindName(kind));
   return it->second;
 }
+
+namespace {
+
+// Day by day, so a copy of months of history logs its progress.
+void backfillEvents(IStore& store, const SchemaOptions& options, int64_t before_ns) {
+  std::vector<std::pair<std::string, uint64_t>> days;
+  uint64_t total = 0;
+  const auto tsv = store.query(eventsBackfillDaysSql(options, before_ns), "TabSeparated").data;
+  for (size_t pos = 0; pos < tsv.size();) {
+    size_t nl = tsv.find('\n', pos);
+    if (nl == std::string::npos) nl = tsv.size();
+    const std::string line = tsv.substr(pos, nl - pos);
+    pos = nl + 1;
+    const size_t tab = line.find('\t');
+    if (tab == std::string::npos) continue;
+    days.emplace_back(line.substr(0, tab), std::stoull(line.substr(tab + 1)));
+    total += days.back().second;
+  }
+  if (total == 0) return;
+  ProgressLog progress("schema", fmt::format("copying existing k8s events into {}.{}", options.database,
+                                             options.events_table),
+                       total, "rows");
+  for (const auto& [day, rows] : days) {
+    store.execute(eventsBackfillSql(options, before_ns, day));
+    progress.add(rows);
+  }
+  progress.finish();
+}
+
+}  // namespace
 
 Schema SchemaManager::apply(IStore& store, const SchemaOptions& options) {
   return apply(store, options, detectServer(store));
@@ -137,7 +168,7 @@ Schema SchemaManager::apply(IStore& store, const SchemaOptions& options, const S
     if (obj.type == SchemaObject::Type::kMaterializedView && !tableExists(store, obj.database, obj.name)) create(obj);
   if (events_new) {
     try {
-      store.execute(eventsBackfillSql(options, view_start_ns));
+      backfillEvents(store, options, view_start_ns);
     } catch (Exception& e) {
       e.addContext(fmt::format("while copying existing k8s events into {}.{}", options.database, options.events_table));
       throw;
