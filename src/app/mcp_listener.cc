@@ -77,6 +77,7 @@ void Process::startMcp() {
   mcp_http_->start();
   std::cout << "kobs MCP server on " << listenerUrl(config_.mcp.listen, mcp_listener_->port())
             << "  (/mcp /sse; read-only)" << std::endl;
+  announce("MCP server (/mcp, /sse)", listenerUrl(config_.mcp.listen, mcp_listener_->port()));
 }
 
 void Process::stopMcp() {

@@ -20,7 +20,15 @@ namespace kobs::app {
 
 enum class Role { kAll, kCollect, kServe, kAlert };
 
-inline const char* roleName(Role r) { return r == Role::kAll ? "all" : r == Role::kCollect ? "collect" : "serve"; }
+inline const char* roleName(Role r) {
+  switch (r) {
+    case Role::kAll: return "all";
+    case Role::kCollect: return "collect";
+    case Role::kServe: return "serve";
+    case Role::kAlert: return "alert";
+  }
+  return "?";
+}
 
 struct RunOptions {
   Role role = Role::kAll;

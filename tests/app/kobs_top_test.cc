@@ -57,7 +57,8 @@ class KobsTopTest : public ::testing::Test {
     kobs_ = new testing::ChildProcess(
         {kobsBinary(), "all", "--demo", "--data-dir", dir_->str(), "--set", "http.listen=127.0.0.1:0", "--set",
          "serve.clickhouse_listen=", "--set", "otlp.grpc_listen=", "--set",
-         "otlp.http_listen=127.0.0.1:" + std::to_string(otlp_port_), "--set", "batch.max_age=100ms"});
+         "otlp.http_listen=127.0.0.1:" + std::to_string(otlp_port_), "--set", "batch.max_age=100ms", "--set",
+         "mcp.listen="});
     std::regex listening(R"(listening on (http://[0-9.]+:[0-9]+))");
     for (std::string line; url_.empty() && !(line = kobs_->readLine()).empty();) {
       std::smatch m;

@@ -89,16 +89,17 @@ TEST(StatusModel, HistogramQuantileInterpolatesLikePrometheus) {
 }
 
 TEST(StatusModel, AlertsAndFormatting) {
-  auto s = snapshotOf("kobs_alert_state{rule=\"a\",group=\"x\",state=\"ALERT\"} 1\n"
-                      "kobs_alert_state{rule=\"a\",group=\"x\",state=\"OK\"} 0\n"
-                      "kobs_alert_state{rule=\"a\",group=\"y\",state=\"OK\"} 1\n"
-                      "kobs_alert_state{rule=\"b\",group=\"\",state=\"ALERT\"} 1\n",
+  auto s = snapshotOf("kobs_alert_state{rule=\"a\",group=\"x\"} 2\n"
+                      "kobs_alert_state{rule=\"a\",group=\"y\"} 0\n"
+                      "kobs_alert_state{rule=\"b\",group=\"\"} 2\n"
+                      "kobs_alert_state{rule=\"c\",group=\"\"} 3\n",
                       std::chrono::steady_clock::now());
   auto v = summarize(s, nullptr);
   auto* alerts = section(v, "Alerts");
   ASSERT_NE(alerts, nullptr);
   EXPECT_EQ((*row(alerts, "ALERT"))[1], "2");
   EXPECT_EQ((*row(alerts, "OK"))[1], "1");
+  EXPECT_EQ((*row(alerts, "INSUFFICIENT_DATA"))[1], "1");
   EXPECT_EQ(humanCount(999), "999");
   EXPECT_EQ(humanCount(1234), "1.2k");
   EXPECT_EQ(humanCount(2.5e6), "2.5M");

@@ -197,13 +197,14 @@ Section podLogsSection(const Reader& r) {
 Section alertsSection(const Reader& r) {
   Section s{"Alerts", {"state", "groups"}, {}, ""};
   if (!r.now().has("kobs_alert_state")) return s;
-  // One series per (rule, group), its state in a label or as a number.
+  // One series per (rule, group).
   std::vector<std::pair<std::string, double>> counts;
   for (const auto& sample : r.now().snapshot()->samples) {
     if (sample.name != "kobs_alert_state") continue;
-    std::string state = sample.label("state");
-    if (state.empty()) state = sample.value > 0 ? "firing" : "ok";
-    else if (sample.value == 0) continue;  // one series per state: only the current one is 1
+    // The value is the state (src/alert: 0 OK, 1 PENDING, 2 ALERT, 3 INSUFFICIENT_DATA, 4 DISABLED).
+    static const char* kStates[] = {"OK", "PENDING", "ALERT", "INSUFFICIENT_DATA", "DISABLED"};
+    const int v = static_cast<int>(sample.value);
+    std::string state = v >= 0 && v < 5 ? kStates[v] : "state " + std::to_string(v);
     auto it = std::find_if(counts.begin(), counts.end(), [&](const auto& c) { return c.first == state; });
     if (it == counts.end()) counts.emplace_back(state, 1);
     else ++it->second;
