@@ -19,13 +19,14 @@ APT_PACKAGES=(
   chromium  # the real-browser SSE test (tests/js) drives it headless via playwright-core
   shellcheck python3-yaml  # tests/deploy: install.sh and scripts linted; rendered manifests read in Python
   libncurses-dev  # kobs top (src/app/top)
+  gnuplot-nox  # bench/plot.py draws the SVGs of docs/performance.md
   tmux  # drives kobs top interactively in its test
 )
 
 # KOBS_SETUP_PROFILE=image (the Dockerfile's build stage): only what compiles the kobs binary, without the
 # test and benchmark tools; chDB only with KOBS_SETUP_CHDB=1 (the all-in-one image variant).
 if [ "${KOBS_SETUP_PROFILE:-}" = image ]; then
-  IMAGE_SKIP=" libgtest-dev libgmock-dev libbenchmark-dev clang clickhouse-server clickhouse-client chromium shellcheck python3-yaml jq tmux "
+  IMAGE_SKIP=" libgtest-dev libgmock-dev libbenchmark-dev clang clickhouse-server clickhouse-client chromium shellcheck python3-yaml jq tmux gnuplot-nox "
   kept=()
   for p in "${APT_PACKAGES[@]}"; do
     [[ "$IMAGE_SKIP" == *" $p "* ]] || kept+=("$p")

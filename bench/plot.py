@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Plots for docs/performance.md from benchmark output, drawn by gnuplot
+(Debian's gnuplot-nox, installed by scripts/setup.sh) as SVG.
+
+Input: a directory of saved benchmark output, as `KOBS_BENCH_RESULTS=<dir>
+bench/run.sh` writes it (one <name>.txt per benchmark). Today it plots the
+side-by-side runs against the OpenTelemetry Collector, whose output ends with
+one JSON line (bench/peer/side_by_side.py):
+
+  otlp_side_by_side.svg      records per CPU-second and steady RSS, per signal
+  pod_logs_side_by_side.svg  lines per CPU-second and peak RSS
+
+Each bar is labelled with its value and each pair with kobs's ratio to the
+Collector, so the comparison reads at a glance.
+
+Usage: bench/plot.py <results dir> [output dir, default docs/plots]
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+
+def last_json(path):
+    """The last line of a file that parses as a JSON object, or None."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def bars(svg, title, groups, ylabel_left, ylabel_right, work):
+    """Two panels side by side: left a throughput pair per group, right a memory pair per group.
+
+    groups: [(name, (collector_rate, kobs_rate), (collector_mem, kobs_mem))]
+    """
+    data = os.path.join(work, os.path.basename(svg) + ".dat")
+    with open(data, "w") as f:
+        for name, (cr, kr), (cm, km) in groups:
+            f.write(f'"{name}" {cr:.1f} {kr:.1f} {cm:.1f} {km:.1f} {kr / cr:.2f} {km / cm:.2f}\n')
+    script = f"""
+set terminal svg size 960,420 dynamic font 'sans,12' background rgb 'white'
+set output '{svg}'
+set multiplot layout 1,2 title "{title}"
+set style data histograms
+set style histogram clustered gap 1.5
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key top left
+set grid ytics lc rgb '#dddddd'
+set yrange [0:*]
+set offsets 0,0,graph 0.12,0
+set ylabel "{ylabel_left}"
+plot '{data}' using 2:xtic(1) title 'OpenTelemetry Collector' lc rgb '#8c8c8c', \\
+     '' using 3 title 'kobs' lc rgb '#2b6cb0', \\
+     '' using 0:3:(sprintf('%.2fx', $6)) with labels offset 1.6,0.8 notitle
+set ylabel "{ylabel_right}"
+plot '{data}' using 4:xtic(1) title 'OpenTelemetry Collector' lc rgb '#8c8c8c', \\
+     '' using 5 title 'kobs' lc rgb '#2b6cb0', \\
+     '' using 0:5:(sprintf('%.2fx', $7)) with labels offset 1.6,0.8 notitle
+unset multiplot
+"""
+    path = os.path.join(work, os.path.basename(svg) + ".gp")
+    with open(path, "w") as f:
+        f.write(script)
+    subprocess.run(["gnuplot", path], check=True)
+
+
+def plot_otlp(result, out_dir, work):
+    c, k = result.get("collector"), result.get("kobs")
+    if not c or not k:
+        return None
+    groups = []
+    for sig in ("logs", "traces"):
+        if sig in c and sig in k:
+            mem = "paced_rss_steady" if c[sig].get("paced_rss_steady") and k[sig].get("paced_rss_steady") else "rss_max"
+            groups.append((sig, (c[sig]["rows"] / c[sig]["cpu"], k[sig]["rows"] / k[sig]["cpu"]),
+                           (c[sig][mem], k[sig][mem])))
+    svg = os.path.join(out_dir, "otlp_side_by_side.svg")
+    bars(svg, "OTLP/HTTP protobuf into a ClickHouse sink: kobs vs the OpenTelemetry Collector (labels: kobs/Collector)",
+         groups, "records per CPU-second (higher is better)", "RSS MiB at a steady 10k records/s (lower is better)", work)
+    return svg
+
+
+def plot_pod_logs(result, out_dir, work):
+    c, k = result.get("collector"), result.get("kobs")
+    if not c or not k:
+        return None
+    groups = [("CRI lines", (c["rows"] / c["cpu"], k["rows"] / k["cpu"]), (c["rss_max"], k["rss_max"]))]
+    svg = os.path.join(out_dir, "pod_logs_side_by_side.svg")
+    bars(svg, "Pod logs from /var/log/pods into a ClickHouse sink: kobs vs the Collector's filelog receiver",
+         groups, "lines per CPU-second (higher is better)", "peak RSS MiB (lower is better)", work)
+    return svg
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__)
+        return 2
+    results = sys.argv[1]
+    out_dir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "docs", "plots")
+    os.makedirs(out_dir, exist_ok=True)
+    made = []
+    with tempfile.TemporaryDirectory(prefix="kobs-plot-") as work:
+        for name, fn in (("otlp_side_by_side", plot_otlp), ("pod_logs_side_by_side", plot_pod_logs)):
+            result = last_json(os.path.join(results, name + ".txt"))
+            if result is None:
+                print(f"plot: no {name}.txt with a JSON result line in {results}; skipped")
+                continue
+            svg = fn(result, out_dir, work)
+            if svg:
+                made.append(svg)
+    for svg in made:
+        print(f"plot: wrote {os.path.relpath(svg)}")
+    return 0 if made else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
