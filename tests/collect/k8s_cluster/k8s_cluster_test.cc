@@ -212,7 +212,7 @@ TEST_F(K8sClusterTest, WorkloadsRequestsAndLimits) {
   server().create("/api/v1/namespaces/" + ns + "/pods",
                   {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", {{"name", "sized"}}},
                    {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "registry.local:5000/team/app"},
-                                                          {"resources", {{"requests", {{"cpu", "250m"}, {"memory", "64Mi"}}},
+                                                          {"resources", {{"requests", {{"cpu", "250m"}, {"memory", "64Mi"}, {"ephemeral-storage", "512Mi"}}},
                                                                          {"limits", {{"cpu", "1"}, {"memory", "128Mi"},
                                                                                      {"ephemeral-storage", "1Gi"}}}}}}})}}}});
   test::MetricsStack stack("k8s_cluster_wl");
@@ -234,6 +234,8 @@ TEST_F(K8sClusterTest, WorkloadsRequestsAndLimits) {
   EXPECT_EQ(cached(rx, "k8s.container.memory_request", {{"k8s.pod.name", "sized"}}), 64.0 * 1024 * 1024);
   EXPECT_EQ(cached(rx, "k8s.container.memory_limit", {{"k8s.pod.name", "sized"}}), 128.0 * 1024 * 1024);
   EXPECT_EQ(cached(rx, "k8s.container.ephemeralstorage_limit", {{"k8s.pod.name", "sized"}}), 1024.0 * 1024 * 1024);
+  EXPECT_EQ(cached(rx, "k8s.container.ephemeralstorage_request", {{"k8s.pod.name", "sized"}}), 512.0 * 1024 * 1024);
+  // "storage" is not a resource the API server accepts on a container, so storage_* stay absent here.
   EXPECT_TRUE(std::isnan(cached(rx, "k8s.container.storage_limit", {{"k8s.pod.name", "sized"}})));
   auto img = matching(rx.state().emit(1, 1), "k8s.container.cpu_limit", {{"k8s.pod.name", "sized"}});
   ASSERT_EQ(img.size(), 1u);
@@ -241,7 +243,7 @@ TEST_F(K8sClusterTest, WorkloadsRequestsAndLimits) {
   EXPECT_EQ(resourceOf(img[0])["container.image.tag"], "latest");
   test::checkNaming("k8s_cluster", rx.state().emit(1, 1),
                     {"k8s.container.restarts", "k8s.container.ready", "k8s.container.storage_request",
-                     "k8s.container.storage_limit", "k8s.container.ephemeralstorage_request", "k8s.deployment.desired",
+                     "k8s.container.storage_limit", "k8s.deployment.desired",
                      "k8s.deployment.available", "k8s.replicaset.desired", "k8s.replicaset.available",
                      "k8s.node.condition_ready"});
   rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
