@@ -140,7 +140,10 @@ bool K8sClusterReceiver::connect() {
     api_ = std::move(api);
     return true;
   } catch (const std::exception& e) {
-    logging::get("k8s_cluster")->debug("Kubernetes API unreachable: {}", e.what());
+    // Said once at warning level (nothing is emitted meanwhile), then quietly retried.
+    if (!unreachable_logged_) logging::get("k8s_cluster")->warn("Kubernetes API unreachable, retrying: {}", e.what());
+    else logging::get("k8s_cluster")->debug("Kubernetes API still unreachable: {}", e.what());
+    unreachable_logged_ = true;
     return false;
   }
 }

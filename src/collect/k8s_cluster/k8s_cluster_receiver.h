@@ -86,6 +86,7 @@ class K8sClusterReceiver : public Component {
   std::unique_ptr<composition::CompositionResolver> resolver_;
   std::vector<std::unique_ptr<k8s::ListWatcher>> watchers_;
   std::atomic<bool> connected_{false};
+  bool unreachable_logged_ = false;  // control thread only
   std::atomic<bool> leading_{false};
   std::atomic<uint64_t> emissions_{0};
   int64_t start_unix_nano_ = 0;
