@@ -11,7 +11,8 @@
 // Setups (as bench_pipeline's variants): clickstack, exporter, kobs+events
 // (ClickStack + the krateo_events view, event rows), kobs+logs (same tables,
 // non-event rows), kobs+noidx (kobs+events with
-// materialize_skip_indexes_on_insert=0).
+// materialize_skip_indexes_on_insert=0), kobs+64k (kobs+events with
+// max_compress_block_size=65536: smaller write buffers per column and index file).
 //
 // Usage: bench_insert_profile [rows=10000] [inserts=20] [variants=0,1,2,3,4] [top=25]
 #include <time.h>
@@ -89,7 +90,7 @@ std::vector<LogRecord> makeRecords(size_t n, bool event_rows) {
 
 int main(int argc, char** argv) {
   size_t rows = 10000, inserts = 20, top = 25;
-  std::vector<int> variants{0, 1, 2, 3, 4};
+  std::vector<int> variants{0, 1, 2, 3, 4, 5};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.starts_with("--")) continue;
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  static const char* kLabels[] = {"clickstack", "exporter", "kobs+events", "kobs+logs", "kobs+noidx"};
+  static const char* kLabels[] = {"clickstack", "exporter", "kobs+events", "kobs+logs", "kobs+noidx", "kobs+64k"};
   const auto dir = std::filesystem::temp_directory_path() / fmt::format("kobs-insert-profile-{}", getpid());
   std::map<std::string, std::unique_ptr<store::EmbeddedStore>> stores;
   for (int variant : variants) {
@@ -139,7 +140,9 @@ int main(int argc, char** argv) {
       req.body = body;
       req.rows = rows;
       req.deduplication_token = fmt::format("profile-{}-{}-{}", getpid(), variant, n);
-      if (variant == 4) req.settings.emplace_back("materialize_skip_indexes_on_insert", "0");
+      // Explicit either way: the store's default (store.embedded.skip_indexes_on_insert) is off.
+      req.settings.emplace_back("materialize_skip_indexes_on_insert", variant == 4 ? "0" : "1");
+      if (variant == 5) req.settings.emplace_back("max_compress_block_size", "65536");
       st->insert(req);
     };
     insert(1000000);  // warm-up: first-part paths, caches

@@ -134,7 +134,8 @@ void insertLoop(benchmark::State& state, store::EmbeddedStore& s, int variant, s
     req.body = body;
     req.rows = batch;
     req.deduplication_token = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(token_seq++);
-    if (variant == kNoIndexOnInsert) req.settings.emplace_back("materialize_skip_indexes_on_insert", "0");
+    // Explicit either way: the store's default (store.embedded.skip_indexes_on_insert) is off.
+    req.settings.emplace_back("materialize_skip_indexes_on_insert", variant == kNoIndexOnInsert ? "0" : "1");
     s.insert(req);
   }
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);

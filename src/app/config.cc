@@ -23,6 +23,7 @@ const config::Table& configTable() {
       {"store.kind", KeyType::kEnum, "embedded", "embedded: ClickHouse in-process (chDB), nothing else to run. clickhouse: a ClickHouse server over HTTP. Setting CLICKHOUSE_URL implies clickhouse.", {"KOBS_STORE_KIND"}, {"embedded", "clickhouse"}},
       {"store.database", KeyType::kString, "default", "Database of the OpenTelemetry tables.", {"KOBS_STORE_DATABASE", "CLICKHOUSE_DATABASE"}},
       {"store.embedded.library", KeyType::kString, "", "Path of libchdb.so (default: $KOBS_CHDB_LIB, else where scripts/setup.sh installs it).", {"KOBS_CHDB_LIB"}},
+      {"store.embedded.skip_indexes_on_insert", KeyType::kBool, "false", "Build the tables' skip indexes (ClickStack's text indexes) on insert. Off: merges build them, inserts cost about half the CPU, and parts not merged yet (seconds to minutes old) are read without them.", {}},
       {"store.clickhouse.url", KeyType::kString, "http://localhost:8123", "ClickHouse HTTP interface URL.", {"KOBS_CLICKHOUSE_URL", "CLICKHOUSE_URL"}},
       {"store.clickhouse.user", KeyType::kString, "default", "ClickHouse user.", {"KOBS_CLICKHOUSE_USER", "CLICKHOUSE_USER"}},
       {"store.clickhouse.password", KeyType::kString, "", "ClickHouse password.", {"KOBS_CLICKHOUSE_PASSWORD", "CLICKHOUSE_PASSWORD"}, {}, true},
@@ -117,6 +118,7 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   if (!v.isSet("store.kind") && v.source("store.clickhouse.url").starts_with("env:")) c.store.kind = "clickhouse";
   c.store.database = v.str("store.database");
   c.store.embedded_library = v.str("store.embedded.library");
+  c.store.embedded_skip_indexes_on_insert = v.boolean("store.embedded.skip_indexes_on_insert");
   c.store.url = v.str("store.clickhouse.url");
   c.store.user = v.str("store.clickhouse.user");
   c.store.password = v.str("store.clickhouse.password");

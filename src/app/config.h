@@ -22,6 +22,7 @@ struct StoreConfig {
   std::string kind;  // embedded | clickhouse
   std::string database;
   std::string embedded_library;
+  bool embedded_skip_indexes_on_insert = false;
   std::string url, user, password, auth, compression;
   std::chrono::milliseconds connect_timeout{}, request_timeout{};
   int max_retries = 0;

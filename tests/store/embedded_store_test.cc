@@ -53,6 +53,39 @@ TEST_F(EmbeddedStoreTest, StreamingRowBinaryInsertWithDedupToken) {
   EXPECT_EQ(store_->query("SELECT count() FROM t_dedup", "TabSeparated").data, "6\n");
 }
 
+// Skip indexes are left to merges by default (store.embedded.skip_indexes_on_insert):
+// an inserted part has none, a request may still ask for them, and a merge builds them.
+TEST_F(EmbeddedStoreTest, SkipIndexesAreBuiltByMergesNotOnInsertByDefault) {
+  store_->execute(
+      "CREATE TABLE t_skip (a UInt32, s String, INDEX idx_s s TYPE bloom_filter(0.01) GRANULARITY 1) "
+      "ENGINE = MergeTree ORDER BY a");
+  std::string body;
+  for (uint32_t i = 0; i < 100; ++i) {
+    body.append(reinterpret_cast<const char*>(&i), 4);
+    body.push_back(char(1));
+    body.push_back(char('a' + i % 26));
+  }
+  auto indexBytes = [&] {
+    return store_->query("SELECT sum(secondary_indices_compressed_bytes) > 0 FROM system.parts WHERE database = "
+                         "currentDatabase() AND table = 't_skip' AND active",
+                         "TabSeparated")
+        .data;
+  };
+  store_->insert(InsertRequest{.table = "t_skip", .columns = {"a", "s"}, .body = body, .rows = 100});
+  EXPECT_EQ(indexBytes(), "0\n") << "the inserted part has no skip index";
+  InsertRequest with{.table = "t_skip", .columns = {"a", "s"}, .body = body, .rows = 100};
+  with.settings.emplace_back("materialize_skip_indexes_on_insert", "1");
+  store_->insert(with);
+  EXPECT_EQ(indexBytes(), "1\n") << "a request's own setting wins";
+  store_->execute("OPTIMIZE TABLE t_skip FINAL");
+  EXPECT_EQ(store_->query("SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 't_skip' "
+                          "AND active AND secondary_indices_compressed_bytes = 0",
+                          "TabSeparated")
+                .data,
+            "0\n")
+      << "the merged part has its index";
+}
+
 TEST(CheckRowsWritten, ShortWriteIsAnErrorUnlessAReplayWasDeduplicated) {
   InsertRequest req{.table = "t", .rows = 10};
   EXPECT_EQ(checkRowsWritten(req, 10).rows_written, 10u);

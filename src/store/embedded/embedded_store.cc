@@ -1,5 +1,6 @@
 #include "store/embedded/embedded_store.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <regex>
@@ -191,6 +192,10 @@ QueryResult EmbeddedStore::query(std::string_view sql, std::string_view format, 
 InsertResult EmbeddedStore::insert(const InsertRequest& request) {
   std::string sql = insertStatement(options_.database, request);
   Settings settings = request.settings;
+  if (!options_.skip_indexes_on_insert &&
+      std::none_of(settings.begin(), settings.end(),
+                   [](const auto& s) { return s.first == "materialize_skip_indexes_on_insert"; }))
+    settings.emplace_back("materialize_skip_indexes_on_insert", "0");
   if (!request.deduplication_token.empty()) {
     settings.emplace_back("insert_deduplication_token", request.deduplication_token);
     settings.emplace_back("deduplicate_blocks_in_dependent_materialized_views", "1");
