@@ -34,6 +34,10 @@ COPY deploy/image/mkroot.sh /usr/local/bin/mkroot
 FROM build AS root
 ARG WITH_CHDB
 # WITH_CHDB=1: libchdb.so from the npm registry (scripts/setup.sh: pinned version and sha512) and what it loads.
+# CA certificates for TLS to ClickHouse, the Kubernetes API and JWKS (a runtime need only; installed here so the
+# compile above stays cached).
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
 RUN if [ "$WITH_CHDB" = 1 ]; then \
       KOBS_SETUP_PROFILE=image KOBS_SETUP_CHDB=1 scripts/setup.sh && rm -rf /var/lib/apt/lists/* \
       && mkdir -p /usr/lib/kobs && cp "$(find third_party/chdb -name libchdb.so | head -1)" /usr/lib/kobs/libchdb.so \
