@@ -124,6 +124,7 @@ VALUE_SETS = {
     "split-defaults": SPLIT,
     "split-hpa-sts-namespaces-authz": dict(SPLIT, **{
         "serve": {"hpa": {"enabled": True}},
+        "alert": {"replicas": 2, "config": {"alert": {"leader_election": {"enabled": True}}}},
         "collector": {"persistence": {"enabled": True}},
         "krateo": {"enabled": True},
         "networkPolicy": {"frontendFrom": [{"namespaceSelector": {"matchLabels": {

@@ -255,8 +255,13 @@ class AlertRules(unittest.TestCase):
         o = docs(render(dict(SPLIT, alerts={"rules": {"extra.yaml": "name: x\n"}})))
         cm = find(o, "ConfigMap", "kobs-alert-rules")
         self.assertEqual(cm["data"]["extra.yaml"], "name: x\n")
-        srv = find(o, "Deployment", "kobs-serve")["spec"]["template"]["spec"]
-        self.assertIn("alert-rules", [v["name"] for v in srv["volumes"]])
+        al = find(o, "Deployment", "kobs-alert")
+        self.assertEqual(al["spec"]["strategy"]["type"], "Recreate")
+        self.assertEqual(al["spec"]["template"]["spec"]["containers"][0]["args"][0], "alert")
+        self.assertIn("alert-rules", [v["name"] for v in al["spec"]["template"]["spec"]["volumes"]])
+        cfg = yaml.safe_load(find(o, "ConfigMap", "kobs-config")["data"]["alert.yaml"])
+        self.assertEqual(flatten(cfg)["alert.rules_file"], "/etc/kobs/alert-rules")
+        self.assertIn("default.yaml", cm["data"], "the default rule ships with the chart")
         col = find(o, "Deployment", "kobs-collector")["spec"]["template"]["spec"]
         self.assertNotIn("alert-rules", [v["name"] for v in col["volumes"]])
 

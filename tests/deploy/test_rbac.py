@@ -10,7 +10,7 @@ import yaml
 from deploy_support import ROOT, VALUE_SETS, by_kind, docs, render, run, tool
 
 CALLS_FILE = os.path.join(ROOT, "deploy", "rbac-calls.yaml")
-COMMAND_OF_ROLE = {"all": "all", "agent": "collect", "collector": "collect", "serve": "serve"}
+COMMAND_OF_ROLE = {"all": "all", "agent": "collect", "collector": "collect", "serve": "serve", "alert": "alert"}
 
 
 def load_calls():

@@ -51,7 +51,7 @@ app.kubernetes.io/component: {{ .role }}
 {{- if eq .Values.mode "allInOne" -}}
 all
 {{- else -}}
-{{- if .Values.agent.enabled }}agent {{ end -}}collector serve
+{{- if .Values.agent.enabled }}agent {{ end -}}collector serve{{ if .Values.alerts.enabled }} alert{{ end -}}
 {{- end -}}
 {{- end -}}
 
@@ -111,8 +111,11 @@ then the role's own config (later wins).
   {{- $_ := set $base "serve" (dict "clickhouse_listen" "") -}}
   {{- $_ := set $base "presenter" (dict "listen" (ternary (printf ":%v" $v.ports.presenter) "" $v.presenter.enabled)) -}}
   {{- $roleValues = $v.serve.config -}}
+{{- else if eq .role "alert" -}}
+  {{- $_ := set $base "store" (dict "kind" "clickhouse") -}}
+  {{- $roleValues = $v.alert.config -}}
 {{- end -}}
-{{- if and $v.alerts.enabled $v.alerts.rulesDirKey (has .role (list "all" "serve")) -}}
+{{- if and $v.alerts.enabled $v.alerts.rulesDirKey (has .role (list "all" "alert")) -}}
   {{- $_ := set $base $v.alerts.rulesDirKey $v.alerts.mountPath -}}
 {{- end -}}
 {{- include "kobs.deepSet" (dict "dst" $base "src" (deepCopy $v.config)) -}}
@@ -249,7 +252,7 @@ readinessProbe:
     - {name: host-root, mountPath: {{ .root.Values.agent.hostMetrics.hostRoot }}, readOnly: true, mountPropagation: HostToContainer}
     {{- end }}
     {{- end }}
-    {{- if and .root.Values.alerts.enabled (has .role (list "all" "serve")) }}
+    {{- if and .root.Values.alerts.enabled (has .role (list "all" "alert")) }}
     - {name: alert-rules, mountPath: {{ .root.Values.alerts.mountPath }}, readOnly: true}
     {{- end }}
     {{- with .root.Values.extraVolumeMounts }}
@@ -263,7 +266,7 @@ readinessProbe:
   configMap: {name: {{ include "kobs.fullname" .root }}-config}
 - name: tmp
   emptyDir: {sizeLimit: 256Mi}
-{{- if and .root.Values.alerts.enabled (has .role (list "all" "serve")) }}
+{{- if and .root.Values.alerts.enabled (has .role (list "all" "alert")) }}
 - name: alert-rules
   configMap: {name: {{ include "kobs.fullname" .root }}-alert-rules}
 {{- end }}

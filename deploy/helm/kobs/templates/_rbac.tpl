@@ -16,7 +16,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $role := .role -}}
 {{- $get := dict -}}
 {{- $cfg := include "kobs.roleConfig" (dict "root" $root "role" $role) | fromYaml -}}
-{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" "k8s_cluster.enabled" "false" "k8s_cluster.composition" "true" "k8s_cluster.leader_election.enabled" "false" "k8s_cluster.leader_election.lease_name" "kobs-k8s-cluster" -}}
+{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" "k8s_cluster.enabled" "false" "k8s_cluster.composition" "true" "k8s_cluster.leader_election.enabled" "false" "k8s_cluster.leader_election.lease_name" "kobs-k8s-cluster" "alert.rules_file" "" "alert.leader_election.enabled" "false" "alert.leader_election.lease_name" "kobs-alert" -}}
 {{- $set := false -}}
 {{- $cur := $cfg -}}
 {{- if hasKey $cfg $key -}}{{- $set = true -}}{{- $cur = index $cfg $key -}}{{- else -}}
@@ -39,7 +39,12 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $kubeletComp := and $kubelet (eq (index $get "kubelet_stats.composition") "true") -}}
 {{- $cluster := and $receivers (eq (index $get "k8s_cluster.enabled") "true") -}}
 {{- $clusterComp := and $cluster (eq (index $get "k8s_cluster.composition") "true") -}}
+{{- $alerting := or (eq $role "alert") (and (eq $role "all") (ne (index $get "alert.rules_file") "")) -}}
 {{- $grants := list -}}
+{{- if and $alerting (eq (index $get "alert.leader_election.enabled") "true") -}}
+  {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "create")) -}}
+  {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "get" "update") "resourceNames" (list (index $get "alert.leader_election.lease_name"))) -}}
+{{- end -}}
 {{- if $events -}}
   {{- $nsList := index $get "k8s.events.namespaces" -}}
   {{- if eq $nsList "" -}}
