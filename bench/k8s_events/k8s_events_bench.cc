@@ -4,7 +4,7 @@
 // thread and the pipeline do it. The whole process is pinned to one CPU.
 // Prints notifications/s and RSS after 100k and after 1M notifications,
 // then runs Google Benchmark micro-benchmarks of map+resolve alone.
-//   bench_k8s_events [--total=N] [benchmark flags]
+//   bench_k8s_events [--total=N] [--skip-indexes-on-insert=1] [benchmark flags]
 #include <benchmark/benchmark.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -89,10 +89,11 @@ double rssMiB() {
   return 0;
 }
 
-void runPipeline(long total) {
+void runPipeline(long total, bool skip_indexes_on_insert) {
   char tmpl[] = "/tmp/kobs-bench-events-XXXXXX";
   std::filesystem::path dir = ::mkdtemp(tmpl);
   store::EmbeddedOptions so;
+  so.skip_indexes_on_insert = skip_indexes_on_insert;
   so.data_dir = (dir / "store").string();
   so.database = "bench";
   store::EmbeddedStore store(so);
@@ -170,13 +171,15 @@ int main(int argc, char** argv) {
   CPU_SET(0, &set);
   sched_setaffinity(0, sizeof set, &set);  // threads started after this inherit it: one core for all
   long total = 1000000;
+  bool skip_indexes_on_insert = false;  // store.embedded.skip_indexes_on_insert
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--total=", 0) == 0) total = std::atol(a.c_str() + 8);
+    else if (a == "--skip-indexes-on-insert=1") skip_indexes_on_insert = true;
     else rest.push_back(argv[i]);
   }
-  runPipeline(total);
+  runPipeline(total, skip_indexes_on_insert);
   int n = int(rest.size());
   benchmark::Initialize(&n, rest.data());
   benchmark::RunSpecifiedBenchmarks();
