@@ -9,7 +9,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
+#include <tuple>
 #include <set>
 #include <unordered_set>
 
@@ -48,6 +51,44 @@ std::vector<std::string> globPaths(const std::string& pattern) {
 
 }  // namespace
 
+// A file in `dir` whose first fp_len bytes hash to fp and that holds at
+// least min_size bytes, not already followed: the copy logrotate's
+// copytruncate made before truncating. Opened, so a compressor deleting it
+// right after cannot take it away.
+std::optional<PodLogsReceiver::Copy> PodLogsReceiver::findCopy(const fs::path& dir, uint32_t fp_len, uint64_t fp,
+                                                               uint64_t min_size) {
+  if (fp_len == 0) return std::nullopt;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    struct stat st{};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (uint64_t(st.st_size) < std::max<uint64_t>(min_size, fp_len)) continue;
+    if (files_.count({uint64_t(st.st_dev), uint64_t(st.st_ino)})) continue;
+    int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (headMatches(fd, fp_len, fp)) {
+      struct stat fst{};
+      if (::fstat(fd, &fst) == 0) return Copy{entry.path().string(), fd, fst};
+    }
+    ::close(fd);
+  }
+  return std::nullopt;
+}
+
+bool PodLogsReceiver::headMatches(int fd, uint32_t fp_len, uint64_t fp) {
+  if (fp_len == 0) return false;
+  std::string head(fp_len, '\0');
+  return ::pread(fd, head.data(), fp_len, 0) == ssize_t(fp_len) && fingerprintHash(head) == fp;
+}
+
+struct PodLogsReceiver::RecoverySet {
+  std::unordered_map<RecoveryKey, int, RecoveryKeyHash> rows;
+};
+
+PodLogsReceiver::Copy::~Copy() {
+  if (fd >= 0) ::close(fd);
+}
+
 struct PodLogsReceiver::CommitState {
   std::mutex mutex;
   uint64_t generation = 0;
@@ -81,6 +122,7 @@ struct PodLogsReceiver::File {
   bool closed = false;
   bool dirty = true;
   bool more = false;  // the last round stopped at its budget
+  bool takeover_pending = false;  // truncated; its reading moves to the copy found (see takeOver)
   Clock::time_point last_data = Clock::now();
   uint64_t size = 0;
   uint64_t generation = 0;
@@ -95,7 +137,10 @@ struct PodLogsReceiver::File {
   uint64_t shipped_resumable = 0;
   int64_t last_time_ns = 0;
   int64_t chunk_observed = 0;
-  std::unordered_map<RecoveryKey, int, RecoveryKeyHash> already_stored;
+  // Rows the store had at start (after a restart), as (Timestamp, length,
+  // CRC32): re-read records matching one are skipped. Shared by the copies
+  // of one path found at a restart (one store query for all of them).
+  std::shared_ptr<RecoverySet> already_stored;
   bool probe_recovery = false;
   std::string pod_uid;                       // from the path
   std::shared_ptr<const PodInfo> pod;        // from the pod watch, when known
@@ -174,6 +219,7 @@ void PodLogsReceiver::run(std::stop_token stop) {
   if (had_checkpoint_ && !recover(stop)) return;
   setupWatches();
   scan(true);
+  takeOver();
   ready_ = true;
   while (!stop.stop_requested()) {
     bool read_all = inotify_fd_ < 0;
@@ -215,6 +261,8 @@ void PodLogsReceiver::run(std::stop_token stop) {
       lag += f->size > f->read_offset ? f->size - f->read_offset : 0;
     }
     lag_bytes_ = lag;
+    takeOver();
+    recovery_cache_.clear();  // only the start's files share sets
     closeDrained(Clock::now());
     persistCheckpoint(false);
   }
@@ -236,12 +284,21 @@ bool PodLogsReceiver::recover(std::stop_token& stop) {
 // rotated by rename may have been stored under its earlier name. A record
 // matches only with the same Timestamp, length and CRC32 of its body.
 void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
+  const std::string dir = fs::path(f.path).parent_path().string() + "/";
+  // At a restart the files of one path (the file, its copies) share one
+  // query and one set: each stored row matches in the one file it came from.
+  if (auto c = recovery_cache_.find({dir, after_ns}); c != recovery_cache_.end()) {
+    f.already_stored = c->second;
+    return;
+  }
   ++stats_.recovery_queries;
+  f.already_stored = std::make_shared<RecoverySet>();
+  recovery_cache_[{dir, after_ns}] = f.already_stored;
   const std::string sql = fmt::format(
       "SELECT toUnixTimestamp64Nano(Timestamp), length(Body), CRC32(Body) FROM {}.{} "
       "WHERE startsWith(LogAttributes['log.file.path'], {}) AND Timestamp > fromUnixTimestamp64Nano(toInt64({}))",
       store::quoteIdentifier(store_.database()), store::quoteIdentifier(pipeline_.logs().encoder().table()),
-      store::quoteString(fs::path(f.path).parent_path().string() + "/"), after_ns);
+      store::quoteString(dir), after_ns);
   try {
     auto r = store_.query(sql, "TabSeparated");
     size_t pos = 0;
@@ -256,7 +313,7 @@ void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
       if (t1 == std::string_view::npos || t2 == std::string_view::npos) continue;
       RecoveryKey k{std::stoll(std::string(row.substr(0, t1))), std::stoull(std::string(row.substr(t1 + 1, t2 - t1 - 1))),
                     uint32_t(std::stoul(std::string(row.substr(t2 + 1))))};
-      ++f.already_stored[k];
+      ++f.already_stored->rows[k];
     }
   } catch (const std::exception& e) {
     ++stats_.checkpoint_errors;
@@ -417,22 +474,34 @@ void PodLogsReceiver::scan(bool first) {
     for (auto& [key, cp] : unmatched) {
       if (files_.count(key)) continue;
       std::error_code ec;
+      bool found = false;
       for (const auto& entry : fs::directory_iterator(fs::path(cp.path).parent_path(), ec)) {
         struct stat st{};
         if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
         if (uint64_t(st.st_dev) != cp.dev || uint64_t(st.st_ino) != cp.ino) continue;
+        int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+        found = fd >= 0 && headMatches(fd, cp.fp_len, cp.fp);  // else a reused inode, not ours
+        if (fd >= 0) ::close(fd);
+        if (!found) break;
+        const std::string open_path = entry.path().string();
         restored_[key] = cp;
-        openFile(cp.path, st, true, /*active=*/false);  // keeps the path its rows were stored under
+        openFile(cp.path, st, true, /*active=*/false, &open_path);  // keeps the path its rows were stored under
         restored_.clear();
         break;
+      }
+      // Gone (copied and removed, or truncated and replaced): its copy.
+      if (!found && cp.fp_len > 0 && recoverFromCopy(cp)) {
+        ++stats_.truncations;
+        findMissedGenerations(cp.path, cp.last_time_ns, /*after_restart=*/true);
       }
     }
   }
   files_watched_ = files_.size();
 }
 
-void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, bool first_scan, bool active) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, bool first_scan, bool active,
+                               const std::string* open_path) {
+  int fd = ::open((open_path ? *open_path : path).c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     ++stats_.open_errors;
     return;
@@ -448,12 +517,11 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   f->ino = uint64_t(st.st_ino);
   f->fd = fd;
   f->size = uint64_t(fst.st_size);
-  std::optional<FileCheckpoint> cp;
+  std::optional<FileCheckpoint> cp, truncated_cp;
   if (auto it = restored_.find({f->dev, f->ino}); it != restored_.end()) {
     // Same inode; the same file only if its first bytes hash the same.
-    std::string head(it->second.fp_len, '\0');
-    ssize_t n = it->second.fp_len ? ::pread(fd, head.data(), head.size(), 0) : 0;
-    if (n == ssize_t(it->second.fp_len) && fingerprintHash(head) == it->second.fp) cp = it->second;
+    if (headMatches(fd, it->second.fp_len, it->second.fp)) cp = it->second;
+    else if (it->second.fp_len > 0) truncated_cp = it->second;  // truncated while kobs was down
     restored_.erase(it);
   }
   if (cp) {
@@ -469,6 +537,9 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
     // Read from 0, but it may have been read after the last checkpoint write
     // before a crash: its stored rows are looked up at its first read.
     f->probe_recovery = true;
+    // Truncated while down: the newest line time read from the path bounds
+    // the search for generations missed, now and at the next truncation.
+    if (truncated_cp) f->commit->last_time_ns = f->last_time_ns = truncated_cp->last_time_ns;
   } else if (first_scan && !had_checkpoint_ && !options_.start_at_beginning) {
     // start_at end: only at the very first start, for files already there.
     f->read_offset = f->resumable = f->record_start = f->shipped_resumable = f->size;
@@ -483,6 +554,7 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
     f->pod = metadata_->find(f->pod_uid);
     f->meta_wait = !f->pod;
   }
+  updateFingerprint(*f, f->size);  // a truncation before its first read is seen too
   buildResource(*f);
   ++stats_.files_opened;
   File* raw = f.get();
@@ -490,6 +562,23 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   if (active) by_path_[path] = raw;
   else raw->draining = true;
   checkTruncation(*raw, fst);
+  if (truncated_cp) {
+    ++stats_.truncations;
+    recoverFromCopy(*truncated_cp);
+    findMissedGenerations(truncated_cp->path, truncated_cp->last_time_ns, /*after_restart=*/true);
+  }
+}
+
+// A checkpointed file truncated (or replaced) while kobs was down: its copy
+// next to it, when there is one, is read from the checkpointed offset.
+bool PodLogsReceiver::recoverFromCopy(const FileCheckpoint& cp) {
+  auto copy = findCopy(fs::path(cp.path).parent_path(), cp.fp_len, cp.fp, cp.offset);
+  if (!copy) return false;
+  restored_[{uint64_t(copy->st.st_dev), uint64_t(copy->st.st_ino)}] = cp;
+  openFile(cp.path, copy->st, /*first_scan=*/true, /*active=*/false, &copy->path);
+  restored_.erase({uint64_t(copy->st.st_dev), uint64_t(copy->st.st_ino)});
+  ++stats_.truncation_copies;
+  return true;
 }
 
 // Resource attributes: the path's, as the stock container operator sets
@@ -523,6 +612,7 @@ void PodLogsReceiver::refreshMetadata(File& f, bool force_release) {
 }
 
 void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
+  if (f.takeover_pending) return;
   bool truncated = uint64_t(st.st_size) < f.read_offset;
   if (!truncated && f.fp_len > 0 && uint64_t(st.st_size) >= f.fp_len) {
     // Truncated and rewritten past our offset: the first bytes changed.
@@ -532,12 +622,30 @@ void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
   }
   if (!truncated) return;
   ++stats_.truncations;
+  if (f.last_time_ns > 0) missed_checks_.emplace_back(f.path, f.last_time_ns);
+  // copytruncate copies, then truncates: what was written after our last
+  // read and before the copy is in the copy. Its reading goes on there
+  // (after this round's loop over files_); only what was written between
+  // the copy and the truncation is lost, which no reader can prevent.
+  // Also for a file not read yet (its fingerprint is taken when opened).
+  if (f.fp_len > 0) {
+    if (auto copy = findCopy(fs::path(f.path).parent_path(), f.fp_len, f.fp, f.read_offset)) {
+      f.takeover_pending = true;
+      takeovers_.push_back(Takeover{&f, std::move(*copy)});
+      return;
+    }
+  }
+  restartFromZero(f);
+}
+
+void PodLogsReceiver::restartFromZero(File& f) {
   ++f.generation;
   {
     std::lock_guard lock(f.commit->mutex);
     f.commit->generation = f.generation;
     f.commit->committed = 0;
-    f.commit->last_time_ns = 0;
+    // last_time_ns stays: the new generation's rows are newer still, and it
+    // bounds the search for generations missed (findMissedGenerations).
   }
   f.read_offset = f.resumable = f.record_start = f.shipped_resumable = 0;
   f.carry.clear();
@@ -546,7 +654,128 @@ void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
   f.skip_to_newline = false;
   f.fp_len = 0;
   f.fp = 0;
-  f.already_stored.clear();
+  f.already_stored.reset();
+}
+
+// The truncated file's whole reading state (offset, unfinished line and
+// record, held records, commit state: its checkpoint entry) moves to the
+// copy, drained then released like a renamed file; the truncated path is
+// followed anew from 0.
+void PodLogsReceiver::takeOver() {
+  auto pending = std::move(takeovers_);
+  takeovers_.clear();
+  for (auto& t : pending) {
+    File& f = *t.file;
+    f.takeover_pending = false;
+    auto it = files_.find({f.dev, f.ino});
+    const std::pair<uint64_t, uint64_t> copy_key{uint64_t(t.copy.st.st_dev), uint64_t(t.copy.st.st_ino)};
+    if (it == files_.end() || it->second.get() != &f || f.closed || files_.count(copy_key)) {
+      if (it != files_.end() && it->second.get() == &f) restartFromZero(f);
+      continue;
+    }
+    auto b = by_path_.find(f.path);
+    const bool active = b != by_path_.end() && b->second == &f;
+    if (active) by_path_.erase(b);
+    auto node = files_.extract(it);
+    ::close(f.fd);
+    f.fd = std::exchange(t.copy.fd, -1);
+    f.dev = copy_key.first;
+    f.ino = copy_key.second;
+    f.size = uint64_t(t.copy.st.st_size);
+    f.draining = true;
+    f.dirty = true;
+    f.last_data = Clock::now();
+    ++stats_.truncation_copies;
+    node.key() = copy_key;
+    files_.insert(std::move(node));
+    if (active) {
+      struct stat st{};
+      if (::stat(f.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+          !files_.count({uint64_t(st.st_dev), uint64_t(st.st_ino)}))
+      {
+        openFile(f.path, st, /*first_scan=*/false);
+        // The path's newest line time read carries over: it bounds the
+        // search for missed generations (and the recovery query) later.
+        if (auto n = files_.find({uint64_t(st.st_dev), uint64_t(st.st_ino)}); n != files_.end()) {
+          std::lock_guard lock(n->second->commit->mutex);
+          n->second->commit->last_time_ns = n->second->last_time_ns = f.last_time_ns;
+        }
+      }
+    }
+  }
+  auto checks = std::move(missed_checks_);
+  missed_checks_.clear();
+  for (const auto& [path, after] : checks) findMissedGenerations(path, after, /*after_restart=*/false);
+}
+
+namespace {
+// The time of the first line of the file open as `fd` (its first 4 KiB).
+std::optional<int64_t> firstLineTime(int fd) {
+  char buf[4096];
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n <= 0) return std::nullopt;
+  const char* nl = static_cast<const char*>(std::memchr(buf, '\n', size_t(n)));
+  if (!nl) return std::nullopt;
+  std::string_view line(buf, size_t(nl - buf));
+  LineParser parser;
+  ParsedLine p;
+  std::string_view error;
+  if (!parser.parse(detectFormat(line), line, p, error)) return std::nullopt;
+  return p.time_ns;
+}
+}  // namespace
+
+// Generations of `path` whose copy was never matched: two copytruncates
+// between two looks at the file (a busy node), or several while kobs was
+// down. Their copies sit next to it, unfollowed, and begin after the newest
+// line read from the path (`after_ns`) and before the current file's first
+// line. Read whole, as drained files under the path's name; after a restart
+// rows the store already has are skipped (recovery set from after_ns).
+void PodLogsReceiver::findMissedGenerations(const std::string& path, int64_t after_ns, bool after_restart) {
+  if (after_ns <= 0) return;  // nothing read yet: every old copy would qualify
+  // Newer than anything read from the path this run: a copy read and
+  // released already is not read again.
+  if (auto n = path_newest_.find(path); n != path_newest_.end()) after_ns = std::max(after_ns, n->second);
+  for (const auto& [key, f] : files_)
+    if (f->path == path) after_ns = std::max(after_ns, f->last_time_ns);
+  int64_t before_ns = std::numeric_limits<int64_t>::max();
+  if (auto b = by_path_.find(path); b != by_path_.end() && b->second->fd >= 0)
+    if (auto t = firstLineTime(b->second->fd)) before_ns = *t;
+  std::vector<std::tuple<int64_t, std::string, struct stat>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
+    struct stat st{};
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) continue;
+    if (files_.count({uint64_t(st.st_dev), uint64_t(st.st_ino)})) continue;
+    int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    auto t = firstLineTime(fd);
+    ::close(fd);
+    if (t && *t > after_ns && *t < before_ns) found.emplace_back(*t, entry.path().string(), st);
+  }
+  std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  std::shared_ptr<RecoverySet> stored;
+  for (const auto& [t, copy_path, st] : found) {
+    const std::pair<uint64_t, uint64_t> key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
+    const bool checkpointed = restored_.count(key) > 0;  // followed before a restart: resumes at its offset
+    openFile(path, st, /*first_scan=*/false, /*active=*/false, &copy_path);
+    auto it = files_.find(key);
+    if (it == files_.end()) continue;
+    ++stats_.missed_generations;
+    if (!checkpointed) {
+      // Its rows are newer than after_ns: the bound of its recovery query.
+      std::lock_guard lock(it->second->commit->mutex);
+      it->second->commit->last_time_ns = it->second->last_time_ns = after_ns;
+    }
+    if (after_restart && !checkpointed) {
+      if (!stored) {
+        loadRecoverySet(*it->second, after_ns);
+        stored = it->second->already_stored;
+      } else {
+        it->second->already_stored = stored;
+      }
+    }
+  }
 }
 
 void PodLogsReceiver::updateFingerprint(File& f, uint64_t size) {
@@ -569,6 +798,7 @@ void PodLogsReceiver::readFile(File& f) {
   }
   f.size = uint64_t(st.st_size);
   checkTruncation(f, st);
+  if (f.takeover_pending) return;  // its reading moves to the copy after this round
   updateFingerprint(f, f.size);
   if (f.probe_recovery && f.read_offset == 0 && f.size > 0) probeRecovery(f);
   size_t budget = options_.max_read_per_round;
@@ -700,11 +930,11 @@ void PodLogsReceiver::emitRecord(File& f, std::string_view body, int64_t time_ns
   const bool absurd = time_ns < options_.min_time_ns ||
                       time_ns > observed + std::chrono::duration_cast<std::chrono::nanoseconds>(options_.max_future).count();
   const int64_t ts = absurd ? observed : time_ns;
-  if (!f.already_stored.empty()) {
+  if (f.already_stored && !f.already_stored->rows.empty()) {
     RecoveryKey k{ts, body.size(), uint32_t(crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size())))};
-    auto it = f.already_stored.find(k);
-    if (it != f.already_stored.end()) {
-      if (--it->second == 0) f.already_stored.erase(it);
+    auto it = f.already_stored->rows.find(k);
+    if (it != f.already_stored->rows.end()) {
+      if (--it->second == 0) f.already_stored->rows.erase(it);
       ++stats_.recovered_duplicates;
       f.last_time_ns = ts;
       return;
@@ -840,6 +1070,12 @@ void PodLogsReceiver::closeDrained(Clock::time_point t) {
     }
     // Released once its last batch is in the store.
     if (f.closed && f.commit->in_flight.load() == 0) {
+      if (!by_path_.count(f.path)) {
+        path_newest_.erase(f.path);  // nothing of the path is followed: no truncation to come
+      } else if (f.last_time_ns > 0) {
+        auto& newest = path_newest_[f.path];
+        newest = std::max(newest, f.last_time_ns);
+      }
       it = files_.erase(it);
       continue;
     }

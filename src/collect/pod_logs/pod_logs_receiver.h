@@ -17,8 +17,17 @@
 // rotated by rename: the old file stays open and is drained to EOF, then
 // released once idle for rotate_wait; a file deleted while open is drained
 // the same way. A file shorter than the offset read, or whose first bytes
-// changed, was truncated (copytruncate): it is read again from 0, and
-// commits of the old generation no longer move its checkpoint.
+// changed, was truncated (copytruncate). logrotate copied it first: a file
+// next to it with the same fingerprint and at least our offset's bytes is
+// that copy, and the truncated file's whole reading state (offset, unfinished
+// record, held records, commit state and so checkpoint entry) moves to it;
+// it is drained and released like a renamed file, and the path is followed
+// anew from 0. Without a copy the file is read again from 0 and commits of
+// the old generation no longer move its checkpoint. Generations never seen
+// (truncated twice between two looks, or while kobs was down) are copies
+// next to it whose first line is newer than anything read from the path and
+// older than the file's first line: read whole (findMissedGenerations).
+// A checkpointed file truncated while kobs was down is resumed in its copy.
 //
 // Exactly once across kill -9. The checkpoint holds, per file, the offset
 // before which every record is in the store and the Timestamp of the newest
@@ -62,6 +71,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "collect/pod_logs/checkpoint.h"
@@ -118,6 +128,8 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   X(absurd_timestamps, "lines whose time was out of range, stored at the observed time") \
   X(rotations, "files rotated away by rename or deleted, then drained")                 \
   X(truncations, "files truncated (copytruncate), read again from 0")                   \
+  X(truncation_copies, "truncated files whose unread tail was read from the copy next to them") \
+  X(missed_generations, "copies of truncated generations never seen (truncated twice between looks, or while down), read whole") \
   X(files_opened, "log files opened")                                                   \
   X(files_closed, "log files released after draining")                                  \
   X(open_errors, "log files that could not be opened or read")                          \
@@ -160,13 +172,38 @@ class PodLogsReceiver final : public Component {
  private:
   struct File;
   struct CommitState;
+  struct RecoverySet;
+  // A file found to be another's copy (copytruncate), open; closes its fd
+  // unless taken.
+  struct Copy {
+    std::string path;
+    int fd = -1;
+    struct stat st{};
+    Copy(std::string p, int d, const struct stat& s) : path(std::move(p)), fd(d), st(s) {}
+    Copy(Copy&& o) noexcept : path(std::move(o.path)), fd(std::exchange(o.fd, -1)), st(o.st) {}
+    Copy& operator=(Copy&&) = delete;
+    ~Copy();
+  };
+  struct Takeover {
+    File* file;
+    Copy copy;
+  };
 
   void run(std::stop_token stop);
   bool recover(std::stop_token& stop);
   void setupWatches();
   bool drainInotify(std::vector<std::string>& dirty);
   void scan(bool first);
-  void openFile(const std::string& path, const struct stat& st, bool first_scan, bool active = true);
+  // `path` is the name the file's rows carry; `open_path` (when set) the
+  // name it is opened by (a file rotated or copied while kobs was down).
+  void openFile(const std::string& path, const struct stat& st, bool first_scan, bool active = true,
+                const std::string* open_path = nullptr);
+  std::optional<Copy> findCopy(const std::filesystem::path& dir, uint32_t fp_len, uint64_t fp, uint64_t min_size);
+  void takeOver();
+  void findMissedGenerations(const std::string& path, int64_t after_ns, bool after_restart);
+  bool recoverFromCopy(const FileCheckpoint& cp);
+  void restartFromZero(File& f);
+  static bool headMatches(int fd, uint32_t fp_len, uint64_t fp);
   void readFile(File& f);
   bool ship(File& f);
   void processChunk(File& f, std::string_view data, bool eof_flush);
@@ -195,6 +232,12 @@ class PodLogsReceiver final : public Component {
   std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<File>> files_;  // by (dev, ino)
   std::unordered_map<std::string, File*> by_path_;                          // active files by path
   std::map<std::pair<uint64_t, uint64_t>, FileCheckpoint> restored_;        // checkpoint at start, not yet matched
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<RecoverySet>> recovery_cache_;  // at start: (dir, after)
+  std::vector<Takeover> takeovers_;
+  // Newest line time read from each path's released files (copies,
+  // rotated files): bounds the search for missed generations.
+  std::unordered_map<std::string, int64_t> path_newest_;
+  std::vector<std::pair<std::string, int64_t>> missed_checks_;  // (path, newest line time read) of truncated files  // truncated files whose copy was found, moved after the read loop
   std::unordered_map<int, std::string> watch_dirs_;                         // inotify wd → directory
   std::unordered_map<std::string, int> dir_watches_;
   int inotify_fd_ = -1;

@@ -1,18 +1,23 @@
 // Child process for storm_test.cc: the pod logs receiver, the real pipeline
 // and the embedded store on <data_dir>, tailing <glob>. The parent SIGKILLs it.
-//   pod_logs_child run <data_dir> <glob>
+//   pod_logs_child run <data_dir> <globs>
 //       runs until killed (or SIGTERM: clean shutdown)
-//   pod_logs_child settle <data_dir> <glob> <expected_rows>
-//       runs until the store holds <expected_rows> rows (or 120 s), waits a
-//       little more (a duplicate would land then), shuts down cleanly, then
-//       prints "row <log.file.path> <Body>" for every row in Timestamp order
-//       and "done".
+//   pod_logs_child settle <data_dir> <globs>
+//       prints "ready" once the receiver is, then waits for <data_dir>/expected
+//       ("<a_rows> <last a body> <last b body>", written by the parent once
+//       its writer stopped) and runs until the store holds a_rows rows of
+//       "a ..." and both last bodies and its row count, with nothing left
+//       to read or in flight, stays put for a second (or 120 s), waits a
+//       little more (a duplicate would land then), shuts down cleanly, then prints
+//       "<log.file.path>\t<Body>" for every row in Timestamp order and "done".
+// <globs>: include globs separated by ','.
 #include <signal.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -55,7 +60,13 @@ int main(int argc, char** argv) {
 
   collect::pod_logs::PodLogsOptions ro;
   ro.state_dir = dir / "pod_logs";
-  ro.include = {glob};
+  ro.include.clear();
+  for (size_t start = 0; start <= glob.size();) {
+    size_t comma = glob.find(',', start);
+    if (comma == std::string::npos) comma = glob.size();
+    ro.include.push_back(glob.substr(start, comma - start));
+    start = comma + 1;
+  }
   ro.start_at_beginning = true;
   ro.poll_interval = std::chrono::milliseconds(20);
   ro.scan_interval = std::chrono::milliseconds(200);
@@ -70,16 +81,48 @@ int main(int argc, char** argv) {
     int sig = 0;
     sigwait(&set, &sig);
   } else {
-    const long expected = std::atol(argv[4]);
+    while (!receiver.ready()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::printf("ready\n");
+    std::fflush(stdout);
+    const auto expected_file = dir / "expected";
+    while (!std::filesystem::exists(expected_file)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    long expected = 0;
+    std::string last_a, last_b;
+    {
+      std::ifstream in(expected_file);
+      std::string line;
+      std::getline(in, line);
+      expected = std::atol(line.c_str());
+      std::getline(in, last_a);
+      std::getline(in, last_b);
+    }
+    // Until the expected rows are there and nothing more comes: copies found
+    // at this start may still be being read after the last lines landed.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    long previous = -1;
+    int stable = 0;
     while (std::chrono::steady_clock::now() < deadline) {
-      auto r = store.query("SELECT count() FROM storm.otel_logs", "TabSeparated");
-      if (std::atol(r.data.c_str()) >= expected) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      auto r = store.query("SELECT countIf(startsWith(Body, 'a ')), countIf(Body IN ('" + last_a + "', '" + last_b +
+                               "')), count() FROM storm.otel_logs",
+                           "TabSeparated");
+      long a = 0, last = 0, total = 0;
+      std::sscanf(r.data.c_str(), "%ld\t%ld\t%ld", &a, &last, &total);
+      stable = total == previous && receiver.lagBytes() == 0 && receiver.linesInFlight() == 0 ? stable + 1 : 0;
+      previous = total;
+      if (a >= expected && last >= 2 && stable >= 4) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   receiver.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
+  if (mode != "run") {
+    const auto& st = receiver.stats();
+    std::fprintf(stderr, "receiver: truncations %lu, read from copies %lu, missed generations %lu, recovered duplicates %lu, rotations %lu, files opened %lu, malformed %lu\n",
+                 st.truncations.load(), st.truncation_copies.load(), st.missed_generations.load(), st.recovered_duplicates.load(), st.rotations.load(), st.files_opened.load(),
+                 st.malformed_lines.load());
+  }
   pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(10));
   if (mode != "run") {
     auto r = store.query(
