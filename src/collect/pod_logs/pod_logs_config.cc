@@ -17,10 +17,11 @@ std::vector<config::KeySpec> configKeys() {
       {"pod_logs.exclude", KeyType::kStringList, "", "Globs of files not to tail, matched against the resolved path.", {}},
       {"pod_logs.exclude_own_pod", KeyType::kBool, "true", "Do not tail kobs's own pod (POD_NAMESPACE/POD_NAME from the downward API).", {}},
       {"pod_logs.start_at", KeyType::kEnum, "end", "Where files already there at the very first start are read from; files found later, and after a restart, are read from their checkpoint or from the beginning.", {}, {"end", "beginning"}},
+      {"pod_logs.severity", KeyType::kStringList, "", "Containers whose lines get SeverityText and SeverityNumber from the body (JSON level/severity, logfmt level=, or a leading ERROR/WARN/INFO-style word), as globs over <namespace>/<container> (shop/*, */nginx); empty: none.", {}},
       {"pod_logs.max_log_size", KeyType::kBytes, "1MiB", "Largest record partial lines are joined into; longer ones are stored in pieces flagged kobs.log.split.", {}},
       {"pod_logs.fingerprint_size", KeyType::kBytes, "1KiB", "Bytes at the head of a file hashed into its identity (with device and inode).", {}},
       {"pod_logs.poll_interval", KeyType::kDuration, "200ms", "Longest wait between reads of files being drained or refused by a full buffer (changes are seen at once through inotify).", {}},
-      {"pod_logs.scan_interval", KeyType::kDuration, "10s", "Period of the full discovery scan that backs up inotify.", {}},
+      {"pod_logs.scan_interval", KeyType::kDuration, "60s", "Period of the full discovery scan that backs up inotify (which sees new files and writes at once; without inotify, files are found and read by this scan and poll_interval).", {}},
       {"pod_logs.rotate_wait", KeyType::kDuration, "5s", "How long a rotated or deleted file stays open after its last new byte.", {}},
       {"pod_logs.checkpoint_interval", KeyType::kDuration, "1s", "How often the per-file checkpoint is written when it changed.", {}},
       {"pod_logs.metadata", KeyType::kBool, "true", "Watch this node's pods (list/watch pods, fieldSelector spec.nodeName) for labels, owner workload and the composition id (composition.* keys); needs pod_logs.node_name.", {}},
@@ -39,6 +40,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
     const char* pod = std::getenv("POD_NAME");
     if (ns && pod && *ns && *pod) o.exclude.push_back(std::string("/var/log/pods/") + ns + "_" + pod + "_*/*/*");
   }
+  o.severity = v.list("pod_logs.severity");
   o.start_at_beginning = v.str("pod_logs.start_at") == "beginning";
   o.max_log_size = size_t(std::max<uint64_t>(1024, v.bytes("pod_logs.max_log_size")));
   o.fingerprint_size = size_t(std::max<uint64_t>(16, v.bytes("pod_logs.fingerprint_size")));

@@ -18,6 +18,7 @@
 
 #include "collect/pod_logs/line_parser.h"
 #include "collect/pod_logs/pod_path.h"
+#include "collect/pod_logs/severity.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -122,6 +123,7 @@ struct PodLogsReceiver::File {
   bool closed = false;
   bool dirty = true;
   bool more = false;  // the last round stopped at its budget
+  bool severity = false;  // its container matches pod_logs.severity
   bool takeover_pending = false;  // truncated; its reading moves to the copy found (see takeOver)
   Clock::time_point last_data = Clock::now();
   uint64_t size = 0;
@@ -223,11 +225,18 @@ void PodLogsReceiver::run(std::stop_token stop) {
   ready_ = true;
   while (!stop.stop_requested()) {
     bool read_all = inotify_fd_ < 0;
-    bool busy = false;
-    for (auto& [k, f] : files_) busy = busy || f->more || f->blocked;
+    // More to read at once: no wait. Files drained, refused by a full
+    // buffer or waiting for their pod: poll_interval. Otherwise inotify
+    // wakes the loop; the timeout only paces checkpoints and the scan.
+    bool busy = false, waiting = false;
+    for (auto& [k, f] : files_) {
+      busy = busy || f->more;
+      waiting = waiting || f->blocked || (f->draining && !f->closed) || f->meta_wait || (f->closed);
+    }
     if (inotify_fd_ >= 0) {
       pollfd p{inotify_fd_, POLLIN, 0};
-      int timeout = busy ? 0 : int(options_.poll_interval.count());
+      const auto idle_wait = std::max(options_.poll_interval, options_.checkpoint_interval);
+      int timeout = busy ? 0 : int((waiting ? options_.poll_interval : idle_wait).count());
       int r = ::poll(&p, 1, timeout);
       // Let a burst of writes land before reading: fewer, larger reads.
       if (r > 0 && !busy) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -241,12 +250,16 @@ void PodLogsReceiver::run(std::stop_token stop) {
       if (it != by_path_.end()) it->second->dirty = true;
     }
     auto t = Clock::now();
-    if (need_scan || t - last_scan_ >= options_.scan_interval) {
+    // Without inotify the scan is also how new files are found.
+    const auto scan_every =
+        inotify_fd_ >= 0 ? options_.scan_interval : std::min<std::chrono::milliseconds>(options_.scan_interval, std::chrono::seconds(10));
+    if (need_scan || t - last_scan_ >= scan_every) {
       // New directories announce themselves (IN_CREATE on their parent).
       if (need_scan) setupWatches();
       scan(false);  // marks the files whose size moved
     }
-    uint64_t lag = 0;
+    uint64_t lag = 0, lag_max = 0;
+    std::array<uint64_t, 4> lag_files{};
     for (auto& [k, f] : files_) {
       if (stop.stop_requested()) break;
       if (f->closed) continue;
@@ -258,9 +271,18 @@ void PodLogsReceiver::run(std::stop_token stop) {
         refreshMetadata(*f, false);  // labels changed, or the pod became known late
       }
       if (read_all || f->dirty || f->draining || f->blocked || f->more) readFile(*f);
-      lag += f->size > f->read_offset ? f->size - f->read_offset : 0;
+      const uint64_t file_lag = f->size > f->read_offset ? f->size - f->read_offset : 0;
+      lag += file_lag;
+      lag_max = std::max(lag_max, file_lag);
+      if (file_lag > 0) {
+        size_t bucket = 0;
+        while (bucket < std::size(kLagBounds) && file_lag >= kLagBounds[bucket]) ++bucket;
+        ++lag_files[bucket];
+      }
     }
     lag_bytes_ = lag;
+    lag_max_ = lag_max;
+    for (size_t i = 0; i < lag_files.size(); ++i) lag_files_[i] = lag_files[i];
     takeOver();
     recovery_cache_.clear();  // only the start's files share sets
     closeDrained(Clock::now());
@@ -549,7 +571,12 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
       if (::pread(fd, &last, 1, off_t(f->size - 1)) == 1 && last != '\n') f->skip_to_newline = true;
     }
   }
-  if (auto pp = parsePodPath(f->path)) f->pod_uid = pp->pod_uid;
+  if (auto pp = parsePodPath(f->path)) {
+    f->pod_uid = pp->pod_uid;
+    const std::string ns_container = pp->ns + "/" + pp->container_name;
+    for (const auto& g : options_.severity)
+      if (::fnmatch(g.c_str(), ns_container.c_str(), 0) == 0) f->severity = true;
+  }
   if (metadata_ && !f->pod_uid.empty()) {
     f->pod = metadata_->find(f->pod_uid);
     f->meta_wait = !f->pod;
@@ -952,6 +979,11 @@ void PodLogsReceiver::emitRecord(File& f, std::string_view body, int64_t time_ns
   r.attributes.emplace_back("log.file.path", f.path);
   r.attributes.emplace_back("log.iostream", std::string(streamName(Stream(stream))));
   r.attributes.emplace_back("logtag", "F");
+  if (f.severity)
+    if (auto sev = detectSeverity(body)) {
+      r.severity_number = sev->number;
+      r.severity_text.assign(sev->text);
+    }
   if (split) r.attributes.emplace_back("kobs.log.split", true);
   if (f.pod && !f.pod->composition_id.empty()) r.attributes.emplace_back("krateo.io/composition-id", f.pod->composition_id);
   if (absurd) r.attributes.emplace_back("kobs.log.original_time", std::string(time_text));
@@ -1001,6 +1033,7 @@ bool PodLogsReceiver::ship(File& f) {
       } catch (const Exception&) {
         f.held.erase(f.held.begin(), f.held.begin() + ptrdiff_t(begin));
         ++stats_.buffer_full_pauses;
+        stats_.records_retried += f.held.size();
         f.blocked = true;
         return false;
       }
@@ -1032,6 +1065,7 @@ bool PodLogsReceiver::ship(File& f) {
       --commit->in_flight;
       f.held.erase(f.held.begin(), f.held.begin() + ptrdiff_t(begin));
       ++stats_.buffer_full_pauses;
+      stats_.records_retried += f.held.size();
       f.blocked = true;
       return false;
     }
@@ -1148,6 +1182,12 @@ void PodLogsReceiver::registerMetrics(metrics::Registry& m) {
                   [this] { return double(files_watched_.load()); });
   m.gaugeCallback("kobs_pod_logs_lag_bytes", "Pod logs: bytes written to watched files and not read yet, summed.",
                   [this] { return double(lag_bytes_.load()); });
+  m.gaugeCallback("kobs_pod_logs_lag_bytes_max", "Pod logs: bytes not read yet of the file furthest behind.",
+                  [this] { return double(lag_max_.load()); });
+  constexpr const char* kLagLabels[] = {"<64KiB", "<1MiB", "<16MiB", ">=16MiB"};
+  for (size_t i = 0; i < lag_files_.size(); ++i)
+    m.gaugeCallback("kobs_pod_logs_files_lagging", "Pod logs: files with bytes not read yet, by how many.",
+                    [this, i] { return double(lag_files_[i].load()); }, {{"lag", kLagLabels[i]}});
   m.gaugeCallback("kobs_pod_logs_records_in_flight", "Pod logs: records handed to the pipeline, not yet committed.",
                   [this] { return double(linesInFlight()); });
 }

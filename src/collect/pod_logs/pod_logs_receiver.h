@@ -59,6 +59,7 @@
 
 #include <sys/stat.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -94,9 +95,14 @@ struct PodLogsOptions {
   size_t read_chunk = 256u << 10;
   size_t max_read_per_round = 4u << 20;  // per file, so one busy file cannot starve the others
   std::chrono::milliseconds poll_interval{200};
-  std::chrono::milliseconds scan_interval{10000};
+  // The full scan is a safety net behind inotify (a lost event, an
+  // overflowed queue); it costs a stat per file, so it runs rarely.
+  std::chrono::milliseconds scan_interval{60000};
   std::chrono::milliseconds rotate_wait{5000};
   std::chrono::milliseconds checkpoint_interval{1000};
+  // Containers whose lines get SeverityText/Number from the body
+  // (severity.h), as fnmatch globs over "<namespace>/<container>".
+  std::vector<std::string> severity;
   std::string node_name;     // k8s.node.name on every row (empty: not set)
   std::string cluster_name;  // k8s.cluster.name (empty: not set)
   // Line times outside [min_time, observed + max_future] are absurd: the
@@ -137,6 +143,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   X(metadata_timeouts, "files of pods the watch did not know within metadata_wait, read without it") \
   X(partition_splits, "batches sealed early to keep an insert under 100 daily partitions") \
   X(buffer_full_pauses, "chunks the pipeline refused (buffer full); the file waits")   \
+  X(records_retried, "records a full buffer refused, kept and offered again (none dropped; the pipeline counts each refusal as dropped{reason=\"buffer_full\"})") \
   X(recovered_duplicates, "re-read records skipped because the store had them")        \
   X(recovery_queries, "store queries made at start to find replayed rows")             \
   X(checkpoint_writes, "checkpoint files written")                                      \
@@ -165,6 +172,7 @@ class PodLogsReceiver final : public Component {
   int64_t linesInFlight() const { return int64_t(stats_.records.load()) - int64_t(shared_->done.load()); }
   uint64_t recordsCommitted() const { return shared_->committed.load(); }
   uint64_t lagBytes() const { return lag_bytes_.load(); }
+  uint64_t maxLagBytes() const { return lag_max_.load(); }
   // True once the first scan after start (and any recovery) is done.
   bool ready() const { return ready_.load(); }
   const PodMetadata* metadata() const { return metadata_.get(); }
@@ -251,6 +259,11 @@ class PodLogsReceiver final : public Component {
 
   std::atomic<size_t> files_watched_{0};
   std::atomic<uint64_t> lag_bytes_{0};
+  // Per-file lag without a series per file: the largest, and how many files
+  // lag by how much (kLagBounds; bounded cardinality).
+  static constexpr uint64_t kLagBounds[] = {64u << 10, 1u << 20, 16u << 20};
+  std::atomic<uint64_t> lag_max_{0};
+  std::array<std::atomic<uint64_t>, 4> lag_files_{};
   // Counted by commit callbacks, which may outlive the receiver.
   struct Shared {
     std::atomic<uint64_t> committed{0};

@@ -9,6 +9,7 @@
 #include "collect/pod_logs/checkpoint.h"
 #include "collect/pod_logs/line_parser.h"
 #include "collect/pod_logs/pod_path.h"
+#include "collect/pod_logs/severity.h"
 #include "common/error.h"
 
 namespace kobs::collect::pod_logs {
@@ -195,6 +196,47 @@ TEST(PodLogsCheckpoint, RoundTripsAndRejectsOtherVersions) {
   EXPECT_EQ(back.files[0].last_time_ns, 1700000000123456789);
   EXPECT_THROW(checkpointFromJson(R"({"version":2,"files":[]})"), Exception);
   EXPECT_THROW(checkpointFromJson("{"), Exception);
+}
+
+
+TEST(PodLogsSeverity, JsonLogfmtAndLeadingWordsMapToOtelNumbers) {
+  struct Case {
+    std::string_view body;
+    uint8_t number;
+    std::string_view text;
+  };
+  const Case cases[] = {
+      {R"({"ts":1,"level":"error","msg":"boom"})", 17, "error"},
+      {R"({"severity": "WARNING", "message": "disk"})", 13, "WARNING"},
+      {R"({"msg":"no level here"})", 0, ""},
+      {"ts=2026-11-30T10:00:00Z level=info msg=\"GET /\"", 9, "info"},
+      {"time=1 lvl=debug msg=x", 5, "debug"},
+      {R"(level="warn" msg=quoted)", 13, "warn"},
+      {"ERROR failed to connect", 17, "ERROR"},
+      {"  WARN: retrying", 13, "WARN"},
+      {"[info] started", 9, "info"},
+      {"<fatal> out of memory", 21, "fatal"},
+      {"TRACE", 1, "TRACE"},
+      {"Informational note", 0, ""},  // a word that merely starts like one
+      {"INFO1 not a level", 0, ""},
+      {"errors: 3 in total", 0, ""},
+      {"sublevel=error is not a field", 0, ""},
+      {"plain line", 0, ""},
+      {"", 0, ""},
+  };
+  for (const auto& c : cases) {
+    auto s = detectSeverity(c.body);
+    if (c.number == 0) {
+      EXPECT_FALSE(s.has_value()) << c.body;
+      continue;
+    }
+    ASSERT_TRUE(s.has_value()) << c.body;
+    EXPECT_EQ(s->number, c.number) << c.body;
+    EXPECT_EQ(s->text, c.text) << c.body;
+  }
+  EXPECT_EQ(severityNumber("Critical"), 18);
+  EXPECT_EQ(severityNumber("panic"), 21);
+  EXPECT_EQ(severityNumber("verbose"), 0);
 }
 
 }  // namespace

@@ -476,12 +476,22 @@ TEST_F(PodLogsReceiverTest, FullBufferPausesTailingAndLosesNothing) {
   const auto f = podFile("ns", "p", "abc", "c");
   const std::string pad(200, 'x');
   for (int i = 0; i < 20000; ++i) append(f, cri(nowCri(), "stdout", "F", "n" + std::to_string(100000 + i) + " " + pad));
-  startReceiver();
+  metrics::Registry registry;
+  receiver_ = std::make_unique<PodLogsReceiver>(options(), *pipeline_, *pausable_, &registry);
+  receiver_->start();
   ASSERT_TRUE(waitFor([&] { return receiver_->stats().buffer_full_pauses.load() > 0; }));
   EXPECT_LT(receiver_->stats().records.load(), 20000u);
+  // The file waits: its lag shows, and the refused records count as retried.
+  ASSERT_TRUE(waitFor([&] { return receiver_->maxLagBytes() > 0; }));
+  EXPECT_GT(receiver_->stats().records_retried.load(), 0u);
+  const std::string text = registry.renderPrometheus();
+  EXPECT_NE(text.find("kobs_pod_logs_lag_bytes_max "), std::string::npos) << text;
+  EXPECT_NE(text.find("kobs_pod_logs_files_lagging{lag="), std::string::npos) << text;
+  EXPECT_NE(text.find("kobs_pod_logs_records_retried_total"), std::string::npos);
   pausable_->paused = false;
   ASSERT_TRUE(waitFor([&] { return count() == 20000; }, std::chrono::seconds(60))) << count();
   EXPECT_EQ(count("Body LIKE 'n1%'"), 20000u);
+  EXPECT_TRUE(waitFor([&] { return receiver_->maxLagBytes() == 0; }));
 }
 
 TEST_F(PodLogsReceiverTest, GarbageHugeLinesAndPartialsAreCountedAndBounded) {
@@ -557,6 +567,35 @@ TEST_F(PodLogsReceiverTest, FiveThousandFilesAreAllReadAndKeepBeingFollowed) {
 #endif  // KOBS_POD_LOGS_SLOW
 
 #ifndef KOBS_POD_LOGS_SLOW
+
+// pod_logs.severity: only the matched containers' rows get a severity.
+TEST_F(PodLogsReceiverTest, SeverityFromTheBodyForMatchedContainersOnly) {
+  auto o = options();
+  o.severity = {"shop/*", "*/nginx"};
+  const auto api = podFile("shop", "api-0", "a1", "api");
+  const auto web = podFile("edge", "web-0", "b1", "nginx");
+  const auto other = podFile("edge", "db-0", "c1", "postgres");
+  append(api, cri(nowCri(), "stdout", "F", R"({"level":"error","msg":"boom"})"));
+  append(api, cri(nowCri(), "stdout", "F", "ts=1 level=debug msg=x"));
+  append(api, cri(nowCri(), "stderr", "F", "WARN: retrying"));
+  append(api, cri(nowCri(), "stdout", "F", "no level at all"));
+  append(web, cri(nowCri(), "stdout", "F", "[info] GET / 200"));
+  append(other, cri(nowCri(), "stdout", "F", "ERROR not matched"));
+  startReceiver(o);
+  ASSERT_TRUE(waitFor([&] { return count() == 6; })) << count();
+  std::map<std::string, std::pair<std::string, int>> got;
+  for (auto& r : rows(*store_, std::string("SELECT Body, SeverityText, SeverityNumber FROM ") + kDb + ".otel_logs"))
+    got[r["Body"].get<std::string>()] = {r["SeverityText"].get<std::string>(), r["SeverityNumber"].get<int>()};
+  const std::map<std::string, std::pair<std::string, int>> expected{
+      {R"({"level":"error","msg":"boom"})", {"error", 17}},
+      {"ts=1 level=debug msg=x", {"debug", 5}},
+      {"WARN: retrying", {"WARN", 13}},
+      {"no level at all", {"", 0}},
+      {"[info] GET / 200", {"info", 9}},
+      {"ERROR not matched", {"", 0}},
+  };
+  EXPECT_EQ(got, expected);
+}
 
 TEST_F(PodLogsReceiverTest, SymlinkedContainerLogsResolveToThePodPath) {
   auto o = options();
