@@ -243,6 +243,7 @@ void PodLogsReceiver::run(std::stop_token stop) {
     } else {
       std::this_thread::sleep_for(options_.poll_interval);
     }
+    caught_up_ = false;
     std::vector<std::string> dirty;
     bool need_scan = drainInotify(dirty);
     for (const auto& p : dirty) {
@@ -285,6 +286,9 @@ void PodLogsReceiver::run(std::stop_token stop) {
     for (size_t i = 0; i < lag_files.size(); ++i) lag_files_[i] = lag_files[i];
     takeOver();
     recovery_cache_.clear();  // only the start's files share sets
+    bool held = false;
+    for (auto& [k, f] : files_) held = held || f->more || f->blocked || f->dirty;
+    caught_up_ = lag == 0 && !held && takeovers_.empty();
     closeDrained(Clock::now());
     persistCheckpoint(false);
   }

@@ -173,6 +173,9 @@ class PodLogsReceiver final : public Component {
   uint64_t recordsCommitted() const { return shared_->committed.load(); }
   uint64_t lagBytes() const { return lag_bytes_.load(); }
   uint64_t maxLagBytes() const { return lag_max_.load(); }
+  // True when the last round ended with every byte read and nothing held
+  // back; false while a round runs (a long one reading many copies too).
+  bool caughtUp() const { return caught_up_.load(); }
   // True once the first scan after start (and any recovery) is done.
   bool ready() const { return ready_.load(); }
   const PodMetadata* metadata() const { return metadata_.get(); }
@@ -271,6 +274,7 @@ class PodLogsReceiver final : public Component {
   };
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   std::atomic<bool> ready_{false};
+  std::atomic<bool> caught_up_{false};
   std::jthread thread_;
   std::mutex lifecycle_mutex_;
   bool started_ = false;

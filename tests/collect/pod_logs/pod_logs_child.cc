@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
                            "TabSeparated");
       long a = 0, last = 0, total = 0;
       std::sscanf(r.data.c_str(), "%ld\t%ld\t%ld", &a, &last, &total);
-      stable = total == previous && receiver.lagBytes() == 0 && receiver.linesInFlight() == 0 ? stable + 1 : 0;
+      stable = total == previous && receiver.caughtUp() && receiver.linesInFlight() == 0 ? stable + 1 : 0;
       previous = total;
       if (a >= expected && last >= 2 && stable >= 4) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
