@@ -39,6 +39,24 @@ Response invoke(const Handler& handler, const Request& request, spdlog::logger& 
   }
 }
 
+// The Responder's sink: one answer per request, 500 when dropped unanswered.
+class DeferredResponse final : public ResponseSink {
+ public:
+  DeferredResponse(std::shared_ptr<DeferredGate> gate, Connection* connection, bool head)
+      : gate_(std::move(gate)), connection_(connection), head_(head) {}
+  ~DeferredResponse() override { deliver(Response::text(500, "internal error: the request was not answered\n")); }
+  void deliver(Response response) override {
+    if (sent_.exchange(true)) return;
+    gate_->deliver(connection_, std::move(response), head_);
+  }
+
+ private:
+  std::shared_ptr<DeferredGate> gate_;
+  Connection* connection_;  // a key into the gate, never dereferenced here
+  bool head_;
+  std::atomic<bool> sent_{false};
+};
+
 // A write that fails because the peer reset or closed the connection is the
 // client going away (it may race the read side noticing the same thing); any
 // other failure, a timeout included, is a write error.
@@ -50,6 +68,35 @@ StreamWriter::CloseReason writeFailureReason(const beast::error_code& ec) {
 }
 
 }  // namespace
+
+void DeferredGate::hold(std::shared_ptr<Connection> connection) {
+  std::lock_guard lock(mutex_);
+  if (open_) waiting_.emplace(connection.get(), std::move(connection));
+}
+
+void DeferredGate::deliver(Connection* connection, Response response, bool head) {
+  std::lock_guard lock(mutex_);
+  if (!open_) return;
+  auto it = waiting_.find(connection);
+  if (it == waiting_.end()) return;
+  auto c = std::move(it->second);
+  waiting_.erase(it);
+  // Posted under the lock: close() cannot run between the check and the post,
+  // so the io_context is still alive here.
+  auto ex = c->executor();
+  asio::post(ex, [c = std::move(c), response = std::move(response), head]() mutable {
+    c->deliverDeferred(std::move(response), head);
+  });
+}
+
+std::vector<std::shared_ptr<Connection>> DeferredGate::close() {
+  std::lock_guard lock(mutex_);
+  open_ = false;
+  std::vector<std::shared_ptr<Connection>> out;
+  for (auto& [_, c] : waiting_) out.push_back(std::move(c));
+  waiting_.clear();
+  return out;
+}
 
 ServerMetrics::ServerMetrics(const ServerOptions& options) {
   auto* r = options.metrics;
@@ -213,12 +260,13 @@ void Connection::onRequest() {
 
   bool head = request.method == "HEAD";
   auto match = state_.router.resolve(request.method, request.path);
-  if (!match.handler) {
+  if (!match.handler && !match.deferred) {
     Response r = Response::text(match.status, match.status == 404 ? "404 page not found\n" : "method not allowed\n");
     if (match.status == 405) r.headers.set("Allow", match.allow);
     return sendResponse(std::move(r), head);
   }
   request.path_rest = std::move(match.path_rest);
+  if (match.deferred) return runDeferred(*match.deferred, std::move(request), head, match.options.blocking);
   if (!match.options.blocking) return sendResponse(invoke(*match.handler, request, *state_.log), head);
 
   asio::post(state_.workers, [self = shared_from_this(), handler = match.handler, request = std::move(request), head] {
@@ -227,6 +275,33 @@ void Connection::onRequest() {
       self->sendResponse(std::move(response), head);
     });
   });
+}
+
+void Connection::runDeferred(const DeferredHandler& handler, Request request, bool head, bool blocking) {
+  state_.deferred->hold(shared_from_this());
+  Responder responder(std::make_shared<DeferredResponse>(state_.deferred, this, head));
+  auto run = [&log = *state_.log, &handler](const Request& req, const Responder& responder) {
+    try {
+      handler(req, responder);
+    } catch (const Exception& e) {  // answers unless the handler already did
+      log.warn("handler failed method={} path={} code={} error=\"{}\"", req.method, req.path,
+               errorCodeName(e.code()), e.what());
+      responder.send(Response::text(httpStatusFor(e.code()), std::string(e.what()) + "\n"));
+    } catch (const std::exception& e) {
+      log.error("handler failed method={} path={} error=\"{}\"", req.method, req.path, e.what());
+      responder.send(Response::text(500, "internal error\n"));
+    }
+  };
+  if (!blocking) return run(request, responder);
+  asio::post(state_.workers, [run, request = std::move(request), responder = std::move(responder)] {
+    run(request, responder);
+  });
+}
+
+void Connection::deliverDeferred(Response response, bool head) {
+  // Closed meanwhile (server stop deadline, forceClose): nobody to answer.
+  if (phase_ != Phase::kHandling) return;
+  sendResponse(std::move(response), head);
 }
 
 void Connection::sendResponse(Response response, bool head) {

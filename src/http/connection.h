@@ -3,6 +3,8 @@
 //
 // Threading: every Connection method runs on the connection's strand, except
 // streamWakeup()/streamAbort() (any thread; they only post to the strand).
+// DeferredGate is thread-safe (its own mutex); a deferred response reaches
+// the connection's strand through it.
 // ServerState is shared by all connections: its fields are immutable after
 // start, atomic, or guarded by `mutex`.
 #pragma once
@@ -49,6 +51,25 @@ struct ServerMetrics {
   metrics::Counter* stream_overflow = nullptr;
 };
 
+// The connections waiting for a deferred response, held alive here (nothing
+// else owns a connection while no I/O is pending), and the one way a
+// Responder reaches them. The gate outlives the server in the responders
+// that still point at it; once closed (the server stopped), their answers go
+// nowhere, so no one posts to a destroyed io_context.
+class DeferredGate {
+ public:
+  void hold(std::shared_ptr<Connection> connection);
+  // Posts `response` to the connection's strand, if it still waits.
+  void deliver(Connection* connection, Response response, bool head);
+  // The server stops: later answers are dropped; returns what was held.
+  std::vector<std::shared_ptr<Connection>> close();
+
+ private:
+  std::mutex mutex_;
+  bool open_ = true;
+  std::unordered_map<Connection*, std::shared_ptr<Connection>> waiting_;
+};
+
 struct ServerState {
   ServerState(ServerOptions opts, Router r)
       : options(std::move(opts)), router(std::move(r)), metrics(options),
@@ -65,6 +86,7 @@ struct ServerState {
   mutable std::mutex mutex;
   std::condition_variable drained;
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;
+  const std::shared_ptr<DeferredGate> deferred = std::make_shared<DeferredGate>();
 
   boost::asio::thread_pool workers;  // blocking handlers
   // Declared last: destroyed first, so handlers it still holds (and the
@@ -86,6 +108,8 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
 
   void streamWakeup() override;
   void streamAbort() override;
+  // A deferred handler's answer, on the strand (see DeferredGate).
+  void deliverDeferred(Response response, bool head);
 
  private:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming, kClosing };
@@ -96,7 +120,7 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   void readBody();
   void onBody(boost::beast::error_code ec);
   void onRequest();
-  void runHandler(const Handler& handler, Request request, bool head);
+  void runDeferred(const DeferredHandler& handler, Request request, bool head, bool blocking);
   void sendResponse(Response response, bool head);
   void sendError(int status, std::string message);  // then close
   void onWritten(boost::beast::error_code ec, bool keep_alive);

@@ -180,10 +180,14 @@ void Server::stop(std::chrono::milliseconds deadline) {
     impl.state.log->warn("stop deadline passed, closing connections count={}", left.size());
     for (auto& c : left) asio::post(c->executor(), [c] { c->forceClose(); });
     left.clear();
+    // Requests still waiting for a deferred answer will not get one.
+    impl.state.deferred->close();
     std::unique_lock lock(impl.state.mutex);
     impl.state.drained.wait_for(lock, std::chrono::seconds(1), [&] { return impl.state.connections.empty(); });
   }
 
+  // From here no deferred answer is posted to the io_context.
+  impl.state.deferred->close();
   impl.work.reset();
   impl.state.ioc.stop();
   for (auto& t : impl.threads) t.join();

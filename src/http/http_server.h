@@ -9,6 +9,9 @@
 //     `blocking`, in which case it runs on a pool of `worker_threads` and its
 //     Response is posted back to the connection's strand. Io-thread handlers
 //     must not block: a blocked io thread stalls every connection on it.
+//   - A deferred handler (Router::addDeferred) answers later through a
+//     Responder, from any thread, without holding an io or worker thread
+//     while it waits (OTLP answers once its records are durable).
 //   - A streaming response hands a thread-safe StreamWriter to its producer;
 //     see stream_writer.h.
 //   - start(), stop(), port() are for the owning thread; stop() is idempotent

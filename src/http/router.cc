@@ -7,22 +7,30 @@
 namespace kobs::http {
 
 void Router::add(std::string_view method, std::string path, Handler handler, RouteOptions options) {
-  insert(method, std::move(path), false, std::move(handler), options);
+  if (!handler) throw Exception(ErrorCode::kBadArguments, "route {} needs a handler", path);
+  insert(method, std::move(path), false, std::move(handler), {}, options);
+}
+
+void Router::addDeferred(std::string_view method, std::string path, DeferredHandler handler, RouteOptions options) {
+  if (!handler) throw Exception(ErrorCode::kBadArguments, "route {} needs a handler", path);
+  insert(method, std::move(path), false, {}, std::move(handler), options);
 }
 
 void Router::addPrefix(std::string_view method, std::string prefix, Handler handler, RouteOptions options) {
-  insert(method, std::move(prefix), true, std::move(handler), options);
+  if (!handler) throw Exception(ErrorCode::kBadArguments, "route {} needs a handler", prefix);
+  insert(method, std::move(prefix), true, std::move(handler), {}, options);
 }
 
 void Router::insert(std::string_view method, std::string path, bool prefix, Handler handler,
-                    RouteOptions options) {
+                    DeferredHandler deferred, RouteOptions options) {
   if (path.empty() || path.front() != '/')
     throw Exception(ErrorCode::kBadArguments, "route path '{}' must start with '/'", path);
-  if (method.empty() || !handler) throw Exception(ErrorCode::kBadArguments, "route {} needs a method and a handler", path);
+  if (method.empty()) throw Exception(ErrorCode::kBadArguments, "route {} needs a method and a handler", path);
   for (const auto& r : routes_)
     if (r.method == method && r.path == path && r.prefix == prefix)
       throw Exception(ErrorCode::kBadArguments, "route {} {} registered twice", method, path);
-  routes_.push_back(Route{std::string(method), std::move(path), prefix, std::move(handler), options});
+  routes_.push_back(
+      Route{std::string(method), std::move(path), prefix, std::move(handler), std::move(deferred), options});
 }
 
 Router::Match Router::resolve(std::string_view method, std::string_view path) const {
@@ -56,7 +64,8 @@ Router::Match Router::resolve(std::string_view method, std::string_view path) co
     for (const auto& a : allowed) m.allow += (m.allow.empty() ? "" : ", ") + a;
     return m;
   }
-  m.handler = &chosen->handler;
+  if (chosen->deferred) m.deferred = &chosen->deferred;
+  else m.handler = &chosen->handler;
   m.options = chosen->options;
   if (chosen->prefix) m.path_rest = std::string(path.substr(chosen->path.size()));
   return m;

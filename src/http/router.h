@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,35 @@ namespace kobs::http {
 // A handler runs once per request. Throwing kobs::Exception answers with
 // httpStatusFor(code) and the message; any other exception answers 500.
 using Handler = std::function<Response(const Request&)>;
+
+namespace detail {
+// Where a deferred response goes (implemented by the server's connection).
+class ResponseSink {
+ public:
+  virtual ~ResponseSink() = default;
+  virtual void deliver(Response response) = 0;
+};
+}  // namespace detail
+
+// The handle a deferred handler answers through, later and from any thread
+// (a pipeline callback, another pool): send() never blocks, it posts the
+// response to the connection's io thread. Copies share one answer: the first
+// send() wins and later ones are ignored. When the last copy is dropped
+// without an answer the client gets 500, so a request is never left hanging
+// by a lost handle. After the server stopped, send() does nothing.
+class Responder {
+ public:
+  explicit Responder(std::shared_ptr<detail::ResponseSink> sink) : sink_(std::move(sink)) {}
+  void send(Response response) const { sink_->deliver(std::move(response)); }
+
+ private:
+  std::shared_ptr<detail::ResponseSink> sink_;
+};
+
+// A handler that answers through its Responder, not by returning. The
+// connection reads nothing more until the answer is sent (no pipelining
+// past it). Throwing before answering answers as for Handler.
+using DeferredHandler = std::function<void(const Request&, Responder)>;
 
 struct RouteOptions {
   // The handler may block (store queries): run it on the server's worker pool
@@ -42,9 +72,12 @@ class Router {
   void post(std::string path, Handler handler, RouteOptions options = {}) {
     add("POST", std::move(path), std::move(handler), options);
   }
+  // A deferred route: see DeferredHandler.
+  void addDeferred(std::string_view method, std::string path, DeferredHandler handler, RouteOptions options = {});
 
   struct Match {
-    const Handler* handler = nullptr;  // null: see status
+    const Handler* handler = nullptr;  // null and deferred null: see status
+    const DeferredHandler* deferred = nullptr;
     RouteOptions options;
     std::string path_rest;
     int status = 200;   // 404 or 405 when handler is null
@@ -58,9 +91,11 @@ class Router {
     std::string path;
     bool prefix = false;
     Handler handler;
+    DeferredHandler deferred;
     RouteOptions options;
   };
-  void insert(std::string_view method, std::string path, bool prefix, Handler handler, RouteOptions options);
+  void insert(std::string_view method, std::string path, bool prefix, Handler handler, DeferredHandler deferred,
+              RouteOptions options);
 
   std::vector<Route> routes_;
 };

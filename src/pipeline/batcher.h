@@ -23,6 +23,11 @@
 // durable callback asks for its batch to be sealed soon (the durable-waiter
 // hook wakes the pipeline's flusher, which calls flushDurableWaiters): the
 // requests that arrive while one seal writes and fsyncs share the next one.
+// When that batch cannot enter the buffer within full_wait (full, or a disk
+// error), the waiting add()s are withdrawn: their rows are taken out of the
+// batch and their callbacks told false, so the client can be refused (503)
+// and retry without the records being stored twice. Adds without a durable
+// callback are never withdrawn.
 //
 // Threading: thread-safe; add() encodes under the batcher's mutex, so
 // concurrent producers of one table serialise (encoding runs at >1M rows/s).
@@ -81,8 +86,9 @@ inline int32_t partitionDay(const LogRecord& r) {
 inline int32_t partitionDay(const Span& r) { return partitionDay(r.start_time_unix_nano); }
 inline int32_t partitionDay(const MetricPoint& r) { return partitionDay(r.time_unix_nano); }
 
-// true: the records are in the disk buffer; false: they were given up
-// (abandon() at shutdown) and will not be stored.
+// true: the records are in the disk buffer; false: they were withdrawn (the
+// buffer refused their batch for full_wait) or given up (abandon() at
+// shutdown), and will not be stored.
 using DurableCallback = std::function<void(bool durable)>;
 
 template <typename Record>
@@ -102,7 +108,7 @@ class Batcher {
       std::lock_guard lock(mutex_);
       const bool was_empty = rows_ == 0;
       addLocked(records, std::move(on_commit), std::move(on_durable));
-      wake = !durable_.empty() && !durable_wake_sent_ && durable_wake_;
+      wake = !waiters_.empty() && !durable_wake_sent_ && durable_wake_;
       if (wake) durable_wake_sent_ = true;
       opened = was_empty && rows_ > 0 && on_open_;
     }
@@ -119,11 +125,13 @@ class Batcher {
   void setDurableWaiterHook(std::function<void()> hook) { durable_wake_ = std::move(hook); }
 
   // Seals the open batch if a producer waits for it to be durable; never
-  // throws (a batch the buffer refuses stays open and is retried).
+  // throws. When the buffer refuses it, waiters older than full_wait are
+  // withdrawn (see above) and the rest of the batch stays open.
   void flushDurableWaiters() {
     std::lock_guard lock(mutex_);
     durable_wake_sent_ = false;
-    if (!durable_.empty()) trySealLocked(std::chrono::milliseconds(0));
+    if (waiters_.empty() || trySealLocked(std::chrono::milliseconds(0))) return;
+    withdrawLocked(std::chrono::steady_clock::now() - options_.full_wait);
   }
 
   // Seals the open batch now (shutdown, tests). Throws when the buffer will
@@ -166,9 +174,12 @@ class Batcher {
     if (rows_ == 0) return;
     stats_.records_rejected += rows_;
     auto callbacks = std::move(callbacks_);
-    auto durable = std::move(durable_);
+    auto waiters = std::move(waiters_);
     reset();
-    for (const auto& c : durable) c(false);
+    for (const auto& w : waiters) {
+      w.on_durable(false);
+      if (w.on_commit) w.on_commit(false);
+    }
     for (const auto& c : callbacks) c(false);
   }
 
@@ -201,8 +212,10 @@ class Batcher {
     }
     rows_ += records.size();
     stats_.records_in += records.size();
-    if (on_commit) callbacks_.push_back(std::move(on_commit));
-    if (on_durable) durable_.push_back(std::move(on_durable));
+    if (on_durable)
+      waiters_.push_back(Waiter{rows_before, row_ends_.size(), now, std::move(on_durable), std::move(on_commit)});
+    else if (on_commit)
+      callbacks_.push_back(std::move(on_commit));
     last_add_ = now;
     // A batch that cannot be sealed now stays open (accepted records are never
     // dropped) and is retried by the next add() or the age flusher.
@@ -225,6 +238,8 @@ class Batcher {
     BatchHeader header{encoder_->table(), encoder_->columns(), "RowBinary", rows_, row_ends_, row_days_};
     // The callbacks move into the buffer only when the append succeeds.
     std::vector<CommitCallback> callbacks = callbacks_;
+    for (const auto& w : waiters_)
+      if (w.on_commit) callbacks.push_back(w.on_commit);
     CommitCallback cb;
     if (!callbacks.empty())
       cb = [callbacks = std::move(callbacks)](bool ok) {
@@ -244,9 +259,9 @@ class Batcher {
     last_error_code_ = ErrorCode::kOk;
     last_error_.clear();
     ++stats_.batches_sealed;
-    auto durable = std::move(durable_);
+    auto waiters = std::move(waiters_);
     reset();
-    for (const auto& c : durable) c(true);
+    for (const auto& w : waiters) w.on_durable(true);
   }
 
   // Counts every failure; logs a change of cause (not each retry of the same one).
@@ -274,8 +289,46 @@ class Batcher {
     row_ends_.clear();
     row_days_.clear();
     callbacks_.clear();
-    durable_.clear();
+    waiters_.clear();
     durable_wake_sent_ = false;
+  }
+
+  // Takes the rows of waiters that arrived before `cutoff` out of the open
+  // batch and tells them false (last first, so earlier row indexes hold).
+  void withdrawLocked(std::chrono::steady_clock::time_point cutoff) {
+    std::vector<Waiter> gone;
+    for (size_t i = waiters_.size(); i-- > 0;) {
+      auto& w = waiters_[i];
+      if (w.since > cutoff) continue;
+      if (w.first_row == w.end_row) {  // an empty add: nothing to take out
+        gone.push_back(std::move(w));
+        waiters_.erase(waiters_.begin() + long(i));
+        continue;
+      }
+      const uint32_t body_begin = w.first_row ? row_ends_[w.first_row - 1] : 0;
+      const uint32_t body_end = row_ends_[w.end_row - 1];
+      const uint32_t bytes = body_end - body_begin;
+      const size_t rows = w.end_row - w.first_row;
+      body_.erase(body_begin, bytes);
+      row_ends_.erase(row_ends_.begin() + long(w.first_row), row_ends_.begin() + long(w.end_row));
+      row_days_.erase(row_days_.begin() + long(w.first_row), row_days_.begin() + long(w.end_row));
+      for (size_t r = w.first_row; r < row_ends_.size(); ++r) row_ends_[r] -= bytes;
+      for (size_t j = i + 1; j < waiters_.size(); ++j) {
+        waiters_[j].first_row -= rows;
+        waiters_[j].end_row -= rows;
+      }
+      rows_ -= rows;
+      stats_.records_in -= rows;
+      if (last_error_code_ == ErrorCode::kIo) stats_.records_rejected_disk += rows;
+      else stats_.records_rejected += rows;
+      gone.push_back(std::move(w));
+      waiters_.erase(waiters_.begin() + long(i));
+    }
+    if (rows_ == 0) reset();
+    for (const auto& w : gone) {
+      w.on_durable(false);
+      if (w.on_commit) w.on_commit(false);
+    }
   }
 
   std::shared_ptr<const TableEncoder<Record>> encoder_;
@@ -287,7 +340,17 @@ class Batcher {
   std::vector<uint32_t> row_ends_;
   std::vector<int32_t> row_days_;
   std::vector<CommitCallback> callbacks_;
-  std::vector<DurableCallback> durable_;  // producers waiting for the open batch to be durable
+  // An add() waiting for the open batch to be durable: its rows
+  // [first_row, end_row) and its callbacks (its on_commit is kept here so a
+  // withdrawal takes it too).
+  struct Waiter {
+    size_t first_row;
+    size_t end_row;
+    std::chrono::steady_clock::time_point since;
+    DurableCallback on_durable;
+    CommitCallback on_commit;
+  };
+  std::vector<Waiter> waiters_;
   std::function<void()> durable_wake_;
   bool durable_wake_sent_ = false;  // the hook ran for the open batch's waiters; reset by flushDurableWaiters
   ErrorCode last_error_code_ = ErrorCode::kOk;  // cause of the last failed seal (kOk: none)

@@ -91,13 +91,13 @@ TEST(BatcherDurable, AnAbandonedBatchTellsItsWaitersFalse) {
 TEST(BatcherDurable, AFullBufferKeepsWaitersWaitingUntilTheBatchFits) {
   testing::TempDir dir;
   DiskBuffer buffer({.dir = dir.path(), .max_bytes = 2000, .fsync = FsyncPolicy::kNever});
-  Batcher<LogRecord> b(encoder(), buffer, {.max_rows = 1000, .max_age = std::chrono::hours(1), .full_wait = 10ms});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_rows = 1000, .max_age = std::chrono::hours(1), .full_wait = std::chrono::hours(1)});
   std::optional<bool> first, second;
   b.add(record(std::string(1500, 'x')), {}, [&](bool ok) { first = ok; });
   b.flushDurableWaiters();
   ASSERT_EQ(first, std::optional<bool>(true));
   b.add(record(std::string(1500, 'y')), {}, [&](bool ok) { second = ok; });
-  b.flushDurableWaiters();  // the buffer refuses it: the waiter is not told anything yet
+  b.flushDurableWaiters();  // the buffer refuses it: within full_wait the waiter is not told anything yet
   EXPECT_FALSE(second.has_value());
   buffer.commit(buffer.next(0, 0ms)->seq);  // the store took the first batch
   b.flushDurableWaiters();
@@ -150,6 +150,42 @@ TEST(PipelineDurable, AWaitedBatchIsSealedAtOnceAndStored) {
   auto r = store->query("SELECT count() FROM `durable`.`otel_logs` WHERE Body LIKE 'durable-%'", "TSV");
   EXPECT_EQ(r.data, std::to_string(kProducers) + "\n");
   p.shutdown(std::chrono::steady_clock::now() + 5s);
+}
+
+}  // namespace
+}  // namespace kobs::pipeline
+
+namespace kobs::pipeline {
+namespace {
+
+// A batch the buffer keeps refusing: the waiting adds are taken out after
+// full_wait (told false, their rows gone), adds without a durable callback
+// stay, and what is left is stored whole once there is room.
+TEST(BatcherDurable, WaitersOfABatchTheBufferRefusesAreWithdrawnOthersStay) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .max_bytes = 2000, .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_rows = 1000, .max_age = std::chrono::hours(1), .full_wait = 0ms});
+  b.add(record(std::string(1750, 'x')));
+  b.flush();  // fills the buffer
+  std::optional<bool> w1, w2, committed_kept;
+  b.add(record("waiter-1"), {}, [&](bool ok) { w1 = ok; });
+  b.add(record("kept"), [&](bool ok) { committed_kept = ok; });
+  b.add(record("waiter-2"), {}, [&](bool ok) { w2 = ok; });
+  b.flushDurableWaiters();  // refused; full_wait is 0, so both waiters go
+  EXPECT_EQ(w1, std::optional<bool>(false));
+  EXPECT_EQ(w2, std::optional<bool>(false));
+  EXPECT_EQ(b.stats().records_rejected.load(), 2u);
+  buffer.commit(buffer.next(0, 0ms)->seq);
+  b.flush();
+  auto batch = buffer.next(1, 0ms);
+  ASSERT_TRUE(batch);
+  ASSERT_EQ(batch->header.rows, 1u) << "only the record without a waiter is left";
+  EXPECT_NE(batch->body.find("kept"), std::string::npos);
+  EXPECT_EQ(batch->body.find("waiter"), std::string::npos);
+  ASSERT_EQ(batch->header.row_ends.size(), 1u);
+  EXPECT_EQ(batch->header.row_ends[0], batch->body.size());
+  buffer.commit(batch->seq);
+  EXPECT_EQ(committed_kept, std::optional<bool>(true));
 }
 
 }  // namespace

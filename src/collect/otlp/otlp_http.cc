@@ -4,6 +4,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "collect/otlp/otlp_transport.h"
 #include "common/error.h"
@@ -20,6 +21,7 @@ constexpr int kResourceExhausted = 8;
 constexpr int kUnauthenticated = 16;
 constexpr int kUnavailable = 14;
 constexpr int kUnimplemented = 12;
+constexpr int kInternal = 13;
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -113,8 +115,13 @@ class HttpRoutes {
   static void add(const std::shared_ptr<HttpRoutes>& self, http::Router& router) {
     for (auto [path, signal] : {std::pair{"/v1/traces", Signal::kTraces}, std::pair{"/v1/logs", Signal::kLogs},
                                 std::pair{"/v1/metrics", Signal::kMetrics}}) {
-      router.post(path, [self, signal](const http::Request& req) { return self->handle(signal, req); },
-                  {.blocking = true});
+      // Deferred: answered once the records are durable (see otlp_receiver.h).
+      router.addDeferred(
+          "POST", path,
+          [self, signal](const http::Request& req, http::Responder responder) {
+            self->handle(signal, req, responder);
+          },
+          {.blocking = true});
       router.add("OPTIONS", path, [self](const http::Request& req) { return self->preflight(req); });
     }
   }
@@ -130,8 +137,9 @@ class HttpRoutes {
     return {};
   }
 
-  void cors(const http::Request& req, http::Response& resp) const {
-    auto origin = allowedOrigin(req);
+  void cors(const http::Request& req, http::Response& resp) const { cors(allowedOrigin(req), resp); }
+
+  static void cors(const std::string& origin, http::Response& resp) {
     if (origin.empty()) return;
     resp.headers.set("Access-Control-Allow-Origin", origin);
     resp.headers.set("Vary", "Origin");
@@ -153,29 +161,63 @@ class HttpRoutes {
 
   http::Response error(const http::Request& req, Encoding enc, int status, int rpc_code, std::string_view message,
                        int retry_after = 0) const {
+    return errorFor(allowedOrigin(req), enc, status, rpc_code, message, retry_after);
+  }
+
+  static http::Response errorFor(const std::string& origin, Encoding enc, int status, int rpc_code,
+                                 std::string_view message, int retry_after = 0) {
     http::Response resp;
     resp.status = status;
     resp.body = statusBody(rpc_code, message, enc, retry_after);
     resp.headers.set("Content-Type", enc == Encoding::kJson ? kJsonType : kProtobufType);
     if (retry_after > 0) resp.headers.set("Retry-After", std::to_string(retry_after));
-    cors(req, resp);
+    cors(origin, resp);
     return resp;
   }
 
-  http::Response handle(Signal signal, const http::Request& req) {
+  // The answer to an ingested request. Runs from the durable callback, maybe
+  // after the receiver is gone: it uses only its arguments.
+  static http::Response answer(Signal signal, const Outcome& o, Encoding enc, const std::string& origin,
+                               int retry_after) {
+    switch (o.kind) {
+      case Outcome::kAccepted: {
+        http::Response resp;
+        resp.status = 200;
+        resp.body = exportResponse(signal, o.rejected, enc);
+        resp.headers.set("Content-Type", enc == Encoding::kJson ? kJsonType : kProtobufType);
+        cors(origin, resp);
+        return resp;
+      }
+      case Outcome::kMalformed: return errorFor(origin, enc, 400, kInvalidArgument, o.message);
+      case Outcome::kBufferFull:
+      case Outcome::kShuttingDown: return errorFor(origin, enc, 503, kUnavailable, o.message, retry_after);
+      case Outcome::kTooLarge: return errorFor(origin, enc, 413, kResourceExhausted, o.message);
+      case Outcome::kUnsupported: return errorFor(origin, enc, 415, kInvalidArgument, o.message);
+      case Outcome::kInternal: break;
+    }
+    return errorFor(origin, enc, 500, kInternal, o.message.empty() ? "unexpected outcome" : o.message);
+  }
+
+  void handle(Signal signal, const http::Request& req, const http::Responder& responder) {
+    if (auto refusal = ingest(signal, req, responder)) responder.send(std::move(*refusal));
+  }
+
+  // A refusal before decoding is returned; an ingested request (accepted or
+  // not) is answered through `responder` and nullopt returned.
+  std::optional<http::Response> ingest(Signal signal, const http::Request& req, const http::Responder& responder) {
     constexpr std::string_view kTransport = "http";
     auto enc = encodingOf(req);
     // Errors before the content type is known answer in protobuf, OTLP's default.
-    const Encoding answer = enc.value_or(Encoding::kProtobuf);
+    const Encoding reply = enc.value_or(Encoding::kProtobuf);
     if (!r_.authorized(req.header("Authorization").value_or(""))) {
       r_.countRefused(signal, kTransport, "unauthorized");
-      auto resp = error(req, answer, 401, kUnauthenticated, "missing or invalid bearer token");
+      auto resp = error(req, reply, 401, kUnauthenticated, "missing or invalid bearer token");
       resp.headers.set("WWW-Authenticate", "Bearer");
       return resp;
     }
     if (!enc) {
       r_.countRefused(signal, kTransport, "unsupported_media_type");
-      return error(req, answer, 415, kInvalidArgument,
+      return error(req, reply, 415, kInvalidArgument,
                    fmt::format("unsupported Content-Type \"{}\": use application/x-protobuf or application/json",
                                req.header("Content-Type").value_or("")));
     }
@@ -191,34 +233,20 @@ class HttpRoutes {
       }
     } catch (const BodyTooLarge& e) {
       r_.countRefused(signal, kTransport, "too_large");
-      return error(req, answer, 413, kResourceExhausted,
+      return error(req, reply, 413, kResourceExhausted,
                    fmt::format("request body over {} bytes (otlp.max_request_bytes, decompressed size counted)", e.limit));
     } catch (const UnsupportedEncoding& e) {
       r_.countRefused(signal, kTransport, "unsupported_media_type");
-      return error(req, answer, 415, kUnimplemented,
+      return error(req, reply, 415, kUnimplemented,
                    fmt::format("unsupported Content-Encoding \"{}\": use gzip or zstd", e.encoding));
     } catch (const Exception& e) {
       r_.countRefused(signal, kTransport, "malformed");
-      return error(req, answer, 400, kInvalidArgument, e.what());
+      return error(req, reply, 400, kInvalidArgument, e.what());
     }
-    Outcome o = r_.ingest(signal, body, *enc, kTransport);
-    switch (o.kind) {
-      case Outcome::kAccepted: {
-        http::Response resp;
-        resp.status = 200;
-        resp.body = exportResponse(signal, o.rejected, *enc);
-        resp.headers.set("Content-Type", *enc == Encoding::kJson ? kJsonType : kProtobufType);
-        cors(req, resp);
-        return resp;
-      }
-      case Outcome::kMalformed: return error(req, *enc, 400, kInvalidArgument, o.message);
-      case Outcome::kBufferFull:
-      case Outcome::kShuttingDown:
-        return error(req, *enc, 503, kUnavailable, o.message, r_.options().retry_after_seconds);
-      case Outcome::kTooLarge: return error(req, *enc, 413, kResourceExhausted, o.message);
-      case Outcome::kUnsupported: return error(req, *enc, 415, kInvalidArgument, o.message);
-    }
-    return error(req, *enc, 500, 13, "unexpected outcome");
+    r_.ingest(signal, body, *enc, kTransport,
+              [signal, enc = *enc, origin = allowedOrigin(req), retry_after = r_.options().retry_after_seconds,
+               responder](Outcome o) { responder.send(answer(signal, o, enc, origin, retry_after)); });
+    return std::nullopt;
   }
 
   Receiver& r_;

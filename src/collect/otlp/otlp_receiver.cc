@@ -100,72 +100,159 @@ bool Receiver::authorized(std::string_view header) const {
   return options_.tokens.find(header.substr(kBearer.size())) != options_.tokens.end();
 }
 
-Outcome Receiver::run(Signal signal, std::string_view transport, const std::function<Outcome()>& work) {
+// One request's answer: held open by ingest() itself and by every batch its
+// records went into, and sent when the last of them lets go.
+class Receiver::Completion : public std::enable_shared_from_this<Completion> {
+ public:
+  // The counters a late outcome is counted in (the registry outlives the
+  // pipeline, whose flusher may run the last callback after the receiver).
+  struct Counters {
+    metrics::Counter* accepted = nullptr;         // requests
+    metrics::Counter* partial = nullptr;          // requests
+    metrics::Counter* buffer_full = nullptr;      // requests
+    metrics::Counter* records_refused = nullptr;  // records withdrawn
+  };
+  Completion(Done done, Counters counters) : done_(std::move(done)), counters_(counters) {}
+
+  // Adds `records` to `batcher`, to be waited on until durable. On a throw
+  // nothing was accepted and nothing is waited on.
+  template <typename Record>
+  void add(pipeline::Batcher<Record>& batcher, std::span<const Record> records) {
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    try {
+      batcher.add(records, {}, [self = shared_from_this(), n = records.size()](bool durable) {
+        if (!durable) self->lost_records_.fetch_add(n, std::memory_order_relaxed);
+        self->arrive(durable);
+      });
+    } catch (...) {
+      arrive(true);  // the callback was not kept
+      throw;
+    }
+  }
+
+  // The ingest is done: `outcome` goes out once every batch is durable.
+  void release(Outcome outcome) {
+    outcome_ = std::move(outcome);
+    arrive(true);
+  }
+
+ private:
+  void arrive(bool durable) {
+    if (!durable) lost_.store(true, std::memory_order_relaxed);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    if (outcome_.kind == Outcome::kAccepted) {
+      if (const size_t lost = lost_records_.load(std::memory_order_relaxed); lost > 0 || lost_) {
+        // The batcher withdrew them (its batch could not enter the buffer
+        // within batch.full_wait) or gave them up at shutdown: nothing of
+        // these was stored, so the client may send them again.
+        outcome_ = Outcome{};
+        outcome_.kind = Outcome::kBufferFull;
+        outcome_.message = fmt::format(
+            "disk buffer full or failing: {} records were not stored, retry later", lost);
+        counters_.buffer_full->inc();
+        counters_.records_refused->inc(lost);
+      } else {
+        (outcome_.rejected.count ? counters_.partial : counters_.accepted)->inc();
+      }
+    }
+    auto done = std::move(done_);
+    done(std::move(outcome_));
+  }
+
+  Done done_;
+  const Counters counters_;
+  Outcome outcome_;
+  std::atomic<int> pending_{1};  // ingest() itself until release()
+  std::atomic<bool> lost_{false};
+  std::atomic<size_t> lost_records_{0};
+};
+
+void Receiver::run(Signal signal, std::string_view transport, Done done,
+                   const std::function<Outcome(Completion&)>& work) {
+  auto completion = std::make_shared<Completion>(
+      std::move(done), Completion::Counters{&requests(signal, transport, "accepted"),
+                                            &requests(signal, transport, "partial"),
+                                            &requests(signal, transport, "buffer_full"),
+                                            counters(signal).rejected_buffer_full});
   Outcome out;
   if (stopping_) {
     out.kind = Outcome::kShuttingDown;
     out.message = "kobs is shutting down";
     countRefused(signal, transport, "shutting_down");
-    return out;
+    return completion->release(std::move(out));
   }
   try {
-    out = work();
+    out = work(*completion);
   } catch (const Exception& e) {
-    if (e.code() != ErrorCode::kBadInput) throw;
-    out.kind = Outcome::kMalformed;
+    out = Outcome{};
+    if (e.code() == ErrorCode::kBadInput) {
+      out.kind = Outcome::kMalformed;
+      out.message = e.what();
+      logging::get("otlp")->debug("{} {} request refused: {}", transport, signalName(signal), e.what());
+    } else {
+      out.kind = Outcome::kInternal;
+      out.message = e.what();
+      logging::get("otlp")->error("{} {} request failed: {}", transport, signalName(signal), e.what());
+    }
+  } catch (const std::exception& e) {
+    out = Outcome{};
+    out.kind = Outcome::kInternal;
     out.message = e.what();
-    logging::get("otlp")->debug("{} {} request refused: {}", transport, signalName(signal), e.what());
+    logging::get("otlp")->error("{} {} request failed: {}", transport, signalName(signal), e.what());
   }
   switch (out.kind) {
-    case Outcome::kAccepted: countRefused(signal, transport, out.rejected.count ? "partial" : "accepted"); break;
+    case Outcome::kAccepted: break;  // counted once durable (Completion)
     case Outcome::kMalformed: countRefused(signal, transport, "malformed"); break;
     case Outcome::kBufferFull: countRefused(signal, transport, "buffer_full"); break;
+    case Outcome::kInternal: countRefused(signal, transport, "internal"); break;
     default: break;
   }
-  return out;
+  completion->release(std::move(out));
 }
 
-Outcome Receiver::ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport) {
-  return run(signal, transport, [&]() -> Outcome {
+void Receiver::ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport,
+                      Done done) {
+  run(signal, transport, std::move(done), [&](Completion& c) -> Outcome {
     switch (signal) {
       case Signal::kLogs: {
         auto d = decodeLogs(body, encoding);
-        return addLogs(d);
+        return addLogs(d, c);
       }
       case Signal::kTraces: {
         auto d = decodeSpans(body, encoding);
-        return addSpans(d);
+        return addSpans(d, c);
       }
       case Signal::kMetrics: {
         auto d = decodeMetrics(body, encoding);
-        return addMetrics(d);
+        return addMetrics(d, c);
       }
     }
     return {};
   });
 }
 
-Outcome Receiver::ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req) {
-  return run(Signal::kLogs, "grpc", [&] {
+void Receiver::ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req, Done done) {
+  run(Signal::kLogs, "grpc", std::move(done), [&](Completion& c) {
     DecodedLogs d;
     mapLogs(req, d);
-    return addLogs(d);
+    return addLogs(d, c);
   });
 }
 
-Outcome Receiver::ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req) {
-  return run(Signal::kTraces, "grpc", [&] {
+void Receiver::ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req, Done done) {
+  run(Signal::kTraces, "grpc", std::move(done), [&](Completion& c) {
     DecodedSpans d;
     mapSpans(req, d);
-    return addSpans(d);
+    return addSpans(d, c);
   });
 }
 
-Outcome Receiver::ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req) {
-  return run(Signal::kMetrics, "grpc", [&] {
+void Receiver::ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req,
+                      Done done) {
+  run(Signal::kMetrics, "grpc", std::move(done), [&](Completion& c) {
     DecodedMetrics d;
     mapMetrics(req, d);
-    return addMetrics(d);
+    return addMetrics(d, c);
   });
 }
 
@@ -183,14 +270,14 @@ Outcome bufferFull(size_t n, std::string_view what) {
 }
 }  // namespace
 
-Outcome Receiver::addLogs(DecodedLogs& d) {
+Outcome Receiver::addLogs(DecodedLogs& d, Completion& completion) {
   auto& c = counters(Signal::kLogs);
   c.received->inc(d.records.size());
   Outcome out;
   out.rejected = std::move(d.rejected);
   if (d.records.empty()) return out;
   try {
-    pipeline_.logs().add(std::span<const pipeline::LogRecord>(d.records));
+    completion.add(pipeline_.logs(), std::span<const pipeline::LogRecord>(d.records));
   } catch (const Exception& e) {
     if (!isBackPressure(e)) throw;
     c.rejected_buffer_full->inc(d.records.size());
@@ -200,7 +287,7 @@ Outcome Receiver::addLogs(DecodedLogs& d) {
   return out;
 }
 
-Outcome Receiver::addSpans(DecodedSpans& d) {
+Outcome Receiver::addSpans(DecodedSpans& d, Completion& completion) {
   auto& c = counters(Signal::kTraces);
   c.received->inc(d.spans.size());
   Outcome out;
@@ -213,7 +300,7 @@ Outcome Receiver::addSpans(DecodedSpans& d) {
     return out;
   }
   try {
-    batcher->add(std::span<const pipeline::Span>(d.spans));
+    completion.add(*batcher, std::span<const pipeline::Span>(d.spans));
   } catch (const Exception& e) {
     if (!isBackPressure(e)) throw;
     c.rejected_buffer_full->inc(d.spans.size());
@@ -223,7 +310,7 @@ Outcome Receiver::addSpans(DecodedSpans& d) {
   return out;
 }
 
-Outcome Receiver::addMetrics(DecodedMetrics& d) {
+Outcome Receiver::addMetrics(DecodedMetrics& d, Completion& completion) {
   auto& c = counters(Signal::kMetrics);
   const size_t total = d.total();
   c.received->inc(total + d.rejected.count);
@@ -242,7 +329,7 @@ Outcome Receiver::addMetrics(DecodedMetrics& d) {
       continue;
     }
     try {
-      batcher->add(std::span<const pipeline::MetricPoint>(pts));
+      completion.add(*batcher, std::span<const pipeline::MetricPoint>(pts));
       accepted += pts.size();
     } catch (const Exception& e) {
       if (!isBackPressure(e)) throw;

@@ -5,8 +5,11 @@
 // A request is decompressed (gzip, zstd; the decompressed size is bounded by
 // max_request_bytes), decoded into arena-allocated protobuf messages, mapped
 // into records (otlp_decode.h) and added to the pipeline's batchers. It is
-// answered once the batchers accepted it: the records then reach the disk
-// buffer within batch.max_age and are never dropped after that. Outcomes:
+// answered once its records are durable in the disk buffer (the batcher's
+// durable callback: written and fsync'd per buffer.fsync), so a kill -9 after
+// the answer loses nothing the client was told is accepted; the pipeline
+// seals a batch with waiting requests at once, and the requests that arrive
+// during one seal share the next fsync. Outcomes:
 //   accepted                    200 / OK (partial_success lists rejected records)
 //   malformed                   400 / INVALID_ARGUMENT, google.rpc.Status body
 //   disk buffer full            503 + Retry-After / UNAVAILABLE + RetryInfo
@@ -17,7 +20,12 @@
 //
 // Threading: the HTTP server's io thread reads requests; decode, map and
 // batcher add() run on its worker pool (add() may wait on a full buffer, so
-// never on the io thread). gRPC runs its own synchronous server threads.
+// never on the io thread), and the answer is deferred: no thread waits for
+// durability. gRPC uses the callback API: its threads only check the token
+// and post the request to the receiver's own pool (otlp.http_workers
+// threads), which maps and adds it; the call is finished from the durable
+// callback. The completion callbacks passed to ingest() run on the pipeline's
+// flusher thread (or the caller's, for a refusal) and must not block.
 // Counters are atomics. start()/shutdown() belong to the owning thread.
 #pragma once
 
@@ -61,10 +69,23 @@ ReceiverOptions optionsFromConfig(const config::Values& values);
 
 // One request's outcome, shared by both transports.
 struct Outcome {
-  enum Kind : uint8_t { kAccepted, kMalformed, kBufferFull, kTooLarge, kShuttingDown, kUnsupported } kind = kAccepted;
+  enum Kind : uint8_t {
+    kAccepted,
+    kMalformed,
+    kBufferFull,
+    kTooLarge,
+    kShuttingDown,
+    kUnsupported,
+    kInternal,
+  } kind = kAccepted;
   Rejections rejected;   // kAccepted: what partial_success reports
   std::string message;   // otherwise: why
 };
+
+// Runs once with a request's outcome: at once for a refusal, or when every
+// accepted record is durable (an accepted request whose records were given up
+// at shutdown is reported as kShuttingDown). Must not block.
+using Done = std::function<void(Outcome)>;
 
 class Receiver : public Component {
  public:
@@ -87,12 +108,13 @@ class Receiver : public Component {
   uint16_t httpPort() const;
   uint16_t grpcPort() const;
 
-  // Decode + map + add (OTLP/HTTP). `body` is uncompressed.
-  Outcome ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport);
+  // Decode + map + add (OTLP/HTTP). `body` is uncompressed. `done` may run
+  // before or after ingest() returns.
+  void ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport, Done done);
   // Map + add a request gRPC already parsed.
-  Outcome ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req);
-  Outcome ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req);
-  Outcome ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req);
+  void ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req, Done done);
+  void ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req, Done done);
+  void ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req, Done done);
   // Counts a request refused before decoding (HTTP 413/415/401 ...).
   void countRefused(Signal signal, std::string_view transport, std::string_view outcome);
   bool authorized(std::string_view authorization_header) const;
@@ -101,12 +123,13 @@ class Receiver : public Component {
 
  private:
   struct SignalCounters;
+  class Completion;
   SignalCounters& counters(Signal s);
   metrics::Counter& requests(Signal s, std::string_view transport, std::string_view outcome);
-  Outcome run(Signal signal, std::string_view transport, const std::function<Outcome()>& work);
-  Outcome addLogs(DecodedLogs& d);
-  Outcome addSpans(DecodedSpans& d);
-  Outcome addMetrics(DecodedMetrics& d);
+  void run(Signal signal, std::string_view transport, Done done, const std::function<Outcome(Completion&)>& work);
+  Outcome addLogs(DecodedLogs& d, Completion& c);
+  Outcome addSpans(DecodedSpans& d, Completion& c);
+  Outcome addMetrics(DecodedMetrics& d, Completion& c);
 
   ReceiverOptions options_;
   pipeline::Pipeline& pipeline_;
