@@ -7,6 +7,12 @@
 //   BM_HttpToEmbeddedStore                end to end: OTLP/HTTP protobuf requests of 1000 logs over
 //                                         loopback -> receiver -> pipeline -> embedded store (chDB),
 //                                         client in the same process; records/s and RSS
+//   BM_HttpAckedConcurrent/clients:N      N clients, each sending its requests of 1000 logs one after
+//                                         another, buffer.fsync=always (the default): acked_per_s is
+//                                         records answered 200 per second (each 200 waits for its
+//                                         records to be fsync'd in the disk buffer), stored_per_s
+//                                         includes draining into chDB; batches says how many fsync'd
+//                                         appends they shared (group commit)
 // Run: build/release/bench/otlp/bench_otlp (needs libchdb, see setup.sh).
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
@@ -15,6 +21,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <atomic>
 
 #include "collect/otlp/otlp_decode.h"
 #include "collect/otlp/otlp_receiver.h"
@@ -250,6 +258,65 @@ void BM_HttpToEmbeddedStore(benchmark::State& state) {
   pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(30));
 }
 BENCHMARK(BM_HttpToEmbeddedStore)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(300);
+
+void BM_HttpAckedConcurrent(benchmark::State& state) {
+  const int clients = int(state.range(0));
+  constexpr int kRequests = 240;  // in all, split between the clients
+  auto& s = benchStore();
+  metrics::Registry registry;
+  for (auto _ : state) {
+    pipeline::PipelineOptions po;
+    po.buffer.dir = benchDir() / ("buffer-acked-" + std::to_string(clients));
+    po.buffer.fsync = pipeline::FsyncPolicy::kAlways;
+    pipeline::Pipeline pipe(*s.store, pipeline::targetsFromSchema(s.schema), po);
+    pipe.start();
+    collect::otlp::ReceiverOptions ro;
+    ro.http_listen = "127.0.0.1:0";
+    ro.grpc_listen = "";
+    collect::otlp::Receiver receiver(ro, pipe, registry);
+    receiver.start();
+    const auto body = logsRequest(1000);
+    const std::string url = "http://127.0.0.1:" + std::to_string(receiver.httpPort()) + "/v1/logs";
+    std::atomic<size_t> failed{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c)
+      threads.emplace_back([&] {
+        CURL* curl = curl_easy_init();
+        curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/x-protobuf");
+        curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.data());
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, long(body.size()));
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+        for (int i = 0; i < kRequests / clients; ++i) {
+          long status = 0;
+          if (curl_easy_perform(curl) != CURLE_OK) ++failed;
+          curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+          if (status != 200) ++failed;
+        }
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(curl);
+      });
+    for (auto& t : threads) t.join();
+    const auto acked = std::chrono::steady_clock::now();
+    pipe.flush();
+    pipe.buffer().waitDrained(std::chrono::steady_clock::now() + std::chrono::seconds(300));
+    const auto drained = std::chrono::steady_clock::now();
+    const double records = double(kRequests / clients * clients) * 1000;
+    state.SetIterationTime(std::chrono::duration<double>(acked - t0).count());
+    state.counters["acked_per_s"] = records / std::chrono::duration<double>(acked - t0).count();
+    state.counters["stored_per_s"] = records / std::chrono::duration<double>(drained - t0).count();
+    state.counters["batches"] = double(pipe.buffer().stats().appended_batches.load());
+    state.counters["failed"] = double(failed.load());
+    state.counters["rss_MiB"] = double(rssBytes()) / (1 << 20);
+    receiver.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+    pipe.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(30));
+    std::filesystem::remove_all(po.buffer.dir);
+  }
+}
+BENCHMARK(BM_HttpAckedConcurrent)->ArgName("clients")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)
+    ->UseManualTime()->Iterations(1);
 
 }  // namespace
 
