@@ -1,9 +1,11 @@
-// An OTLP 200 means the records are durable: the real kobs binary is killed
-// with SIGKILL right after each 200 a real client (libcurl) gets, restarted on
+// An OTLP 200 (gRPC OK) means the records are durable: the real kobs binary
+// is killed with SIGKILL right after each 200 a real client (libcurl over
+// OTLP/HTTP JSON; grpc++ over OTLP/gRPC) gets, restarted on
 // the same data dir, and at the end every acknowledged record is in the store
 // exactly once (and nothing unacknowledged twice). batch.max_age is an hour,
 // so before durable acknowledgement (a 200 once the batcher held the records)
 // every round lost what it acknowledged.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -14,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "opentelemetry/proto/collector/logs/v1/logs_service.grpc.pb.h"
 #include "support/child_process.h"
 #include "support/http_client.h"
 #include "support/temp_dir.h"
@@ -27,18 +30,22 @@ namespace ht = kobs::http::testing;
 struct Kobs {
   explicit Kobs(const std::string& data_dir)
       : child({(kobs::testing::binaryDir() / "src/app/kobs").string(), "all", "--data-dir", data_dir, "--set",
-               "http.listen=127.0.0.1:0", "--set", "serve.clickhouse_listen=127.0.0.1:0", "--set",
-               "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=", "--set", "batch.max_age=1h"}) {
+               "http.listen=127.0.0.1:0", "--set", "serve.clickhouse_listen=127.0.0.1:0", "--set", "mcp.listen=127.0.0.1:0", "--set",
+               "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0", "--set",
+               "batch.max_age=1h"}) {
     std::regex otlp(R"(OTLP/HTTP on http://[0-9.]+:([0-9]+))");
+    std::regex grpc(R"(OTLP/gRPC on [0-9.]+:([0-9]+))");
     std::regex ch(R"(ClickHouse-compatible endpoint on http://[0-9.]+:([0-9]+))");
-    for (std::string line; (otlp_port == 0 || ch_port == 0) && !(line = child.readLine()).empty();) {
+    for (std::string line; (otlp_port == 0 || grpc_port == 0 || ch_port == 0) && !(line = child.readLine()).empty();) {
       std::smatch m;
       if (std::regex_search(line, m, otlp)) otlp_port = uint16_t(std::stoi(m[1]));
+      if (std::regex_search(line, m, grpc)) grpc_port = uint16_t(std::stoi(m[1]));
       if (std::regex_search(line, m, ch)) ch_port = uint16_t(std::stoi(m[1]));
     }
   }
   kobs::testing::ChildProcess child;
   uint16_t otlp_port = 0;
+  uint16_t grpc_port = 0;
   uint16_t ch_port = 0;
 };
 
@@ -72,7 +79,32 @@ std::map<std::string, int> stored(uint16_t ch_port) {
   return out;
 }
 
-TEST(OtlpDurableAck, EveryRecordAcknowledgedBeforeAKill9IsStoredExactlyOnce) {
+// One export over OTLP/gRPC; true when answered OK.
+bool exportGrpc(uint16_t port, const std::vector<std::string>& bodies) {
+  namespace logs = opentelemetry::proto::collector::logs::v1;
+  logs::ExportLogsServiceRequest req;
+  auto* rl = req.add_resource_logs();
+  auto* sn = rl->mutable_resource()->add_attributes();
+  sn->set_key("service.name");
+  sn->mutable_value()->set_string_value("durable-ack");
+  auto* sl = rl->add_scope_logs();
+  for (const auto& b : bodies) {
+    auto* r = sl->add_log_records();
+    r->set_time_unix_nano(1700000000000000000ULL);
+    r->mutable_body()->set_string_value(b);
+  }
+  auto stub = logs::LogsService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 60s);
+  logs::ExportLogsServiceResponse resp;
+  return stub->Export(&ctx, req, &resp).ok();
+}
+
+class OtlpDurableAck : public ::testing::TestWithParam<bool> {};  // true: gRPC
+
+TEST_P(OtlpDurableAck, EveryRecordAcknowledgedBeforeAKill9IsStoredExactlyOnce) {
+  const bool use_grpc = GetParam();
   kobs::testing::TempDir dir;
   const std::string data = (dir.path() / "data").string();
   constexpr int kRounds = 6, kSenders = 3, kRecords = 25;
@@ -87,20 +119,25 @@ TEST(OtlpDurableAck, EveryRecordAcknowledgedBeforeAKill9IsStoredExactlyOnce) {
       senders.push_back(std::async(std::launch::async, [&, s] {
         std::vector<std::string> bodies;
         for (int i = 0; i < kRecords; ++i)
-          bodies.push_back("ack-" + std::to_string(round) + "-" + std::to_string(s) + "-" + std::to_string(i));
+          bodies.push_back(std::string(use_grpc ? "grpc-" : "http-") + std::to_string(round) + "-" + std::to_string(s) + "-" + std::to_string(i));
         {
           std::lock_guard l(m);
           sent.insert(bodies.begin(), bodies.end());
         }
-        ht::Client c;
-        ht::CurlRequest q;
-        q.method = "POST";
-        q.headers = {"Content-Type: application/json"};
-        q.body = logsJson(bodies);
-        q.timeout_ms = 60000;
-        auto r = c.fetch(ht::url(kobs.otlp_port, "/v1/logs"), q);
+        bool ok = false;
+        if (use_grpc) {
+          ok = exportGrpc(kobs.grpc_port, bodies);
+        } else {
+          ht::Client c;
+          ht::CurlRequest q;
+          q.method = "POST";
+          q.headers = {"Content-Type: application/json"};
+          q.body = logsJson(bodies);
+          q.timeout_ms = 60000;
+          ok = c.fetch(ht::url(kobs.otlp_port, "/v1/logs"), q).status == 200;
+        }
         std::lock_guard l(m);
-        if (r.status != 200) return;  // cut off by the kill: not acknowledged
+        if (!ok) return;  // cut off by the kill: not acknowledged
         acked.insert(bodies.begin(), bodies.end());
         if (!killed) {  // the first 200 of the round ends the process at once
           kobs.child.kill(SIGKILL);
@@ -140,6 +177,9 @@ TEST(OtlpDurableAck, EveryRecordAcknowledgedBeforeAKill9IsStoredExactlyOnce) {
   last.child.kill(SIGTERM);
   last.child.wait();
 }
+
+INSTANTIATE_TEST_SUITE_P(Transports, OtlpDurableAck, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Grpc" : "Http"; });
 
 }  // namespace
 }  // namespace kobs::collect::otlp
