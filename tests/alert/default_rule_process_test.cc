@@ -1,10 +1,13 @@
 // The shipped default rule (deploy/alert-rules/default.yaml, unchanged) in a
 // real `kobs all --demo`: the demo's crash-looping Pod emits BackOff
-// Warnings, the rule fires to a Slack-compatible loopback receiver; kobs is
-// killed with SIGKILL mid-alert, restarted on the same data dir without the
-// demo (the Warnings stop), and the resolution arrives, once, with no
-// second firing. alert.interval_override=1m keeps the run short (the demo
-// emits a BackOff every 20 s, so a 1-minute window holds 3, above 2).
+// Warnings, the rule fires to a Slack-compatible loopback receiver. The
+// receiver holds its reply to that POST and kobs is killed with SIGKILL while
+// it waits (mid-alert, mid-delivery), then restarted on the same data dir
+// without the demo (the Warnings stop): the firing is posted again with the
+// same Idempotency-Key (one delivery per key; never a second alert), and the
+// resolution arrives once. alert.interval_override=90s keeps the run short: the
+// demo emits a BackOff every 20 s, so a 90 s window holds 4 or 5, above 2
+// whatever the phase (a 1-minute window holds 2 to 4 under scheduling jitter).
 #include <signal.h>
 
 #include <chrono>
@@ -39,7 +42,7 @@ std::unique_ptr<kobs::testing::ChildProcess> startKobs(const std::filesystem::pa
                     "' --set http.listen=127.0.0.1:0 --set otlp.http_listen=127.0.0.1:0 --set "
                     "otlp.grpc_listen=127.0.0.1:0 --set serve.clickhouse_listen= --set mcp.listen= --set alert.rules_file='" +
                     rules +
-                    "' --set alert.interval_override=1m --set alert.tick=250ms --set alert.settle_delay=2s "
+                    "' --set alert.interval_override=90s --set alert.tick=250ms --set alert.settle_delay=2s "
                     "--set alert.retry_initial=200ms >>'" + log.string() + "' 2>&1";
   return std::make_unique<kobs::testing::ChildProcess>(std::vector<std::string>{"/bin/sh", "-c", cmd});
 }
@@ -65,13 +68,15 @@ TEST(AlertDefaultRule, FiresOnDemoWarningsSurvivesKill9AndResolvesOnce) {
   kobs::testing::TempDir dir;
   auto log = dir.path() / "kobs.log";
   const std::string pod = "k8s.pod.name=fireworks-demo-backend-7f9c8d6b5-r2t8w";
+  rx.hold();
   {
     auto kobs = startKobs(dir.path() / "data", true, log);
     ASSERT_TRUE(rx.waitFor([&](const auto& posts) { return countWith(posts, "🚨") > 0; }, std::chrono::seconds(400)))
         << readFile(log);
-    kobs->kill(SIGKILL);  // mid-alert: fired, not resolved
+    kobs->kill(SIGKILL);  // mid-alert: the firing POST has no reply yet
     kobs->wait();
   }
+  rx.release();
   auto fired = rx.posts();
   ASSERT_EQ(fired.size(), 1u);
   auto j = json::parse(fired[0].body);
@@ -87,9 +92,12 @@ TEST(AlertDefaultRule, FiresOnDemoWarningsSurvivesKill9AndResolvesOnce) {
   EXPECT_TRUE(waitForLog(log, "alert rules reloaded", std::chrono::seconds(60)));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // a late duplicate would show up here
   auto posts = rx.posts();
-  EXPECT_EQ(countWith(posts, "🚨"), 1u);
+  // The unanswered firing went again after the restart, with its key.
+  ASSERT_EQ(countWith(posts, "🚨"), 2u);
+  for (const auto& p : posts)
+    if (p.body.find("🚨") != std::string::npos) EXPECT_EQ(p.idempotency_key, fired[0].idempotency_key);
   EXPECT_EQ(countWith(posts, "✅"), 1u);
-  EXPECT_EQ(rx.distinctKeys(), posts.size());
+  EXPECT_EQ(rx.distinctKeys(), 2u);  // one firing, one resolution
   EXPECT_THAT(posts.back().body, HasSubstr("The alert has been resolved."));
   EXPECT_THAT(posts.back().body, HasSubstr(pod));
   kobs->kill(SIGTERM);

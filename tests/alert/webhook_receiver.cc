@@ -17,10 +17,15 @@ WebhookReceiver::WebhookReceiver(uint16_t port) {
     std::lock_guard lock(mutex_);
     posts_.push_back(std::move(p));
   };
-  router.post("/hook", [this, record](const http::Request& r) {
-    record(r);
-    return http::Response::text(status_.load(), "ok");
-  });
+  router.post(
+      "/hook",
+      [this, record](const http::Request& r) {
+        record(r);
+        std::unique_lock lock(mutex_);
+        held_cv_.wait(lock, [this] { return !holding_; });
+        return http::Response::text(status_.load(), "ok");
+      },
+      http::RouteOptions{.blocking = true});
   router.post("/moved", [record](const http::Request& r) {
     record(r);
     auto resp = http::Response::text(302, "");
@@ -37,7 +42,21 @@ WebhookReceiver::WebhookReceiver(uint16_t port) {
 
 WebhookReceiver::~WebhookReceiver() { stop(); }
 
+void WebhookReceiver::hold() {
+  std::lock_guard lock(mutex_);
+  holding_ = true;
+}
+
+void WebhookReceiver::release() {
+  {
+    std::lock_guard lock(mutex_);
+    holding_ = false;
+  }
+  held_cv_.notify_all();
+}
+
 void WebhookReceiver::stop() {
+  release();
   if (server_) server_->stop(std::chrono::seconds(2));
 }
 

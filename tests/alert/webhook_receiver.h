@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -32,6 +33,10 @@ class WebhookReceiver {
   uint16_t port() const { return port_; }
   std::string url(const std::string& path = "/hook") const;
   void setStatus(int status) { status_ = status; }
+  // While holding, a POST to /hook is recorded and then left unanswered
+  // until release() (or stop()): a sender killed meanwhile never saw a reply.
+  void hold();
+  void release();
   void stop();
 
   std::vector<ReceivedPost> posts() const;
@@ -44,6 +49,8 @@ class WebhookReceiver {
  private:
   std::atomic<int> status_{200};
   mutable std::mutex mutex_;
+  std::condition_variable held_cv_;
+  bool holding_ = false;
   std::vector<ReceivedPost> posts_;
   std::unique_ptr<http::Server> server_;
   uint16_t port_ = 0;
