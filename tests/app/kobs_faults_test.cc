@@ -189,7 +189,7 @@ TEST(KobsFaults, HungJwksDelaysNeitherOpenStreamsNorStaticTokens) {
   Kobs kobs({"all", "--data-dir", (dir.path() / "data").string(), "--set", "http.listen=127.0.0.1:0", "--set",
              "serve.clickhouse_listen=", "--set", "auth.tokens_file=" + tokens.string(), "--set",
              "auth.jwt_jwks_url=" + hung_jwks.url() + "/jwks.json", "--set", "serve.sse_keepalive=200ms", "--set",
-             "mcp.listen="});
+             "mcp.listen=", "--set", "otlp.http_listen=", "--set", "otlp.grpc_listen="});
   ASSERT_GT(kobs.port, 0) << "kobs did not print its address";
   ASSERT_TRUE(eventually([&] { return timedFetch(kobs.url("/readyz")).result.status == 200; }, 60s));
   ASSERT_TRUE(eventually([&] { return hung_jwks.accepted() > 0; }, 30s));  // its fetch hangs from now on
