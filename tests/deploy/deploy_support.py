@@ -116,6 +116,7 @@ VALUE_SETS = {
     "allInOne-no-persistence-no-netpol": {"allInOne": {"persistence": {"enabled": False}},
                                           "networkPolicy": {"enabled": False}, "mcp": {"enabled": False}},
     "allInOne-server-krateo-authz": {"clickhouse": {"url": "http://ch:8123"}, "krateo": {"enabled": True},
+                                     "mcp": {"authTokenSecret": {"name": "kobs-mcp-token"}},
                                      "extraEnv": [{"name": "JWT_SIGN_KEY", "valueFrom": {"secretKeyRef": {
                                          "name": "jwt-sign-key", "key": "JWT_SIGN_KEY"}}}],
                                      "config": {"presenter": {"require_clientconfig": True,

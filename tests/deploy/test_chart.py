@@ -230,6 +230,22 @@ class Config(unittest.TestCase):
         self.assertEqual(f["store.kind"], "embedded")
         self.assertEqual(f["serve.clickhouse_listen"], ":8123")
 
+    def test_mcp_token_from_a_secret_reaches_only_the_serving_pods(self):
+        def token_env(values):
+            out = {}
+            for o in docs(render(values)):
+                if o["kind"] not in ("Deployment", "StatefulSet", "DaemonSet"):
+                    continue
+                for c in o["spec"]["template"]["spec"]["containers"]:
+                    out[o["metadata"]["name"]] = [e for e in c.get("env", []) if e["name"] == "CLICKHOUSE_MCP_AUTH_TOKEN"]
+            return out
+        secret = {"mcp": {"authTokenSecret": {"name": "mcp-token", "key": "t"}}}
+        want = [{"name": "CLICKHOUSE_MCP_AUTH_TOKEN", "valueFrom": {"secretKeyRef": {"name": "mcp-token", "key": "t"}}}]
+        split = token_env(dict(SPLIT, **secret))
+        self.assertEqual({n: e for n, e in split.items() if e}, {n: want for n in split if n.endswith("-serve")})
+        self.assertEqual(list(token_env(secret).values()), [want])  # allInOne: its one pod
+        self.assertFalse(any(token_env({}).values()))  # no Secret named: nothing
+
     def test_config_change_rolls_the_pods(self):
         a = find(docs(render({})), "StatefulSet", "kobs-all")
         b = find(docs(render({"config": {"log": {"level": "debug"}}})), "StatefulSet", "kobs-all")

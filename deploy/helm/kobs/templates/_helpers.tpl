@@ -184,6 +184,10 @@ kobs.roleConfig renders, and a dotted key written flat.
 - name: CLICKHOUSE_PASSWORD
   valueFrom: {secretKeyRef: {name: {{ include "kobs.clickhouseSecret" .root }}, key: password}}
 {{- end }}
+{{- if and (has .role (list "all" "serve")) .root.Values.mcp.enabled .root.Values.mcp.authTokenSecret.name }}
+- name: CLICKHOUSE_MCP_AUTH_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ .root.Values.mcp.authTokenSecret.name }}, key: {{ .root.Values.mcp.authTokenSecret.key }}}}
+{{- end }}
 {{- with .root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
