@@ -8,6 +8,7 @@
 
 #include "common/base64.h"
 #include "common/error.h"
+#include "store/sql_guard/query_params.h"
 #include "store/sql_guard/sql_guard.h"
 #include "store/sql_guard/sql_lexer.h"
 
@@ -77,39 +78,19 @@ std::string clickhouseMessage(const Exception& e) {
   return what;
 }
 
-// Replaces {name:Type} outside literals and comments with a typed literal
-// from param_<name> (an Identifier type becomes a quoted identifier). Text
-// that does not tokenize is left alone: the checker refuses it.
+// {name:Type} placeholders bound from param_<name> as typed literals.
 std::string substituteParams(const std::string& sql, const http::QueryParams& params) {
-  const auto lex = sql_guard::tokenize(sql);
-  if (lex.error) return sql;
-  const auto& t = lex.tokens;
-  std::string out;
-  size_t last = 0;
-  for (size_t i = 0; i + 3 < t.size(); ++i) {
-    if (t[i].type != sql_guard::TokenType::kOpenBrace || t[i + 1].type != sql_guard::TokenType::kBareWord ||
-        t[i + 2].text != ":")
-      continue;
-    size_t close = i + 3;
-    while (close < t.size() && t[close].type != sql_guard::TokenType::kCloseBrace) ++close;
-    if (close == t.size()) break;
-    const std::string name(t[i + 1].text);
-    std::string type = sql.substr(t[i + 2].end, t[close].begin - t[i + 2].end);
-    type.erase(0, type.find_first_not_of(" \t\r\n"));
-    type.erase(type.find_last_not_of(" \t\r\n") + 1);
-    const std::string* value = nullptr;
-    for (const auto& [k, v] : params)
-      if (k == "param_" + name) value = &v;
-    if (!value)
-      throw Exception(ErrorCode::kBadInput, "Substitution `{}` is not set", name).withClickhouseCode(kUnknownQueryParameter);
-    out.append(sql, last, t[i].begin - last);
-    if (type == "Identifier") out += store::quoteIdentifier(*value);
-    else out += fmt::format("CAST({}, {})", store::quoteString(*value), store::quoteString(type));
-    last = t[close].end;
-    i = close;
-  }
-  out.append(sql, last, std::string::npos);
-  return out;
+  return sql_guard::bindQueryParams(
+      sql,
+      [&](const std::string& name) -> std::optional<sql_guard::ParamValue> {
+        for (const auto& [k, v] : params)
+          if (k == "param_" + name) return sql_guard::ParamValue{v};
+        return std::nullopt;
+      },
+      [](const std::string& name) {
+        throw Exception(ErrorCode::kBadInput, "Substitution `{}` is not set", name)
+            .withClickhouseCode(kUnknownQueryParameter);
+      });
 }
 
 }  // namespace

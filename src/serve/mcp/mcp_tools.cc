@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/logging.h"
 #include "common/rfc3339.h"
+#include "store/sql_guard/query_params.h"
 #include "store/sql_guard/sql_guard.h"
 #include "store/sql_guard/sql_lexer.h"
 
@@ -87,40 +88,23 @@ std::string storeMessage(const Exception& e) {
   return what;
 }
 
-// {name:Type} placeholders outside literals and comments replaced by typed
-// literals from `params` (the official server binds them server-side; the
-// embedded store has no binding, so both stores get literals).
+// {name:Type} placeholders bound from `params` as typed literals (the
+// official server binds them server-side; the embedded store has no binding,
+// so both stores get literals).
 std::string bindParams(const std::string& sql, const Json& params) {
   if (params.is_null()) return sql;
   if (!params.is_object()) throw InvalidParams{"argument params must be an object"};
-  const auto lex = sql_guard::tokenize(sql);
-  if (lex.error) return sql;  // the checker refuses it with its reason
-  const auto& t = lex.tokens;
-  std::string out;
-  size_t last = 0;
-  for (size_t i = 0; i + 3 < t.size(); ++i) {
-    if (t[i].type != sql_guard::TokenType::kOpenBrace || t[i + 1].type != sql_guard::TokenType::kBareWord ||
-        t[i + 2].text != ":")
-      continue;
-    size_t close = i + 3;
-    while (close < t.size() && t[close].type != sql_guard::TokenType::kCloseBrace) ++close;
-    if (close == t.size()) break;
-    const std::string name(t[i + 1].text);
-    std::string type = sql.substr(t[i + 2].end, t[close].begin - t[i + 2].end);
-    type.erase(0, type.find_first_not_of(" \t\r\n"));
-    type.erase(type.find_last_not_of(" \t\r\n") + 1);
-    auto it = params.find(name);
-    if (it == params.end()) throw ToolFailure{fmt::format("Query execution failed: parameter {} is not set", name)};
-    std::string value = it->is_string() ? it->get<std::string>() : it->dump();
-    out.append(sql, last, t[i].begin - last);
-    if (it->is_null()) out += fmt::format("CAST(NULL, {})", store::quoteString(type));
-    else if (type == "Identifier") out += store::quoteIdentifier(value);
-    else out += fmt::format("CAST({}, {})", store::quoteString(value), store::quoteString(type));
-    last = t[close].end;
-    i = close;
-  }
-  out.append(sql, last, std::string::npos);
-  return out;
+  return sql_guard::bindQueryParams(
+      sql,
+      [&](const std::string& name) -> std::optional<sql_guard::ParamValue> {
+        auto it = params.find(name);
+        if (it == params.end()) return std::nullopt;
+        if (it->is_null()) return sql_guard::ParamValue{{}, true};
+        return sql_guard::ParamValue{it->is_string() ? it->get<std::string>() : it->dump()};
+      },
+      [](const std::string& name) {
+        throw ToolFailure{fmt::format("Query execution failed: parameter {} is not set", name)};
+      });
 }
 
 std::string dumpText(const Json& v) { return v.dump(-1, ' ', false, Json::error_handler_t::replace); }
