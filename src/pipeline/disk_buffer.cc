@@ -51,19 +51,6 @@ int pwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
   return 0;
 }
 
-void writeAll(int fd, const char* data, size_t n, const fs::path& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Exception(ErrorCode::kIo, "write to {} failed: {}", path.string(), errnoText(errno));
-    }
-    if (w == 0) throw Exception(ErrorCode::kIo, "write to {} made no progress: {}", path.string(), errnoText(ENOSPC));
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 void fsyncDir(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw Exception(ErrorCode::kIo, "cannot open directory {}: {}", dir.string(), errnoText(errno));
