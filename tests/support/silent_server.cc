@@ -11,22 +11,12 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "support/free_port.h"
+
 namespace kobs::testing {
 
 SilentServer::SilentServer() {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("SilentServer: socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listen_fd_);
-    throw std::runtime_error("SilentServer: bind/listen failed");
-  }
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = listenOnLoopback(&port_, "SilentServer");
   if (::pipe2(wake_, O_CLOEXEC) != 0) {
     ::close(listen_fd_);
     throw std::runtime_error("SilentServer: pipe failed");

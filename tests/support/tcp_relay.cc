@@ -9,6 +9,8 @@
 
 #include <stdexcept>
 
+#include "support/free_port.h"
+
 namespace kobs::testing {
 namespace {
 
@@ -43,18 +45,7 @@ bool pump(int from, int to) {
 }  // namespace
 
 TcpRelay::TcpRelay(uint16_t backend_port) : backend_port_(backend_port) {
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) throw std::runtime_error("TcpRelay: socket failed");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, 64) != 0 ||
-      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    ::close(listen_fd_);
-    throw std::runtime_error("TcpRelay: bind/listen failed");
-  }
-  port_ = ntohs(addr.sin_port);
+  listen_fd_ = listenOnLoopback(&port_, "TcpRelay");
   if (::pipe2(wake_, O_CLOEXEC) != 0) {
     ::close(listen_fd_);
     throw std::runtime_error("TcpRelay: pipe failed");
