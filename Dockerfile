@@ -12,6 +12,10 @@
 # script a developer runs), in its image profile.
 ARG BASE=docker.io/library/debian:12
 ARG WITH_CHDB=0
+# A CA bundle for npm, for hosts that reach the npm registry through a TLS-inspecting egress proxy whose CA the
+# base image does not trust: deploy/image/build.sh mounts the host's bundle into the RUN steps and names it here.
+# Empty: npm uses the image's own CA certificates.
+ARG NPM_CAFILE=
 
 FROM ${BASE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
@@ -33,12 +37,14 @@ COPY deploy/image/mkroot.sh /usr/local/bin/mkroot
 # The runtime root. The compile above does not depend on WITH_CHDB, so both variants share it.
 FROM build AS root
 ARG WITH_CHDB
+ARG NPM_CAFILE
 # WITH_CHDB=1: libchdb.so from the npm registry (scripts/setup.sh: pinned version and sha512) and what it loads.
 # CA certificates for TLS to ClickHouse, the Kubernetes API and JWKS (a runtime need only; installed here so the
 # compile above stays cached).
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends ca-certificates >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 RUN if [ "$WITH_CHDB" = 1 ]; then \
+      if [ -n "$NPM_CAFILE" ]; then export npm_config_cafile="$NPM_CAFILE"; fi; \
       KOBS_SETUP_PROFILE=image KOBS_SETUP_CHDB=1 scripts/setup.sh && rm -rf /var/lib/apt/lists/* \
       && mkdir -p /usr/lib/kobs && cp "$(find third_party/chdb -name libchdb.so | head -1)" /usr/lib/kobs/libchdb.so \
       && mkroot /usr/lib/kobs/libchdb.so; \

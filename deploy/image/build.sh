@@ -52,11 +52,17 @@ fi
 
 ccache_dir="$(ccache -k cache_dir 2>/dev/null || echo "$HOME/.cache/ccache")"
 mkdir -p "$ccache_dir"
+# The WITH_CHDB=1 variant fetches libchdb from the npm registry inside the build. Where the host reaches the
+# registry through a TLS-inspecting proxy (this machine does), the base image does not trust the proxy's CA: the
+# host's bundle is mounted read-only into the RUN steps and npm is pointed at it. Nothing of it enters the image.
+host_ca=/etc/ssl/certs/ca-certificates.crt
+ca_args=()
+[ -r "$host_ca" ] && ca_args=(-v "$host_ca:/run/kobs-host-ca.crt:ro" --build-arg NPM_CAFILE=/run/kobs-host-ca.crt)
 build() {
   local name="$1"; shift
   local t0=$SECONDS
   log "building $name"
-  podman build --isolation chroot --layers --build-arg "BASE=$base" -v "$ccache_dir:/ccache" -t "$name" "$@" "$root"
+  podman build --isolation chroot --layers --build-arg "BASE=$base" -v "$ccache_dir:/ccache" "${ca_args[@]}" -t "$name" "$@" "$root"
   log "$name built in $((SECONDS - t0)) s"
 }
 build "localhost/kobs:$tag"
