@@ -13,6 +13,14 @@ one JSON line (bench/peer/side_by_side.py):
 Each bar is labelled with its value and each pair with kobs's ratio to the
 Collector, so the comparison reads at a glance.
 
+Every other benchmark whose output is there gets one chart of its figures
+against the issues' targets (bench/bench_figures.py reads them): one bar per
+figure, its length the measured value over the target (the other way round for
+latency, CPU and memory, so longer is always better), a line at 1 where the
+target is, and each bar labelled with the figure and the target in their units.
+
+  <bench>_targets.svg
+
 Usage: bench/plot.py <results dir> [output dir, default docs/plots]
 """
 import json
@@ -20,6 +28,8 @@ import os
 import subprocess
 import sys
 import tempfile
+
+from bench_figures import READERS
 
 
 def last_json(path):
@@ -103,6 +113,49 @@ def plot_pod_logs(result, out_dir, work):
     return svg
 
 
+def _human(v):
+    for div, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suffix}"
+    return f"{v:.3g}"
+
+
+def plot_targets(name, title, figures, out_dir, work):
+    """One horizontal bar per figure: measured/target, longer is better, the target at 1."""
+    data = os.path.join(work, name + "_targets.dat")
+    with open(data, "w") as f:
+        for i, fig in enumerate(figures):
+            score = min(fig.score(), 99.0)
+            op = ">=" if fig.higher_is_better else "<="
+            met = "met" if fig.score() >= 1 else "missed"
+            label = f"{_human(fig.value)} {fig.unit} (target {op} {_human(fig.target)}, {met})"
+            color = "0x2b6cb0" if fig.score() >= 1 else "0xc05621"
+            f.write(f'{i} {score:.4f} "{fig.label}" "{label}" {color}\n')
+    height = 140 + 48 * len(figures)
+    top = max(2.0, max(min(fig.score(), 99.0) for fig in figures) * 1.15)
+    script = f"""
+set terminal svg size 1100,{height} dynamic font 'sans,12' background rgb 'white'
+set termoption noenhanced
+set output '{os.path.join(out_dir, name + "_targets.svg")}'
+set title "{title}\\n(bar: measured / target, inverted for latency, CPU and memory; longer is better)"
+set style fill solid 0.85 border -1
+set xrange [0:{top:.2f}]
+set yrange [-0.7:{len(figures) - 0.3}]
+set xlabel "times the target (1 = on target)"
+set grid xtics lc rgb '#dddddd'
+set lmargin 58
+unset key
+set arrow from 1, graph 0 to 1, graph 1 nohead lw 2 dt 2 lc rgb '#333333'
+plot '{data}' using (0):1:(0):2:($1-0.35):($1+0.35):5:ytic(3) with boxxyerror lc rgb variable, \\
+     '' using 2:1:4 with labels left offset 0.6,0 font 'sans,11'
+"""
+    path = os.path.join(work, name + "_targets.gp")
+    with open(path, "w") as f:
+        f.write(script)
+    subprocess.run(["gnuplot", path], check=True)
+    return os.path.join(out_dir, name + "_targets.svg")
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__)
@@ -120,6 +173,16 @@ def main():
             svg = fn(result, out_dir, work)
             if svg:
                 made.append(svg)
+        for name, (title, read) in READERS.items():
+            path = os.path.join(results, name + ".txt")
+            if not os.path.exists(path):
+                continue
+            with open(path) as f:
+                figures = read(f.read())
+            if not figures:
+                print(f"plot: {name}.txt has none of the figures bench/bench_figures.py reads; skipped")
+                continue
+            made.append(plot_targets(name, title, figures, out_dir, work))
     for svg in made:
         print(f"plot: wrote {os.path.relpath(svg)}")
     return 0 if made else 1

@@ -1,0 +1,88 @@
+"""bench/bench_figures.py reads the figures back from the benchmarks' printed
+output, and bench/plot.py draws them: checked on output in the shapes the
+benchmarks print (the Google Benchmark lines below were printed by
+bench_metrics and bench_otlp on this machine), and on every saved result in
+docs/bench-results, so a benchmark whose table changes shape fails here rather
+than silently dropping out of docs/performance.md's plots."""
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import bench_figures  # noqa: E402
+
+METRICS = """\
+---------------------------------------------------------------------------------------------------------------------------
+Benchmark                        Time             CPU   Iterations    json_kb     points rowbinary_kb     rss_mb   state_mb
+---------------------------------------------------------------------------------------------------------------------------
+BM_KubeletSummaryScrape       43.9 ms         3.78 ms          100    650.491    11.615k     3.70175k    228.305    9.94531
+---------------------------------------------------------------------------------------------------
+Benchmark                        Time             CPU   Iterations     points     rss_mb   state_mb
+---------------------------------------------------------------------------------------------------
+BM_K8sClusterEmit              833 ms         55.6 ms           12     72.15k    306.758    32.6836
+"""
+
+OTLP = """\
+-------------------------------------------------------------------------------------------------------
+Benchmark                           Time             CPU   Iterations bytes_per_second items_per_second
+-------------------------------------------------------------------------------------------------------
+BM_ParseLogs                     9850 us         1071 us          635       598.738M/s       933.993k/s
+BM_DecodeMapEncodeLogs          13858 us         1635 us          423       392.083M/s       611.625k/s
+BM_DecodeMapEncodeSpans         33732 us         3035 us          100       188.263M/s       329.457k/s
+"""
+
+ALERT = """\
+rows=10000000 rules=1000 groups/rule=100 load=80.0s (rows over the last hour: 1 per 1m window)
+| cycle | rule-windows | wall s | CPU s (all threads) | target CPU s/min |
+|---|---|---|---|---|
+| 1 | 1000 | 9.10 | 8.70 | 10 |
+| 2 | 1000 | 9.90 | 9.50 | 10 |
+"""
+
+
+class Readers(unittest.TestCase):
+    def test_google_benchmark_rows_keep_cpu_time_and_counters(self):
+        rows = bench_figures.gbench_rows(METRICS)
+        self.assertAlmostEqual(rows["BM_KubeletSummaryScrape"]["cpu_ms"], 3.78)
+        self.assertAlmostEqual(rows["BM_KubeletSummaryScrape"]["points"], 11615)
+        self.assertAlmostEqual(rows["BM_K8sClusterEmit"]["cpu_ms"], 55.6)
+
+    def test_metrics_figures_against_their_targets(self):
+        figs = {f.label.split(",")[0]: f for f in bench_figures.read_metrics(METRICS)}
+        self.assertGreater(figs["kubelet summary"].score(), 1)   # 3.78 ms against <= 5 ms
+        self.assertLess(figs["k8s_cluster"].score(), 1)          # 55.6 ms against <= 50 ms
+
+    def test_otlp_rates_convert_the_si_suffix(self):
+        figs = bench_figures.read_otlp(OTLP)
+        self.assertEqual([round(f.value) for f in figs], [611625, 329457])
+        self.assertEqual([f.target for f in figs], [1e6, 5e5])
+
+    def test_alert_takes_the_worst_cycle(self):
+        (fig,) = bench_figures.read_alert(ALERT)
+        self.assertAlmostEqual(fig.value, 9.5)
+
+    def test_output_without_the_tables_gives_no_figures(self):
+        for _, read in bench_figures.READERS.values():
+            self.assertEqual(read("benchmark stopped: no store\n"), [])
+
+
+class SavedResults(unittest.TestCase):
+    def test_every_saved_result_is_read_and_plotted(self):
+        results = os.path.join(ROOT, "docs", "bench-results")
+        saved = [n for n in bench_figures.READERS if os.path.exists(os.path.join(results, n + ".txt"))]
+        for name in saved:
+            with open(os.path.join(results, name + ".txt")) as f:
+                self.assertTrue(bench_figures.READERS[name][1](f.read()), f"{name}.txt: no figure read")
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([sys.executable, os.path.join(ROOT, "bench", "plot.py"), results, out], check=True,
+                           stdout=subprocess.DEVNULL)
+            for name in saved:
+                with open(os.path.join(out, name + "_targets.svg")) as f:
+                    self.assertIn("<svg", f.read(2000))
+
+
+if __name__ == "__main__":
+    unittest.main()
