@@ -9,6 +9,7 @@
 #   dropped, no privilege escalation  setpriv --no-new-privs
 #   volumes data, tmp (emptyDir)      tmpfs at /var/lib/kobs (owned by 65532, as fsGroup makes it) and /tmp
 #   volume config (ConfigMap)         the role's file as `helm template` renders it, read-only at /etc/kobs/config
+#   volume alert-rules (ConfigMap)    the chart's rule files, read-only at /etc/kobs/alert-rules (roles all, alert)
 #   args, env (downward API)          the container's args; POD_NAME, POD_NAMESPACE, NODE_NAME set
 #   startup/liveness/readiness probes GET /healthz until 200, then /readyz until 200, then /metrics; a write the
 #                                     read-only root refused ("Read-only file system") in the log fails the run;
@@ -39,19 +40,24 @@ cleanup() {
 trap cleanup EXIT
 
 # The role's configuration file, exactly as the chart's ConfigMap holds it.
-mkdir -p "$work/config" "$work/root"
-"$helm" template kobs "$root/deploy/helm/kobs" --show-only templates/configmap.yaml >"$work/configmap.yaml"
-python3 - "$work/configmap.yaml" "$role" "$work/config/$role.yaml" <<'PY'
+mkdir -p "$work/config" "$work/alert-rules" "$work/root"
+"$helm" template kobs "$root/deploy/helm/kobs" >"$work/chart.yaml"
+python3 - "$work/chart.yaml" "$role" "$work" <<'PY'
 import sys, yaml
-data = yaml.safe_load(open(sys.argv[1]))["data"]
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "ConfigMap"]
+def configmap(suffix):
+    return next((d.get("data") or {} for d in docs if d["metadata"]["name"].endswith(suffix)), None)
+config = configmap("-config")
 key = sys.argv[2] + ".yaml"
-if key not in data:
-    sys.exit(f"pod: the chart's default values render no {key} (roles: {', '.join(sorted(data))})")
-open(sys.argv[3], "w").write(data[key])
+if not config or key not in config:
+    sys.exit(f"pod: the chart's default values render no {key}")
+open(f"{sys.argv[3]}/config/{key}", "w").write(config[key])
+for name, body in (configmap("-alert-rules") or {}).items():
+    open(f"{sys.argv[3]}/alert-rules/{name}", "w").write(body)
 PY
 
 # The runtime's mount points, as a second read-only layer under the image's files.
-mkdir -p "$work/points"/{dev,proc,sys,tmp,etc/kobs/config,var/lib/kobs}
+mkdir -p "$work/points"/{dev,proc,sys,tmp,etc/kobs/config,etc/kobs/alert-rules,var/lib/kobs}
 img="$(podman image mount "$image")"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -74,6 +80,8 @@ mount -t tmpfs -o uid=65532,gid=65532,mode=0775,size=2g tmpfs "$r/var/lib/kobs"
 mount -t tmpfs -o mode=1777,size=512m tmpfs "$r/tmp"
 mount --bind "$work/config" "$r/etc/kobs/config"
 mount -o remount,bind,ro "$r/etc/kobs/config"
+mount --bind "$work/alert-rules" "$r/etc/kobs/alert-rules"
+mount -o remount,bind,ro "$r/etc/kobs/alert-rules"
 cd /
 exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/var/lib/kobs KOBS_DATA_DIR=/var/lib/kobs KOBS_CHDB_LIB=/usr/lib/kobs/libchdb.so \
   SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt POD_NAME=kobs-0 POD_NAMESPACE=krateo-system NODE_NAME=node-1 \
