@@ -3,7 +3,7 @@
 // prints "ack <from> <to>" on stdout each time a chunk's commit callback
 // fires. `drain` mode only replays the disk buffer and exits when it is empty;
 // `dump` prints every stored id, one per line, then "end".
-//   crash_child write <data_dir> <first> <last> [die_after_inserts] [poison|-] [pace_ms]
+//   crash_child write <data_dir> <first> <last> [die_after_inserts] [poison|-] [pace_ms] [durable]
 //   crash_child drain <data_dir>
 //   crash_child dump <data_dir>
 // A refused add() (disk full, disk error) is printed as "refused <from>" and
@@ -12,6 +12,8 @@
 // die_after_inserts > 0 ends the process right after that many inserts
 // returned, before the sender could record the commit: the worst moment, when
 // the store has a batch the buffer still believes unsent.
+// `durable` also prints "durable <from> <to>" once a chunk is in the disk
+// buffer (its durable callback): from then on a crash must not lose it.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -94,6 +96,7 @@ int main(int argc, char** argv) {
   resource->attributes = {{"service.name", "crash-test"}};
   constexpr long kChunk = 100;
   const int pace_ms = argc > 7 ? std::atoi(argv[7]) : 0;  // a pause per chunk: a producer slower than the disk
+  const bool report_durable = argc > 8 && std::string(argv[8]) == "durable";
   for (long from = first; from < last; from += kChunk) {
     if (pace_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pace_ms));
     long to = std::min(last, from + kChunk);
@@ -108,12 +111,23 @@ int main(int argc, char** argv) {
     }
     for (;;) {
       try {
-        pipe.logs().add(std::span<const pipeline::LogRecord>(chunk), [from, to](bool ok) {
-          if (ok) {
-            std::printf("ack %ld %ld\n", from, to);
-            std::fflush(stdout);
-          }
-        });
+        pipeline::DurableCallback on_durable;
+        if (report_durable)
+          on_durable = [from, to](bool durable) {
+            if (durable) {
+              std::printf("durable %ld %ld\n", from, to);
+              std::fflush(stdout);
+            }
+          };
+        pipe.logs().add(
+            std::span<const pipeline::LogRecord>(chunk),
+            [from, to](bool ok) {
+              if (ok) {
+                std::printf("ack %ld %ld\n", from, to);
+                std::fflush(stdout);
+              }
+            },
+            std::move(on_durable));
         break;
       } catch (const Exception& e) {
         std::printf("refused %ld %s\n", from, std::string(errorCodeName(e.code())).c_str());

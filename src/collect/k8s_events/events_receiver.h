@@ -41,7 +41,9 @@
 //     would be lost. Why the store's newest row is a valid R: one watch's
 //     rows go through one batcher and a FIFO disk buffer in the order they
 //     were added, and (1) replayed all of the buffer, so the stored rows of a
-//     run are a prefix of what it added; every notification of the watch
+//     run are a prefix of what it added (a replayed batch lands even when a
+//     crash cut its first insert inside the store: a gap there would pass R
+//     over lost rows; see store/embedded/dedup_log_repair.h); every notification of the watch
 //     before the newest stored row was stored or skipped on purpose. The
 //     versions are compared as decimal integers (etcd revisions, which is
 //     what kube-apiserver returns); the API calls them opaque, so rows whose

@@ -5,8 +5,11 @@
 #include <filesystem>
 #include <regex>
 
+#include <fmt/ranges.h>
+
 #include "common/error.h"
 #include "common/logging.h"
+#include "store/embedded/dedup_log_repair.h"
 #include "store/error_class.h"
 
 namespace kobs::store {
@@ -157,7 +160,18 @@ std::vector<std::string> connectArgs(const EmbeddedOptions& o, bool readonly) {
 
 EmbeddedStore::EmbeddedStore(EmbeddedOptions options)
     : options_(std::move(options)), lib_(chdb::Library::load(chdb::resolveLibraryPath(options_.library_path))) {
-  std::filesystem::create_directories(std::filesystem::path(options_.data_dir) / "clickhouse");
+  const auto engine_path = std::filesystem::path(options_.data_dir) / "clickhouse";
+  std::filesystem::create_directories(engine_path);
+  // Before the engine boots and loads them: a crash mid-insert can leave a
+  // deduplication record for rows that never landed, which would make the
+  // disk buffer's replay of that batch a silent no-op (dedup_log_repair.h).
+  if (!options_.readonly) {
+    for (const auto& r : repairDeduplicationLogs(engine_path))
+      logging::get("store")->warn(
+          "{}: {} insert(s) were cut by a crash after their deduplication record was written and before their part "
+          "landed (parts {}); their records are cancelled so a replay stores them",
+          r.table_dir.string(), r.dropped_parts.size(), fmt::join(r.dropped_parts, ", "));
+  }
   writer_ = std::make_shared<Connection>(lib_, connectArgs(options_, options_.readonly));
   if (!options_.readonly) writer_->run("CREATE DATABASE IF NOT EXISTS " + quoteIdentifier(options_.database), "TabSeparated");
   writer_->run("USE " + quoteIdentifier(options_.database), "TabSeparated");

@@ -8,6 +8,9 @@
 //
 // Keep one EmbeddedStore per process for its whole life: closing the last
 // chDB connection shuts the engine down, and reopening boots it again.
+// Opening a writable store first repairs the tables' deduplication logs
+// after a crash mid-insert (dedup_log_repair.h), so it must not be opened
+// on a path another live engine is writing.
 #pragma once
 
 #include <condition_variable>

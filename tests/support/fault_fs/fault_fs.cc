@@ -4,7 +4,13 @@
 //
 // Armed by environment variables (unset: every call passes through):
 //   KOBS_FAULT_FS_MATCH  substring of the file's path ("/buffer/wal-", "state.json", "/dead/")
-//   KOBS_FAULT_FS_OP     write | fsync | rename   (write covers write/pwrite, fsync covers fdatasync)
+//   KOBS_FAULT_FS_OP     write | fsync | rename | kill_rename
+//                        (write covers write/pwrite, fsync covers fdatasync;
+//                        kill_rename: the process SIGKILLs itself right before
+//                        a rename whose SOURCE path matches, also one made
+//                        through syscall(SYS_renameat2) as chDB does: a crash
+//                        at that exact point, e.g. before chDB moves a new part
+//                        into place)
 //   KOBS_FAULT_FS_ERRNO  EIO | ENOSPC             (default EIO)
 //   KOBS_FAULT_FS_AFTER  matching calls that pass before the first fault (default 0)
 //   KOBS_FAULT_FS_COUNT  faults to inject (default 1)
@@ -16,11 +22,13 @@
 // Threading: counters are atomics; the real functions come from dlsym(RTLD_NEXT).
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,7 +36,7 @@
 
 namespace {
 
-enum class Op { kNone, kWrite, kFsync, kRename };
+enum class Op { kNone, kWrite, kFsync, kRename, kKillRename };
 
 struct Config {
   std::string match;
@@ -46,7 +54,11 @@ const Config& config() {
     if (const char* m = std::getenv("KOBS_FAULT_FS_MATCH")) c.match = m;
     if (const char* o = std::getenv("KOBS_FAULT_FS_OP")) {
       std::string op = o;
-      c.op = op == "write" ? Op::kWrite : op == "fsync" ? Op::kFsync : op == "rename" ? Op::kRename : Op::kNone;
+      c.op = op == "write"         ? Op::kWrite
+             : op == "fsync"       ? Op::kFsync
+             : op == "rename"      ? Op::kRename
+             : op == "kill_rename" ? Op::kKillRename
+                                   : Op::kNone;
     }
     if (const char* e = std::getenv("KOBS_FAULT_FS_ERRNO")) c.err = std::string(e) == "ENOSPC" ? ENOSPC : EIO;
     if (const char* a = std::getenv("KOBS_FAULT_FS_AFTER")) c.after = std::atol(a);
@@ -96,6 +108,14 @@ int decide() {
 template <typename Fn>
 Fn real(const char* name) {
   return reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, name));
+}
+
+// kill_rename: dies (SIGKILL, as a crash) before renaming a matching source.
+void maybeKillBeforeRename(const char* from) {
+  if (config().op != Op::kKillRename || from == nullptr || std::strstr(from, config().match.c_str()) == nullptr ||
+      decide() == 0)
+    return;
+  ::kill(::getpid(), SIGKILL);
 }
 
 ssize_t faultedWrite(int fd, size_t count, auto&& do_write) {
@@ -148,11 +168,31 @@ int fdatasync(int fd) {
 
 int rename(const char* from, const char* to) {
   static auto fn = real<int (*)(const char*, const char*)>("rename");
+  maybeKillBeforeRename(from);
   if (config().op == Op::kRename && std::strstr(to, config().match.c_str()) != nullptr && decide() == 1) {
     errno = config().err;
     return -1;
   }
   return fn(from, to);
+}
+
+// chDB renames parts with syscall(SYS_renameat2, ...) (RENAME_NOREPLACE), not
+// through a libc wrapper. x86-64 passes every syscall argument as a long.
+long syscall(long number, ...) {
+  static auto fn = real<long (*)(long, ...)>("syscall");
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (long& v : a) v = va_arg(ap, long);
+  va_end(ap);
+#ifdef SYS_renameat2
+  if (number == SYS_renameat2) maybeKillBeforeRename(reinterpret_cast<const char*>(a[1]));
+#endif
+  if (number == SYS_renameat) maybeKillBeforeRename(reinterpret_cast<const char*>(a[1]));
+#ifdef SYS_rename
+  if (number == SYS_rename) maybeKillBeforeRename(reinterpret_cast<const char*>(a[0]));
+#endif
+  return fn(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 }  // extern "C"
