@@ -24,6 +24,8 @@
 #include <set>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "collect_test_util.h"
 #include "support/child_process.h"
 #include "support/real_apiserver.h"
@@ -52,6 +54,8 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
   std::vector<nlohmann::json> pods;
   for (int i = 0; i < 4; ++i) pods.push_back(kube.createPod(ns, "pod-" + std::to_string(i)));
   std::set<Pair> produced;
+  // For a failure's message: when each pair was produced (the run it fell in).
+  std::map<Pair, std::string> origin;
   std::vector<nlohmann::json> events;  // the newest version of each (this test is their only writer)
   auto create = [&] {
     std::string name = "ev." + std::to_string(events.size());
@@ -60,7 +64,10 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
     return events.back();
   };
   // Live before kobs first starts: its first list stores them.
-  for (int i = 0; i < kLive; ++i) produced.insert(pairOf(create()));
+  for (int i = 0; i < kLive; ++i) {
+    produced.insert(pairOf(create()));
+    origin[pairOf(events.back())] = "live before the first start";
+  }
 
   // The producer spends an equal share of the notifications in each run's
   // window (kill i opens share i+1), so notifications arrive while a child
@@ -81,6 +88,11 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
         cv.wait(lock, [&] { return i < (kills_done + 1) * (kTotal / kKills) || kills_done >= kKills - 1; });
       }
       nlohmann::json stored;
+      int run_at = 0;
+      {
+        std::lock_guard lock(mu);
+        run_at = kills_done;
+      }
       if (rng() % 10 < 7) {
         stored = create();
       } else {
@@ -91,6 +103,9 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
         stored = e;
       }
       produced.insert(pairOf(stored));
+      origin[pairOf(stored)] = fmt::format("notification {} ({} of {}), produced during run {}", i,
+                                           stored["count"].get<int>() > 1 ? "update" : "new event",
+                                           stored["metadata"]["name"].get<std::string>(), run_at);
     }
   });
 
@@ -134,8 +149,12 @@ TEST(EventsExactlyOnce, CrashLoopOfThirtySigkillsDuring10000NotificationsStoresE
   size_t missing = 0, duplicated = 0, extra = 0;
   for (const auto& p : produced) {
     auto it = stored.find(p);
-    if (it == stored.end()) ++missing;
-    else if (it->second != 1) ++duplicated;
+    if (it == stored.end()) {
+      if (++missing <= 20) ADD_FAILURE() << "never stored: " << p.first << " rv " << p.second << ": " << origin[p];
+    } else if (it->second != 1) {
+      if (++duplicated <= 20)
+        ADD_FAILURE() << "stored " << it->second << " times: " << p.first << " rv " << p.second << ": " << origin[p];
+    }
   }
   for (const auto& [p, n] : stored) extra += produced.count(p) == 0;
   EXPECT_EQ(missing, 0u);
