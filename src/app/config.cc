@@ -67,6 +67,10 @@ const config::Table& configTable() {
       {"serve.sse_queue_bytes", KeyType::kBytes, "4MiB", "Bytes queued per SSE client before it is disconnected as too slow.", {}},
       {"serve.clickhouse_listen", KeyType::kString, ":8123", "Address of the read-only ClickHouse-compatible endpoint (embedded store only; empty: off).", {"KOBS_CLICKHOUSE_LISTEN"}},
       {"serve.clickhouse_users_file", KeyType::kString, "", "Users of the ClickHouse-compatible endpoint, one `name:sha256:<hex>` or `name:password` per line (a mounted Secret; re-read when it changes). Empty: no authentication.", {"KOBS_CLICKHOUSE_USERS_FILE"}},
+      {"serve.clickhouse_write.enabled", KeyType::kBool, "false", "Let node agents (`kobs collect` with store.kind=clickhouse) write into this kobs's embedded store through serve.clickhouse_listen: INSERT ... FORMAT RowBinary into the OpenTelemetry tables, with deduplication tokens; needs serve.clickhouse_write.users_file.", {"KOBS_CLICKHOUSE_WRITE_ENABLED"}},
+      {"serve.clickhouse_write.users_file", KeyType::kString, "", "Who may write (and read) through the write path: a file as serve.clickhouse_users_file (`name:sha256:<hex>` or `name:password` per line; re-read when it changes). The agents send these as store.clickhouse.user / password.", {"KOBS_CLICKHOUSE_WRITE_USERS_FILE"}},
+      {"serve.clickhouse_write.max_body_bytes", KeyType::kBytes, "64MiB", "Largest insert body, decompressed; a larger one is refused (code 131, HTTP 413).", {}},
+      {"serve.clickhouse_write.max_queued_bytes", KeyType::kBytes, "256MiB", "Insert bytes waiting for the store; beyond, inserts are refused with code 202 (HTTP 429) and the agents retry.", {}},
       {"auth.tokens_file", KeyType::kString, "", "File of accepted bearer tokens, one per line (enables auth on /events and /notifications).", {"KOBS_AUTH_TOKENS_FILE"}},
       {"auth.jwt_hs256_secret", KeyType::kString, "", "Accept JWTs signed HS256 with this secret (authn's JWT_SIGN_KEY).", {"KOBS_AUTH_JWT_SECRET", "JWT_SIGN_KEY"}, {}, true},
       {"auth.jwt_rs256_public_key_file", KeyType::kString, "", "Accept JWTs signed RS256 by the key in this PEM file.", {"KOBS_AUTH_JWT_PUBLIC_KEY_FILE"}},
@@ -158,6 +162,18 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   sv.sse_queue_bytes = v.bytes("serve.sse_queue_bytes");
   sv.clickhouse_listen = v.str("serve.clickhouse_listen");
   sv.clickhouse_users_file = v.str("serve.clickhouse_users_file");
+  sv.clickhouse_write.enabled = v.boolean("serve.clickhouse_write.enabled");
+  sv.clickhouse_write.users_file = v.str("serve.clickhouse_write.users_file");
+  sv.clickhouse_write.max_body_bytes = v.bytes("serve.clickhouse_write.max_body_bytes");
+  sv.clickhouse_write.max_queued_bytes = v.bytes("serve.clickhouse_write.max_queued_bytes");
+  if (sv.clickhouse_write.enabled && sv.clickhouse_write.users_file.empty())
+    throw Exception(ErrorCode::kBadConfig,
+                    "config key serve.clickhouse_write.users_file: must name who may write when "
+                    "serve.clickhouse_write.enabled is true");
+  if (sv.clickhouse_write.max_body_bytes == 0 || sv.clickhouse_write.max_queued_bytes < sv.clickhouse_write.max_body_bytes)
+    throw Exception(ErrorCode::kBadConfig,
+                    "config key serve.clickhouse_write.max_queued_bytes: must be at least max_body_bytes ({} bytes)",
+                    sv.clickhouse_write.max_body_bytes);
   sv.auth.tokens_file = v.str("auth.tokens_file");
   sv.auth.jwt_hs256_secret = v.str("auth.jwt_hs256_secret");
   sv.auth.jwt_rs256_public_key_file = v.str("auth.jwt_rs256_public_key_file");

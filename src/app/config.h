@@ -38,6 +38,12 @@ struct ServeConfig {
   uint64_t sse_queue_bytes = 0;
   std::string clickhouse_listen;  // empty: no ClickHouse-compatible endpoint
   std::string clickhouse_users_file;  // empty: no authentication on it
+  struct {  // the write path for node agents (serve/chcompat/write_path.h)
+    bool enabled = false;
+    std::string users_file;
+    uint64_t max_body_bytes = 64 << 20;
+    uint64_t max_queued_bytes = 256 << 20;
+  } clickhouse_write;
   serve::auth::AuthOptions auth;
   // The events-presenter API (serve/presenter) on its own listener; empty: off.
   std::string presenter_listen;

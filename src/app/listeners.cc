@@ -1,11 +1,13 @@
 // Steps 1 and 3 of runProcess(): the main listener, then (once the store is
 // there) the event feed and the ClickHouse-compatible read endpoint.
+#include <algorithm>
 #include <iostream>
 
 #include "app/component_options.h"
 #include "app/process_parts.h"
 #include "http/health_routes.h"
 #include "store/embedded/embedded_store.h"
+#include "store/schema/schema_options.h"
 
 namespace kobs::app {
 
@@ -61,10 +63,33 @@ void Process::startClickHouseEndpoint() {
   readonly_store_ = embedded->openReadOnly(2, 2);
   auto ch_options = clickhouseEndpointOptions(config_);
   ch_options.metrics = &registry_;
+  const auto& write = config_.serve.clickhouse_write;
+  if (write.enabled) {
+    // Node agents write through the embedded store's own writer connection,
+    // serialised with this process's inserts (see write_path.h).
+    serve::chcompat::WritePathOptions wo;
+    wo.database = config_.schema.database;
+    for (auto kind : {store::schema::TableKind::kLogs, store::schema::TableKind::kTraces,
+                      store::schema::TableKind::kMetricsGauge, store::schema::TableKind::kMetricsSum,
+                      store::schema::TableKind::kMetricsHistogram,
+                      store::schema::TableKind::kMetricsExponentialHistogram,
+                      store::schema::TableKind::kMetricsSummary})
+      wo.tables.insert(store::schema::tableName(config_.schema, kind));
+    wo.users_file = write.users_file;
+    wo.max_body_bytes = write.max_body_bytes;
+    wo.max_queued_bytes = write.max_queued_bytes;
+    wo.metrics = &registry_;
+    ch_writer_ = std::make_unique<serve::chcompat::WritePath>(*store_, *readonly_store_, std::move(wo));
+    ch_writer_->start();
+    ch_options.writer = ch_writer_.get();
+  }
   ch_endpoint_ = std::make_unique<serve::chcompat::ClickHouseEndpoint>(*readonly_store_, std::move(ch_options));
   http::Router router;
   ch_endpoint_->addRoutes(router);
-  ch_server_ = std::make_unique<http::Server>(clickhouseListenerOptions(config_), std::move(router));
+  auto listener = clickhouseListenerOptions(config_);
+  // A compressed insert body may come close to its decompressed bound.
+  if (write.enabled) listener.body_limit = std::max<size_t>(listener.body_limit, write.max_body_bytes);
+  ch_server_ = std::make_unique<http::Server>(listener, std::move(router));
   ch_server_->start();
   log_->info("ClickHouse-compatible read-only endpoint on port {}", ch_server_->port());
   const auto ch_host = http::parseListenAddress(config_.serve.clickhouse_listen).host;
@@ -74,8 +99,11 @@ void Process::startClickHouseEndpoint() {
                "serve.clickhouse_users_file, bind it to 127.0.0.1 or restrict it with a NetworkPolicy (README)");
   // On stdout like the main listener's line, so scripts and tests find the port.
   std::cout << "kobs ClickHouse-compatible endpoint on "
-            << listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()) << "  (read-only)" << std::endl;
-  announce("ClickHouse-compatible endpoint (read-only)", listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()));
+            << listenerUrl(config_.serve.clickhouse_listen, ch_server_->port())
+            << (write.enabled ? "  (read-only; inserts from node agents)" : "  (read-only)") << std::endl;
+  announce(write.enabled ? "ClickHouse-compatible endpoint (read-only; inserts from node agents)"
+                         : "ClickHouse-compatible endpoint (read-only)",
+           listenerUrl(config_.serve.clickhouse_listen, ch_server_->port()));
 }
 
 }  // namespace kobs::app

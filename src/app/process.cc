@@ -94,6 +94,7 @@ void Process::shutdown(Clock::time_point deadline) {
   presenter_api_.reset();
   if (presenter_head_) presenter_head_->stop();
   if (ch_server_) ch_server_->stop(std::chrono::milliseconds(500));
+  if (ch_writer_) ch_writer_->stop();  // after the listener: no new insert comes
   stopMcp();
   events_api_.reset();
   if (event_feed_) event_feed_->stop();

@@ -50,6 +50,7 @@
 #include "serve/auth/authenticator.h"
 #include "serve/auth/clientconfig_check.h"
 #include "serve/chcompat/clickhouse_endpoint.h"
+#include "serve/chcompat/write_path.h"
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
 #include "serve/events/events_api.h"
@@ -140,6 +141,7 @@ class Process {
   std::unique_ptr<serve::events::EventReader> event_reader_;
   std::unique_ptr<serve::events::EventFeed> event_feed_;
   std::unique_ptr<store::IStore> readonly_store_;
+  std::unique_ptr<serve::chcompat::WritePath> ch_writer_;  // before the endpoint, which points at it
   std::unique_ptr<serve::chcompat::ClickHouseEndpoint> ch_endpoint_;
   std::unique_ptr<http::Server> ch_server_;
 

@@ -6,8 +6,9 @@
 
 #include <fmt/format.h>
 
-#include "common/base64.h"
 #include "common/error.h"
+#include "serve/chcompat/credentials.h"
+#include "serve/chcompat/write_path.h"
 #include "store/sql_guard/query_params.h"
 #include "store/sql_guard/sql_guard.h"
 #include "store/sql_guard/sql_lexer.h"
@@ -139,36 +140,18 @@ http::Response ClickHouseEndpoint::refused(const std::string& reason, int code, 
 
 std::optional<http::Response> ClickHouseEndpoint::authenticate(const http::Request& request) {
   if (!users_) return std::nullopt;
-  // ClickHouse's three ways; more than one at once is refused, as it does.
-  std::optional<std::pair<std::string, std::string>> basic, headers, params;
-  if (auto a = request.header("authorization"); a && a->size() > 6 && sql_guard::iequals(a->substr(0, 6), "Basic ")) {
-    auto decoded = base64::decode(a->substr(6), {.alphabet = base64::Alphabet::kStandard});
-    const size_t colon = decoded ? decoded->find(':') : std::string::npos;
-    if (colon == std::string::npos)
-      return refused("auth", kAuthenticationFailed,
-                     "Code: 516. DB::Exception: Malformed basic authentication header. (AUTHENTICATION_FAILED)");
-    basic.emplace(decoded->substr(0, colon), decoded->substr(colon + 1));
-  }
-  if (auto u = request.header("x-clickhouse-user"))
-    headers.emplace(std::string(*u), std::string(request.header("x-clickhouse-key").value_or("")));
-  else if (request.header("x-clickhouse-key"))
-    headers.emplace("default", std::string(*request.header("x-clickhouse-key")));
-  if (auto u = request.queryParam("user"))
-    params.emplace(std::string(*u), std::string(request.queryParam("password").value_or("")));
-  else if (request.queryParam("password"))
-    params.emplace("default", std::string(*request.queryParam("password")));
-  if (int(basic.has_value()) + int(headers.has_value()) + int(params.has_value()) > 1)
+  // An agent of the write path may also read (its store's schema queries).
+  if (options_.writer && options_.writer->authenticates(request)) return std::nullopt;
+  auto credentials = credentialsOf(request);
+  if (auto* problem = std::get_if<std::string>(&credentials))
     return refused("auth", kAuthenticationFailed,
-                   "Code: 516. DB::Exception: Credentials were given in more than one way (basic authentication, "
-                   "X-ClickHouse-User/Key headers, user/password parameters): use one. (AUTHENTICATION_FAILED)");
-  auto credentials = basic ? *basic : headers ? *headers : params ? *params : std::make_pair(std::string("default"), std::string());
-  if (users_->authenticate(credentials.first, credentials.second)) return std::nullopt;
-  std::string shown;
-  for (char c : credentials.first.substr(0, 64)) shown.push_back(std::isprint(static_cast<unsigned char>(c)) ? c : '?');
+                   fmt::format("Code: 516. DB::Exception: {}. (AUTHENTICATION_FAILED)", *problem));
+  const auto& c = std::get<Credentials>(credentials);
+  if (users_->authenticate(c.user, c.password)) return std::nullopt;
   return refused("auth", kAuthenticationFailed,
                  fmt::format("Code: 516. DB::Exception: {}: Authentication failed: password is incorrect, or there is "
                              "no user with such name. (AUTHENTICATION_FAILED)",
-                             shown));
+                             shownUser(c.user)));
 }
 
 void ClickHouseEndpoint::addRoutes(http::Router& router) {
@@ -180,7 +163,16 @@ void ClickHouseEndpoint::addRoutes(http::Router& router) {
   });
   router.get("/replicas_status", [](const http::Request&) { return http::Response::text(200, "Ok.\n"); });
   router.get("/", [this](const http::Request& r) { return query(r); }, blocking);
-  router.post("/", [this](const http::Request& r) { return query(r); }, blocking);
+  if (options_.writer) {
+    // INSERT and schema statements go to the write path, which answers from
+    // its own writer thread; everything else is a query, as without it.
+    router.addDeferred("POST", "/", [this](const http::Request& r, http::Responder responder) {
+      if (options_.writer->claims(r)) return options_.writer->handle(r, std::move(responder));
+      responder.send(query(r));
+    }, blocking);
+  } else {
+    router.post("/", [this](const http::Request& r) { return query(r); }, blocking);
+  }
   router.get("/events", [this](const http::Request& r) {
     if (auto denied = authenticate(r)) return std::move(*denied);
     auto c = r.queryParam("composition_id");

@@ -30,6 +30,10 @@
 // parameters; none means user `default` with no password. A failure answers
 // 516 AUTHENTICATION_FAILED (HTTP 401) and counts as reason="auth".
 //
+// With a write path (EndpointOptions::writer, off by default), POST requests
+// holding INSERT, CREATE or ALTER go to it instead (see write_path.h), and
+// its users may also read.
+//
 // Responses carry X-ClickHouse-Format, X-ClickHouse-Query-Id,
 // X-ClickHouse-Timezone and X-ClickHouse-Summary; errors carry
 // X-ClickHouse-Exception-Code and ClickHouse's "Code: N. DB::Exception: ..."
@@ -51,12 +55,17 @@
 
 namespace kobs::serve::chcompat {
 
+class WritePath;
+
 struct EndpointOptions {
   std::string database = "default";        // the only database served
   std::string events_table = "krateo_events";
   size_t events_limit = 50;
   std::string users_file;                  // empty: no authentication
   metrics::Registry* metrics = nullptr;    // refusal counters (optional)
+  // The authenticated write path for node agents (write_path.h); null: off,
+  // every write refused as READONLY. Must outlive the endpoint.
+  WritePath* writer = nullptr;
 };
 
 class ClickHouseEndpoint {

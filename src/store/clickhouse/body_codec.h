@@ -25,4 +25,18 @@ std::string_view contentEncoding(BodyCompression compression);
 // Compresses `data`; `level` is the codec's own scale (gzip 1-9, zstd 1-19).
 std::string compressBody(BodyCompression compression, std::string_view data, int level);
 
+// The other side of compressBody, for a server taking such bodies (the
+// ClickHouse-compatible endpoint's write path): `encoding` is the request's
+// Content-Encoding ("", identity, gzip, x-gzip, zstd). Output beyond `limit`
+// bytes throws BodyTooLarge, so a small bomb cannot take the memory; a
+// corrupt or truncated body throws kBadInput, another encoding
+// UnsupportedEncoding.
+struct BodyTooLarge {
+  size_t limit;
+};
+struct UnsupportedEncoding {
+  std::string encoding;
+};
+std::string decompressBody(std::string_view encoding, std::string_view body, size_t limit);
+
 }  // namespace kobs::store
