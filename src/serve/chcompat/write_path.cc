@@ -217,6 +217,10 @@ void WritePath::handle(const http::Request& request, http::Responder responder) 
   auto query = request.queryParam("query");
   const bool in_url = query && !query->empty();
   std::string_view sql = in_url ? *query : std::string_view(request.body);
+  if (!in_url && writeStatementWord(sql.substr(0, kClassifyPrefix)) == "INSERT")
+    return refuseNow("format", 73,
+                     chText(73, "UNKNOWN_FORMAT",
+                            "send INSERT ... FORMAT RowBinary in the `query` URL parameter and the rows as the body"));
   auto parsed = parseWriteStatement(sql);
   if (auto* refusal = std::get_if<WriteRefusal>(&parsed)) return refuseNow(refusal->reason, refusal->code, refusal->text());
   auto& statement = std::get<WriteStatement>(parsed);
@@ -228,10 +232,6 @@ void WritePath::handle(const http::Request& request, http::Responder responder) 
                                         options_.database)));
   if (statement.kind != WriteStatement::Kind::kInsert) return responder.send(schemaStatement(statement, query_id));
 
-  if (!in_url)
-    return refuseNow("format", 73,
-                     chText(73, "UNKNOWN_FORMAT",
-                            "send INSERT ... FORMAT RowBinary in the `query` URL parameter and the rows as the body"));
   if (!options_.tables.contains(statement.name))
     return refuseNow("table", kAccessDenied,
                      chText(kAccessDenied, "ACCESS_DENIED",

@@ -142,12 +142,16 @@ std::variant<WriteStatement, WriteRefusal> parseAlter(Tokens& t) {
 
 std::string WriteRefusal::text() const { return fmt::format("Code: {}. DB::Exception: {}. ({})", code, message, name); }
 
-bool isWriteStatement(std::string_view sql) {
-  auto lexed = sg::tokenize(sql);
-  if (lexed.tokens.empty() || lexed.tokens.front().type != sg::TokenType::kBareWord) return false;
+std::string writeStatementWord(std::string_view sql) {
+  auto lexed = sg::tokenize(sql);  // a lexing error after the first word leaves the tokens before it
+  if (lexed.tokens.empty() || lexed.tokens.front().type != sg::TokenType::kBareWord) return {};
   const auto first = lexed.tokens.front().text;
-  return sg::iequals(first, "INSERT") || sg::iequals(first, "CREATE") || sg::iequals(first, "ALTER");
+  for (const char* word : {"INSERT", "CREATE", "ALTER"})
+    if (sg::iequals(first, word)) return word;
+  return {};
 }
+
+bool isWriteStatement(std::string_view sql) { return !writeStatementWord(sql).empty(); }
 
 std::variant<WriteStatement, WriteRefusal> parseWriteStatement(std::string_view sql) {
   auto lexed = sg::tokenize(sql);

@@ -44,6 +44,8 @@ struct WriteRefusal {
 // True when `sql` starts (after whitespace and comments) with INSERT, CREATE
 // or ALTER: the statements the write path answers for.
 bool isWriteStatement(std::string_view sql);
+// That first word, upper-cased ("INSERT", "CREATE", "ALTER"), or "".
+std::string writeStatementWord(std::string_view sql);
 
 std::variant<WriteStatement, WriteRefusal> parseWriteStatement(std::string_view sql);
 
