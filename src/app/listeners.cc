@@ -53,10 +53,13 @@ void Process::startEventFeed() {
 }
 
 void Process::startClickHouseEndpoint() {
+  auto* embedded = dynamic_cast<store::EmbeddedStore*>(store_.get());
+  if (config_.serve.clickhouse_write.enabled && (!serving() || config_.serve.clickhouse_listen.empty() || !embedded))
+    log_->warn("serve.clickhouse_write.enabled has no effect here: the write path runs in kobs all / kobs serve "
+               "with the embedded store and serve.clickhouse_listen set");
   if (!serving() || config_.serve.clickhouse_listen.empty()) return;
   // Served from a read-only session of the embedded store; a ClickHouse
   // server is its own endpoint.
-  auto* embedded = dynamic_cast<store::EmbeddedStore*>(store_.get());
   if (!embedded) return;
   // readonly=2: the endpoint's checker (store/sql_guard) vets every setting
   // a client sends; readonly=1 would refuse even the harmless ones.

@@ -1,5 +1,7 @@
-// HttpStore against a real clickhouse-server (Debian's 18.16 in CI), directly
-// and through a FaultProxy that injects 503s, hangs and dropped connections.
+// HttpStore against a real clickhouse-server (Debian's 18.16 in CI) and
+// against a central kobs's ClickHouse-compatible endpoint with its write path
+// (a current engine; store_backends.h), directly and through a FaultProxy that
+// injects 503s, hangs and dropped connections.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +11,7 @@
 
 #include "common/error.h"
 #include "store/clickhouse/http_store.h"
+#include "store/clickhouse/store_backends.h"
 #include "support/clickhouse_server.h"
 #include "support/fault_proxy.h"
 
@@ -40,12 +43,16 @@ std::string encodeRows(uint32_t first, uint32_t count, std::string_view payload 
   return body;
 }
 
-class HttpStoreTest : public ::testing::Test {
+class HttpStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "central_kobs") {
+      server_ = std::make_unique<CentralKobsBackend>();
+      return;
+    }
     if (testing::ClickhouseServer::binaryPath().empty())
       GTEST_SKIP() << "clickhouse-server is not installed (setup.sh installs it); set KOBS_CLICKHOUSE_SERVER";
-    server_ = std::make_unique<testing::ClickhouseServer>();
+    server_ = std::make_unique<ClickhouseServerBackend>();
   }
 
   HttpStoreOptions options(const std::string& url = {}) const {
@@ -53,21 +60,25 @@ class HttpStoreTest : public ::testing::Test {
     o.url = url.empty() ? server_->url() : url;
     o.user = server_->user();
     o.password = server_->password();
+    o.database = server_->database();
     o.request_timeout = 20s;
     o.retry = {.max_retries = 5, .backoff_base = 5ms, .backoff_max = 50ms};
     return o;
   }
 
-  void createTable(IStore& store, const std::string& name) {
-    store.execute("CREATE TABLE " + name + " (a UInt32, s String, d DateTime) ENGINE = MergeTree ORDER BY a");
+  void createTable(IStore& store, const std::string& name, bool dedup_window = false) {
+    server_->createTable(store, name, dedup_window);
   }
 
   std::string scalar(IStore& store, const std::string& sql) { return store.query(sql, "TabSeparated").data; }
 
-  std::unique_ptr<testing::ClickhouseServer> server_;
+  std::unique_ptr<StoreBackend> server_;
 };
 
-TEST_F(HttpStoreTest, WrongPasswordIsAnAuthErrorNamingUserAndUrl) {
+INSTANTIATE_TEST_SUITE_P(Backends, HttpStoreTest, ::testing::Values("clickhouse_server", "central_kobs"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(HttpStoreTest, WrongPasswordIsAnAuthErrorNamingUserAndUrl) {
   for (HttpAuthMode mode : {HttpAuthMode::kBasic, HttpAuthMode::kHeaders}) {
     auto o = options();
     o.password = "not-the-password";
@@ -78,7 +89,7 @@ TEST_F(HttpStoreTest, WrongPasswordIsAnAuthErrorNamingUserAndUrl) {
       FAIL() << "expected an auth error";
     } catch (const Exception& e) {
       EXPECT_EQ(e.code(), ErrorCode::kStoreAuth) << e.what();
-      EXPECT_EQ(e.clickhouseCode(), 193) << e.what();  // WRONG_PASSWORD
+      EXPECT_EQ(e.clickhouseCode(), server_->wrongPasswordCode()) << e.what();
       std::string msg = e.what();
       EXPECT_NE(msg.find("authentication failed for user 'default' at " + server_->url()), std::string::npos) << msg;
       EXPECT_EQ(msg.find("not-the-password"), std::string::npos) << "the password must not leak into messages";
@@ -88,7 +99,7 @@ TEST_F(HttpStoreTest, WrongPasswordIsAnAuthErrorNamingUserAndUrl) {
   }
 }
 
-TEST_F(HttpStoreTest, BothAuthModesAuthenticate) {
+TEST_P(HttpStoreTest, BothAuthModesAuthenticate) {
   for (HttpAuthMode mode : {HttpAuthMode::kBasic, HttpAuthMode::kHeaders}) {
     auto o = options();
     o.auth = mode;
@@ -97,7 +108,7 @@ TEST_F(HttpStoreTest, BothAuthModesAuthenticate) {
   }
 }
 
-TEST_F(HttpStoreTest, SqlErrorsCarryTheirClickhouseCode) {
+TEST_P(HttpStoreTest, SqlErrorsCarryTheirClickhouseCode) {
   HttpStore store(options());
   try {
     store.query("SELEC 1", "TabSeparated");
@@ -117,7 +128,7 @@ TEST_F(HttpStoreTest, SqlErrorsCarryTheirClickhouseCode) {
   EXPECT_EQ(store.counters().retries.load(), 0u);
 }
 
-TEST_F(HttpStoreTest, QueryReturnsTheRequestedFormat) {
+TEST_P(HttpStoreTest, QueryReturnsTheRequestedFormat) {
   HttpStore store(options());
   EXPECT_EQ(store.query("SELECT 1 AS x, 'a' AS y", "JSONEachRow").data, "{\"x\":1,\"y\":\"a\"}\n");
   EXPECT_EQ(store.query("SELECT 1 AS x, 'a' AS y", "TabSeparated").data, "1\ta\n");
@@ -127,7 +138,8 @@ TEST_F(HttpStoreTest, QueryReturnsTheRequestedFormat) {
   EXPECT_EQ(json["meta"][1]["name"], "y");
 }
 
-TEST_F(HttpStoreTest, SettingsAndDatabaseTravelAsUrlParameters) {
+TEST_P(HttpStoreTest, SettingsAndDatabaseTravelAsUrlParameters) {
+  if (!server_->servesOtherDatabases()) GTEST_SKIP() << "a central kobs serves its own database only";
   auto o = options();
   o.database = "system";
   HttpStore store(o);
@@ -143,7 +155,7 @@ TEST_F(HttpStoreTest, SettingsAndDatabaseTravelAsUrlParameters) {
   }
 }
 
-TEST_F(HttpStoreTest, InsertsRowBinaryAndReadsItBack) {
+TEST_P(HttpStoreTest, InsertsRowBinaryAndReadsItBack) {
   HttpStore store(options());
   createTable(store, "t_rb");
   std::string body = encodeRows(1, 1000, "hello");
@@ -154,7 +166,7 @@ TEST_F(HttpStoreTest, InsertsRowBinaryAndReadsItBack) {
   EXPECT_EQ(scalar(store, "SELECT toUnixTimestamp(d) FROM t_rb WHERE a = 7"), "1700000007\n");
 }
 
-TEST_F(HttpStoreTest, LargeBodiesAreGzipped) {
+TEST_P(HttpStoreTest, LargeBodiesAreGzipped) {
   auto o = options();
   o.compress_min_bytes = 1024;
   HttpStore store(o);
@@ -166,7 +178,7 @@ TEST_F(HttpStoreTest, LargeBodiesAreGzipped) {
   EXPECT_LT(store.counters().bytes_sent.load(), body.size() / 5);
 }
 
-TEST_F(HttpStoreTest, InsertIntoMissingTableIsAQueryError) {
+TEST_P(HttpStoreTest, InsertIntoMissingTableIsAQueryError) {
   HttpStore store(options());
   std::string body = encodeRows(0, 3);
   try {
@@ -174,11 +186,11 @@ TEST_F(HttpStoreTest, InsertIntoMissingTableIsAQueryError) {
     FAIL();
   } catch (const Exception& e) {
     EXPECT_EQ(e.code(), ErrorCode::kStoreQuery);
-    EXPECT_EQ(e.clickhouseCode(), 60) << e.what();
+    EXPECT_EQ(e.clickhouseCode(), server_->missingTableCode()) << e.what();
   }
 }
 
-TEST_F(HttpStoreTest, ConnectionsAreReused) {
+TEST_P(HttpStoreTest, ConnectionsAreReused) {
   testing::FaultProxy proxy(server_->httpPort());
   HttpStore direct(options());
   HttpStore proxied(options(proxy.url()));
@@ -193,7 +205,7 @@ TEST_F(HttpStoreTest, ConnectionsAreReused) {
   EXPECT_EQ(proxy.requestsSeen(), 50u);
 }
 
-TEST_F(HttpStoreTest, ConcurrentCallersEachGetAConnection) {
+TEST_P(HttpStoreTest, ConcurrentCallersEachGetAConnection) {
   HttpStore store(options());
   std::vector<std::thread> threads;
   std::atomic<int> ok{0};
@@ -207,7 +219,7 @@ TEST_F(HttpStoreTest, ConcurrentCallersEachGetAConnection) {
   EXPECT_LE(store.counters().connections_opened.load(), 4u);
 }
 
-TEST_F(HttpStoreTest, Retries503ThenSucceeds) {
+TEST_P(HttpStoreTest, Retries503ThenSucceeds) {
   testing::FaultProxy proxy(server_->httpPort());
   HttpStore store(options(proxy.url()));
   proxy.fail503(2);
@@ -218,7 +230,7 @@ TEST_F(HttpStoreTest, Retries503ThenSucceeds) {
   EXPECT_EQ(store.counters().errors.load(), 0u);
 }
 
-TEST_F(HttpStoreTest, RetriesAfterATimeout) {
+TEST_P(HttpStoreTest, RetriesAfterATimeout) {
   testing::FaultProxy proxy(server_->httpPort());
   auto o = options(proxy.url());
   o.request_timeout = 500ms;
@@ -231,7 +243,7 @@ TEST_F(HttpStoreTest, RetriesAfterATimeout) {
   EXPECT_EQ(store.counters().retries.load(), 1u);
 }
 
-TEST_F(HttpStoreTest, TimeoutIsReportedAsTimeoutWhenRetriesRunOut) {
+TEST_P(HttpStoreTest, TimeoutIsReportedAsTimeoutWhenRetriesRunOut) {
   testing::FaultProxy proxy(server_->httpPort());
   auto o = options(proxy.url());
   o.request_timeout = 300ms;
@@ -247,7 +259,7 @@ TEST_F(HttpStoreTest, TimeoutIsReportedAsTimeoutWhenRetriesRunOut) {
   EXPECT_EQ(proxy.requestsSeen(), 2u);
 }
 
-TEST_F(HttpStoreTest, RetriesADroppedConnection) {
+TEST_P(HttpStoreTest, RetriesADroppedConnection) {
   testing::FaultProxy proxy(server_->httpPort());
   HttpStore store(options(proxy.url()));
   proxy.drop(1);
@@ -256,7 +268,7 @@ TEST_F(HttpStoreTest, RetriesADroppedConnection) {
   EXPECT_EQ(store.counters().retries.load(), 1u);
 }
 
-TEST_F(HttpStoreTest, InsertRetriedAfterADroppedConnectionLandsOnce) {
+TEST_P(HttpStoreTest, InsertRetriedAfterADroppedConnectionLandsOnce) {
   HttpStore direct(options());
   createTable(direct, "t_drop");
   testing::FaultProxy proxy(server_->httpPort());
@@ -273,7 +285,7 @@ TEST_F(HttpStoreTest, InsertRetriedAfterADroppedConnectionLandsOnce) {
   EXPECT_EQ(scalar(direct, "SELECT count(), uniqExact(a) FROM t_drop"), "500\t500\n");
 }
 
-TEST_F(HttpStoreTest, SqlAndAuthErrorsAreNotRetried) {
+TEST_P(HttpStoreTest, SqlAndAuthErrorsAreNotRetried) {
   testing::FaultProxy proxy(server_->httpPort());
   HttpStore store(options(proxy.url()));
   EXPECT_THROW(store.query("SELEC 1", "TabSeparated"), Exception);
@@ -286,7 +298,7 @@ TEST_F(HttpStoreTest, SqlAndAuthErrorsAreNotRetried) {
   EXPECT_EQ(store.counters().retries.load() + bad_store.counters().retries.load(), 0u);
 }
 
-TEST_F(HttpStoreTest, GivesUpAfterMaxRetries) {
+TEST_P(HttpStoreTest, GivesUpAfterMaxRetries) {
   testing::FaultProxy proxy(server_->httpPort());
   auto o = options(proxy.url());
   o.retry.max_retries = 2;
@@ -304,7 +316,7 @@ TEST_F(HttpStoreTest, GivesUpAfterMaxRetries) {
   EXPECT_EQ(store.counters().errors.load(), 1u);
 }
 
-TEST_F(HttpStoreTest, PingAnswersAndReportsADownServer) {
+TEST_P(HttpStoreTest, PingAnswersAndReportsADownServer) {
   HttpStore store(options());
   EXPECT_NO_THROW(store.ping());
   server_->kill();
@@ -320,7 +332,7 @@ TEST_F(HttpStoreTest, PingAnswersAndReportsADownServer) {
 }
 
 // 18.16 sends no X-ClickHouse-Summary; the proxy adds one as a newer server would.
-TEST_F(HttpStoreTest, SummaryHeaderDecidesRowsWritten) {
+TEST_P(HttpStoreTest, SummaryHeaderDecidesRowsWritten) {
   HttpStore direct(options());
   createTable(direct, "t_sum");
   testing::FaultProxy proxy(server_->httpPort());
@@ -354,7 +366,7 @@ TEST_F(HttpStoreTest, SummaryHeaderDecidesRowsWritten) {
 // Kills the server (SIGKILL) twice while a loop of inserts runs, restarting
 // it each time on the same port: every insert call must return success, and
 // every row must be in the table.
-TEST_F(HttpStoreTest, InsertLoopSurvivesServerKills) {
+TEST_P(HttpStoreTest, InsertLoopSurvivesServerKills) {
   auto o = options();
   o.retry = {.max_retries = 100, .backoff_base = 20ms, .backoff_max = 200ms};
   o.connect_timeout = 1s;
@@ -362,8 +374,7 @@ TEST_F(HttpStoreTest, InsertLoopSurvivesServerKills) {
   // insert_deduplication_token and plain-MergeTree deduplication exist only
   // on newer servers; 18.16 has neither.
   const bool dedup = scalar(store, "SELECT count() FROM system.settings WHERE name = 'insert_deduplication_token'") == "1\n";
-  store.execute(std::string("CREATE TABLE t_kill (a UInt32, s String, d DateTime) ENGINE = MergeTree ORDER BY a") +
-                (dedup ? " SETTINGS non_replicated_deduplication_window = 1000" : ""));
+  createTable(store, "t_kill", dedup);
 
   constexpr uint32_t kBatches = 30;
   constexpr uint32_t kRows = 20000;  // one block (< max_insert_block_size): each insert is atomic
@@ -418,7 +429,7 @@ TEST_F(HttpStoreTest, InsertLoopSurvivesServerKills) {
   }
 }
 
-TEST_F(HttpStoreTest, DownServerIsUnavailableAfterRetries) {
+TEST_P(HttpStoreTest, DownServerIsUnavailableAfterRetries) {
   auto o = options();
   o.retry.max_retries = 2;
   HttpStore store(o);
