@@ -1,8 +1,5 @@
 // OTLP/HTTP: the three POST routes, CORS, bearer auth, body decompression,
 // and the status mapping of otlp_receiver.h.
-#include <zlib.h>
-#include <zstd.h>
-
 #include <algorithm>
 #include <optional>
 
@@ -44,66 +41,7 @@ std::optional<Encoding> encodingOf(const http::Request& req) {
   return std::nullopt;
 }
 
-std::string gunzip(std::string_view in, size_t limit) {
-  z_stream zs{};
-  if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw Exception(ErrorCode::kInternal, "inflateInit2 failed");
-  struct Guard {
-    z_stream* z;
-    ~Guard() { inflateEnd(z); }
-  } guard{&zs};
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = uInt(in.size());
-  std::string out;
-  char chunk[64 * 1024];
-  int ret = Z_OK;
-  while (ret != Z_STREAM_END) {
-    zs.next_out = reinterpret_cast<Bytef*>(chunk);
-    zs.avail_out = sizeof chunk;
-    ret = inflate(&zs, Z_NO_FLUSH);
-    if (ret != Z_OK && ret != Z_STREAM_END) {
-      if (ret == Z_BUF_ERROR && zs.avail_in == 0)
-        throw Exception(ErrorCode::kBadInput, "truncated gzip body");
-      throw Exception(ErrorCode::kBadInput, "corrupt gzip body: {}", zs.msg ? zs.msg : "inflate error");
-    }
-    const size_t produced = sizeof chunk - zs.avail_out;
-    if (out.size() + produced > limit) throw BodyTooLarge{limit};
-    out.append(chunk, produced);
-    if (ret != Z_STREAM_END && zs.avail_in == 0 && produced == 0)
-      throw Exception(ErrorCode::kBadInput, "truncated gzip body");
-  }
-  return out;
-}
-
-std::string unzstd(std::string_view in, size_t limit) {
-  std::unique_ptr<ZSTD_DCtx, decltype(&ZSTD_freeDCtx)> ctx(ZSTD_createDCtx(), &ZSTD_freeDCtx);
-  ZSTD_inBuffer input{in.data(), in.size(), 0};
-  std::string out;
-  char chunk[64 * 1024];
-  size_t ret = 1;
-  while (input.pos < input.size || ret != 0) {
-    ZSTD_outBuffer output{chunk, sizeof chunk, 0};
-    ret = ZSTD_decompressStream(ctx.get(), &output, &input);
-    if (ZSTD_isError(ret)) throw Exception(ErrorCode::kBadInput, "corrupt zstd body: {}", ZSTD_getErrorName(ret));
-    if (out.size() + output.pos > limit) throw BodyTooLarge{limit};
-    out.append(chunk, output.pos);
-    if (input.pos == input.size && output.pos == 0 && ret != 0)
-      throw Exception(ErrorCode::kBadInput, "truncated zstd body");
-  }
-  return out;
-}
-
 }  // namespace
-
-std::string decompressBody(std::string_view encoding, std::string_view body, size_t limit) {
-  auto e = lower(trim(encoding));
-  if (e.empty() || e == "identity") {
-    if (body.size() > limit) throw BodyTooLarge{limit};
-    return std::string(body);
-  }
-  if (e == "gzip" || e == "x-gzip") return gunzip(body, limit);
-  if (e == "zstd") return unzstd(body, limit);
-  throw UnsupportedEncoding{std::string(encoding)};
-}
 
 namespace {
 

@@ -9,23 +9,18 @@
 
 #include "collect/otlp/otlp_receiver.h"
 #include "http/http_server.h"
+#include "store/clickhouse/body_codec.h"
 
 namespace kobs::collect::otlp {
 
 // OTLP/HTTP routes on their own server (not started).
 std::unique_ptr<http::Server> makeHttpServer(Receiver& receiver);
 
-// Decompresses a request body by its Content-Encoding ("", "identity",
-// "gzip", "zstd"), stopping as soon as the output would pass `limit` bytes
-// (a zip bomb costs `limit` bytes of memory, no more).
-struct BodyTooLarge {
-  size_t limit;
-};
-struct UnsupportedEncoding {
-  std::string encoding;
-};
-// Throws BodyTooLarge, UnsupportedEncoding or kobs::Exception(kBadInput).
-std::string decompressBody(std::string_view encoding, std::string_view body, size_t limit);
+// Request bodies are decompressed by store/clickhouse/body_codec.h's
+// decompressBody (the one helper for gzip/zstd bodies with a size bound).
+using store::BodyTooLarge;
+using store::decompressBody;
+using store::UnsupportedEncoding;
 
 // OTLP/gRPC server (started by the constructor, stopped by stop()).
 class GrpcServer {
