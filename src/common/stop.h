@@ -34,6 +34,9 @@ class StopToken {
 
   StopToken() = default;  // never stops
 
+  // False for a default-constructed token (it never stops): callers can skip
+  // setting up what only a stop needs.
+  bool canStop() const { return state_ != nullptr; }
   // True once a stop was requested and its time has come.
   bool stopRequested() const;
   // When the stop takes effect; nullopt while none is requested.

@@ -1,6 +1,11 @@
 #include "store/embedded/embedded_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <filesystem>
 #include <regex>
@@ -151,6 +156,18 @@ class EmbeddedStore::Pool {
 };
 
 namespace {
+// A running engine holds an flock on <path>/status (ClickHouse refuses a
+// second server on one path that way); flock locks are per open file, so
+// this sees an engine of this process too.
+bool engineRunning(const std::filesystem::path& engine_path) {
+  const auto status = engine_path / "status";
+  int fd = ::open(status.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool locked = ::flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // releases our lock, if we got it
+  return locked;
+}
+
 std::vector<std::string> connectArgs(const EmbeddedOptions& o, bool readonly) {
   std::vector<std::string> args{"kobs", "--path=" + (std::filesystem::path(o.data_dir) / "clickhouse").string()};
   if (readonly) args.push_back("--readonly=" + std::to_string(o.readonly_level));
@@ -165,7 +182,9 @@ EmbeddedStore::EmbeddedStore(EmbeddedOptions options)
   // Before the engine boots and loads them: a crash mid-insert can leave a
   // deduplication record for rows that never landed, which would make the
   // disk buffer's replay of that batch a silent no-op (dedup_log_repair.h).
-  if (!options_.readonly) {
+  // Not while an engine already runs on the path (another store of this
+  // process): its inserts in flight are not crash leftovers.
+  if (!options_.readonly && !engineRunning(engine_path)) {
     for (const auto& r : repairDeduplicationLogs(engine_path))
       logging::get("store")->warn(
           "{}: {} insert(s) were cut by a crash after their deduplication record was written and before their part "
@@ -181,8 +200,41 @@ EmbeddedStore::EmbeddedStore(EmbeddedOptions options)
     readers.back()->run("USE " + quoteIdentifier(options_.database), "TabSeparated");
   }
   readers_ = std::make_unique<Pool>(std::move(readers));
+  if (!options_.readonly && options_.stop.canStop()) {
+    killer_ = std::make_unique<Connection>(lib_, connectArgs(options_, false));
+    tag_prefix_ = fmt::format("kobs-insert-{:x}-", reinterpret_cast<uintptr_t>(this));
+    stop_watcher_ = std::jthread([this](std::stop_token st) { watchStop(st); });
+  }
   logging::get("store")->info("embedded ClickHouse {} opened at {}/clickhouse (database {})", version(),
                               options_.data_dir, options_.database);
+}
+
+void EmbeddedStore::watchStop(std::stop_token st) {
+  using namespace std::chrono_literals;
+  while (!st.stop_requested() && !options_.stop.stopRequested()) options_.stop.sleepFor(100ms);
+  std::mutex m;
+  std::condition_variable_any cv;
+  bool warned = false;
+  // Killed again until it ends: a KILL that came before the insert reached
+  // the engine's process list finds nothing.
+  while (!st.stop_requested()) {
+    std::string tag;
+    {
+      std::lock_guard lock(inflight_mutex_);
+      tag = inflight_tag_;
+    }
+    if (!tag.empty()) {
+      try {
+        killer_->run("KILL QUERY WHERE Settings['log_comment'] = " + quoteString(tag) + " ASYNC", "TabSeparated");
+      } catch (const std::exception& e) {
+        if (!warned)
+          logging::get("store")->warn("shutdown: cannot kill the insert in flight ({}): {}", tag, e.what());
+        warned = true;
+      }
+    }
+    std::unique_lock lock(m);
+    cv.wait_for(lock, st, 100ms, [] { return false; });
+  }
 }
 
 EmbeddedStore::EmbeddedStore(std::shared_ptr<chdb::Library> lib, EmbeddedOptions options,
@@ -204,6 +256,8 @@ QueryResult EmbeddedStore::query(std::string_view sql, std::string_view format, 
 }
 
 InsertResult EmbeddedStore::insert(const InsertRequest& request) {
+  if (options_.stop.stopRequested())
+    throw Exception(ErrorCode::kShuttingDown, "insert into {} not started: the store is shutting down", request.table);
   std::string sql = insertStatement(options_.database, request);
   Settings settings = request.settings;
   if (!options_.skip_indexes_on_insert &&
@@ -230,9 +284,38 @@ InsertResult EmbeddedStore::insert(const InsertRequest& request) {
   uint64_t written, dup_before = 0, dup_after = 0;
   {
     std::lock_guard lock(writer_mutex_);
-    if (check_dedup) dup_before = duplicatedBlocks();
-    written = writer_->streamInsert(sql, request.format, request.body);
-    if (check_dedup) dup_after = duplicatedBlocks();
+    // Tagged so the stop watcher can kill it; registered under the lock the
+    // watcher reads, after a last look at the stop, so no insert starts
+    // unseen once the stop came.
+    struct InFlight {
+      EmbeddedStore* store;
+      ~InFlight() {
+        if (!store) return;
+        std::lock_guard l(store->inflight_mutex_);
+        store->inflight_tag_.clear();
+      }
+    } in_flight{nullptr};
+    if (killer_) {
+      const std::string tag = tag_prefix_ + std::to_string(++insert_seq_);
+      std::lock_guard l(inflight_mutex_);
+      if (options_.stop.stopRequested())
+        throw Exception(ErrorCode::kShuttingDown, "insert into {} not started: the store is shutting down",
+                        request.table);
+      inflight_tag_ = tag;
+      in_flight.store = this;
+      sql += (settings.empty() ? " SETTINGS " : ", ");
+      sql += "log_comment = " + quoteString(tag);
+    }
+    try {
+      if (check_dedup) dup_before = duplicatedBlocks();
+      written = writer_->streamInsert(sql, request.format, request.body);
+      if (check_dedup) dup_after = duplicatedBlocks();
+    } catch (const Exception& e) {
+      if (killer_ && options_.stop.stopRequested())
+        throw Exception(ErrorCode::kShuttingDown, "insert into {} cancelled by shutdown: {}", request.table,
+                        e.what());
+      throw;
+    }
   }
   if (dup_after > dup_before) return InsertResult{0, true};
   return checkRowsWritten(request, written);

@@ -4,6 +4,8 @@
 // is booted once per process for one data path. The store holds one writer
 // connection (DDL and inserts, serialised by a mutex) and a small pool of
 // reader connections for queries, so reads never wait behind a long insert.
+// With a stop token (EmbeddedOptions::stop) a watcher thread and one more
+// connection kill the insert in flight once the stop comes.
 // All methods are thread-safe.
 //
 // Keep one EmbeddedStore per process for its whole life: closing the last
@@ -14,11 +16,14 @@
 #pragma once
 
 #include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "common/stop.h"
 #include "store/embedded/chdb_library.h"
 #include "store/store.h"
 
@@ -36,6 +41,13 @@ struct EmbeddedOptions {
   // 2.3x less CPU (docs/performance.md); parts not yet merged are read
   // without their skip indexes meanwhile. A request's own setting wins.
   bool skip_indexes_on_insert = false;
+  // Shutdown: once it stops, insert() refuses to start (kShuttingDown) and an
+  // insert in flight is killed (KILL QUERY by its log_comment tag, repeated
+  // until it ends; it then throws kShuttingDown and nothing of it is stored),
+  // so the sender never waits on the engine past the stop. Queries and DDL
+  // are not interrupted: their callers bound them (max_execution_time).
+  // Default: never stops.
+  StopToken stop;
 };
 
 class EmbeddedStore final : public IStore {
@@ -65,11 +77,20 @@ class EmbeddedStore final : public IStore {
 
   EmbeddedStore(std::shared_ptr<chdb::Library> lib, EmbeddedOptions options, std::shared_ptr<Connection> writer);
 
+  void watchStop(std::stop_token st);
+
   EmbeddedOptions options_;
   std::shared_ptr<chdb::Library> lib_;
   std::mutex writer_mutex_;
   std::shared_ptr<Connection> writer_;
   std::unique_ptr<Pool> readers_;
+  // Cancellation of inserts (only with a stop token that can stop).
+  std::unique_ptr<Connection> killer_;  // runs KILL QUERY while the writer is busy
+  std::string tag_prefix_;              // log_comment of this store's inserts: <prefix><seq>
+  uint64_t insert_seq_ = 0;             // writer_mutex_
+  std::mutex inflight_mutex_;
+  std::string inflight_tag_;            // the insert running now; "" when none
+  std::jthread stop_watcher_;           // last: stopped and joined first
 };
 
 }  // namespace kobs::store
