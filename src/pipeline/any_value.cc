@@ -5,6 +5,7 @@
 #include "common/base64.h"
 #include "common/json_escape.h"
 #include "pipeline/record.h"
+#include "pipeline/record_ref.h"
 
 namespace kobs::pipeline {
 namespace {
@@ -107,6 +108,38 @@ std::string asString(const AnyValue& v) {
   std::string out;
   appendAsString(out, v);
   return out;
+}
+
+AnyValue toAnyValue(const AnyValueRef& v) {
+  switch (v.kind) {
+    case AnyValueRef::kEmpty: return {};
+    case AnyValueRef::kString: return AnyValue(std::string(v.s));
+    case AnyValueRef::kBool: return AnyValue(v.b);
+    case AnyValueRef::kInt: return AnyValue(v.i);
+    case AnyValueRef::kDouble: return AnyValue(v.d);
+    case AnyValueRef::kBytes: return AnyValue(Bytes{std::string(v.s)});
+    case AnyValueRef::kOwned: return v.owned ? *v.owned : AnyValue{};
+  }
+  return {};
+}
+
+void appendAsString(std::string& out, const AnyValueRef& v) {
+  switch (v.kind) {
+    case AnyValueRef::kEmpty: return;
+    case AnyValueRef::kString: out.append(v.s); return;
+    case AnyValueRef::kBool: out += v.b ? "true" : "false"; return;
+    case AnyValueRef::kInt: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.i);
+      out.append(buf, r.ptr);
+      return;
+    }
+    case AnyValueRef::kDouble: appendDouble(out, v.d); return;
+    case AnyValueRef::kBytes: base64::append(out, v.s); return;
+    case AnyValueRef::kOwned:
+      if (v.owned) appendAsString(out, *v.owned);
+      return;
+  }
 }
 
 }  // namespace kobs::pipeline

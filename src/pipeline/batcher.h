@@ -85,6 +85,10 @@ inline int32_t partitionDay(const LogRecord& r) {
 }
 inline int32_t partitionDay(const Span& r) { return partitionDay(r.start_time_unix_nano); }
 inline int32_t partitionDay(const MetricPoint& r) { return partitionDay(r.time_unix_nano); }
+inline int32_t partitionDay(const LogRecordRef& r) {
+  return partitionDay(r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano);
+}
+inline int32_t partitionDay(const SpanRef& r) { return partitionDay(r.start_time_unix_nano); }
 
 // true: the records are in the disk buffer; false: they were withdrawn (the
 // buffer refused their batch for full_wait) or given up (abandon() at
@@ -103,11 +107,22 @@ class Batcher {
   // within full_wait: that is the back-pressure producers see. When it
   // throws, neither callback is kept.
   void add(std::span<const Record> records, CommitCallback on_commit = {}, DurableCallback on_durable = {}) {
+    add(records, *encoder_, std::move(on_commit), std::move(on_durable));
+  }
+
+  // The same for another record shape with an encoder of the same table and
+  // the same columns (borrowed records, record_ref.h: the views must stay
+  // valid until add() returns, as encoding happens inside it).
+  template <typename Other>
+  void add(std::span<const Other> records, const TableEncoder<Other>& encoder, CommitCallback on_commit = {},
+           DurableCallback on_durable = {}) {
+    if (encoder.columns() != encoder_->columns())
+      throw Exception(ErrorCode::kInternal, "an encoder for {} with other columns than the batcher's", encoder_->table());
     bool wake = false, opened = false;
     {
       std::lock_guard lock(mutex_);
       const bool was_empty = rows_ == 0;
-      addLocked(records, std::move(on_commit), std::move(on_durable));
+      addLocked(records, encoder, std::move(on_commit), std::move(on_durable));
       wake = !waiters_.empty() && !durable_wake_sent_ && durable_wake_;
       if (wake) durable_wake_sent_ = true;
       opened = was_empty && rows_ > 0 && on_open_;
@@ -187,7 +202,9 @@ class Batcher {
   const TableEncoder<Record>& encoder() const { return *encoder_; }
 
  private:
-  void addLocked(std::span<const Record> records, CommitCallback on_commit, DurableCallback on_durable) {
+  template <typename Other>
+  void addLocked(std::span<const Other> records, const TableEncoder<Other>& encoder, CommitCallback on_commit,
+                 DurableCallback on_durable) {
     if (fullLocked() && !trySealLocked(options_.full_wait)) {
       if (last_error_code_ == ErrorCode::kBufferFull) stats_.records_rejected += records.size();
       else stats_.records_rejected_disk += records.size();
@@ -199,7 +216,7 @@ class Batcher {
     const size_t rows_before = row_ends_.size(), body_before = body_.size();
     try {
       for (const auto& r : records) {
-        encoder_->encode(r, body_);
+        encoder.encode(r, body_);
         row_ends_.push_back(static_cast<uint32_t>(body_.size()));
         row_days_.push_back(partitionDay(r));
       }

@@ -6,12 +6,48 @@ namespace {
 const Attributes kNoAttributes;
 
 const Attributes& resourceAttrs(const std::shared_ptr<const Resource>& r) { return r ? r->attributes : kNoAttributes; }
+const Attributes& resourceAttrs(const Resource* r) { return r ? r->attributes : kNoAttributes; }
+const Attributes& scopeAttrs(const Scope* s) { return s ? s->attributes : kNoAttributes; }
+std::string_view scopeName(const Scope* s) { return s ? std::string_view(s->name) : ""; }
+std::string_view scopeVersion(const Scope* s) { return s ? std::string_view(s->version) : ""; }
+std::string_view scopeSchema(const Scope* s) { return s ? std::string_view(s->schema_url) : ""; }
+std::string_view resourceSchema(const Resource* r) { return r ? std::string_view(r->schema_url) : ""; }
+template <typename T>
+const T* ptr(const std::shared_ptr<const T>& p) { return p.get(); }
+template <typename T>
+const T* ptr(const T* p) { return p; }
 const Attributes& scopeAttrs(const std::shared_ptr<const Scope>& s) { return s ? s->attributes : kNoAttributes; }
 std::string_view scopeName(const std::shared_ptr<const Scope>& s) { return s ? std::string_view(s->name) : ""; }
 std::string_view scopeVersion(const std::shared_ptr<const Scope>& s) { return s ? std::string_view(s->version) : ""; }
 std::string_view scopeSchema(const std::shared_ptr<const Scope>& s) { return s ? std::string_view(s->schema_url) : ""; }
 std::string_view resourceSchema(const std::shared_ptr<const Resource>& r) {
   return r ? std::string_view(r->schema_url) : "";
+}
+
+// The same for borrowed records (record_ref.h): maps come encoded in advance.
+constexpr std::string_view kEmptyMap("\0", 1);
+EncodedMap resourceAttrs(const ResourceRef* r) { return {r ? r->encoded.rowbinary : kEmptyMap}; }
+EncodedMap scopeAttrs(const ScopeRef* s) { return {s ? s->encoded.rowbinary : kEmptyMap}; }
+std::string_view scopeName(const ScopeRef* s) { return s ? s->name : ""; }
+std::string_view scopeVersion(const ScopeRef* s) { return s ? s->version : ""; }
+std::string_view scopeSchema(const ScopeRef* s) { return s ? s->schema_url : ""; }
+std::string_view resourceSchema(const ResourceRef* r) { return r ? r->schema_url : ""; }
+
+std::string_view rowServiceName(const LogRecord& r) { return serviceName(r.resource.get()); }
+std::string_view rowServiceName(const Span& r) { return serviceName(r.resource.get()); }
+std::string_view rowServiceName(const LogRecordRef& r) { return r.resource ? r.resource->service_name : ""; }
+std::string_view rowServiceName(const SpanRef& r) { return r.resource ? r.resource->service_name : ""; }
+
+// Most bodies are strings: written without an intermediate copy.
+void writeBody(RowBinaryWriter& w, const AnyValue& body) {
+  if (const auto* s = std::get_if<std::string>(&body.value)) w.string(*s);
+  else w.string(asString(body));
+}
+void writeBody(RowBinaryWriter& w, const AnyValueRef& body) {
+  if (body.kind == AnyValueRef::kString) return w.string(body.s);
+  std::string tmp;
+  appendAsString(tmp, body);
+  w.string(tmp);
 }
 
 // Writes an id as the hex string column the exporter uses ("" when all zero).
@@ -120,40 +156,39 @@ std::string_view statusCodeName(StatusCode code) {
   }
 }
 
-const std::vector<ColumnBinding<LogRecord>>& logBindings() {
-  using R = LogRecord;
-  static const std::vector<ColumnBinding<R>> kBindings = {
+namespace {
+
+// One binding list per table kind, instantiated for the owning records and
+// the borrowed ones (record_ref.h), so both write the same rows.
+template <typename R>
+std::vector<ColumnBinding<R>> buildLogBindings() {
+  return {
       timeColumn<R>("Timestamp", [](const R& r) { return r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano; }, true),
       idColumn<R, 16>("TraceId", [](const R& r) { return r.trace_id; }, true),
       idColumn<R, 8>("SpanId", [](const R& r) { return r.span_id; }, true),
       intColumn<R>("TraceFlags", [](const R& r) { return static_cast<uint8_t>(r.flags); }, true),
       stringColumn<R>("SeverityText", [](const R& r) -> std::string_view { return r.severity_text; }, true),
       intColumn<R>("SeverityNumber", [](const R& r) { return r.severity_number; }, true),
-      stringColumn<R>("ServiceName", [](const R& r) { return serviceName(r.resource.get()); }, true),
+      stringColumn<R>("ServiceName", [](const R& r) { return rowServiceName(r); }, true),
       {"Body", true,
        [](std::string_view type) -> ColumnWriter<R> {
          if (unwrapLowCardinality(type) != "String") throwUnsupportedType(type, "String");
-         return [](const R& r, RowBinaryWriter& w) {
-           // Most bodies are strings: write them without an intermediate copy.
-           if (const auto* s = std::get_if<std::string>(&r.body.value)) w.string(*s);
-           else w.string(asString(r.body));
-         };
+         return [](const R& r, RowBinaryWriter& w) { writeBody(w, r.body); };
        }},
-      stringColumn<R>("ResourceSchemaUrl", [](const R& r) { return resourceSchema(r.resource); }),
-      mapColumn<R>("ResourceAttributes", [](const R& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
-      stringColumn<R>("ScopeSchemaUrl", [](const R& r) { return scopeSchema(r.scope); }),
-      stringColumn<R>("ScopeName", [](const R& r) { return scopeName(r.scope); }, true),
-      stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(r.scope); }),
-      mapColumn<R>("ScopeAttributes", [](const R& r) -> const Attributes& { return scopeAttrs(r.scope); }),
-      mapColumn<R>("LogAttributes", [](const R& r) -> const Attributes& { return r.attributes; }, true),
+      stringColumn<R>("ResourceSchemaUrl", [](const R& r) { return resourceSchema(ptr(r.resource)); }),
+      mapColumn<R>("ResourceAttributes", [](const R& r) -> decltype(auto) { return resourceAttrs(ptr(r.resource)); }, true),
+      stringColumn<R>("ScopeSchemaUrl", [](const R& r) { return scopeSchema(ptr(r.scope)); }),
+      stringColumn<R>("ScopeName", [](const R& r) { return scopeName(ptr(r.scope)); }, true),
+      stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(ptr(r.scope)); }),
+      mapColumn<R>("ScopeAttributes", [](const R& r) -> decltype(auto) { return scopeAttrs(ptr(r.scope)); }),
+      mapColumn<R>("LogAttributes", [](const R& r) -> const auto& { return r.attributes; }, true),
       stringColumn<R>("EventName", [](const R& r) -> std::string_view { return r.event_name; }),
   };
-  return kBindings;
 }
 
-const std::vector<ColumnBinding<Span>>& spanBindings() {
-  using R = Span;
-  static const std::vector<ColumnBinding<R>> kBindings = {
+template <typename R, typename SpanEvent, typename SpanLink>
+std::vector<ColumnBinding<R>> buildSpanBindings() {
+  return {
       timeColumn<R>("Timestamp", [](const R& r) { return r.start_time_unix_nano; }, true),
       idColumn<R, 16>("TraceId", [](const R& r) { return r.trace_id; }, true),
       idColumn<R, 8>("SpanId", [](const R& r) { return r.span_id; }, true),
@@ -161,11 +196,11 @@ const std::vector<ColumnBinding<Span>>& spanBindings() {
       stringColumn<R>("TraceState", [](const R& r) -> std::string_view { return r.trace_state; }),
       stringColumn<R>("SpanName", [](const R& r) -> std::string_view { return r.name; }, true),
       stringColumn<R>("SpanKind", [](const R& r) { return spanKindName(r.kind); }, true),
-      stringColumn<R>("ServiceName", [](const R& r) { return serviceName(r.resource.get()); }, true),
-      mapColumn<R>("ResourceAttributes", [](const R& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
-      stringColumn<R>("ScopeName", [](const R& r) { return scopeName(r.scope); }),
-      stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(r.scope); }),
-      mapColumn<R>("SpanAttributes", [](const R& r) -> const Attributes& { return r.attributes; }, true),
+      stringColumn<R>("ServiceName", [](const R& r) { return rowServiceName(r); }, true),
+      mapColumn<R>("ResourceAttributes", [](const R& r) -> decltype(auto) { return resourceAttrs(ptr(r.resource)); }, true),
+      stringColumn<R>("ScopeName", [](const R& r) { return scopeName(ptr(r.scope)); }),
+      stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(ptr(r.scope)); }),
+      mapColumn<R>("SpanAttributes", [](const R& r) -> const auto& { return r.attributes; }, true),
       intColumn<R>("Duration",
                    [](const R& r) {
                      return r.end_time_unix_nano > r.start_time_unix_nano ? r.end_time_unix_nano - r.start_time_unix_nano : 0;
@@ -178,7 +213,7 @@ const std::vector<ColumnBinding<Span>>& spanBindings() {
       nestedColumn<R>("Events.Name", [](const R& r) -> const auto& { return r.events; },
                       nestedString<SpanEvent>([](const SpanEvent& e) -> std::string_view { return e.name; }), "String"),
       nestedColumn<R>("Events.Attributes", [](const R& r) -> const auto& { return r.events; },
-                      nestedMap<SpanEvent>([](const SpanEvent& e) -> const Attributes& { return e.attributes; }), "Map"),
+                      nestedMap<SpanEvent>([](const SpanEvent& e) -> const auto& { return e.attributes; }), "Map"),
       nestedColumn<R>("Links.TraceId", [](const R& r) -> const auto& { return r.links; },
                       nestedString<SpanLink>([](const SpanLink& l) { return idToHex<16>(l.trace_id); }), "String"),
       nestedColumn<R>("Links.SpanId", [](const R& r) -> const auto& { return r.links; },
@@ -186,10 +221,29 @@ const std::vector<ColumnBinding<Span>>& spanBindings() {
       nestedColumn<R>("Links.TraceState", [](const R& r) -> const auto& { return r.links; },
                       nestedString<SpanLink>([](const SpanLink& l) -> std::string_view { return l.trace_state; }), "String"),
       nestedColumn<R>("Links.Attributes", [](const R& r) -> const auto& { return r.links; },
-                      nestedMap<SpanLink>([](const SpanLink& l) -> const Attributes& { return l.attributes; }), "Map"),
+                      nestedMap<SpanLink>([](const SpanLink& l) -> const auto& { return l.attributes; }), "Map"),
   };
+}
+
+}  // namespace
+
+const std::vector<ColumnBinding<LogRecord>>& logBindings() {
+  static const auto kBindings = buildLogBindings<LogRecord>();
   return kBindings;
 }
+const std::vector<ColumnBinding<LogRecordRef>>& logRefBindings() {
+  static const auto kBindings = buildLogBindings<LogRecordRef>();
+  return kBindings;
+}
+const std::vector<ColumnBinding<Span>>& spanBindings() {
+  static const auto kBindings = buildSpanBindings<Span, SpanEvent, SpanLink>();
+  return kBindings;
+}
+const std::vector<ColumnBinding<SpanRef>>& spanRefBindings() {
+  static const auto kBindings = buildSpanBindings<SpanRef, SpanEventRef, SpanLinkRef>();
+  return kBindings;
+}
+
 
 namespace {
 using M = MetricPoint;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pipeline/record.h"
+#include "pipeline/record_ref.h"
 #include "pipeline/table_encoder.h"
 
 namespace kobs::pipeline {
@@ -16,9 +17,14 @@ namespace kobs::pipeline {
 using LogEncoder = TableEncoder<LogRecord>;
 using SpanEncoder = TableEncoder<Span>;
 using MetricEncoder = TableEncoder<MetricPoint>;
+using LogRefEncoder = TableEncoder<LogRecordRef>;
+using SpanRefEncoder = TableEncoder<SpanRef>;
 
 const std::vector<ColumnBinding<LogRecord>>& logBindings();
 const std::vector<ColumnBinding<Span>>& spanBindings();
+// The same columns for borrowed records: the same names in the same order.
+const std::vector<ColumnBinding<LogRecordRef>>& logRefBindings();
+const std::vector<ColumnBinding<SpanRef>>& spanRefBindings();
 // Bindings for the table of one metric type (the shared columns plus the type's own).
 const std::vector<ColumnBinding<MetricPoint>>& metricBindings(MetricType type);
 

@@ -12,6 +12,12 @@ Pipeline::Pipeline(store::IStore& store, const PipelineTargets& targets, Pipelin
   std::shared_ptr<const SpanEncoder> span_encoder;
   if (!targets.traces.table.empty())
     span_encoder = std::make_shared<const SpanEncoder>(targets.traces.table, targets.traces.columns, spanBindings());
+  // Borrowed records (the OTLP receiver's) go into the same batches: the same
+  // bindings, so the same columns.
+  log_ref_encoder_ = std::make_unique<const LogRefEncoder>(targets.logs.table, targets.logs.columns, logRefBindings());
+  if (span_encoder)
+    span_ref_encoder_ =
+        std::make_unique<const SpanRefEncoder>(targets.traces.table, targets.traces.columns, spanRefBindings());
   std::map<MetricType, std::shared_ptr<const MetricEncoder>> metric_encoders;
   for (const auto& [type, target] : targets.metrics)
     metric_encoders[type] = std::make_shared<const MetricEncoder>(target.table, target.columns, metricBindings(type));

@@ -69,6 +69,10 @@ class Pipeline {
   Batcher<LogRecord>& logs() { return *logs_; }
   Batcher<Span>* traces() { return traces_.get(); }
   Batcher<MetricPoint>* metrics(MetricType type);
+  // Encoders of the logs' and traces' batchers for borrowed records
+  // (record_ref.h), for Batcher::add(records, encoder, ...). Null without traces.
+  const LogRefEncoder& logRefEncoder() const { return *log_ref_encoder_; }
+  const SpanRefEncoder* spanRefEncoder() const { return span_ref_encoder_.get(); }
 
   // Seals every open batch now.
   void flush();
@@ -85,6 +89,8 @@ class Pipeline {
 
   std::unique_ptr<DiskBuffer> buffer_;
   std::unique_ptr<StoreSender> sender_;
+  std::unique_ptr<const LogRefEncoder> log_ref_encoder_;
+  std::unique_ptr<const SpanRefEncoder> span_ref_encoder_;
   std::unique_ptr<Batcher<LogRecord>> logs_;
   std::unique_ptr<Batcher<Span>> traces_;
   std::map<MetricType, std::unique_ptr<Batcher<MetricPoint>>> metrics_;

@@ -42,6 +42,21 @@ void writeAttributeMap(RowBinaryWriter& w, const Attributes& attributes) {
   }
 }
 
+void writeAttributeMap(RowBinaryWriter& w, AttributesRef attributes) {
+  w.varUInt(attributes.size());
+  std::string tmp;
+  for (const auto& a : attributes) {
+    w.string(a.key);
+    if (a.value.kind == AnyValueRef::kString) {
+      w.string(a.value.s);
+    } else {
+      tmp.clear();
+      appendAsString(tmp, a.value);
+      w.string(tmp);
+    }
+  }
+}
+
 IntKind parseIntKind(std::string_view type) {
   auto t = unwrapLowCardinality(type);
   if (t == "UInt8" || t == "Bool") return IntKind::kU8;

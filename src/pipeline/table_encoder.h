@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "pipeline/column_types.h"
 #include "pipeline/record.h"
+#include "pipeline/record_ref.h"
 #include "pipeline/rowbinary_writer.h"
 
 namespace kobs::pipeline {
@@ -103,6 +104,9 @@ void writeTime(RowBinaryWriter& w, const TimeType& t, int64_t unix_nanos);
 
 // Map(String-ish, String) of attributes, values by AsString rules.
 void writeAttributeMap(RowBinaryWriter& w, const Attributes& attributes);
+void writeAttributeMap(RowBinaryWriter& w, AttributesRef attributes);
+// A map encoded in advance (a resource's or a scope's, once per request).
+inline void writeAttributeMap(RowBinaryWriter& w, EncodedMap m) { w.buffer().append(m.rowbinary); }
 
 // An integer as the column's integer type (UInt8..Int64, Bool).
 enum class IntKind : uint8_t { kU8, kU16, kU32, kU64, kI8, kI16, kI32, kI64 };

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "collect/otlp/otlp_transport.h"
+#include "collect/otlp/otlp_wire.h"
 #include "common/error.h"
 #include "common/logging.h"
 
@@ -118,9 +119,16 @@ class Receiver::Completion : public std::enable_shared_from_this<Completion> {
   // nothing was accepted and nothing is waited on.
   template <typename Record>
   void add(pipeline::Batcher<Record>& batcher, std::span<const Record> records) {
+    add(batcher, records, batcher.encoder());
+  }
+
+  // Borrowed records (record_ref.h), encoded by `encoder` inside add().
+  template <typename Record, typename View>
+  void add(pipeline::Batcher<Record>& batcher, std::span<const View> records,
+           const pipeline::TableEncoder<View>& encoder) {
     pending_.fetch_add(1, std::memory_order_relaxed);
     try {
-      batcher.add(records, {}, [self = shared_from_this(), n = records.size()](bool durable) {
+      batcher.add(records, encoder, {}, [self = shared_from_this(), n = records.size()](bool durable) {
         if (!durable) self->lost_records_.fetch_add(n, std::memory_order_relaxed);
         self->arrive(durable);
       });
@@ -214,11 +222,23 @@ void Receiver::ingest(Signal signal, std::string_view body, Encoding encoding, s
                       Done done) {
   run(signal, transport, std::move(done), [&](Completion& c) -> Outcome {
     switch (signal) {
+      // Protobuf logs and traces: the wire reader's borrowed records when it
+      // can read the body, the generated parser otherwise (otlp_wire.h).
       case Signal::kLogs: {
+        if (encoding == Encoding::kProtobuf) {
+          LogRefs refs;
+          if (readLogs(body, refs)) return addRecords(Signal::kLogs, pipeline_.logs(), refs.records,
+                                                      pipeline_.logRefEncoder(), "log records", c);
+        }
         auto d = decodeLogs(body, encoding);
         return addLogs(d, c);
       }
       case Signal::kTraces: {
+        if (encoding == Encoding::kProtobuf && pipeline_.traces()) {
+          SpanRefs refs;
+          if (readSpans(body, refs)) return addRecords(Signal::kTraces, *pipeline_.traces(), refs.spans,
+                                                       *pipeline_.spanRefEncoder(), "spans", c);
+        }
         auto d = decodeSpans(body, encoding);
         return addSpans(d, c);
       }
@@ -269,6 +289,24 @@ Outcome bufferFull(size_t n, std::string_view what) {
   return o;
 }
 }  // namespace
+
+template <typename Record, typename View>
+Outcome Receiver::addRecords(Signal signal, pipeline::Batcher<Record>& batcher, const std::vector<View>& records,
+                             const pipeline::TableEncoder<View>& encoder, std::string_view what,
+                             Completion& completion) {
+  auto& c = counters(signal);
+  c.received->inc(records.size());
+  if (records.empty()) return {};
+  try {
+    completion.add(batcher, std::span<const View>(records), encoder);
+  } catch (const Exception& e) {
+    if (!isBackPressure(e)) throw;
+    c.rejected_buffer_full->inc(records.size());
+    return bufferFull(records.size(), what);
+  }
+  c.accepted->inc(records.size());
+  return {};
+}
 
 Outcome Receiver::addLogs(DecodedLogs& d, Completion& completion) {
   auto& c = counters(Signal::kLogs);

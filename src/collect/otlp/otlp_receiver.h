@@ -127,6 +127,9 @@ class Receiver : public Component {
   SignalCounters& counters(Signal s);
   metrics::Counter& requests(Signal s, std::string_view transport, std::string_view outcome);
   void run(Signal signal, std::string_view transport, Done done, const std::function<Outcome(Completion&)>& work);
+  template <typename Record, typename View>
+  Outcome addRecords(Signal signal, pipeline::Batcher<Record>& batcher, const std::vector<View>& records,
+                     const pipeline::TableEncoder<View>& encoder, std::string_view what, Completion& c);
   Outcome addLogs(DecodedLogs& d, Completion& c);
   Outcome addSpans(DecodedSpans& d, Completion& c);
   Outcome addMetrics(DecodedMetrics& d, Completion& c);
