@@ -142,6 +142,8 @@ VALUE_SETS = {
                                                                        "schemaJob": {"enabled": False}}}),
     "split-collector-k8s-cluster": dict(SPLIT, **{"collector": {"config": {"k8s_cluster": {
         "enabled": True, "leader_election": {"enabled": True}}}}}),
+    "split-collector-otlp-k8s-attributes": dict(SPLIT, **{"collector": {"config": {"otlp": {
+        "k8s_attributes": True}}}}),
     "split-agent-no-metadata": dict(SPLIT, **{"agent": {"config": {"pod_logs": {"metadata": False}}},
                                               "collector": {"config": {"k8s": {"events": {"leader_election": {
                                                   "lease_name": "kobs-events-lease"}}}}}}),

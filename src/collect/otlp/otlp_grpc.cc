@@ -128,13 +128,16 @@ grpc::ServerUnaryReactor* exportCall(Shared& s, Signal signal, grpc::CallbackSer
     call->Finish(statusFor(s.receiver.options().retry_after_seconds, o));
     return call;
   }
-  boost::asio::post(s.pool, [&receiver = s.receiver, gate = s.gate, call, req, resp, set_count] {
-    receiver.ingest(*req, [gate, call, resp, set_count, retry = receiver.options().retry_after_seconds](Outcome o) {
-      if (o.kind != Outcome::kAccepted) return gate->finish(call, statusFor(retry, o));
-      gate->finish(call, grpc::Status::OK, [&] {
-        if (o.rejected.count) fillPartial(o.rejected, resp->mutable_partial_success(), set_count);
-      });
-    });
+  boost::asio::post(s.pool, [&receiver = s.receiver, gate = s.gate, call, req, resp, set_count, peer = ctx->peer()] {
+    receiver.ingest(
+        *req,
+        [gate, call, resp, set_count, retry = receiver.options().retry_after_seconds](Outcome o) {
+          if (o.kind != Outcome::kAccepted) return gate->finish(call, statusFor(retry, o));
+          gate->finish(call, grpc::Status::OK, [&] {
+            if (o.rejected.count) fillPartial(o.rejected, resp->mutable_partial_success(), set_count);
+          });
+        },
+        peer);
   });
   return call;
 }

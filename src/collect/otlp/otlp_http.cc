@@ -183,7 +183,8 @@ class HttpRoutes {
     }
     r_.ingest(signal, body, *enc, kTransport,
               [signal, enc = *enc, origin = allowedOrigin(req), retry_after = r_.options().retry_after_seconds,
-               responder](Outcome o) { responder.send(answer(signal, o, enc, origin, retry_after)); });
+               responder](Outcome o) { responder.send(answer(signal, o, enc, origin, retry_after)); },
+              req.remote_address);
     return std::nullopt;
   }
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "collect/otlp/otlp_transport.h"
+#include "collect/otlp/otlp_k8s.h"
 #include "collect/otlp/otlp_wire.h"
 #include "common/error.h"
 #include "common/logging.h"
@@ -22,6 +23,8 @@ std::vector<config::KeySpec> configKeys() {
       {"otlp.cors_allowed_origins", KeyType::kStringList, "", "Origins allowed to send OTLP/HTTP from a browser (CORS); `*` allows any. Empty: no CORS headers.", {"KOBS_OTLP_CORS_ALLOWED_ORIGINS"}},
       {"otlp.auth", KeyType::kBool, "false", "Require `Authorization: Bearer <token>` on OTLP requests, with a token from auth.tokens_file.", {"KOBS_OTLP_AUTH"}},
       {"otlp.retry_after", KeyType::kDuration, "5s", "Retry-After (HTTP) / RetryInfo (gRPC) sent when the disk buffer is full.", {}},
+      {"otlp.k8s_attributes", KeyType::kBool, "false", "Add the sending pod's k8s.namespace.name, k8s.pod.name, k8s.pod.uid, k8s.node.name, owner workload and krateo.io/composition-id to OTLP resources (pod found by k8s.pod.uid or the source IP; cluster-wide pod watch, k8s.* and composition.* keys).", {"KOBS_OTLP_K8S_ATTRIBUTES"}},
+      {"otlp.k8s_attributes_grace", KeyType::kDuration, "30s", "How long a deleted pod still matches its IP or uid for otlp.k8s_attributes.", {}},
   };
 }
 
@@ -33,6 +36,9 @@ ReceiverOptions optionsFromConfig(const config::Values& v) {
   o.http_workers = size_t(std::max<int64_t>(1, v.integer("otlp.http_workers")));
   o.cors_allowed_origins = v.list("otlp.cors_allowed_origins");
   o.retry_after_seconds = int(std::max<int64_t>(1, v.duration("otlp.retry_after").count() / 1000));
+  o.k8s_attributes = v.boolean("otlp.k8s_attributes");
+  o.k8s_grace = v.duration("otlp.k8s_attributes_grace");
+  if (o.k8s_attributes) o.k8s_pods = k8s_pods::optionsFromConfig(v);
   if (v.boolean("otlp.auth")) {
     const auto& path = v.str("auth.tokens_file");
     if (path.empty())
@@ -219,31 +225,42 @@ void Receiver::run(Signal signal, std::string_view transport, Done done,
 }
 
 void Receiver::ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport,
-                      Done done) {
+                      Done done, std::string_view peer) {
   run(signal, transport, std::move(done), [&](Completion& c) -> Outcome {
+    const std::string ip = k8s_ ? peerIp(peer) : std::string();
     switch (signal) {
       // Protobuf logs and traces: the wire reader's borrowed records when it
       // can read the body, the generated parser otherwise (otlp_wire.h).
       case Signal::kLogs: {
         if (encoding == Encoding::kProtobuf) {
           LogRefs refs;
-          if (readLogs(body, refs)) return addRecords(Signal::kLogs, pipeline_.logs(), refs.records,
+          if (readLogs(body, refs)) {
+            if (k8s_) k8s_->enrich(refs.storage, ip);
+            return addRecords(Signal::kLogs, pipeline_.logs(), refs.records,
                                                       pipeline_.logRefEncoder(), "log records", c);
+          }
         }
         auto d = decodeLogs(body, encoding);
+        if (k8s_) k8s_->enrich(d.records, ip);
         return addLogs(d, c);
       }
       case Signal::kTraces: {
         if (encoding == Encoding::kProtobuf && pipeline_.traces()) {
           SpanRefs refs;
-          if (readSpans(body, refs)) return addRecords(Signal::kTraces, *pipeline_.traces(), refs.spans,
+          if (readSpans(body, refs)) {
+            if (k8s_) k8s_->enrich(refs.storage, ip);
+            return addRecords(Signal::kTraces, *pipeline_.traces(), refs.spans,
                                                        *pipeline_.spanRefEncoder(), "spans", c);
+          }
         }
         auto d = decodeSpans(body, encoding);
+        if (k8s_) k8s_->enrich(d.spans, ip);
         return addSpans(d, c);
       }
       case Signal::kMetrics: {
         auto d = decodeMetrics(body, encoding);
+        if (k8s_)
+          for (auto& pts : d.points) k8s_->enrich(pts, ip);
         return addMetrics(d, c);
       }
     }
@@ -251,27 +268,33 @@ void Receiver::ingest(Signal signal, std::string_view body, Encoding encoding, s
   });
 }
 
-void Receiver::ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req, Done done) {
+void Receiver::ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req, Done done,
+                      std::string_view peer) {
   run(Signal::kLogs, "grpc", std::move(done), [&](Completion& c) {
     DecodedLogs d;
     mapLogs(req, d);
+    if (k8s_) k8s_->enrich(d.records, peerIp(peer));
     return addLogs(d, c);
   });
 }
 
-void Receiver::ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req, Done done) {
+void Receiver::ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req, Done done,
+                      std::string_view peer) {
   run(Signal::kTraces, "grpc", std::move(done), [&](Completion& c) {
     DecodedSpans d;
     mapSpans(req, d);
+    if (k8s_) k8s_->enrich(d.spans, peerIp(peer));
     return addSpans(d, c);
   });
 }
 
 void Receiver::ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req,
-                      Done done) {
+                      Done done, std::string_view peer) {
   run(Signal::kMetrics, "grpc", std::move(done), [&](Completion& c) {
     DecodedMetrics d;
     mapMetrics(req, d);
+    if (k8s_)
+      for (auto& pts : d.points) k8s_->enrich(pts, peerIp(peer));
     return addMetrics(d, c);
   });
 }
@@ -385,6 +408,11 @@ Outcome Receiver::addMetrics(DecodedMetrics& d, Completion& completion) {
 
 void Receiver::start() {
   auto log = logging::get("otlp");
+  if (options_.k8s_attributes && !k8s_) {
+    k8s_ = std::make_unique<K8sEnricher>(options_.k8s_pods, options_.k8s_grace);
+    k8s_->start();
+    log->info("OTLP Kubernetes enrichment on: resources get their sending pod's attributes");
+  }
   if (!options_.http_listen.empty()) {
     http_ = makeHttpServer(*this);
     http_->start();
@@ -413,6 +441,7 @@ void Receiver::shutdown(std::chrono::steady_clock::time_point deadline) {
   if (grpc_) grpc_->stop(std::chrono::steady_clock::now() + left());
   // Both listeners let their in-flight requests finish; anything later is refused.
   stopping_ = true;
+  if (k8s_) k8s_->stop();
 }
 
 uint16_t Receiver::httpPort() const { return http_ ? http_->port() : 0; }

@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "collect/k8s_pods/pod_metadata.h"
 #include "collect/otlp/otlp_decode.h"
 #include "common/component.h"
 #include "common/config_table.h"
@@ -50,6 +51,7 @@ class Server;
 namespace kobs::collect::otlp {
 
 class GrpcServer;
+class K8sEnricher;
 
 struct ReceiverOptions {
   std::string http_listen = ":4318";  // empty: no OTLP/HTTP
@@ -60,6 +62,10 @@ struct ReceiverOptions {
   // Bearer tokens accepted; empty: no authentication.
   std::set<std::string, std::less<>> tokens;
   int retry_after_seconds = 5;  // Retry-After / RetryInfo on a full buffer
+  // Kubernetes enrichment (otlp_k8s.h): off unless k8s_attributes.
+  bool k8s_attributes = false;
+  std::chrono::milliseconds k8s_grace{30000};
+  k8s_pods::PodMetadataOptions k8s_pods;
 };
 
 // Config keys of the receiver (appended to the collectors' table).
@@ -109,12 +115,19 @@ class Receiver : public Component {
   uint16_t grpcPort() const;
 
   // Decode + map + add (OTLP/HTTP). `body` is uncompressed. `done` may run
-  // before or after ingest() returns.
-  void ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport, Done done);
+  // before or after ingest() returns. `peer`: the client's address, for the
+  // Kubernetes enrichment (see peerIp()).
+  void ingest(Signal signal, std::string_view body, Encoding encoding, std::string_view transport, Done done,
+              std::string_view peer = {});
   // Map + add a request gRPC already parsed.
-  void ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req, Done done);
-  void ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req, Done done);
-  void ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req, Done done);
+  void ingest(const opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest& req, Done done,
+              std::string_view peer = {});
+  void ingest(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req, Done done,
+              std::string_view peer = {});
+  void ingest(const opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest& req, Done done,
+              std::string_view peer = {});
+  // The Kubernetes enrichment's pod watch (null when off), for tests.
+  const K8sEnricher* k8sEnricher() const { return k8s_.get(); }
   // Counts a request refused before decoding (HTTP 413/415/401 ...).
   void countRefused(Signal signal, std::string_view transport, std::string_view outcome);
   bool authorized(std::string_view authorization_header) const;
@@ -139,6 +152,7 @@ class Receiver : public Component {
   metrics::Registry& metrics_;
   std::vector<std::unique_ptr<SignalCounters>> counters_;
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<K8sEnricher> k8s_;
   std::unique_ptr<http::Server> http_;
   std::unique_ptr<GrpcServer> grpc_;
   bool shut_down_ = false;

@@ -32,6 +32,13 @@ std::string_view RefStorage::copy(std::string_view s) {
   return {p, s.size()};
 }
 
+pipeline::EncodedMap encodeMap(RefStorage& storage, pipeline::AttributesRef attrs) {
+  std::string bytes;
+  pipeline::RowBinaryWriter w(bytes);
+  pipeline::writeAttributeMap(w, attrs);
+  return {storage.copy(bytes)};
+}
+
 bool validUtf8(std::string_view str) {
   const auto* p = reinterpret_cast<const uint8_t*>(str.data());
   const auto* end = p + str.size();
@@ -208,7 +215,11 @@ class Reader {
     return {st_.copy(scratch_)};
   }
 
-  pipeline::ResourceRef* resource() { return st_.allocate<pipeline::ResourceRef>(1); }
+  pipeline::ResourceRef* resource() {
+    auto* r = st_.allocate<pipeline::ResourceRef>(1);
+    st_.resources.push_back(r);
+    return r;
+  }
   pipeline::ScopeRef* scope() { return st_.allocate<pipeline::ScopeRef>(1); }
 
   void readResource(std::string_view msg, pipeline::ResourceRef& r, int depth) {

@@ -47,6 +47,11 @@ class RefStorage {
   const pipeline::AnyValue* own(pipeline::AnyValue v) { return &owned_.emplace_back(std::move(v)); }
   void reserve(size_t bytes_hint) { first_block_ = std::max<size_t>(first_block_, bytes_hint); }
 
+  // Every resource of the request (the Kubernetes enrichment rewrites them),
+  // and what enriched ones point into.
+  std::vector<pipeline::ResourceRef*> resources;
+  std::vector<std::shared_ptr<const void>> keep;
+
  private:
   void* bytes(size_t n, size_t align);
   struct Block {
@@ -74,6 +79,9 @@ struct SpanRefs {
 // decodeSpans instead, and discard `out`.
 bool readLogs(std::string_view body, LogRefs& out);
 bool readSpans(std::string_view body, SpanRefs& out);
+
+// A Map column's RowBinary bytes for `attrs`, in `storage`.
+pipeline::EncodedMap encodeMap(RefStorage& storage, pipeline::AttributesRef attrs);
 
 // Strict UTF-8 (RFC 3629: no overlongs, no surrogates, at most U+10FFFF).
 bool validUtf8(std::string_view s);

@@ -52,19 +52,8 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   o.cluster_name = v.str("k8s.events.cluster_name");
   o.metadata_wait = v.duration("pod_logs.metadata_wait");
   if (v.boolean("pod_logs.metadata") && !o.node_name.empty()) {
-    k8s::ResolveOptions ro;
-    ro.kubeconfig = v.str("k8s.kubeconfig");
-    ro.context = v.str("k8s.context");
-    o.metadata.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
+    o.metadata = k8s_pods::optionsFromConfig(v);
     o.metadata.node_name = o.node_name;
-    o.metadata.resolve = v.boolean("composition.enabled");
-    o.metadata.resolver.label_key = v.str("composition.label_key");
-    o.metadata.resolver.max_owner_depth = int(v.integer("composition.owner_depth"));
-    o.metadata.resolver.cache_size = size_t(std::max<int64_t>(1, v.integer("composition.cache_size")));
-    o.metadata.resolver.ttl_found = v.duration("composition.cache_ttl");
-    o.metadata.resolver.ttl_not_found = v.duration("composition.negative_cache_ttl");
-    o.metadata.resolver.api_calls_per_second = double(v.integer("composition.api_qps"));
-    o.metadata.resolver.api_burst = double(v.integer("composition.api_burst"));
   }
   return o;
 }

@@ -76,7 +76,7 @@
 #include <vector>
 
 #include "collect/pod_logs/checkpoint.h"
-#include "collect/pod_logs/pod_metadata.h"
+#include "collect/k8s_pods/pod_metadata.h"
 #include "common/component.h"
 #include "common/config_table.h"
 #include "common/metrics.h"
@@ -84,6 +84,10 @@
 #include "store/store.h"
 
 namespace kobs::collect::pod_logs {
+
+using k8s_pods::PodInfo;
+using k8s_pods::PodMetadata;
+using k8s_pods::PodMetadataOptions;
 
 struct PodLogsOptions {
   std::filesystem::path state_dir;  // <data_dir>/pod_logs

@@ -5,6 +5,7 @@ rendered Roles against that list both ways, and the list against the code.
 
 Unset keys take kobs's defaults (README configuration reference): k8s.events.enabled true,
 composition.enabled true, pod_logs.enabled false, kubelet_stats.enabled false, kubelet_stats.composition true, pod_logs.metadata true,
+otlp.k8s_attributes false,
 k8s_cluster.enabled false, k8s_cluster.composition true, k8s_cluster.leader_election.enabled false,
 k8s.events.leader_election.enabled false, presenter.require_clientconfig false,
 presenter.authorize_namespaces false, presenter.clientconfig_namespace krateo-system.
@@ -16,7 +17,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $role := .role -}}
 {{- $get := dict -}}
 {{- $cfg := include "kobs.roleConfig" (dict "root" $root "role" $role) | fromYaml -}}
-{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" "k8s_cluster.enabled" "false" "k8s_cluster.composition" "true" "k8s_cluster.leader_election.enabled" "false" "k8s_cluster.leader_election.lease_name" "kobs-k8s-cluster" "alert.rules_file" "" "alert.leader_election.enabled" "false" "alert.leader_election.lease_name" "kobs-alert" -}}
+{{- range $key, $default := dict "k8s.events.enabled" "true" "composition.enabled" "true" "pod_logs.enabled" "false" "pod_logs.metadata" "true" "otlp.k8s_attributes" "false" "k8s.events.leader_election.enabled" "false" "k8s.events.leader_election.lease_name" "kobs-k8s-events" "presenter.listen" "" "presenter.require_clientconfig" "false" "presenter.authorize_namespaces" "false" "presenter.clientconfig_namespace" "krateo-system" "k8s.events.namespaces" "" "kubelet_stats.enabled" "false" "kubelet_stats.composition" "true" "k8s_cluster.enabled" "false" "k8s_cluster.composition" "true" "k8s_cluster.leader_election.enabled" "false" "k8s_cluster.leader_election.lease_name" "kobs-k8s-cluster" "alert.rules_file" "" "alert.leader_election.enabled" "false" "alert.leader_election.lease_name" "kobs-alert" -}}
 {{- $set := false -}}
 {{- $cur := $cfg -}}
 {{- if hasKey $cfg $key -}}{{- $set = true -}}{{- $cur = index $cfg $key -}}{{- else -}}
@@ -35,6 +36,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
 {{- $presenter := and (has $role (list "all" "serve")) (ne (index $get "presenter.listen") "") -}}
 {{- $events := and $receivers (eq (index $get "k8s.events.enabled") "true") -}}
 {{- $podMeta := and $receivers (eq (index $get "pod_logs.enabled") "true") (eq (index $get "pod_logs.metadata") "true") -}}
+{{- $otlpK8s := and $receivers (eq (index $get "otlp.k8s_attributes") "true") -}}
 {{- $kubelet := and $receivers (eq (index $get "kubelet_stats.enabled") "true") -}}
 {{- $kubeletComp := and $kubelet (eq (index $get "kubelet_stats.composition") "true") -}}
 {{- $cluster := and $receivers (eq (index $get "k8s_cluster.enabled") "true") -}}
@@ -60,7 +62,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
     {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "get" "update") "resourceNames" (list $lease)) -}}
   {{- end -}}
 {{- end -}}
-{{- if $podMeta -}}
+{{- if or $podMeta $otlpK8s -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "pods") "verbs" (list "list" "watch")) -}}
 {{- end -}}
 {{- if $kubelet -}}
@@ -75,7 +77,7 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
     {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "get" "update") "resourceNames" (list (index $get "k8s_cluster.leader_election.lease_name"))) -}}
   {{- end -}}
 {{- end -}}
-{{- if and (or $events $podMeta $kubeletComp $clusterComp) (eq (index $get "composition.enabled") "true") -}}
+{{- if and (or $events $podMeta $otlpK8s $kubeletComp $clusterComp) (eq (index $get "composition.enabled") "true") -}}
   {{- range $root.Values.rbac.compositionResolver -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" .group "resources" .resources "verbs" (list "get")) -}}
   {{- end -}}
