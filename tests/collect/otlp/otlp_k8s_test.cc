@@ -3,7 +3,7 @@
 // status subresource (there is no kubelet), requests come from loopback
 // aliases (127.0.0.x are distinct source addresses on Linux), and the rows in
 // the embedded store carry the sending pod's attributes: by source IP over
-// the wire reader (protobuf) and the generated parser (JSON), by k8s.pod.uid
+// the wire reader (protobuf logs and spans) and the generated parser (JSON), by k8s.pod.uid
 // in the resource, nothing from an IP no pod holds, and nothing from a
 // deleted pod once the grace period has passed.
 #include <curl/curl.h>
@@ -14,6 +14,7 @@
 #include "collect/otlp/otlp_k8s.h"
 #include "k8s/cluster_config.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
 #include "support/real_apiserver.h"
 
 KOBS_REAL_APISERVER_ENVIRONMENT();
@@ -62,6 +63,21 @@ std::string logsBody(const std::string& marker, const std::string& pod_uid = "")
   auto* lr = rl->add_scope_logs()->add_log_records();
   lr->set_time_unix_nano(1764000000000000000ull);
   lr->mutable_body()->set_string_value(marker);
+  return req.SerializeAsString();
+}
+
+std::string spansBody(const std::string& name) {
+  pb::collector::trace::v1::ExportTraceServiceRequest req;
+  auto* rs = req.add_resource_spans();
+  auto* a = rs->mutable_resource()->add_attributes();
+  a->set_key("service.name");
+  a->mutable_value()->set_string_value("shop");
+  auto* s = rs->add_scope_spans()->add_spans();
+  s->set_trace_id(std::string(16, '\x01'));
+  s->set_span_id(std::string(8, '\x02'));
+  s->set_name(name);
+  s->set_start_time_unix_nano(1764000000000000000ull);
+  s->set_end_time_unix_nano(1764000000500000000ull);
   return req.SerializeAsString();
 }
 
@@ -136,6 +152,15 @@ TEST_F(OtlpK8sTest, RowsFromAPodsIpCarryItsAttributesWorkloadAndComposition) {
     EXPECT_EQ(attrs.value("k8s.deployment.name", ""), "web") << marker;
     EXPECT_EQ(attrs.value("krateo.io/composition-id", ""), "comp-42") << marker;
   }
+
+  // Spans through the wire reader get the same.
+  ASSERT_EQ(postFrom("127.0.0.5", stack_->url("/v1/traces"), spansBody("span-from-pod"), false), 200);
+  stack_->drain();
+  auto spans = stack_->rows("SELECT ResourceAttributes FROM `otlp_k8s`.`" + stack_->table(TableKind::kTraces) +
+                            "` WHERE SpanName = 'span-from-pod'");
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0]["ResourceAttributes"].value("k8s.pod.uid", ""), uid);
+  EXPECT_EQ(spans[0]["ResourceAttributes"].value("krateo.io/composition-id", ""), "comp-42");
 
   // An address no pod holds: the resource stays as sent.
   ASSERT_EQ(postFrom("127.0.0.9", stack_->url("/v1/logs"), logsBody("from-nowhere"), false), 200);
