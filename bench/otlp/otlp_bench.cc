@@ -55,6 +55,8 @@ struct Store {
 
 Store& benchStore() {
   static Store* s = [] {
+    // benchDir()'s path first: a static built after the handler is registered is gone when it runs.
+    benchDir();
     std::atexit([] { std::filesystem::remove_all(benchDir()); });
     auto* out = new Store;
     store::EmbeddedOptions o;
