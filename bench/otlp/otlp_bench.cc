@@ -15,7 +15,9 @@
 //                                         records answered 200 per second (each 200 waits for its
 //                                         records to be fsync'd in the disk buffer), stored_per_s
 //                                         includes draining into chDB; batches says how many fsync'd
-//                                         appends they shared (group commit)
+//                                         appends they shared (group commit), inserts how many
+//                                         inserts stored them (merge:0 sends one insert per batch, as
+//                                         before the sender merged waiting batches)
 // Run: build/release/bench/otlp/bench_otlp (needs libchdb, see setup.sh).
 #include <benchmark/benchmark.h>
 #include <curl/curl.h>
@@ -310,6 +312,7 @@ void BM_HttpAckedConcurrent(benchmark::State& state) {
     pipeline::PipelineOptions po;
     po.buffer.dir = benchDir() / ("buffer-acked-" + std::to_string(clients));
     po.buffer.fsync = pipeline::FsyncPolicy::kAlways;
+    if (state.range(1) == 0) po.sender.merge_max_rows = 1;  // a batch per insert
     pipeline::Pipeline pipe(*s.store, pipeline::targetsFromSchema(s.schema), po);
     pipe.start();
     collect::otlp::ReceiverOptions ro;
@@ -350,6 +353,7 @@ void BM_HttpAckedConcurrent(benchmark::State& state) {
     state.counters["acked_per_s"] = records / std::chrono::duration<double>(acked - t0).count();
     state.counters["stored_per_s"] = records / std::chrono::duration<double>(drained - t0).count();
     state.counters["batches"] = double(pipe.buffer().stats().appended_batches.load());
+    state.counters["inserts"] = double(pipe.sender().stats().inserts_committed.load());
     state.counters["failed"] = double(failed.load());
     state.counters["rss_MiB"] = double(rssBytes()) / (1 << 20);
     receiver.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
@@ -357,7 +361,8 @@ void BM_HttpAckedConcurrent(benchmark::State& state) {
     std::filesystem::remove_all(po.buffer.dir);
   }
 }
-BENCHMARK(BM_HttpAckedConcurrent)->ArgName("clients")->Arg(1)->Arg(8)->Arg(32)->Unit(benchmark::kMillisecond)
+BENCHMARK(BM_HttpAckedConcurrent)->ArgNames({"clients", "merge"})->Args({1, 0})->Args({1, 1})->Args({8, 1})
+    ->Args({32, 1})->Unit(benchmark::kMillisecond)
     ->UseManualTime()->Iterations(1);
 
 }  // namespace

@@ -263,7 +263,7 @@ class Batcher {
         for (const auto& c : callbacks) c(ok);
       };
     try {
-      buffer_.append(header, body_, std::move(cb), wait);
+      buffer_.append(header, std::move(body_), std::move(cb), wait);  // taken only on success
     } catch (const Exception& e) {
       noteSealFailure(e.code(), e.what());
       throw;

@@ -180,6 +180,7 @@ DiskBuffer::~DiskBuffer() {
 void DiskBuffer::recover() {
   auto log = logging::get("wal");
   const fs::path state_path = options_.dir / "state.json";
+  uint64_t recorded_group_last = 0;
   if (fs::exists(state_path)) {
     std::ifstream in(state_path);
     nlohmann::json state;
@@ -193,6 +194,7 @@ void DiskBuffer::recover() {
                       state.value("version", 0));
     instance_ = state.at("instance").get<std::string>();
     committed_seq_ = state.at("committed_seq").get<uint64_t>();
+    recorded_group_last = state.value("group_last", uint64_t{0});
   } else {
     instance_ = randomHex(8);
     persistState(0);
@@ -214,6 +216,11 @@ void DiskBuffer::recover() {
   pending_batches_ = entries_.size();
   stats_.recovered_batches = entries_.size();
   if (!entries_.empty()) {
+    // The insert that may have been in flight at the crash: the group
+    // recorded in state.json, else the first batch alone (see nextGroup).
+    const uint64_t first = entries_.front().seq;
+    if (recorded_group_last > first) pin_ = Pin{first, recorded_group_last, true};
+    else pin_ = Pin{first, first, false};
     log->info("replaying {} batches ({} bytes) not yet committed to the store", entries_.size(),
               pending_bytes_.load());
     replay_progress_.emplace("wal", "replaying the disk buffer into the store", entries_.size(), "batches");
@@ -256,7 +263,8 @@ void DiskBuffer::replaySegment(Segment& seg, bool newest) {
       bad = true;
       break;
     }
-    Entry e{seq, seg.first_seq, offset, kFixedHeader + payload.size(), {}, std::nullopt, true, false, false, {}};
+    Entry e{seq, seg.first_seq, offset, kFixedHeader + payload.size(), {}, nullptr, true, false, false, {}};
+    e.body_bytes = blen;
     if (!decodeHeader(std::string_view(payload).substr(0, hlen), e.header)) {
       bad = true;
       break;
@@ -313,7 +321,7 @@ void DiskBuffer::sealActiveSegment() {
   active_fd_ = -1;
 }
 
-uint64_t DiskBuffer::append(const BatchHeader& header, std::string_view body, CommitCallback on_commit,
+uint64_t DiskBuffer::append(const BatchHeader& header, std::string&& body, CommitCallback on_commit,
                             std::chrono::milliseconds wait) {
   std::string head = encodeHeader(header);
   const uint64_t record_bytes = kFixedHeader + head.size() + body.size();
@@ -414,10 +422,11 @@ uint64_t DiskBuffer::append(const BatchHeader& header, std::string_view body, Co
 
   {
     std::lock_guard lock(mutex_);
-    Entry e{seq, segment, offset, record_bytes, header, std::nullopt, false, false, false, {}};
+    Entry e{seq, segment, offset, record_bytes, header, nullptr, false, false, false, {}};
+    e.body_bytes = body.size();
     if (cached_bytes_ + body.size() <= options_.memory_cache_bytes) {
-      e.body.emplace(body);
       cached_bytes_ += body.size();
+      e.body = std::make_shared<const std::string>(std::move(body));  // taken, not copied
     }
     if (on_commit) e.callbacks.push_back(std::move(on_commit));
     Segment& seg = segments_[segment];
@@ -465,48 +474,143 @@ std::string DiskBuffer::readBody(const fs::path& path, uint64_t offset, uint64_t
   return payload.substr(hlen);
 }
 
-std::optional<BufferedBatch> DiskBuffer::next(uint64_t after_seq, std::chrono::milliseconds wait) {
-  BufferedBatch b;
-  fs::path path;
-  uint64_t offset = 0;
+namespace {
+
+bool sameInsert(const BatchHeader& a, const BatchHeader& b) {
+  return a.table == b.table && a.format == b.format && a.columns == b.columns;
+}
+
+// Row boundaries let the sender split a merged group the store refuses whole.
+bool hasRowBoundaries(const BatchHeader& h) { return h.row_ends.size() == h.rows && h.row_days.size() == h.rows; }
+
+}  // namespace
+
+std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimits limits,
+                                                   std::chrono::milliseconds wait) {
+  struct Piece {
+    uint64_t seq, rows;
+    BatchHeader header;
+    std::shared_ptr<const std::string> body;  // null: read from disk
+    fs::path path;
+    uint64_t offset;
+    bool recovered;
+  };
+  std::vector<Piece> pieces;
+  bool persisted = false;
   {
     std::unique_lock lock(mutex_);
-    auto find = [&]() -> Entry* {
-      for (auto& e : entries_)
-        if (e.seq > after_seq && !e.done) return &e;
-      return nullptr;
+    auto find = [&]() -> std::optional<size_t> {
+      for (size_t i = 0; i < entries_.size(); ++i)
+        if (entries_[i].seq > after_seq && !entries_[i].done) return i;
+      return std::nullopt;
     };
-    Entry* e = nullptr;
-    data_cv_.wait_for(lock, wait, [&] { return closed_ || (e = find()) != nullptr; });
-    if (e == nullptr) e = find();
-    if (e == nullptr) return std::nullopt;
-    b = BufferedBatch{e->seq, e->header, {}, e->recovered, {}};
-    if (e->body) {
-      b.body = *e->body;
-      return b;
+    std::optional<size_t> at;
+    data_cv_.wait_for(lock, wait, [&] { return closed_ || (at = find()).has_value(); });
+    if (!at) at = find();
+    if (!at) return std::nullopt;
+    const Entry& head = entries_[*at];
+    std::vector<const Entry*> group{&head};
+    if (pin_.first == head.seq) {
+      // Handed out before (or in flight at the crash): the same range again.
+      for (size_t i = *at + 1; i < entries_.size() && entries_[i].seq <= pin_.last; ++i) {
+        if (entries_[i].done || entries_[i].seq != group.back()->seq + 1) break;
+        group.push_back(&entries_[i]);
+      }
+      if (group.back()->seq != pin_.last)
+        logging::get("wal")->error("the group of batches {}..{} handed out for one insert is incomplete in the "
+                                   "buffer (up to {}); sending what is left",
+                                   pin_.first, pin_.last, group.back()->seq);
+    } else if (limits.max_rows > 0 && hasRowBoundaries(head.header)) {
+      uint64_t rows = head.header.rows, bytes = head.body_bytes;
+      for (size_t i = *at + 1; i < entries_.size(); ++i) {
+        const Entry& e = entries_[i];
+        if (e.done || e.seq != group.back()->seq + 1 || !sameInsert(e.header, head.header) ||
+            !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
+            bytes + e.body_bytes > limits.max_bytes)
+          break;
+        rows += e.header.rows;
+        bytes += e.body_bytes;
+        group.push_back(&e);
+      }
     }
-    path = segments_.at(e->segment).path;
-    offset = e->offset;
+    if (pin_.first != head.seq) pin_ = Pin{head.seq, group.back()->seq, false};
+    persisted = pin_.persisted;
+    for (const Entry* e : group)
+      pieces.push_back(Piece{e->seq, e->header.rows, e->header, e->body,
+                             e->body ? fs::path() : segments_.at(e->segment).path, e->offset, e->recovered});
   }
-  // The read runs outside the lock; the entry cannot go away meanwhile, as
-  // only the caller (the sender) completes it.
-  try {
-    b.body = readBody(path, offset, b.seq, b.header.rows);
-  } catch (const std::exception& ex) {
-    ++stats_.read_errors;
-    b.body.clear();
-    b.read_error = ex.what();
+  // Reads and copies run outside the lock; the entries cannot go away
+  // meanwhile, as only the caller (the sender) completes them.
+  std::vector<std::string> read(pieces.size());
+  std::string read_error;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (pieces[i].body) continue;
+    try {
+      read[i] = readBody(pieces[i].path, pieces[i].offset, pieces[i].seq, pieces[i].rows);
+    } catch (const std::exception& ex) {
+      ++stats_.read_errors;
+      if (i > 0 && !persisted) {
+        // Not promised to anyone yet: the group ends before the unreadable
+        // batch, which then comes first in the next group, alone.
+        pieces.resize(i);
+        read.resize(i);
+        std::lock_guard lock(mutex_);
+        pin_.last = pieces.back().seq;
+        break;
+      }
+      read_error = ex.what();
+      break;
+    }
+  }
+  if (pieces.size() > 1 && !persisted) {
+    std::lock_guard commit_lock(commit_mutex_);
+    persistState(committed_seq_, pieces.back().seq);  // throws kIo: nothing handed out, the pin stays in memory
+    std::lock_guard lock(mutex_);
+    pin_.persisted = true;
+  }
+
+  BufferedBatch b;
+  b.seq = pieces.front().seq;
+  b.last_seq = pieces.back().seq;
+  b.header = std::move(pieces.front().header);
+  if (!read_error.empty()) {
+    b.read_error = std::move(read_error);
+    for (size_t i = 1; i < pieces.size(); ++i) b.header.rows += pieces[i].rows;
+    for (const auto& p : pieces) b.recovered = b.recovered || p.recovered;
+    b.header.row_ends.clear();
+    b.header.row_days.clear();
+    return b;
+  }
+  auto bodyOf = [&](size_t i) -> const std::string& { return pieces[i].body ? *pieces[i].body : read[i]; };
+  b.recovered = pieces.front().recovered;
+  if (pieces.size() == 1) {
+    b.body = pieces[0].body ? *pieces[0].body : std::move(read[0]);
+    return b;
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) total += bodyOf(i).size();
+  b.body.reserve(total);
+  b.body = bodyOf(0);
+  for (size_t i = 1; i < pieces.size(); ++i) {
+    const uint32_t base = static_cast<uint32_t>(b.body.size());
+    b.body += bodyOf(i);
+    b.header.rows += pieces[i].rows;
+    for (uint32_t end : pieces[i].header.row_ends) b.header.row_ends.push_back(base + end);
+    b.header.row_days.insert(b.header.row_days.end(), pieces[i].header.row_days.begin(),
+                             pieces[i].header.row_days.end());
+    b.recovered = b.recovered || pieces[i].recovered;
   }
   return b;
 }
 
-void DiskBuffer::commit(uint64_t seq, bool committed) {
+void DiskBuffer::commit(uint64_t first_seq, uint64_t last_seq, bool committed) {
   std::lock_guard commit_lock(commit_mutex_);
   uint64_t new_committed = 0;
+  uint64_t group_last = 0;
   {
     std::lock_guard lock(mutex_);
     for (auto& e : entries_)
-      if (e.seq == seq) {
+      if (e.seq >= first_seq && e.seq <= last_seq) {
         if (e.recovered && !e.done && replay_progress_) {
           replay_progress_->add(1);
           if (replay_progress_->done() == stats_.recovered_batches.load()) replay_progress_->finish();
@@ -519,12 +623,19 @@ void DiskBuffer::commit(uint64_t seq, bool committed) {
       if (!e.done) break;
       new_committed = e.seq;
     }
+    if (pin_.first != 0) {
+      bool pin_done = true;
+      for (const auto& e : entries_)
+        if (e.seq >= pin_.first && e.seq <= pin_.last && !e.done) pin_done = false;
+      if (pin_done) pin_ = Pin{};
+      else if (pin_.persisted) group_last = pin_.last;
+    }
   }
   if (new_committed == committed_seq_) return;
   // Written before anything is released: if this throws, the entries stay
   // (marked done) with their callbacks, and the next commit() writes it again.
   try {
-    persistState(new_committed);
+    persistState(new_committed, group_last);
   } catch (...) {
     ++stats_.commit_errors;
     throw;
@@ -562,8 +673,11 @@ void DiskBuffer::commit(uint64_t seq, bool committed) {
     }
 }
 
-void DiskBuffer::persistState(uint64_t committed_seq) {
+void DiskBuffer::persistState(uint64_t committed_seq, uint64_t group_last) {
   nlohmann::json state = {{"version", 1}, {"instance", instance_}, {"committed_seq", committed_seq}};
+  // An optional key: a reader without groups ignores it (and would resend the
+  // group batch by batch, so a downgrade may store those rows twice).
+  if (group_last > committed_seq) state["group_last"] = group_last;
   writeFileAtomically(options_.dir / "state.json", state.dump(),
                       options_.fsync == FsyncPolicy::kNever ? Durability::kNoFsync : Durability::kFsync);
 }

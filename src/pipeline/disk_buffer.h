@@ -9,7 +9,9 @@
 // rather than stored twice.
 //
 // On disk (dir/):
-//   state.json               {"version":1,"instance":"<hex>","committed_seq":N}, written tmp+fsync+rename
+//   state.json               {"version":1,"instance":"<hex>","committed_seq":N[,"group_last":M]},
+//                            written tmp+fsync+rename; group_last names the last batch of a group
+//                            handed out for one insert and not committed yet (see nextGroup)
 //   wal-<first seq>.seg      records: magic "KOBW", version, seq, header and body lengths, crc32, header, body
 // A torn record at the tail of the newest segment (a crash mid-append) is
 // truncated away; a corrupt record elsewhere ends that segment's replay and
@@ -31,15 +33,18 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/progress.h"
@@ -71,14 +76,25 @@ struct BatchHeader {
   std::vector<int32_t> row_days;
 };
 
+// One batch, or a group of consecutive batches merged into one insert
+// (nextGroup): seq..last_seq, their rows concatenated in order.
 struct BufferedBatch {
   uint64_t seq = 0;
+  uint64_t last_seq = 0;  // == seq for a single batch
   BatchHeader header;
   std::string body;
-  bool recovered = false;  // found in the log at start: it may already be in the store
+  bool recovered = false;  // found in the log at start (any of the group): it may already be in the store
   // Set when the body could not be read back from disk (I/O error, checksum
   // mismatch): body is empty and the sender decides what to do.
   std::string read_error;
+};
+
+// How far nextGroup() merges: consecutive batches for the same table,
+// columns and format while the group stays within both bounds. 0 rows: one
+// batch per group.
+struct GroupLimits {
+  uint64_t max_rows = 0;
+  uint64_t max_bytes = 0;
 };
 
 // Called once per batch: true when committed to the store, false when it was
@@ -110,18 +126,43 @@ class DiskBuffer {
   // number. Throws kBufferFull when it cannot fit within `wait`, kShuttingDown
   // after close(), kIo when the disk refused it (rolled back: nothing of it
   // will be replayed, and `on_commit` is not kept).
-  uint64_t append(const BatchHeader& header, std::string_view body, CommitCallback on_commit = {},
+  // The rvalue form takes the body into the memory cache without a copy when
+  // the append succeeds and the cache has room (`body` is then moved from);
+  // otherwise `body` is left as it was, so a caller can keep its batch open.
+  uint64_t append(const BatchHeader& header, std::string&& body, CommitCallback on_commit = {},
                   std::chrono::milliseconds wait = std::chrono::seconds(5));
+  template <class Body>
+    requires std::convertible_to<const Body&, std::string_view>
+  uint64_t append(const BatchHeader& header, const Body& body, CommitCallback on_commit = {},
+                  std::chrono::milliseconds wait = std::chrono::seconds(5)) {
+    return append(header, std::string(std::string_view(body)), std::move(on_commit), wait);
+  }
 
   // The oldest batch with seq > after_seq not committed yet; waits up to `wait`.
-  std::optional<BufferedBatch> next(uint64_t after_seq, std::chrono::milliseconds wait);
+  std::optional<BufferedBatch> next(uint64_t after_seq, std::chrono::milliseconds wait) {
+    return nextGroup(after_seq, {}, wait);
+  }
 
-  // Marks `seq` as done (committed = in the store; false = dead-lettered),
-  // persists the committed watermark once every earlier batch is done, drops
-  // segments wholly behind it, and runs the batch's callbacks. Throws kIo when
-  // state.json cannot be written: the batch stays marked done and nothing is
+  // The next insert: the oldest batch with seq > after_seq not done yet,
+  // followed by the batches right behind it that are already in the buffer
+  // for the same table, columns and format, within `limits` (it never waits
+  // for more). Exactly once across crashes needs the same group again after
+  // any failure, with the same token: a group handed out stays pinned until
+  // it is committed (asking again returns the same range), and a group of
+  // more than one batch is recorded in state.json before it is returned
+  // (throws kIo when that fails; nothing was handed out). After a restart the
+  // recorded group is replayed as it was; with none recorded, the first batch
+  // after the committed one goes alone, as it may have gone before the crash.
+  std::optional<BufferedBatch> nextGroup(uint64_t after_seq, GroupLimits limits, std::chrono::milliseconds wait);
+
+  // Marks first..last as done (committed = in the store; false =
+  // dead-lettered), persists the committed watermark once every earlier batch
+  // is done (one state.json write for the whole group), drops segments wholly
+  // behind it, and runs the batches' callbacks in order. Throws kIo when
+  // state.json cannot be written: the batches stay marked done and nothing is
   // released, so calling commit() again (or committing a later batch) retries.
-  void commit(uint64_t seq, bool committed = true);
+  void commit(uint64_t first_seq, uint64_t last_seq, bool committed);
+  void commit(uint64_t seq, bool committed = true) { commit(seq, seq, committed); }
 
   // Wakes waiters and refuses further appends. Idempotent.
   void close();
@@ -144,13 +185,16 @@ class DiskBuffer {
     uint64_t offset;        // record start within the segment
     uint64_t record_bytes;  // whole record on disk
     BatchHeader header;
-    std::optional<std::string> body;  // cached copy, if within the memory budget
+    // The body, if within the memory cache's budget; shared so the sender can
+    // take it without a copy under the lock.
+    std::shared_ptr<const std::string> body;
     bool recovered = false;
     bool done = false;
     bool committed = false;  // done because the store has it (not dead-lettered)
     std::vector<CommitCallback> callbacks;
     // When it was appended (or found at start): the age of what is unsent.
     std::chrono::steady_clock::time_point appended_at = std::chrono::steady_clock::now();
+    uint64_t body_bytes = 0;
   };
   struct Segment {
     uint64_t first_seq;
@@ -163,7 +207,7 @@ class DiskBuffer {
   void replaySegment(Segment& seg, bool newest);
   void openNewSegment(uint64_t first_seq);  // append_mutex_ held
   void sealActiveSegment();                 // append_mutex_ held
-  void persistState(uint64_t committed_seq);
+  void persistState(uint64_t committed_seq, uint64_t group_last = 0);
   std::vector<std::filesystem::path> dropCommittedSegmentsLocked();
   static std::string readBody(const std::filesystem::path& segment, uint64_t offset, uint64_t seq, uint64_t rows);
 
@@ -185,6 +229,12 @@ class DiskBuffer {
   std::atomic<uint64_t> pending_bytes_{0};
   std::atomic<uint64_t> pending_batches_{0};
   uint64_t cached_bytes_ = 0;
+  // The group handed out and not committed yet (first == 0: none); mutex_.
+  // persisted: recorded in state.json (groups of more than one batch).
+  struct Pin {
+    uint64_t first = 0, last = 0;
+    bool persisted = false;
+  } pin_;
   std::chrono::steady_clock::time_point last_sync_{};
   bool closed_ = false;
   DiskBufferStats stats_;

@@ -23,6 +23,11 @@ Pipeline::Pipeline(store::IStore& store, const PipelineTargets& targets, Pipelin
     metric_encoders[type] = std::make_shared<const MetricEncoder>(target.table, target.columns, metricBindings(type));
 
   if (options_.sender.dead_letter_dir.empty()) options_.sender.dead_letter_dir = options_.buffer.dir / "dead";
+  // Batches waiting behind an insert are merged into the next one up to a full batch's size.
+  if (options_.sender.merge_max_rows == 0) {
+    options_.sender.merge_max_rows = options_.batch.max_rows;
+    options_.sender.merge_max_bytes = options_.batch.max_bytes;
+  }
   buffer_ = std::make_unique<DiskBuffer>(options_.buffer);
   sender_ = std::make_unique<StoreSender>(store, *buffer_, options_.sender, std::move(observe_latency));
   logs_ = std::make_unique<Batcher<LogRecord>>(log_encoder, *buffer_, options_.batch);

@@ -26,6 +26,13 @@ std::string_view bodyOf(const BufferedBatch& batch, const std::string& part_body
   return whole ? std::string_view(batch.body) : std::string_view(part_body);
 }
 
+// "5", or "5..8" for a group of batches merged into one insert: in logs,
+// dead-letter names and the deduplication token.
+std::string seqName(const BufferedBatch& batch) {
+  return batch.last_seq > batch.seq ? std::to_string(batch.seq) + ".." + std::to_string(batch.last_seq)
+                                    : std::to_string(batch.seq);
+}
+
 }  // namespace
 
 StoreSender::StoreSender(store::IStore& store, DiskBuffer& buffer, SenderOptions options, LatencyObserver observe)
@@ -88,10 +95,12 @@ void StoreSender::run() {
   while (!stopping_) {
     // Nothing thrown here may end the thread (std::terminate) or skip a batch.
     try {
-      auto batch = buffer_.next(last_seq, std::chrono::milliseconds(200));
+      auto batch = buffer_.nextGroup(last_seq, {options_.merge_max_rows, options_.merge_max_bytes},
+                                     std::chrono::milliseconds(200));
       if (!batch) continue;
+      if (batch->last_seq < batch->seq) batch->last_seq = batch->seq;
       if (process(*batch)) {
-        last_seq = batch->seq;
+        last_seq = batch->last_seq;
         delay = options_.backoff_initial;
       }
     } catch (const std::exception& e) {
@@ -116,7 +125,7 @@ bool StoreSender::process(const BufferedBatch& batch) {
     }
     if (++read_failures_ < options_.read_retries) {
       log->warn("batch {} ({} rows into {}) cannot be read back from the disk buffer (attempt {} of {}): {}",
-                batch.seq, batch.header.rows, batch.header.table, read_failures_, options_.read_retries,
+                seqName(batch), batch.header.rows, batch.header.table, read_failures_, options_.read_retries,
                 batch.read_error);
       auto d = options_.backoff_initial * (1 << std::min(read_failures_, 10));
       sleepFor(std::min(d, options_.backoff_max));
@@ -128,26 +137,31 @@ bool StoreSender::process(const BufferedBatch& batch) {
     stats_.rows_unreadable += batch.header.rows;
     log->error("batch {} ({} rows into {}) is unreadable in the disk buffer after {} attempts and is lost "
                "(counted in kobs_records_dropped_total{{reason=\"unreadable\"}}): {}",
-               batch.seq, batch.header.rows, batch.header.table, read_failures_, batch.read_error);
-    return commitDurably(batch.seq, false);
+               seqName(batch), batch.header.rows, batch.header.table, read_failures_, batch.read_error);
+    return commitDurably(batch, false);
   }
 
   Part whole;
   whole.rows = batch.header.rows;
   whole.row_ends = batch.header.row_ends;
   whole.row_days = batch.header.row_days;
-  whole.base_token = "kobs-" + buffer_.instanceId() + "-" + std::to_string(batch.seq);
+  // A group's token names its range: the buffer records a group before it is
+  // sent and replays it whole, so a replay carries the same token.
+  whole.base_token = "kobs-" + buffer_.instanceId() + "-" + seqName(batch);
   whole.token = whole.base_token;
   Outcome o = sendPart(batch, whole, 0);
   if (o == Outcome::kStopped) return false;
-  if (!commitDurably(batch.seq, o == Outcome::kStored)) return false;
-  if (o == Outcome::kStored) ++stats_.batches_committed;
+  if (!commitDurably(batch, o == Outcome::kStored)) return false;
+  const uint64_t batches = batch.last_seq - batch.seq + 1;
+  if (o == Outcome::kStored) stats_.batches_committed += batches;
+  ++stats_.inserts_committed;
+  if (batches > 1) stats_.batches_merged += batches;
   {  // a batch set aside in part may still have stored rows: wake readers either way
     for (const auto& listener : listeners_) {
       try {
         listener(batch.header.table, batch.header.rows);
       } catch (const std::exception& e) {
-        log->error("a commit listener threw after batch {}: {}", batch.seq, e.what());
+        log->error("a commit listener threw after batch {}: {}", seqName(batch), e.what());
       }
     }
   }
@@ -200,7 +214,7 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
       error = e.what();
     }
     countFailure(failure);
-    const std::string what = fmt::format("batch {}{} ({} rows into {})", batch.seq, part.label, part.rows,
+    const std::string what = fmt::format("batch {}{} ({} rows into {})", seqName(batch), part.label, part.rows,
                                          batch.header.table);
     switch (failure) {
       case InsertFailure::kPermanent:
@@ -341,7 +355,7 @@ StoreSender::Outcome StoreSender::deadLetterDurably(const BufferedBatch& batch, 
       if (attempt == 0 || attempt % 10 == 0)
         logging::get("sender")->error("cannot write dead-letter copy of batch {}{} (attempt {}); the batch stays "
                                       "in the buffer until it can: {}",
-                                      batch.seq, part.label, attempt + 1, e.what());
+                                      seqName(batch), part.label, attempt + 1, e.what());
       if (!backoff(delay)) break;
     }
   }
@@ -353,7 +367,7 @@ void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, 
   fs::create_directories(options_.dead_letter_dir, ec);
   if (ec)
     throw Exception(ErrorCode::kIo, "cannot create {}: {}", options_.dead_letter_dir.string(), ec.message());
-  const std::string base = "batch-" + std::to_string(batch.seq) + part.label;
+  const std::string base = "batch-" + seqName(batch) + part.label;
   // The rows first, then the description: a .json names a complete batch.
   writeFileAtomically(options_.dead_letter_dir / (base + ".rowbinary"), bodyOf(batch, part.body, part.whole));
   nlohmann::json meta = {{"version", 1},
@@ -367,18 +381,19 @@ void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, 
   writeFileAtomically(options_.dead_letter_dir / (base + ".json"), meta.dump(2) + "\n");
 }
 
-bool StoreSender::commitDurably(uint64_t seq, bool stored) {
+bool StoreSender::commitDurably(const BufferedBatch& batch, bool stored) {
   auto delay = options_.backoff_initial;
   for (int attempt = 0;; ++attempt) {
     try {
-      buffer_.commit(seq, stored);
+      buffer_.commit(batch.seq, batch.last_seq, stored);
       return true;
     } catch (const std::exception& e) {
       // The insert stands (a replay of it is deduplicated by its token); only
       // the record of it failed. Retry the record, never the verdict.
       ++stats_.commit_errors;
       if (attempt == 0 || attempt % 10 == 0)
-        logging::get("sender")->error("batch {} is {} but recording it failed (attempt {}); retrying: {}", seq,
+        logging::get("sender")->error("batch {} is {} but recording it failed (attempt {}); retrying: {}",
+                                      seqName(batch),
                                       stored ? "in the store" : "set aside", attempt + 1, e.what());
       if (!backoff(delay)) return false;
     }

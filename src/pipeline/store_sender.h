@@ -1,8 +1,13 @@
-// StoreSender: drains the disk buffer into the store, one batch at a time, in
-// order. Each insert carries the token kobs-<buffer instance>-<seq>, so a
-// batch re-sent after a crash or a lost response is deduplicated by
-// ClickHouse (and counted once: a deduplicated insert adds nothing to
-// rows_committed).
+// StoreSender: drains the disk buffer into the store, one insert at a time,
+// in order. An insert is one batch, or (merge_max_rows > 0) the consecutive
+// batches already waiting for the same table merged up to the merge bounds:
+// a client that seals one small batch per request (OTLP with durable
+// acknowledgement) is then stored in large inserts once the store lags. Each
+// insert carries the token kobs-<buffer instance>-<seq> (or -<first>..<last>
+// for a group, which the buffer records and replays whole: see
+// DiskBuffer::nextGroup), so an insert re-sent after a crash or a lost
+// response is deduplicated by ClickHouse (and counted once: a deduplicated
+// insert adds nothing to rows_committed).
 //
 // Every failure is classified (store/error_class.h), logged with the batch,
 // table and cause, counted by class, and then:
@@ -52,10 +57,15 @@ struct SenderOptions {
   int short_write_retries = 3;            // attempts of a short-written batch before it is bisected
   size_t max_partitions_per_insert = 50;  // partition days per insert after a too-many-partitions refusal
   int read_retries = 5;                   // re-reads of a body the buffer could not read before it is given up
+  // Bounds of one insert made of several waiting batches; 0 rows: one batch per insert.
+  uint64_t merge_max_rows = 0;
+  uint64_t merge_max_bytes = 0;
 };
 
 struct SenderStats {
   std::atomic<uint64_t> batches_committed{0};
+  std::atomic<uint64_t> inserts_committed{0};  // inserts done (stored or set aside), one per batch or group
+  std::atomic<uint64_t> batches_merged{0};     // batches that went into an insert with others
   std::atomic<uint64_t> rows_committed{0};  // rows newly stored (deduplicated replays excluded)
   std::atomic<uint64_t> batches_deduplicated{0};
   std::atomic<uint64_t> rows_deduplicated{0};
@@ -120,7 +130,7 @@ class StoreSender {
   Outcome bisect(const BufferedBatch& batch, const Part& part, int depth);
   Outcome deadLetterDurably(const BufferedBatch& batch, const Part& part, const std::string& error);
   void writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error);
-  bool commitDurably(uint64_t seq, bool stored);
+  bool commitDurably(const BufferedBatch& batch, bool stored);
   bool backoff(std::chrono::milliseconds& current);  // false when stopping
   bool sleepFor(std::chrono::milliseconds d);       // false when stopping
   void countFailure(store::InsertFailure f);
