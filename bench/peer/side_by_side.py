@@ -499,7 +499,7 @@ def pod_logs(args):
     out = {}
     extra = sum((["--set", s] for s in args.kobs_set), [])
     try:
-        if not args.only_rate:
+        if not args.only_rate and not args.only_kobs:
             # The Collector.
             root = os.path.join(work, "c")
             files = pod_files(root)
@@ -518,6 +518,8 @@ def pod_logs(args):
                                                     args.lines)
                 finally:
                     stop(proc)
+        out.setdefault("collector", None)
+        if not args.only_rate:
             # kobs.
             root = os.path.join(work, "k")
             files = pod_files(root)
@@ -571,6 +573,9 @@ def pod_logs(args):
     c, k = out["collector"], out["kobs"]
     if c and k:
         print_pod_table(args, work, c, k)
+    elif k:
+        print(f"kobs collect (pod_logs) alone: {k['rows'] / k['cpu']:,.0f} lines/CPU-s, RSS max {k['rss_max']:.0f} MiB, "
+              f"mean {k['rss_mean']:.0f} MiB, VmHWM {k['hwm']:.0f} MiB")
     if "kobs_rate" in out:
         r = out["kobs_rate"]
         print(f"kobs collect at a paced {r['achieved']:,.0f} lines/s for {r['write_s']:.1f} s (store.kind=clickhouse): "
@@ -616,6 +621,7 @@ def main():
     p.add_argument("--rate", type=float, default=100000, help="lines/s of the paced kobs-only run")
     p.add_argument("--rate-seconds", type=float, default=20, help="length of the paced run (0: skip)")
     p.add_argument("--only-rate", action="store_true", help="only the paced kobs run (for tuning its RSS)")
+    p.add_argument("--only-kobs", action="store_true", help="skip the Collector (for tuning kobs)")
     args = ap.parse_args()
     otlp(args) if args.cmd == "otlp" else pod_logs(args)
 

@@ -12,7 +12,10 @@
 // (ClickStack + the krateo_events view, event rows), kobs+logs (same tables,
 // non-event rows), kobs+noidx (kobs+events with
 // materialize_skip_indexes_on_insert=0), kobs+64k (kobs+events with
-// max_compress_block_size=65536: smaller write buffers per column and index file).
+// max_compress_block_size=65536: smaller write buffers per column and index file),
+// kobs+compact (kobs+noidx with min_bytes_for_wide_part=1GiB on both tables:
+// every inserted part compact, one data file instead of one per column). After
+// each setup it prints the part types its inserts wrote.
 //
 // Usage: bench_insert_profile [rows=10000] [inserts=20] [variants=0,1,2,3,4] [top=25]
 #include <time.h>
@@ -64,7 +67,7 @@ std::map<std::string, double> events(store::IStore& s) {
 
 int main(int argc, char** argv) {
   size_t rows = 10000, inserts = 20, top = 25;
-  std::vector<int> variants{0, 1, 2, 3, 4, 5};
+  std::vector<int> variants{0, 1, 2, 3, 4, 5, 6};
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a.starts_with("--")) continue;
@@ -82,11 +85,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  static const char* kLabels[] = {"clickstack", "exporter", "kobs+events", "kobs+logs", "kobs+noidx", "kobs+64k"};
+  static const char* kLabels[] = {"clickstack", "exporter", "kobs+events", "kobs+logs",
+                                  "kobs+noidx", "kobs+64k",   "kobs+compact"};
   const auto dir = std::filesystem::temp_directory_path() / fmt::format("kobs-insert-profile-{}", getpid());
   std::map<std::string, std::unique_ptr<store::EmbeddedStore>> stores;
   for (int variant : variants) {
-    const std::string database = variant == 1 ? "p_exporter" : variant == 0 ? "p_clickstack" : "p_kobs";
+    const std::string database = variant == 1   ? "p_exporter"
+                                 : variant == 0 ? "p_clickstack"
+                                 : variant == 6 ? "p_compact"
+                                                : "p_kobs";
     auto& st = stores[database];
     if (!st) {
       store::EmbeddedOptions o;
@@ -99,6 +106,9 @@ int main(int argc, char** argv) {
       so.variant = variant == 1 ? store::schema::Variant::kExporter : store::schema::Variant::kClickStack;
       so.krateo_events = variant >= 2;
       store::schema::SchemaManager::apply(*st, so);
+      if (variant == 6)
+        for (const char* t : {"otel_logs", "krateo_events"})
+          st->execute(fmt::format("ALTER TABLE {}.{} MODIFY SETTING min_bytes_for_wide_part = 1073741824", database, t));
       st->execute("SYSTEM STOP MERGES");
     }
     auto layout = store::schema::describeTable(*st, database, "otel_logs");
@@ -115,7 +125,7 @@ int main(int argc, char** argv) {
       req.rows = rows;
       req.deduplication_token = fmt::format("profile-{}-{}-{}", getpid(), variant, n);
       // Explicit either way: the store's default (store.embedded.skip_indexes_on_insert) is off.
-      req.settings.emplace_back("materialize_skip_indexes_on_insert", variant == 4 ? "0" : "1");
+      req.settings.emplace_back("materialize_skip_indexes_on_insert", variant == 4 || variant == 6 ? "0" : "1");
       if (variant == 5) req.settings.emplace_back("max_compress_block_size", "65536");
       st->insert(req);
     };
@@ -147,6 +157,13 @@ int main(int argc, char** argv) {
       const bool ns = timers[i].second.find("Nanoseconds") != std::string::npos;
       std::cout << fmt::format("  {:>10.2f}  {}\n", timers[i].first / (ns ? 1e6 : 1e3), timers[i].second);
     }
+    std::cout << "parts written: "
+              << st->query(fmt::format("SELECT arrayStringConcat(groupArray(concat(table, ' ', part_type, ' ', "
+                                       "toString(c))), ', ') FROM (SELECT table, part_type, count() c FROM "
+                                       "system.parts WHERE database = '{}' AND active GROUP BY table, part_type)",
+                                       database),
+                           "TabSeparated")
+                     .data;
     std::cout << "counts per insert:\n";
     for (size_t i = 0; i < std::min(top, counts.size()); ++i)
       std::cout << fmt::format("  {:>12.0f}  {}\n", counts[i].first, counts[i].second);
