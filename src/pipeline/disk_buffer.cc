@@ -424,8 +424,10 @@ uint64_t DiskBuffer::append(const BatchHeader& header, std::string&& body, Commi
     std::lock_guard lock(mutex_);
     Entry e{seq, segment, offset, record_bytes, header, nullptr, false, false, false, {}};
     e.body_bytes = body.size();
-    if (cached_bytes_ + body.size() <= options_.memory_cache_bytes) {
-      cached_bytes_ += body.size();
+    // Counted by capacity: a body taken from a growing buffer may hold up to
+    // twice its size, and the budget is memory, not bytes of rows.
+    if (cached_bytes_ + body.capacity() <= options_.memory_cache_bytes) {
+      cached_bytes_ += body.capacity();
       e.body = std::make_shared<const std::string>(std::move(body));  // taken, not copied
     }
     if (on_commit) e.callbacks.push_back(std::move(on_commit));
@@ -647,7 +649,7 @@ void DiskBuffer::commit(uint64_t first_seq, uint64_t last_seq, bool committed) {
     while (!entries_.empty() && entries_.front().seq <= new_committed) {
       Entry& f = entries_.front();
       pending_bytes_ -= f.record_bytes;
-      if (f.body) cached_bytes_ -= f.body->size();
+      if (f.body) cached_bytes_ -= f.body->capacity();
       ++stats_.committed_batches;
       to_run.emplace_back(std::move(f.callbacks), f.committed);
       entries_.pop_front();
