@@ -24,6 +24,7 @@ serve::mcp::ToolsOptions mcpToolsOptions(const KobsConfig& c, bool server_store)
   o.max_rows = c.mcp.max_rows;
   o.max_bytes = c.mcp.max_bytes;
   o.query_timeout = c.mcp.query_timeout;
+  o.rewrite_queries = c.mcp.rewrite_queries;
   o.server_store = server_store;
   return o;
 }

@@ -21,6 +21,7 @@ std::vector<KeySpec> configKeys() {
       {"mcp.max_bytes", KeyType::kBytes, "4MiB", "Bytes of rows an MCP tool result holds at most.", {}},
       {"mcp.max_sessions", KeyType::kInt, "1000", "MCP sessions kept at most; the least recently used is dropped for a new one.", {}},
       {"mcp.session_idle_timeout", KeyType::kDuration, "30m", "An MCP session without a request (or open stream) this long is dropped.", {}},
+      {"mcp.rewrite_queries", KeyType::kBool, "true", "Run MCP queries on the logs table through the columns materialized from a map lookup (ClickStack's __hdx_materialized_*) and the text index of a map's key=value items, where the table has them: the same result, a fraction of the bytes read. false: as written.", {}},
       {"mcp.keepalive", KeyType::kDuration, "25s", "Period of the keepalive comment on MCP server streams (GET /mcp, /sse).", {}},
   };
 }
@@ -71,6 +72,7 @@ McpConfig loadConfig(const config::Values& v, const std::map<std::string, std::s
   if (c.max_bytes == 0) throw Exception(ErrorCode::kBadConfig, "config key mcp.max_bytes: must be positive");
   c.session_idle_timeout = v.duration("mcp.session_idle_timeout");
   c.keepalive = v.duration("mcp.keepalive");
+  c.rewrite_queries = v.boolean("mcp.rewrite_queries");
   if (c.keepalive.count() <= 0) throw Exception(ErrorCode::kBadConfig, "config key mcp.keepalive: must be positive");
   return c;
 }

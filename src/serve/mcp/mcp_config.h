@@ -31,6 +31,7 @@ struct McpConfig {
   size_t max_sessions = 1000;
   std::chrono::milliseconds session_idle_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds keepalive{std::chrono::seconds(25)};
+  bool rewrite_queries = true;
 };
 
 std::vector<config::KeySpec> configKeys();

@@ -125,6 +125,8 @@ McpTools::McpTools(store::IStore& readonly, ToolsOptions options, metrics::Regis
     query_seconds_ = &metrics->histogram("kobs_mcp_query_duration_seconds",
                                          "Time of the store queries MCP tools run.",
                                          metrics::Histogram::defaultSecondsBuckets());
+    rewritten_ = &metrics->counter("kobs_mcp_queries_rewritten_total",
+                                   "MCP queries run through the logs table's materialized lookups or items index.");
     truncated_ = &metrics->counter("kobs_mcp_results_truncated_total",
                                    "Tool results cut at mcp.max_rows or mcp.max_bytes.");
     killed_ = &metrics->counter("kobs_mcp_queries_killed_total",
@@ -486,7 +488,53 @@ std::string McpTools::runQuery(const Json& args, CallContext* context) {
   const std::string bound = bindParams(query, params);
   auto verdict = sql_guard::checkReadOnly(bound);
   if (!verdict.accepted()) throw ToolFailure{"Query execution failed: " + verdict.refusal->text()};
-  return dumpText(capped(verdict.statement.sql, verdict.statement.has_settings_clause, context));
+  return dumpText(capped(accelerated(verdict.statement.sql), verdict.statement.has_settings_clause, context));
+}
+
+std::string McpTools::accelerated(const std::string& sql) {
+  if (!options_.rewrite_queries) return sql;
+  std::shared_ptr<const Accelerators> acc;
+  {
+    std::lock_guard lock(accelerators_mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (!accelerators_ || now - accelerators_loaded_ > std::chrono::minutes(1)) {
+      accelerators_loaded_ = now;
+      try {
+        store::Settings settings;
+        if (options_.server_store) settings = {{"readonly", "1"}};
+        auto r = store_.query(acceleratorsSql(options_.database, options_.logs_table), "JSONCompactEachRow", settings);
+        std::vector<std::array<std::string, 3>> rows;
+        std::string_view data = r.data;
+        while (!data.empty()) {
+          const size_t nl = data.find('\n');
+          const std::string_view line = data.substr(0, nl);
+          data = nl == std::string_view::npos ? std::string_view() : data.substr(nl + 1);
+          if (line.empty()) continue;
+          auto row = Json::parse(line);
+          rows.push_back({row.at(0).get<std::string>(), row.at(1).get<std::string>(), row.at(2).get<std::string>()});
+        }
+        accelerators_ =
+            std::make_shared<const Accelerators>(parseAccelerators(options_.database, options_.logs_table, rows));
+      } catch (const std::exception& e) {
+        // The query runs as written; the next call after a minute tries again.
+        logging::get("mcp")->warn("could not read the accelerators of {}.{}: {}", options_.database,
+                                  options_.logs_table, e.what());
+        if (!accelerators_) accelerators_ = std::make_shared<const Accelerators>();
+      }
+    }
+    acc = accelerators_;
+  }
+  const auto rewritten = rewriteForAccelerators(sql, *acc);
+  if (!rewritten) return sql;
+  // The rewrite only adds column names and has(); vetted again all the same.
+  auto verdict = sql_guard::checkReadOnly(*rewritten);
+  if (!verdict.accepted()) {
+    logging::get("mcp")->warn("rewritten query refused ({}), running it as written", verdict.refusal->text());
+    return sql;
+  }
+  if (rewritten_) rewritten_->inc();
+  logging::get("mcp")->debug("query rewritten: {}", verdict.statement.sql);
+  return verdict.statement.sql;
 }
 
 std::string McpTools::compositionTimeline(const Json& args, CallContext* context) {
@@ -549,7 +597,7 @@ std::string McpTools::podErrors(const Json& args, CallContext* context) {
       fmt::arg("ns_event", ns ? " AND JSONExtractString(Body, 'object', 'involvedObject', 'namespace') = " +
                                     store::quoteString(*ns)
                               : std::string()));
-  return dumpText(capped(sql, false, context));
+  return dumpText(capped(accelerated(sql), false, context));
 }
 
 std::string McpTools::schemaGuide() const {

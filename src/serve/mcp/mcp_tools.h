@@ -21,13 +21,15 @@
 //
 // Threading: call(), cancel(), list() and the resources are thread-safe; a
 // call blocks for the store's query (run it on a worker thread). The
-// page-token cache of list_tables is the only shared mutable state (mutex).
+// page-token cache of list_tables and the cached accelerators of the logs
+// table are the only shared mutable state (a mutex each).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -36,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/metrics.h"
+#include "serve/mcp/query_rewrite.h"
 #include "store/store.h"
 
 namespace kobs::serve::mcp {
@@ -59,6 +62,9 @@ struct ToolsOptions {
   // embedded store's connection is read-only already and takes them in the
   // statement's SETTINGS clause.
   bool server_store = false;
+  // Run queries on the logs table through its materialized lookups and the
+  // text index of its map items (query_rewrite.h).
+  bool rewrite_queries = true;
 };
 
 // One running tools/call: whether it was cancelled, and the tag of the query
@@ -109,6 +115,9 @@ class McpTools {
   // as {"columns", "rows", "truncated", ...}.
   Json capped(const std::string& statement, bool has_settings_clause, CallContext* context);
   std::string schemaGuide() const;
+  // `sql` rewritten for the logs table's accelerators (read from the store,
+  // cached for a minute), or `sql` itself.
+  std::string accelerated(const std::string& sql);
 
   store::IStore& store_;
   const ToolsOptions options_;
@@ -125,7 +134,12 @@ class McpTools {
   std::mutex pages_mutex_;
   std::map<std::string, PageState> pages_;
 
+  std::mutex accelerators_mutex_;
+  std::shared_ptr<const Accelerators> accelerators_;
+  std::chrono::steady_clock::time_point accelerators_loaded_;
+
   metrics::Histogram* query_seconds_ = nullptr;
+  metrics::Counter* rewritten_ = nullptr;
   metrics::Counter* truncated_ = nullptr;
   metrics::Counter* killed_ = nullptr;
 };
