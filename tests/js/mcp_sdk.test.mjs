@@ -11,7 +11,9 @@
 //     Accept header; mcp.auth_disabled here, auth is covered by
 //     tests/serve/mcp);
 //   - stdio: `kobs mcp --stdio` over the same data directory once the
-//     server stopped, through the SDK's StdioClientTransport.
+//     server stopped, through the SDK's StdioClientTransport; a long call
+//     cancelled by the SDK (notifications/cancelled) while it runs, its
+//     query gone from the store, other calls answered meanwhile.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -207,7 +209,8 @@ function seedCurl(t, kobs) {
 async function stdio(t, dataDir, expectedCount) {
   const transport = new StdioClientTransport({
     command: kobsBinary(),
-    args: ['mcp', '--stdio', '--data-dir', dataDir, '--set', 'log.level=warn'],
+    // A long query timeout: only the cancel can stop the long call below.
+    args: ['mcp', '--stdio', '--data-dir', dataDir, '--set', 'log.level=warn', '--set', 'mcp.query_timeout=600s'],
     stderr: 'pipe',
   });
   let stderr = '';
@@ -219,6 +222,21 @@ async function stdio(t, dataDir, expectedCount) {
     t.equal(tools.map((x) => x.name).sort(), TOOLS, 'stdio: tools/list');
     const r = parsed(await client.callTool({ name: 'run_query', arguments: { query: 'SELECT count() AS n FROM otel_logs' } }));
     t.equal(r.rows[0][0], expectedCount, `stdio: run_query sees the stored rows (${r.rows[0][0]})`);
+    // Cancellation while the call runs: the SDK sends notifications/cancelled
+    // when the signal aborts; kobs reads it while the query runs and kills it.
+    const LONG = 'SELECT sum(number) FROM numbers(1000000000000)';
+    const running = `SELECT count() AS n FROM system.processes WHERE query LIKE '%numbers(1000000000000)%' AND query NOT LIKE '%system.processes%'`;
+    const abort = new AbortController();
+    const long = client.callTool({ name: 'run_query', arguments: { query: LONG } }, undefined,
+                                 { signal: abort.signal, timeout: 900000 }).then(() => 'answered', (e) => `rejected: ${e.message}`);
+    // Other calls are answered while it runs (the reader does not wait for it).
+    await waitFor('the long query to run in the store', 120000, async () =>
+      parsed(await client.callTool({ name: 'run_query', arguments: { query: running } })).rows[0][0] === 1);
+    abort.abort('test cancels');
+    t.ok((await long).startsWith('rejected'), 'stdio: the SDK gave up the cancelled call');
+    await waitFor('the cancelled query to leave the store', 120000, async () =>
+      parsed(await client.callTool({ name: 'run_query', arguments: { query: running } })).rows[0][0] === 0);
+    t.ok(true, 'stdio: notifications/cancelled killed the running query');
   } catch (e) {
     t.ok(false, `stdio: ${e.message}\n${stderr}`);
   } finally {
