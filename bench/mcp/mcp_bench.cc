@@ -25,6 +25,8 @@
 #include <iostream>
 #include <optional>
 #include <regex>
+#include <sstream>
+#include <array>
 #include <string>
 #include <thread>
 #include <vector>
@@ -34,6 +36,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/logging.h"
+#include "serve/mcp/query_rewrite.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -219,6 +222,36 @@ void fill(const std::filesystem::path& dir, uint64_t rows) {
   }
 }
 
+// One statement on kobs's :8123: the body, and read_rows / read_bytes from
+// the JSON format's statistics (the embedded store's X-ClickHouse-Summary
+// counts the result's rows, not the rows read; chDB has no query_log).
+struct ChAnswer {
+  std::string body;
+  uint64_t read_rows = 0, read_bytes = 0;
+};
+ChAnswer chQuery(uint16_t port, const std::string& sql) {
+  ChAnswer a;
+  CURL* c = curl_easy_init();
+  const std::string url = fmt::format("http://127.0.0.1:{}/", port);
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, sql.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &append);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &a.body);
+  long code = 0;
+  const auto rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(c);
+  if (rc != CURLE_OK || code != 200) throw std::runtime_error(fmt::format(":8123 {}: {}", code, a.body.substr(0, 300)));
+  if (a.body.front() == '{') {
+    auto j = json::parse(a.body);
+    if (j.contains("statistics")) {
+      a.read_rows = j["statistics"].value("rows_read", uint64_t(0));
+      a.read_bytes = j["statistics"].value("bytes_read", uint64_t(0));
+    }
+  }
+  return a;
+}
+
 struct Server {
   std::string name;
   std::string url;
@@ -291,6 +324,30 @@ int main(int argc, char** argv) {
 
   std::cout << fmt::format("otel_logs rows: {} (otel_traces {}), generated in {:.1f} s; {} calls per query\n\n", rows,
                            rows / 10, load_s, requests);
+  // What the store does per query: as written (what mcp-clickhouse sends to
+  // :8123) and as kobs's MCP runs it (serve/mcp/query_rewrite.h, with the
+  // accelerators kobs reads from the table), from the result's statistics.
+  {
+    std::vector<std::array<std::string, 3>> acc_rows;
+    auto acc_answer = chQuery(ch_port, serve::mcp::acceleratorsSql("default", "otel_logs") + " FORMAT JSONCompactEachRow");
+    std::istringstream acc_in(acc_answer.body);
+    for (std::string line; std::getline(acc_in, line);)
+      if (!line.empty()) {
+        auto j = json::parse(line);
+        acc_rows.push_back({j[0], j[1], j[2]});
+      }
+    const auto acc = serve::mcp::parseAccelerators("default", "otel_logs", acc_rows);
+    std::cout << "| query | as written: read_rows | read MiB | as kobs MCP runs it: read_rows | read MiB | rewritten |\n"
+                 "|---|---|---|---|---|---|\n";
+    for (const auto& q : kQueries) {
+      const auto rewritten = serve::mcp::rewriteForAccelerators(q[1], acc);
+      const auto a = chQuery(ch_port, std::string(q[1]) + "\nFORMAT JSON");
+      const auto b = chQuery(ch_port, rewritten.value_or(q[1]) + "\nFORMAT JSON");
+      std::cout << fmt::format("| {} | {} | {:.1f} | {} | {:.1f} | {} |\n", q[0], a.read_rows, a.read_bytes / 1048576.0,
+                               b.read_rows, b.read_bytes / 1048576.0, rewritten ? "yes" : "no");
+    }
+    std::cout << "\n" << std::flush;
+  }
   std::cout << "| query | server | p50 ms | p99 ms | max ms | RSS MiB after |\n|---|---|---|---|---|---|\n" << std::flush;
   std::vector<std::vector<double>> p50(3);
   // Calls alternate between the servers, so a change in the machine's load
