@@ -50,9 +50,10 @@ const config::Table& configTable() {
       {"buffer.fsync_interval", KeyType::kDuration, "1s", "Interval for buffer.fsync=interval.", {}},
       {"buffer.memory_cache_bytes", KeyType::kBytes, "8MiB", "Batch bodies kept in memory for sending (by allocated size); older ones are read back from disk.", {}},
       {"batch.max_rows", KeyType::kInt, "10000", "A batch is sealed at this many rows...", {"KOBS_BATCH_MAX_ROWS"}},
-      {"batch.max_bytes", KeyType::kBytes, "2MiB", "...or this many encoded bytes (also the bound of one insert the sender merges from waiting batches)...", {}},
+      {"batch.max_bytes", KeyType::kBytes, "2MiB", "...or this many encoded bytes...", {}},
       {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old (the cap under load).", {"KOBS_BATCH_MAX_AGE"}},
       {"batch.linger", KeyType::kDuration, "5ms", "...or when no row has arrived for this long and the store is keeping up (an idle input is not held for batch.max_age).", {"KOBS_BATCH_LINGER"}},
+      {"sender.max_insert_bytes", KeyType::kBytes, "0", "Bound of one insert the sender merges from batches waiting behind the one in flight (at most batch.max_rows rows; never below batch.max_bytes). 0: 8MiB on the embedded store (fewer, larger chDB inserts), batch.max_bytes on a server (an agent's memory).", {}},
       {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
       {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
 
@@ -214,6 +215,10 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   p.batch.max_age = v.duration("batch.max_age");
   p.batch.linger = v.duration("batch.linger");
   if (p.batch.linger.count() < 0) throw Exception(ErrorCode::kBadConfig, "config key batch.linger: must not be negative");
+  p.sender.merge_max_rows = p.batch.max_rows;
+  const uint64_t max_insert = v.bytes("sender.max_insert_bytes");
+  p.sender.merge_max_bytes =
+      std::max<uint64_t>(max_insert != 0 ? max_insert : c.store.kind == "embedded" ? (8ull << 20) : 0, p.batch.max_bytes);
   p.sender.backoff_initial = v.duration("sender.backoff_initial");
   p.sender.backoff_max = v.duration("sender.backoff_max");
   if (p.buffer.max_bytes < p.batch.max_bytes)
