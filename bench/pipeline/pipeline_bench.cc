@@ -143,7 +143,7 @@ void BM_EmbeddedInsertTwoWriters(benchmark::State& state) {
   insertLoop(state, state.thread_index() == 0 ? s : benchStore(variant, 1), variant, size_t(state.range(0)));
 }
 BENCHMARK(BM_EmbeddedInsertTwoWriters)
-    ->ArgsProduct({{10000, 30000}, {kClickStack, kLogs}})
+    ->ArgsProduct({{10000, 30000}, {kClickStack, kLogs, kNoIndexOnInsert}})
     ->ArgNames({"rows", "variant"})
     ->Threads(2)
     ->Unit(benchmark::kMillisecond)
