@@ -513,8 +513,9 @@ std::string McpTools::accelerated(const std::string& sql) {
           auto row = Json::parse(line);
           rows.push_back({row.at(0).get<std::string>(), row.at(1).get<std::string>(), row.at(2).get<std::string>()});
         }
-        accelerators_ =
-            std::make_shared<const Accelerators>(parseAccelerators(options_.database, options_.logs_table, rows));
+        auto parsed = parseAccelerators(options_.database, options_.logs_table, rows);
+        parsed.default_database = store_.database() == options_.database;
+        accelerators_ = std::make_shared<const Accelerators>(std::move(parsed));
       } catch (const std::exception& e) {
         // The query runs as written; the next call after a minute tries again.
         logging::get("mcp")->warn("could not read the accelerators of {}.{}: {}", options_.database,

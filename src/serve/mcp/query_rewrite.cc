@@ -128,7 +128,8 @@ std::optional<std::string> rewriteForAccelerators(std::string_view sql, const Ac
       j += 2;
     }
     if (j + 1 < t.size() && t[j + 1].type == TokenType::kOpenParen) return std::nullopt;  // table function
-    if (name != acc.table || (!db.empty() && db != acc.database)) return std::nullopt;
+    if (name != acc.table || (!db.empty() && db != acc.database) || (db.empty() && !acc.default_database))
+      return std::nullopt;
     reads_logs = true;
   }
   if (!reads_logs) return std::nullopt;

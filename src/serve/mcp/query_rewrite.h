@@ -35,6 +35,8 @@ struct Accelerators {
   std::map<std::pair<std::string, std::string>, std::string> materialized;
   // map column -> the ALIAS column of its `key=value` items that a text index covers.
   std::map<std::string, std::string> items;
+  // Whether an unqualified table name means `database` (the connection's default).
+  bool default_database = true;
 
   bool empty() const { return materialized.empty() && items.empty(); }
 };

@@ -83,6 +83,11 @@ TEST(QueryRewrite, LeavesAloneWhatItCannotProveEquivalent) {
     EXPECT_EQ(rewriteForAccelerators(sql, a), std::nullopt) << sql;
   EXPECT_EQ(rewriteForAccelerators("SELECT ResourceAttributes['k8s.pod.name'] AS p FROM otel_logs", Accelerators{}),
             std::nullopt);
+  // The connection's default database is another one: only a qualified name is the table.
+  auto other = clickstack();
+  other.default_database = false;
+  EXPECT_EQ(rewriteForAccelerators("SELECT ResourceAttributes['k8s.pod.name'] AS p FROM otel_logs", other), std::nullopt);
+  EXPECT_TRUE(rewriteForAccelerators("SELECT ResourceAttributes['k8s.pod.name'] AS p FROM default.otel_logs", other));
 }
 
 class QueryRewriteStoreTest : public EventsStoreTest {};
