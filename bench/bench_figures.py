@@ -162,7 +162,7 @@ def read_alert(text):
 def read_mcp(text):
     figs = []
     for cells in markdown_rows(text):
-        if len(cells) == 6 and cells[1] == "kobs":
+        if len(cells) == 6 and cells[1].startswith("kobs"):
             try:
                 figs.append(Figure(f"run_query p99: {cells[0]}", _float(cells[3]), "ms", 200, False))
             except ValueError:

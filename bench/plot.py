@@ -9,6 +9,9 @@ one JSON line (bench/peer/side_by_side.py):
 
   otlp_side_by_side.svg      records per CPU-second and steady RSS, per signal
   pod_logs_side_by_side.svg  lines per CPU-second and peak RSS
+  mcp_side_by_side.svg       run_query p50 and p99 per seed query against the
+                             official mcp-clickhouse (bench_mcp's table, saved
+                             as mcp_side_by_side.txt)
 
 Each bar is labelled with its value and each pair with kobs's ratio to the
 Collector, so the comparison reads at a glance.
@@ -49,10 +52,10 @@ def last_json(path):
     return None
 
 
-def bars(svg, title, groups, ylabel_left, ylabel_right, work):
+def bars(svg, title, groups, ylabel_left, ylabel_right, work, peer="OpenTelemetry Collector"):
     """Two panels side by side: left a throughput pair per group, right a memory pair per group.
 
-    groups: [(name, (collector_rate, kobs_rate), (collector_mem, kobs_mem))]
+    groups: [(name, (collector_rate, kobs_rate), (collector_mem, kobs_mem))]; `peer` names the other side.
     """
     data = os.path.join(work, os.path.basename(svg) + ".dat")
     with open(data, "w") as f:
@@ -71,11 +74,11 @@ set grid ytics lc rgb '#dddddd'
 set yrange [0:*]
 set offsets 0,0,graph 0.12,0
 set ylabel "{ylabel_left}"
-plot '{data}' using 2:xtic(1) title 'OpenTelemetry Collector' lc rgb '#8c8c8c', \\
+plot '{data}' using 2:xtic(1) title '{peer}' lc rgb '#8c8c8c', \\
      '' using 3 title 'kobs' lc rgb '#2b6cb0', \\
      '' using 0:3:(sprintf('%.2fx', $6)) with labels offset 1.6,0.8 notitle
 set ylabel "{ylabel_right}"
-plot '{data}' using 4:xtic(1) title 'OpenTelemetry Collector' lc rgb '#8c8c8c', \\
+plot '{data}' using 4:xtic(1) title '{peer}' lc rgb '#8c8c8c', \\
      '' using 5 title 'kobs' lc rgb '#2b6cb0', \\
      '' using 0:5:(sprintf('%.2fx', $7)) with labels offset 1.6,0.8 notitle
 unset multiplot
@@ -110,6 +113,26 @@ def plot_pod_logs(result, out_dir, work):
     svg = os.path.join(out_dir, "pod_logs_side_by_side.svg")
     bars(svg, "Pod logs from /var/log/pods into a ClickHouse sink: kobs vs the Collector's filelog receiver",
          groups, "lines per CPU-second (higher is better)", "peak RSS MiB (lower is better)", work)
+    return svg
+
+
+def plot_mcp(text, out_dir, work):
+    """bench_mcp's latency table (markdown): p50 and p99 per seed query, kobs vs mcp-clickhouse."""
+    by = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 6 or not cells[2].replace(".", "", 1).isdigit():
+            continue
+        side = "kobs" if cells[1].startswith("kobs") else "peer" if cells[1].startswith("mcp-clickhouse") else None
+        if side:
+            by.setdefault(cells[0], {})[side] = (float(cells[2]), float(cells[3]))
+    groups = [(q, (v["peer"][0], v["kobs"][0]), (v["peer"][1], v["kobs"][1]))
+              for q, v in by.items() if "kobs" in v and "peer" in v]
+    if not groups:
+        return None
+    svg = os.path.join(out_dir, "mcp_side_by_side.svg")
+    bars(svg, "MCP run_query at 10M otel_logs rows: kobs vs mcp-clickhouse 0.7.0 on kobs's :8123 (labels: kobs/peer)",
+         groups, "p50 ms (lower is better)", "p99 ms (lower is better)", work, peer="mcp-clickhouse -> :8123")
     return svg
 
 
@@ -171,6 +194,12 @@ def main():
                 print(f"plot: no {name}.txt with a JSON result line in {results}; skipped")
                 continue
             svg = fn(result, out_dir, work)
+            if svg:
+                made.append(svg)
+        mcp_path = os.path.join(results, "mcp_side_by_side.txt")
+        if os.path.exists(mcp_path):
+            with open(mcp_path) as f:
+                svg = plot_mcp(f.read(), out_dir, work)
             if svg:
                 made.append(svg)
         for name, (title, read) in READERS.items():
