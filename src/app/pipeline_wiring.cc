@@ -8,8 +8,12 @@ namespace kobs::app {
 namespace {
 
 constexpr std::string_view kDroppedHelp =
-    "Records not stored, by component and reason (rejected_by_store: set aside in the dead-letter folder; "
-    "buffer_full, disk_error: refused to the producer; unreadable: lost to disk corruption in the buffer).";
+    "Records lost, by component and reason (rejected_by_store: set aside in the dead-letter folder; "
+    "unreadable: lost to disk corruption in the buffer; abandoned_at_shutdown: accepted, the buffer still full "
+    "at shutdown).";
+constexpr std::string_view kRefusedHelp =
+    "Records a batcher refused to their producer, by reason (buffer_full, disk_error): not lost here; the producer "
+    "keeps and offers them again (pod logs, events) or refuses its client (OTLP answers 503/UNAVAILABLE).";
 
 // Prometheus series over the pipeline's own counters, read at scrape time.
 void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
@@ -65,12 +69,15 @@ void registerPipelineMetrics(metrics::Registry& m, pipeline::Pipeline& p) {
   auto batcher = [&](const std::string& table, const pipeline::BatcherStats& s) {
     m.counterCallback("kobs_records_in_total", "Records accepted into a batch.",
                       [&s] { return double(s.records_in.load()); }, {{"component", "batcher"}, {"table", table}});
-    m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
+    m.counterCallback("kobs_records_refused_total", kRefusedHelp,
                       [&s] { return double(s.records_rejected.load()); },
                       {{"component", "batcher"}, {"reason", "buffer_full"}, {"table", table}});
-    m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
+    m.counterCallback("kobs_records_refused_total", kRefusedHelp,
                       [&s] { return double(s.records_rejected_disk.load()); },
                       {{"component", "batcher"}, {"reason", "disk_error"}, {"table", table}});
+    m.counterCallback("kobs_records_dropped_total", kDroppedHelp,
+                      [&s] { return double(s.records_abandoned.load()); },
+                      {{"component", "batcher"}, {"reason", "abandoned_at_shutdown"}, {"table", table}});
     for (auto [cause, counter] : {std::pair{"buffer_full", &s.seal_failures_full},
                                   std::pair{"disk_error", &s.seal_failures_disk},
                                   std::pair{"other", &s.seal_failures_other}})

@@ -66,8 +66,12 @@ struct BatcherOptions {
 struct BatcherStats {
   std::atomic<uint64_t> records_in{0};
   std::atomic<uint64_t> batches_sealed{0};
+  // Refused to the producer (an exception from add(), or a waiting add taken
+  // out): not lost here; the producer keeps and offers them again or refuses
+  // its own client.
   std::atomic<uint64_t> records_rejected{0};       // refused because the buffer stayed full
   std::atomic<uint64_t> records_rejected_disk{0};  // refused because the disk failed the last seal
+  std::atomic<uint64_t> records_abandoned{0};      // accepted, then given up at shutdown: lost
   std::atomic<uint64_t> seal_failures_full{0};     // seals the buffer refused for lack of space
   std::atomic<uint64_t> seal_failures_disk{0};     // seals that failed on a disk error
   std::atomic<uint64_t> seal_failures_other{0};
@@ -187,7 +191,7 @@ class Batcher {
   void abandon() {
     std::lock_guard lock(mutex_);
     if (rows_ == 0) return;
-    stats_.records_rejected += rows_;
+    stats_.records_abandoned += rows_;
     auto callbacks = std::move(callbacks_);
     auto waiters = std::move(waiters_);
     reset();

@@ -119,7 +119,9 @@ TEST(Batcher, AbandonTellsProducersTheirRecordsWereNotStored) {
   b.add(record(5), [&](bool ok) { result = ok; });
   b.abandon();
   EXPECT_EQ(result, 0);
-  EXPECT_EQ(b.stats().records_rejected.load(), 1u);
+  // Lost, not refused: counted in kobs_records_dropped_total, not refused.
+  EXPECT_EQ(b.stats().records_abandoned.load(), 1u);
+  EXPECT_EQ(b.stats().records_rejected.load(), 0u);
 }
 
 

@@ -147,7 +147,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   X(metadata_timeouts, "files of pods the watch did not know within metadata_wait, read without it") \
   X(partition_splits, "batches sealed early to keep an insert under 100 daily partitions") \
   X(buffer_full_pauses, "chunks the pipeline refused (buffer full); the file waits")   \
-  X(records_retried, "records a full buffer refused, kept and offered again (none dropped; the pipeline counts each refusal as dropped{reason=\"buffer_full\"})") \
+  X(records_retried, "records a full buffer refused, kept and offered again (none dropped; the pipeline counts each refusal in kobs_records_refused_total)") \
   X(recovered_duplicates, "re-read records skipped because the store had them")        \
   X(recovery_queries, "store queries made at start to find replayed rows")             \
   X(checkpoint_writes, "checkpoint files written")                                      \
