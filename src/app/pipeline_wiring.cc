@@ -3,6 +3,7 @@
 // feed when an events batch is committed.
 #include "app/process_parts.h"
 #include "pipeline/targets.h"
+#include "serve/events/local_event.h"
 
 namespace kobs::app {
 namespace {
@@ -99,11 +100,35 @@ void Process::startPipeline() {
                                                    [h = &insert_latency_](double s) { h->observe(s); });
   registerPipelineMetrics(registry_, *pipeline_);
   if (event_feed_) {
-    // kobs all: push events as soon as their batch is committed.
-    pipeline_->addCommitListener([feed = event_feed_.get(),
-                                  logs = schema_.table(store::schema::TableKind::kLogs).table](const std::string& table,
-                                                                                                uint64_t) {
-      if (table == logs) feed->wake();
+    auto* feed = event_feed_.get();
+    if (schema_.events_ingest_from_insert) {
+      // kobs all: publish events as soon as their batch is durable in the
+      // disk buffer, with the cursor the store will give them
+      // (serve/events/event_feed.h), once the batches the buffer replays
+      // from before a restart are stored.
+      const uint64_t recovered_upto = pipeline_->buffer().committedSeq() + pipeline_->buffer().pendingBatches();
+      feed->enableLocal([buffer = &pipeline_->buffer(), recovered_upto] {
+        return buffer->committedSeq() >= recovered_upto;
+      });
+      pipeline::SealListener<pipeline::LogRecord> listener;
+      listener.tap = [](const pipeline::LogRecord& r) -> std::shared_ptr<const void> {
+        return serve::events::localEventFromLog(r);
+      };
+      listener.durable = [feed](std::shared_ptr<const pipeline::SealedItems> sealed) {
+        std::vector<std::shared_ptr<const serve::events::LocalEvent>> events;
+        events.reserve(sealed->items.size());
+        for (const auto& item : sealed->items)
+          events.push_back(std::static_pointer_cast<const serve::events::LocalEvent>(item));
+        feed->publishLocal(sealed->ingest_ns, std::move(events));
+      };
+      listener.done = [feed](const pipeline::SealedItems& sealed, bool) { feed->localStored(sealed.ingest_ns); };
+      pipeline_->logs().setSealListener(std::move(listener));
+    }
+    // Otherwise (and for the replayed batches): push events as soon as their
+    // batch is committed.
+    pipeline_->addCommitListener([feed, logs = schema_.table(store::schema::TableKind::kLogs).table](
+                                     const std::string& table, uint64_t) {
+      if (table == logs && !feed->localActive()) feed->wake();
     });
   }
   pipeline_->start();

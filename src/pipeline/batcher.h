@@ -29,6 +29,14 @@
 // and retry without the records being stored twice. Adds without a durable
 // callback are never withdrawn.
 //
+// A seal listener (kobs all's stream feed) sees each record as it is
+// encoded and keeps what it needs of it; the batcher then gives each sealed
+// batch an ingest time (Unix ns, increasing) before the append, stores it in
+// the batch's header (the sender passes it with the insert), and hands the
+// kept items with it to the listener once the batch is durable, and again
+// when the batch is committed or set aside. So a reader can publish rows
+// with the cursor the store will give them, before the store has them.
+//
 // Threading: thread-safe; add() encodes under the batcher's mutex, so
 // concurrent producers of one table serialise (encoding runs at >1M rows/s).
 // Durable callbacks run on the sealing thread under that mutex: they must
@@ -43,6 +51,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/error.h"
@@ -98,6 +107,25 @@ inline int32_t partitionDay(const SpanRef& r) { return partitionDay(r.start_time
 // buffer refused their batch for full_wait) or given up (abandon() at
 // shutdown), and will not be stored.
 using DurableCallback = std::function<void(bool durable)>;
+
+// What a seal listener kept of one sealed batch (see above).
+struct SealedItems {
+  int64_t ingest_ns = 0;
+  std::vector<std::shared_ptr<const void>> items;  // what tap() returned, in row order
+};
+
+template <typename Record>
+struct SealListener {
+  // Producer's thread, under the batcher's lock: what to keep of a record
+  // (null: nothing). Must not block nor throw.
+  std::function<std::shared_ptr<const void>(const Record&)> tap;
+  // Sealing thread, under the batcher's lock, once the batch is in the disk
+  // buffer (only batches that kept items). Must not block.
+  std::function<void(std::shared_ptr<const SealedItems>)> durable;
+  // Sender thread: the batch was committed (true) or set aside (false). May
+  // come before durable() for the same batch.
+  std::function<void(const SealedItems&, bool committed)> done;
+};
 
 template <typename Record>
 class Batcher {
@@ -182,6 +210,9 @@ class Batcher {
     return sender_idle ? std::min(aged, lingered) : aged;
   }
 
+  // See "seal listener" above. Set before use.
+  void setSealListener(SealListener<Record> listener) { seal_listener_ = std::move(listener); }
+
   // Called (outside the batcher's lock) when a record opens a new batch, so
   // the flusher can sleep until exactly when a batch falls due. Set before use.
   void setOnOpen(std::function<void()> on_open) { on_open_ = std::move(on_open); }
@@ -217,10 +248,13 @@ class Batcher {
     }
     const auto now = std::chrono::steady_clock::now();
     if (rows_ == 0) opened_ = now;
-    const size_t rows_before = row_ends_.size(), body_before = body_.size();
+    const size_t rows_before = row_ends_.size(), body_before = body_.size(), tapped_before = tapped_.size();
     try {
       for (const auto& r : records) {
         encoder.encode(r, body_);
+        if constexpr (std::is_same_v<Other, Record>)
+          if (seal_listener_.tap)
+            if (auto item = seal_listener_.tap(r)) tapped_.emplace_back(row_ends_.size(), std::move(item));
         row_ends_.push_back(static_cast<uint32_t>(body_.size()));
         row_days_.push_back(partitionDay(r));
       }
@@ -229,6 +263,7 @@ class Batcher {
       body_.resize(body_before);
       row_ends_.resize(rows_before);
       row_days_.resize(rows_before);
+      tapped_.resize(tapped_before);
       throw;
     }
     rows_ += records.size();
@@ -261,6 +296,20 @@ class Batcher {
     std::vector<CommitCallback> callbacks = callbacks_;
     for (const auto& w : waiters_)
       if (w.on_commit) callbacks.push_back(w.on_commit);
+    std::shared_ptr<SealedItems> sealed;
+    if (seal_listener_.durable) {
+      const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count();
+      header.ingest_ns = last_ingest_ns_ = std::max(now_ns, last_ingest_ns_ + 1);
+      if (!tapped_.empty()) {
+        sealed = std::make_shared<SealedItems>();
+        sealed->ingest_ns = header.ingest_ns;
+        sealed->items.reserve(tapped_.size());
+        for (const auto& t : tapped_) sealed->items.push_back(t.second);
+        if (seal_listener_.done)
+          callbacks.push_back([done = seal_listener_.done, sealed](bool ok) { done(*sealed, ok); });
+      }
+    }
     CommitCallback cb;
     if (!callbacks.empty())
       cb = [callbacks = std::move(callbacks)](bool ok) {
@@ -282,6 +331,7 @@ class Batcher {
     ++stats_.batches_sealed;
     auto waiters = std::move(waiters_);
     reset();
+    if (sealed) seal_listener_.durable(std::move(sealed));
     for (const auto& w : waiters) w.on_durable(true);
   }
 
@@ -309,6 +359,7 @@ class Batcher {
     rows_ = 0;
     row_ends_.clear();
     row_days_.clear();
+    tapped_.clear();
     callbacks_.clear();
     waiters_.clear();
     durable_wake_sent_ = false;
@@ -334,6 +385,9 @@ class Batcher {
       row_ends_.erase(row_ends_.begin() + long(w.first_row), row_ends_.begin() + long(w.end_row));
       row_days_.erase(row_days_.begin() + long(w.first_row), row_days_.begin() + long(w.end_row));
       for (size_t r = w.first_row; r < row_ends_.size(); ++r) row_ends_[r] -= bytes;
+      std::erase_if(tapped_, [&](const auto& t) { return t.first >= w.first_row && t.first < w.end_row; });
+      for (auto& t : tapped_)
+        if (t.first >= w.end_row) t.first -= rows;
       for (size_t j = i + 1; j < waiters_.size(); ++j) {
         waiters_[j].first_row -= rows;
         waiters_[j].end_row -= rows;
@@ -360,6 +414,9 @@ class Batcher {
   uint64_t rows_ = 0;
   std::vector<uint32_t> row_ends_;
   std::vector<int32_t> row_days_;
+  std::vector<std::pair<size_t, std::shared_ptr<const void>>> tapped_;  // (row, what the tap kept)
+  SealListener<Record> seal_listener_;
+  int64_t last_ingest_ns_ = 0;
   std::vector<CommitCallback> callbacks_;
   // An add() waiting for the open batch to be durable: its rows
   // [first_row, end_row) and its callbacks (its on_commit is kept here so a

@@ -22,8 +22,8 @@ namespace {
 
 constexpr uint32_t kMagic = 0x57424F4B;  // "KOBW" little-endian
 // v1: header = rows, table, format, columns. v2 appends row ends and row days
-// (see BatchHeader); a v2 reader takes both.
-constexpr uint8_t kRecordVersion = 2;
+// (see BatchHeader); v3 the batch's ingest time. A reader takes every older one.
+constexpr uint8_t kRecordVersion = 3;
 constexpr size_t kFixedHeader = 4 + 1 + 3 + 8 + 4 + 4 + 4;  // magic, version, pad, seq, hlen, blen, crc
 constexpr uint64_t kMaxRecordPart = 1ull << 31;
 
@@ -85,10 +85,11 @@ std::string encodeHeader(const BatchHeader& h) {
     w.fixed<int32_t>(day);
     w.varUInt(n);
   }
+  w.fixed<int64_t>(h.ingest_ns);  // v3
   return out;
 }
 
-// Reads what encodeHeader wrote (v1 or v2); false on malformed input.
+// Reads what encodeHeader wrote (v1, v2 or v3); false on malformed input.
 bool decodeHeader(std::string_view in, BatchHeader& h) {
   size_t pos = 0;
   auto varuint = [&](uint64_t& v) {
@@ -139,7 +140,10 @@ bool decodeHeader(std::string_view in, BatchHeader& h) {
     if (!varuint(n) || n > h.rows - h.row_days.size()) return false;
     h.row_days.insert(h.row_days.end(), n, day);
   }
-  return pos == in.size();
+  if (pos == in.size()) return true;  // v2
+  if (in.size() - pos != 8) return false;
+  std::memcpy(&h.ingest_ns, in.data() + pos, 8);
+  return true;
 }
 
 std::string segmentName(uint64_t first_seq) {

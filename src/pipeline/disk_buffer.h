@@ -74,6 +74,11 @@ struct BatchHeader {
   // by day or by a coarser unit). Empty in records written before v2.
   std::vector<uint32_t> row_ends;
   std::vector<int32_t> row_days;
+  // When not 0: the ingest time (Unix ns) the batcher assigned before the
+  // append; the sender passes it with the insert (store/schema/krateo_events.h),
+  // so a replay gives the rows the cursor they were published with. 0 in
+  // records written before v3 and for batchers without a seal listener.
+  int64_t ingest_ns = 0;
 };
 
 // One batch, or a group of consecutive batches merged into one insert

@@ -13,6 +13,7 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "store/schema/krateo_events.h"
 
 namespace kobs::pipeline {
 namespace {
@@ -180,6 +181,8 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
     req.body = bodyOf(batch, part.body, part.whole);
     req.rows = part.rows;
     req.deduplication_token = part.token;
+    if (batch.header.ingest_ns != 0)
+      req.settings.emplace_back("log_comment", store::schema::ingestComment(batch.header.ingest_ns));
     req.may_be_duplicate = batch.recovered || attempt > 0;
     std::string error;
     InsertFailure failure;

@@ -2,6 +2,9 @@
 
 #include "common/logging.h"
 
+#include <algorithm>
+#include <climits>
+
 namespace kobs::serve::events {
 
 EventFeed::EventFeed(const EventReader& reader, FeedOptions options) : reader_(reader), options_(options) {}
@@ -9,6 +12,8 @@ EventFeed::EventFeed(const EventReader& reader, FeedOptions options) : reader_(r
 EventFeed::~EventFeed() { stop(); }
 
 void EventFeed::start() {
+  started_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch()).count();
   const EventCursor start = reader_.maxCursor();
   {
     std::lock_guard lock(mutex_);
@@ -74,19 +79,122 @@ EventCursor EventFeed::highWater() const {
 
 void EventFeed::run() {
   auto log = logging::get("events.feed");
+  auto next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
   while (true) {
+    bool poll = false, local = false;
     {
       std::unique_lock lock(wake_mutex_);
-      wake_cv_.wait_for(lock, options_.poll_interval, [&] { return woken_ || stopping_; });
+      wake_cv_.wait_until(lock, next_poll, [&] { return woken_ || local_ready_ || stopping_; });
       if (stopping_) return;
+      local = local_ready_;
+      local_ready_ = false;
+      poll = woken_ || std::chrono::steady_clock::now() >= next_poll;
       woken_ = false;
     }
+    // Local batches first: they need no store, and an event should not wait
+    // behind a tail query.
+    if (local || (poll && !localActive() && localEnabled())) publishLocalQueued();
+    if (!poll) continue;
+    next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
     try {
       pollOnce();
     } catch (const std::exception& e) {
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
       log->warn("events feed: store query failed ({}); retrying", e.what());
     }
+  }
+}
+
+void EventFeed::enableLocal(std::function<bool()> ready) {
+  std::lock_guard lock(local_mutex_);
+  local_on_ = true;
+  local_gate_ = std::move(ready);
+}
+
+bool EventFeed::localActive() const { return local_open_.load(std::memory_order_acquire); }
+
+bool EventFeed::localEnabled() const {
+  std::lock_guard lock(local_mutex_);
+  return local_on_;
+}
+
+void EventFeed::publishLocal(int64_t ingest_ns, std::vector<std::shared_ptr<const LocalEvent>> events) {
+  {
+    std::lock_guard lock(local_mutex_);
+    local_queue_.push_back(LocalBatch{ingest_ns, std::move(events)});
+  }
+  {
+    std::lock_guard lock(wake_mutex_);
+    local_ready_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+void EventFeed::localStored(int64_t ingest_ns) {
+  std::lock_guard lock(local_mutex_);
+  auto lo = unstored_.lower_bound(EventCursor{ingest_ns, INT64_MIN, 0});
+  auto hi = unstored_.lower_bound(EventCursor{ingest_ns + 1, INT64_MIN, 0});
+  if (lo == hi) stored_early_.insert(ingest_ns);  // not published yet: publishLocalQueued() skips the set
+  else unstored_.erase(lo, hi);
+}
+
+std::vector<std::shared_ptr<const FeedEvent>> EventFeed::unstoredAfter(const EventCursor& after, size_t limit) const {
+  std::vector<std::shared_ptr<const FeedEvent>> out;
+  std::lock_guard lock(local_mutex_);
+  for (auto it = unstored_.upper_bound(after); it != unstored_.end() && out.size() < limit; ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+std::shared_ptr<const FeedEvent> EventFeed::unstoredAt(const EventCursor& cursor) const {
+  std::lock_guard lock(local_mutex_);
+  auto it = unstored_.find(cursor);
+  return it == unstored_.end() ? nullptr : it->second;
+}
+
+void EventFeed::publishLocalQueued() {
+  std::lock_guard poll_lock(poll_mutex_);
+  if (!local_open_.load(std::memory_order_acquire)) {
+    std::function<bool()> gate;
+    {
+      std::lock_guard lock(local_mutex_);
+      gate = local_gate_;
+    }
+    if (gate && !gate()) return;  // the next wake or poll looks again
+    local_open_.store(true, std::memory_order_release);
+  }
+  const EventCursor published = highWater();
+  for (;;) {
+    LocalBatch local;
+    {
+      std::lock_guard lock(local_mutex_);
+      if (local_queue_.empty()) return;
+      local = std::move(local_queue_.front());
+      local_queue_.pop_front();
+    }
+    FeedBatch batch;
+    batch.reserve(local.events.size());
+    for (const auto& l : local.events) {
+      auto e = std::make_shared<FeedEvent>();
+      e->row = l->row;
+      e->row.cursor.ingest_ns = local.ingest_ns;
+      e->json = sseK8sEventJson(e->row);
+      e->local = l;
+      batch.push_back(std::move(e));
+    }
+    std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a->row.cursor < b->row.cursor; });
+    // Rows the tail already published (stored while local publishing waited).
+    std::erase_if(batch, [&](const auto& e) { return e->row.cursor <= published; });
+    {
+      // Into the unstored set before any stream can learn of them.
+      std::lock_guard lock(local_mutex_);
+      if (!stored_early_.erase(local.ingest_ns))
+        for (const auto& e : batch) unstored_.emplace(e->row.cursor, e);
+    }
+    if (options_.lookback.count() > 0)
+      for (const auto& e : batch) recent_.insert(e->row.cursor);
+    stats_.published_local.fetch_add(batch.size(), std::memory_order_relaxed);
+    publish(std::move(batch));
   }
 }
 
@@ -114,11 +222,13 @@ void EventFeed::publish(FeedBatch batch) {
 void EventFeed::pollOnce() {
   std::lock_guard poll_lock(poll_mutex_);
   stats_.polls.fetch_add(1, std::memory_order_relaxed);
-  auto make = [](StoredEvent row, bool late) {
+  const int64_t recovered_below = localEnabled() ? started_ns_ : 0;
+  auto make = [recovered_below](StoredEvent row, bool late) {
     auto e = std::make_shared<FeedEvent>();
     e->json = sseK8sEventJson(row);
     e->row = std::move(row);
     e->late = late;
+    e->recovered = e->row.cursor.ingest_ns < recovered_below;
     return std::shared_ptr<const FeedEvent>(std::move(e));
   };
   // 1. Everything above the high-water mark, page by page.

@@ -18,6 +18,22 @@
 // (2) checks a set of the cursors published within the lookback window.
 // H starts at the newest stored row: history is served by replay, not pushed.
 //
+// Local publishing (kobs all, when the events view takes ingest_time from
+// kobs's inserts): the pipeline hands over each logs batch's events as soon
+// as the batch is durable in the disk buffer (publishLocal(), built by
+// local_event.h with the cursor the store will give them), and the feed
+// thread publishes them at once, ahead of the store. Until the sender
+// reports the batch committed (localStored()), its events stay in an
+// in-memory "unstored" set that replays read beside the store
+// (unstoredAfter/unstoredAt), so a stream resuming from, or registering
+// above, a row the store does not have yet misses nothing. Their cursors
+// enter the late-row set, so the tail never publishes them again; the tail
+// then only catches rows written by other processes (no wake per commit).
+// A row the tail finds with an ingest time from before this process
+// started, while local publishing is on, is marked `recovered`: a batch of
+// the disk buffer replayed after a restart, which the previous process may
+// have published already (streams skip it below their position).
+//
 // Threading: one feed thread runs the queries and calls the subscribers'
 // callbacks (which must not block: they queue to StreamWriters, and must not
 // call unsubscribe()). subscribe(), unsubscribe(), wake(), highWater() are
@@ -31,6 +47,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -41,6 +58,7 @@
 #include <vector>
 
 #include "serve/events/event_reader.h"
+#include "serve/events/local_event.h"
 
 namespace kobs::serve::events {
 
@@ -59,6 +77,8 @@ struct FeedEvent {
   StoredEvent row;
   std::string json;
   bool late = false;  // published after an event with a larger cursor
+  bool recovered = false;  // see "Local publishing" above
+  std::shared_ptr<const LocalEvent> local;  // set when published ahead of the store
 };
 using FeedBatch = std::vector<std::shared_ptr<const FeedEvent>>;
 
@@ -67,6 +87,7 @@ struct FeedStats {
   std::atomic<uint64_t> published{0};
   std::atomic<uint64_t> late{0};
   std::atomic<uint64_t> errors{0};
+  std::atomic<uint64_t> published_local{0};  // published ahead of the store
 };
 
 class EventFeed {
@@ -85,6 +106,28 @@ class EventFeed {
 
   // Run now (new rows were committed).
   void wake();
+
+  // Turns local publishing on (before start()): see above. Local batches
+  // wait (queued, not yet unstored) until `ready()` is true: the batches the
+  // disk buffer replays after a restart must reach the store, and the tail
+  // publish them, before newer ones move H past them.
+  void enableLocal(std::function<bool()> ready);
+  bool localEnabled() const;
+  // Local publishing is on and past its wait: commits need no tail query.
+  bool localActive() const;
+
+  // Any thread, must not block (the batcher's sealing thread): the events
+  // of one durable batch, whose rows the store will give `ingest_ns`
+  // (LocalEvent cursors without it). Published on the feed thread, in order.
+  void publishLocal(int64_t ingest_ns, std::vector<std::shared_ptr<const LocalEvent>> events);
+  // Any thread: the batch with `ingest_ns` is in the store (or set aside);
+  // its events leave the unstored set. May come before publishLocal().
+  void localStored(int64_t ingest_ns);
+  // Events published ahead of the store and not yet reported stored, with a
+  // cursor above `after`, ascending, at most `limit`. Read it before the
+  // store: an event leaves this set only once the store has it.
+  std::vector<std::shared_ptr<const FeedEvent>> unstoredAfter(const EventCursor& after, size_t limit) const;
+  std::shared_ptr<const FeedEvent> unstoredAt(const EventCursor& cursor) const;
 
   // Registers a listener. Returns its id and the high-water mark at that
   // instant: every row at or below it was published before the listener was
@@ -111,6 +154,7 @@ class EventFeed {
 
   void run();
   void publish(FeedBatch batch);
+  void publishLocalQueued();
 
   const EventReader& reader_;
   const FeedOptions options_;
@@ -125,9 +169,24 @@ class EventFeed {
   std::set<EventCursor> recent_;  // published cursors within the lookback window
   std::chrono::steady_clock::time_point last_lookback_{};  // guarded by poll_mutex_
 
+  // Local publishing (see above).
+  struct LocalBatch {
+    int64_t ingest_ns;
+    std::vector<std::shared_ptr<const LocalEvent>> events;
+  };
+  mutable std::mutex local_mutex_;  // local_queue_, unstored_, stored_early_, local_on_
+  std::deque<LocalBatch> local_queue_;
+  std::map<EventCursor, std::shared_ptr<const FeedEvent>> unstored_;
+  std::set<int64_t> stored_early_;  // batches reported stored before they were published
+  bool local_on_ = false;
+  std::function<bool()> local_gate_;
+  std::atomic<bool> local_open_{false};
+  int64_t started_ns_ = 0;  // wall clock at start()
+
   std::mutex wake_mutex_;
   std::condition_variable wake_cv_;
   bool woken_ = false;
+  bool local_ready_ = false;  // local_queue_ has batches; guarded by wake_mutex_
   bool stopping_ = false;
   std::thread thread_;
 };

@@ -3,9 +3,9 @@
 namespace kobs::serve::events {
 namespace {
 
-stream::EventPtr toStreamEvent(const StoredEvent& row, std::string json) {
+stream::EventPtr toStreamEvent(const StoredEvent& row, std::string json, bool recovered = false) {
   return std::make_shared<const stream::StreamEvent>(
-      stream::StreamEvent{row.cursor, std::move(json), row.composition_id, row.obj_namespace});
+      stream::StreamEvent{row.cursor, std::move(json), row.composition_id, row.obj_namespace, recovered});
 }
 
 }  // namespace
@@ -13,17 +13,22 @@ stream::EventPtr toStreamEvent(const StoredEvent& row, std::string json) {
 stream::EventBatch SseFormat::live(const FeedBatch& batch) {
   stream::EventBatch out;
   out.reserve(batch.size());
-  for (const auto& e : batch) out.push_back(toStreamEvent(e->row, e->json));
+  for (const auto& e : batch) out.push_back(toStreamEvent(e->row, e->json, e->recovered));
   return out;
 }
 
 stream::EventBatch SseFormat::after(const EventCursor& after, size_t limit) const {
+  stream::EventBatch unstored;
+  if (feed_)
+    for (const auto& e : feed_->unstoredAfter(after, limit)) unstored.push_back(toStreamEvent(e->row, e->json));
   stream::EventBatch out;
   for (const auto& r : reader_->after(after, limit)) out.push_back(toStreamEvent(r, sseK8sEventJson(r)));
-  return out;
+  return stream::mergeUnstored(unstored, out, limit);
 }
 
 stream::EventPtr SseFormat::at(const EventCursor& cursor) const {
+  if (feed_)
+    if (auto e = feed_->unstoredAt(cursor)) return toStreamEvent(e->row, e->json);
   for (const auto& r : reader_->byCursors({cursor})) return toStreamEvent(r, sseK8sEventJson(r));
   return nullptr;
 }
@@ -48,7 +53,7 @@ SseHub::SseHub(SseOptions options)
 SseHub::~SseHub() { hub_.stop(); }
 
 void SseHub::attach(const EventReader& reader, EventFeed& feed) {
-  format_.attach(reader);
+  format_.attach(reader, &feed);
   hub_.attach(feed);
 }
 

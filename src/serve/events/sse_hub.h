@@ -42,7 +42,10 @@ struct StreamParams {
 class SseFormat final : public stream::StreamFormat {
  public:
   SseFormat() = default;
-  void attach(const EventReader& reader) { reader_ = &reader; }
+  void attach(const EventReader& reader, const EventFeed* feed = nullptr) {
+    reader_ = &reader;
+    feed_ = feed;
+  }
 
   stream::EventBatch live(const FeedBatch& batch) override;
   stream::EventBatch after(const EventCursor& after, size_t limit) const override;
@@ -55,6 +58,7 @@ class SseFormat final : public stream::StreamFormat {
 
  private:
   const EventReader* reader_ = nullptr;
+  const EventFeed* feed_ = nullptr;  // its unstored events join replays
 };
 
 class SseHub {

@@ -6,19 +6,20 @@
 namespace kobs::serve::presenter {
 namespace {
 
-stream::EventPtr toStreamEvent(const PresenterItem& it) {
+stream::EventPtr toStreamEvent(const PresenterItem& it, bool recovered = false) {
   return std::make_shared<const stream::StreamEvent>(
-      stream::StreamEvent{it.cursor, itemJson(it, false), it.composition_id, it.ns});
+      stream::StreamEvent{it.cursor, itemJson(it, false), it.composition_id, it.ns, recovered});
 }
 
 }  // namespace
 
 stream::EventBatch NotificationFormat::live(const events::FeedBatch& batch) {
+  // Events published ahead of the store carry their row; the others are read.
   std::vector<events::EventCursor> cursors;
-  cursors.reserve(batch.size());
-  for (const auto& e : batch) cursors.push_back(e->row.cursor);
+  for (const auto& e : batch)
+    if (!e->local) cursors.push_back(e->row.cursor);
   std::vector<PresenterItem> rows;
-  for (int attempt = 0;; ++attempt) {
+  for (int attempt = 0; !cursors.empty(); ++attempt) {
     try {
       rows = reader_->byCursors(cursors);
       break;
@@ -31,18 +32,28 @@ stream::EventBatch NotificationFormat::live(const events::FeedBatch& batch) {
   for (const auto& r : rows) by_cursor.emplace(r.cursor, &r);
   stream::EventBatch out;
   out.reserve(batch.size());
-  for (const auto& e : batch)
-    if (auto f = by_cursor.find(e->row.cursor); f != by_cursor.end()) out.push_back(toStreamEvent(*f->second));
+  for (const auto& e : batch) {
+    if (auto it = itemFromFeed(*e, reader_->defaultCluster(), false)) out.push_back(toStreamEvent(*it));
+    else if (auto f = by_cursor.find(e->row.cursor); f != by_cursor.end())
+      out.push_back(toStreamEvent(*f->second, e->recovered));
+  }
   return out;
 }
 
 stream::EventBatch NotificationFormat::after(const events::EventCursor& after, size_t limit) const {
+  stream::EventBatch unstored;
+  if (feed_)
+    for (const auto& e : feed_->unstoredAfter(after, limit))
+      if (auto it = itemFromFeed(*e, reader_->defaultCluster(), false)) unstored.push_back(toStreamEvent(*it));
   stream::EventBatch out;
   for (const auto& r : reader_->after(after, limit)) out.push_back(toStreamEvent(r));
-  return out;
+  return stream::mergeUnstored(unstored, out, limit);
 }
 
 stream::EventPtr NotificationFormat::at(const events::EventCursor& cursor) const {
+  if (feed_)
+    if (auto e = feed_->unstoredAt(cursor))
+      if (auto it = itemFromFeed(*e, reader_->defaultCluster(), false)) return toStreamEvent(*it);
   for (const auto& r : reader_->byCursors({cursor})) return toStreamEvent(r);
   return nullptr;
 }
@@ -58,7 +69,7 @@ NotificationHub::NotificationHub(NotificationOptions options)
 NotificationHub::~NotificationHub() { hub_.stop(); }
 
 void NotificationHub::attach(const PresenterReader& reader, events::EventFeed& feed) {
-  format_.attach(reader);
+  format_.attach(reader, &feed);
   hub_.attach(feed);
 }
 

@@ -43,7 +43,10 @@ using StreamScope = stream::StreamScope;
 // The presenter's frames and rows.
 class NotificationFormat final : public stream::StreamFormat {
  public:
-  void attach(const PresenterReader& reader) { reader_ = &reader; }
+  void attach(const PresenterReader& reader, const events::EventFeed* feed = nullptr) {
+    reader_ = &reader;
+    feed_ = feed;
+  }
 
   stream::EventBatch live(const events::FeedBatch& batch) override;
   stream::EventBatch after(const events::EventCursor& after, size_t limit) const override;
@@ -54,6 +57,7 @@ class NotificationFormat final : public stream::StreamFormat {
 
  private:
   const PresenterReader* reader_ = nullptr;
+  const events::EventFeed* feed_ = nullptr;  // its unstored events join replays
 };
 
 class NotificationHub {

@@ -81,13 +81,10 @@ void PresenterHead::stop() {
 }
 
 void PresenterHead::onBatch(const events::FeedBatch& batch) {
-  std::vector<events::EventCursor> cursors;
-  cursors.reserve(batch.size());
-  for (const auto& e : batch) cursors.push_back(e->row.cursor);
   {
     std::lock_guard lock(queue_mutex_);
-    queued_cursors_ += cursors.size();
-    queue_.push_back(std::move(cursors));
+    queued_cursors_ += batch.size();
+    queue_.push_back(batch);
     ++queued_seq_;
     if (queued_cursors_ > options_.max_queued) reload_ = true;  // the store is far behind: start over
   }
@@ -109,7 +106,7 @@ void PresenterHead::run() {
   auto log = logging::get("presenter.head");
   bool loaded = false;
   while (true) {
-    std::vector<events::EventCursor> cursors;
+    events::FeedBatch batch;
     uint64_t seq = 0;
     {
       std::unique_lock lock(queue_mutex_);
@@ -125,7 +122,7 @@ void PresenterHead::run() {
         queue_cv_.wait(lock, [&] { return stopping_ || reload_ || !queue_.empty(); });
         if (stopping_) return;
         if (reload_) continue;
-        cursors = queue_.front();
+        batch = queue_.front();
         seq = applied_seq_ + 1;
       }
     }
@@ -138,7 +135,15 @@ void PresenterHead::run() {
         log->info("events-presenter head loaded: {} events in memory", size());
         continue;
       }
-      apply(reader_.byCursors(cursors, /*with_raw=*/true));
+      std::vector<PresenterItem> items;
+      std::vector<events::EventCursor> cursors;
+      for (const auto& e : batch) {
+        if (auto it = itemFromFeed(*e, reader_.defaultCluster(), /*with_raw=*/true)) items.push_back(std::move(*it));
+        else cursors.push_back(e->row.cursor);
+      }
+      if (!cursors.empty())
+        for (auto& it : reader_.byCursors(cursors, /*with_raw=*/true)) items.push_back(std::move(it));
+      apply(std::move(items));
       std::lock_guard lock(queue_mutex_);
       if (reload_) continue;  // the queue was dropped meanwhile
       if (!queue_.empty()) {

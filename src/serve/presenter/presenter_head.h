@@ -131,7 +131,7 @@ class PresenterHead {
 
   mutable std::mutex queue_mutex_;  // queue_, queued_, applied_seq_, stopping_
   mutable std::condition_variable queue_cv_;
-  std::deque<std::vector<events::EventCursor>> queue_;
+  std::deque<events::FeedBatch> queue_;  // events published ahead of the store carry their row
   size_t queued_cursors_ = 0;
   uint64_t queued_seq_ = 0, applied_seq_ = 0;
   bool stopping_ = false;

@@ -84,4 +84,26 @@ std::string rfc3339Nano(int64_t ns) {
   return out + 'Z';
 }
 
+std::optional<PresenterItem> itemFromFeed(const events::FeedEvent& e, const std::string& default_cluster,
+                                          bool with_raw) {
+  if (!e.local) return std::nullopt;
+  const auto& r = e.row;
+  PresenterItem it;
+  it.cursor = r.cursor;
+  it.created_ns = r.cursor.ts_ns;
+  it.event_uid = e.local->event_uid;
+  it.cluster_name = e.local->cluster_name.empty() ? default_cluster : e.local->cluster_name;
+  it.global_uid = it.cluster_name + ":" + it.event_uid;
+  it.ns = r.obj_namespace;
+  it.kind = r.obj_kind;
+  it.name = r.obj_name;
+  it.obj_uid = r.obj_uid;
+  it.type = r.type;
+  it.reason = r.reason;
+  it.message = r.message;
+  it.composition_id = r.composition_id;
+  if (with_raw) it.raw = e.local->raw;
+  return it;
+}
+
 }  // namespace kobs::serve::presenter

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "serve/events/event_feed.h"
 #include "serve/events/k8s_event.h"
 
 namespace kobs::serve::presenter {
@@ -38,6 +39,11 @@ struct PresenterItem {
   int64_t created_ns = 0;
   std::string raw;
 };
+
+// The item of an event published ahead of the store (FeedEvent::local set),
+// as PresenterReader would read its row; nullopt for other events.
+std::optional<PresenterItem> itemFromFeed(const events::FeedEvent& e, const std::string& default_cluster,
+                                          bool with_raw);
 
 // `with_raw` false: the SSE item.
 std::string itemJson(const PresenterItem& item, bool with_raw);

@@ -101,6 +101,11 @@ class PresenterReader {
   // (min ts, max ts) of the table in ns; nullopt when it is empty.
   std::optional<std::pair<int64_t, int64_t>> tsRange() const;
   std::string qualified() const;
+ public:
+  // The cluster name of rows without one.
+  const std::string& defaultCluster() const { return default_cluster_; }
+
+ private:
   std::string clusterExpr() const;
   std::string globalUidExpr() const;
 

@@ -279,7 +279,7 @@ class ReplayLiveHub::Session {
     if (e.cursor > sent_) {
       sent_ = e.cursor;
       appendMasked(format_, e, mask, out, nullptr);
-    } else if (mask) {
+    } else if (mask && !e.recovered) {
       const std::string id = format_.id(sent_, 1);
       appendMasked(format_, e, mask, out, &id);
     }
@@ -474,6 +474,25 @@ void ReplayLiveHub::stop() {
   if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& s : live) s->writer().close();
   pool_.join();
+}
+
+EventBatch mergeUnstored(const EventBatch& unstored, const EventBatch& stored, size_t limit) {
+  if (unstored.empty()) return stored;
+  EventBatch out;
+  out.reserve(std::min(limit, unstored.size() + stored.size()));
+  size_t i = 0, j = 0;
+  while (out.size() < limit && (i < unstored.size() || j < stored.size())) {
+    if (j == stored.size() || (i < unstored.size() && unstored[i]->cursor < stored[j]->cursor)) {
+      out.push_back(unstored[i++]);
+    } else {
+      if (i < unstored.size() && !(stored[j]->cursor < unstored[i]->cursor)) ++i;  // both: one copy
+      out.push_back(stored[j++]);
+    }
+  }
+  // A full store page ends the answer: rows beyond it may lie below later unstored events.
+  if (stored.size() >= limit && !out.empty() && stored.back()->cursor < out.back()->cursor)
+    while (!out.empty() && stored.back()->cursor < out.back()->cursor) out.pop_back();
+  return out;
 }
 
 }  // namespace kobs::serve::stream

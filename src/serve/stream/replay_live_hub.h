@@ -38,6 +38,13 @@
 // that became visible late) is still sent, with the id of the stream's
 // position (format.id(sent, last frame)), so a later resume never goes
 // backwards. An event the stream does not take still moves its position.
+// A recovered event (a replayed disk-buffer batch, published before the
+// restart) at or below the position is skipped instead.
+//
+// Unstored events (kobs all publishes events when their batch is durable,
+// before the store has them; events/event_feed.h): a format's after() and
+// at() read the feed's unstored set beside the store, so a replay up to
+// `high` finds them.
 //
 // Scoping: live events are checked against the scope's non-blocking
 // verdict(); an event whose namespace has no fresh verdict holds the stream
@@ -89,6 +96,9 @@ struct StreamEvent {
   std::string data;            // the data: line (one line of JSON)
   std::string composition_id;  // "" when none
   std::string ns;              // the involved object's namespace (scoping)
+  // FeedEvent::recovered: at or below a stream's position it was sent
+  // before (by the process before a restart), so it is skipped, not sent late.
+  bool recovered = false;
 };
 using EventPtr = std::shared_ptr<const StreamEvent>;
 using EventBatch = std::vector<EventPtr>;
@@ -216,6 +226,11 @@ class ReplayLiveHub {
   std::thread dispatcher_;
   std::thread keepalive_;
 };
+
+// A format's after() over the feed's unstored events (read before the
+// store: see "Unstored events") and the store's rows: both merged by
+// cursor, without duplicates, at most `limit`.
+EventBatch mergeUnstored(const EventBatch& unstored, const EventBatch& stored, size_t limit);
 
 // The frames of `e` a stream takes, as bytes: frames from `first_frame` on,
 // those `filter` wants, each with id `id_override` when given (a late row),

@@ -96,11 +96,26 @@ std::string selectList(const std::string& ingest) {
       obj("'eventTime'"), obj("'lastTimestamp'"));
 }
 
+// ingest_time of a live insert: the batch's assigned time when kobs sent it
+// (see krateo_events.h), else the server's clock.
+std::string liveIngestExpr() {
+  const auto prefix = std::string(kIngestCommentPrefix);
+  return fmt::format("if(startsWith(getSetting('log_comment'), '{}'), fromUnixTimestamp64Nano(toInt64OrZero("
+                     "substring(getSetting('log_comment'), {}))), now64(9))",
+                     prefix, prefix.size() + 1);
+}
+
 constexpr const char* kEventsFilter = "ResourceAttributes['telemetry.source'] = 'k8s-events'";
 
 }  // namespace
 
 std::string eventsViewName(const SchemaOptions& options) { return options.events_table + "_mv"; }
+
+std::string ingestComment(int64_t ingest_ns) { return fmt::format("{}{}", kIngestCommentPrefix, ingest_ns); }
+
+bool viewTakesIngestFromInsert(std::string_view create_query) {
+  return create_query.find(kIngestCommentPrefix) != std::string_view::npos;
+}
 
 std::vector<SchemaObject> eventsSchemaObjects(const SchemaOptions& o) {
   std::vector<SchemaObject> out;
@@ -121,7 +136,7 @@ std::vector<SchemaObject> eventsSchemaObjects(const SchemaOptions& o) {
   out.push_back({SchemaObject::Type::kMaterializedView, std::nullopt, o.database, view,
                  fmt::format("CREATE MATERIALIZED VIEW IF NOT EXISTS {}{}\nTO {}\nAS SELECT\n{}FROM {}\nWHERE {}",
                              qualified(o.database, view), on_cluster, qualified(o.database, name + suffix),
-                             selectList("now64(9)"), qualified(o.database, logs), kEventsFilter)});
+                             selectList(liveIngestExpr()), qualified(o.database, logs), kEventsFilter)});
   return out;
 }
 

@@ -9,10 +9,16 @@
 //                      'k8s-events' -> krateo_events.
 //
 // The SSE cursor: every row carries (ingest_time, ts, row_key).
-//   ingest_time  now64(9) on the server when the view ran for the insert: the
-//                order rows became part of the table. All rows of one insert
-//                share it; ts (the row's Timestamp) and row_key (sipHash64 of
-//                Timestamp and Body) order rows inside one insert totally.
+//   ingest_time  the order rows became part of the table. All rows of one
+//                insert share it: the time kobs assigned to the batch before
+//                writing it to its disk buffer, passed with the insert as
+//                `log_comment = 'kobs-ingest-ns=<ns>'` (kIngestCommentPrefix),
+//                so kobs all can publish a row to its streams with the cursor
+//                the store will give it, as soon as the batch is durable;
+//                now64(9) on the server for any other insert (other writers,
+//                kobs before this). ts (the row's Timestamp) and row_key
+//                (sipHash64 of Timestamp and Body) order rows inside one
+//                insert totally.
 // Rows are visible in ingest_time order when one writer inserts sequentially
 // (kobs's pipeline; the events receiver is leader-elected). With several
 // writers, or a cluster whose nodes' clocks differ, a row can become visible
@@ -25,7 +31,9 @@
 // Threading: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/schema/schema_options.h"
@@ -48,5 +56,13 @@ std::string eventsBackfillDaysSql(const SchemaOptions& options, int64_t before_n
 
 // Name of the view that fills the events table.
 std::string eventsViewName(const SchemaOptions& options);
+
+// The log_comment prefix of an insert whose ingest_time kobs assigned, and
+// the setting that carries it.
+inline constexpr std::string_view kIngestCommentPrefix = "kobs-ingest-ns=";
+std::string ingestComment(int64_t ingest_ns);
+// Whether a view's CREATE statement takes ingest_time from the insert (views
+// created before it use now64(9) only).
+bool viewTakesIngestFromInsert(std::string_view create_query);
 
 }  // namespace kobs::store::schema

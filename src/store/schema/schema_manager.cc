@@ -164,8 +164,25 @@ Schema SchemaManager::apply(IStore& store, const SchemaOptions& options, const S
           schema.created.end();
   const int64_t view_start_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::system_clock::now().time_since_epoch()).count();
-  for (const auto& obj : objects)
-    if (obj.type == SchemaObject::Type::kMaterializedView && !tableExists(store, obj.database, obj.name)) create(obj);
+  const std::string events_view = eventsViewName(options);
+  for (const auto& obj : objects) {
+    if (obj.type != SchemaObject::Type::kMaterializedView) continue;
+    if (!tableExists(store, obj.database, obj.name)) {
+      create(obj);
+      continue;
+    }
+    // An events view from before kobs assigned ingest_time: the embedded
+    // store is this process's alone and nothing inserts yet, so it is
+    // replaced (a view holds no rows); a server's is left as its owner made it.
+    if (options.krateo_events && obj.name == events_view && store.kind() == "embedded" &&
+        !viewTakesIngestFromInsert(describeTable(store, obj.database, obj.name).create_table_query)) {
+      store.execute(fmt::format("DROP VIEW {}.{}", quoteIdentifier(obj.database), quoteIdentifier(obj.name)));
+      create(obj);
+    }
+  }
+  if (options.krateo_events && !options.cluster.enabled())
+    schema.events_ingest_from_insert =
+        viewTakesIngestFromInsert(describeTable(store, options.database, events_view).create_table_query);
   if (events_new) {
     try {
       backfillEvents(store, options, view_start_ns);

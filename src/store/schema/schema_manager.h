@@ -29,6 +29,9 @@ struct Schema {
   std::map<TableKind, TableLayout> tables;  // every kind, as the server has it now
   std::vector<std::string> created;         // objects this apply() created ("db.name")
   std::vector<std::string> altered;         // tables whose dedup window apply() set
+  // The events view takes ingest_time from kobs's inserts (krateo_events.h):
+  // kobs all may publish rows to its streams before they are stored.
+  bool events_ingest_from_insert = false;
 
   // Throws kNotFound for a kind that is not there (never after a successful apply()).
   const TableLayout& table(TableKind kind) const;
