@@ -24,7 +24,7 @@ std::string attributeString(const pipeline::Attributes& attrs, std::string_view 
   return v ? pipeline::asString(*v) : std::string();
 }
 
-// JSONExtractString(Body, 'object', path...): '' unless the path leads to a string.
+// JSONExtractString(Body, 'object', path...): '' for a missing path or null.
 template <typename... Keys>
 std::string extractString(simdjson::dom::element object, Keys... keys) {
   simdjson::dom::element e = object;
@@ -34,8 +34,9 @@ std::string extractString(simdjson::dom::element object, Keys... keys) {
     if (o.at_key(key).get(e) != simdjson::SUCCESS) return {};
   }
   std::string_view s;
-  if (e.get_string().get(s) != simdjson::SUCCESS) return {};
-  return std::string(s);
+  if (e.get_string().get(s) == simdjson::SUCCESS) return std::string(s);
+  if (e.is_null()) return {};
+  return simdjson::minify(e);  // a number, bool, array or object: its JSON, as ClickHouse gives it
 }
 
 // formatDateTime(toDateTime(Timestamp), '%Y-%m-%dT%H:%i:%SZ', 'UTC').

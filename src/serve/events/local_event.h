@@ -4,7 +4,7 @@
 // soon as its batch is durable in the disk buffer, with the cursor and the
 // bytes a replay from the store gives later. Every field follows the view's
 // expression: JSONExtractString over Body (the first of duplicate keys, ''
-// for a non-string or a missing path), LogAttributes / ResourceAttributes
+// for null or a missing path, a non-string value's compact JSON), LogAttributes / ResourceAttributes
 // as the encoder writes them (the last of duplicate keys), row_key as
 // sipHash64(Timestamp, Body), event_time's fallback to the Timestamp in
 // whole seconds. tests/serve/events/local_event_test.cc holds it to chDB.
