@@ -13,6 +13,8 @@
 #include "common/atomic_file.h"
 #include "common/error.h"
 #include "common/logging.h"
+#include "store/schema/ddl.h"
+#include "store/schema/otel_tables.h"
 #include "store/schema/table_layout.h"
 
 namespace kobs::alert {
@@ -114,19 +116,23 @@ std::string ruleFilter(const Rule& r) {
 
 }  // namespace
 
-std::string historyTableDdl(const std::string& database, const std::string& table) {
-  return fmt::format(
-      "CREATE TABLE IF NOT EXISTS {}.{} (\n"
-      "  `Rule` LowCardinality(String),\n"
-      "  `GroupKey` String,\n"
-      "  `WindowStart` DateTime,\n"
-      "  `WindowEnd` DateTime,\n"
-      "  `Value` Nullable(Float64),\n"
-      "  `State` LowCardinality(String),\n"
-      "  `Notified` UInt8\n"
-      ") ENGINE = MergeTree PARTITION BY toYYYYMM(WindowStart) ORDER BY (Rule, WindowStart, GroupKey)\n"
-      "SETTINGS non_replicated_deduplication_window = 1000",
-      store::quoteIdentifier(database), store::quoteIdentifier(table));
+std::vector<std::string> historyTableDdl(const store::schema::SchemaOptions& schema, const std::string& table) {
+  // The same engine, ON CLUSTER and dedup window as every kobs table: on a
+  // cluster a Replicated <table>_local on each node and a Distributed <table>
+  // over them, so every replica (and HyperDX, MCP) reads one history.
+  store::schema::SchemaOptions o = schema;
+  o.ttl = std::chrono::seconds(0);  // history is kept; the telemetry TTL does not apply
+  store::schema::TableDef def{.kind = store::schema::TableKind::kLogs};  // kind is unused for this table
+  def.columns = {{"Rule", "LowCardinality(String)", ""},   {"GroupKey", "String", ""},
+                 {"WindowStart", "DateTime", ""},          {"WindowEnd", "DateTime", ""},
+                 {"Value", "Nullable(Float64)", ""},       {"State", "LowCardinality(String)", ""},
+                 {"Notified", "UInt8", ""}};
+  def.partition_by = "toYYYYMM(WindowStart)";
+  def.order_by = "(Rule, WindowStart, GroupKey)";
+  def.settings = {"index_granularity = 8192"};
+  if (!o.cluster.enabled()) return {store::schema::createTableSql(o, def, table)};
+  const std::string local = table + o.cluster.local_suffix;
+  return {store::schema::createTableSql(o, def, local), store::schema::createDistributedSql(o, table, local)};
 }
 
 struct AlertService::RuleRun {
@@ -265,7 +271,9 @@ void AlertService::load() {
                   aside.string());
     }
   }
-  store_.execute(historyTableDdl(store_.database(), options_.history_table));
+  auto schema = options_.schema;
+  schema.database = store_.database();
+  for (const auto& sql : historyTableDdl(schema, options_.history_table)) store_.execute(sql);
   auto set = loadAndBind();
   {
     std::lock_guard lock(rules_mutex_);

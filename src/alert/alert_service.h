@@ -58,6 +58,7 @@
 #include "common/component.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "store/schema/schema_options.h"
 #include "store/store.h"
 
 namespace kobs::alert {
@@ -69,6 +70,9 @@ struct AlertOptions {
   std::filesystem::path state_dir;   // <data_dir>/alert
   SourceTables tables;
   std::string history_table = "alert_history";
+  // Database, cluster mode and dedup window, as for the telemetry tables
+  // (the history table follows them); database is the store's.
+  store::schema::SchemaOptions schema;
   std::chrono::seconds interval_override{0};  // > 0: every rule's interval (tests, demos)
   std::chrono::milliseconds tick{5000};
   std::chrono::milliseconds settle_delay{10000};
@@ -177,7 +181,9 @@ class AlertService final : public Component {
   std::thread evaluator_, dispatcher_;
 };
 
-// The alert_history DDL for `database`.`table`.
-std::string historyTableDdl(const std::string& database, const std::string& table);
+// The alert_history DDL for `table` in schema.database, in creation order:
+// one table on a single node; in cluster mode (schema.cluster) a Replicated
+// local table ON CLUSTER and a Distributed table under `table`.
+std::vector<std::string> historyTableDdl(const store::schema::SchemaOptions& schema, const std::string& table);
 
 }  // namespace kobs::alert

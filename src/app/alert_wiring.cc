@@ -18,6 +18,7 @@ void Process::startAlerts() {
   if (!alert::alertsConfigured(v))
     throw Exception(ErrorCode::kBadConfig, "alert.rules_file: `kobs alert` needs a rules file or directory");
   auto o = alert::alertOptions(v, config_.data_dir);
+  o.schema = config_.schema;
   o.tables.logs = schema_.table(store::schema::TableKind::kLogs).table;
   o.tables.traces = schema_.table(store::schema::TableKind::kTraces).table;
   for (auto [kind, name] : {std::pair{store::schema::TableKind::kMetricsGauge, "gauge"},
