@@ -250,8 +250,10 @@ class Batcher {
     if (rows_ == 0) opened_ = now;
     const size_t rows_before = row_ends_.size(), body_before = body_.size(), tapped_before = tapped_.size();
     try {
+      // Per add(): the records (and so their resources) outlive it.
+      ResourceCache resources;
       for (const auto& r : records) {
-        encoder.encode(r, body_);
+        encoder.encode(r, body_, resources);
         if constexpr (std::is_same_v<Other, Record>)
           if (seal_listener_.tap)
             if (auto item = seal_listener_.tap(r)) tapped_.emplace_back(row_ends_.size(), std::move(item));

@@ -261,16 +261,22 @@ std::string fullHex(const std::array<uint8_t, N>& id) {
   return out;
 }
 
+// A column written from the resource and scope alone (cached per run of them, table_encoder.h).
+ColumnBinding<M> perResource(ColumnBinding<M> b) {
+  b.per_resource = true;
+  return b;
+}
+
 std::vector<ColumnBinding<M>> sharedMetricBindings() {
   return {
-      mapColumn<M>("ResourceAttributes", [](const M& r) -> const Attributes& { return resourceAttrs(r.resource); }, true),
-      stringColumn<M>("ResourceSchemaUrl", [](const M& r) { return resourceSchema(r.resource); }),
-      stringColumn<M>("ScopeName", [](const M& r) { return scopeName(r.scope); }),
-      stringColumn<M>("ScopeVersion", [](const M& r) { return scopeVersion(r.scope); }),
-      mapColumn<M>("ScopeAttributes", [](const M& r) -> const Attributes& { return scopeAttrs(r.scope); }),
-      intColumn<M>("ScopeDroppedAttrCount", [](const M& r) { return r.scope ? r.scope->dropped_attributes_count : 0u; }),
-      stringColumn<M>("ScopeSchemaUrl", [](const M& r) { return scopeSchema(r.scope); }),
-      stringColumn<M>("ServiceName", [](const M& r) { return serviceName(r.resource.get()); }, true),
+      perResource(mapColumn<M>("ResourceAttributes", [](const M& r) -> const Attributes& { return resourceAttrs(r.resource); }, true)),
+      perResource(stringColumn<M>("ResourceSchemaUrl", [](const M& r) { return resourceSchema(r.resource); })),
+      perResource(stringColumn<M>("ScopeName", [](const M& r) { return scopeName(r.scope); })),
+      perResource(stringColumn<M>("ScopeVersion", [](const M& r) { return scopeVersion(r.scope); })),
+      perResource(mapColumn<M>("ScopeAttributes", [](const M& r) -> const Attributes& { return scopeAttrs(r.scope); })),
+      perResource(intColumn<M>("ScopeDroppedAttrCount", [](const M& r) { return r.scope ? r.scope->dropped_attributes_count : 0u; })),
+      perResource(stringColumn<M>("ScopeSchemaUrl", [](const M& r) { return scopeSchema(r.scope); })),
+      perResource(stringColumn<M>("ServiceName", [](const M& r) { return serviceName(r.resource.get()); }, true)),
       stringColumn<M>("MetricName", [](const M& r) -> std::string_view { return r.name; }, true),
       stringColumn<M>("MetricDescription", [](const M& r) -> std::string_view { return r.description; }),
       stringColumn<M>("MetricUnit", [](const M& r) -> std::string_view { return r.unit; }),
