@@ -142,6 +142,7 @@ struct AlertService::RuleRun {
   std::vector<Notification> notes;
   std::vector<std::string> history;
   std::vector<std::tuple<std::string, std::vector<std::string>, AlertState>> published;
+  std::vector<Announcement> announced;
 };
 
 AlertService::AlertService(AlertOptions options, store::IStore& store, metrics::Registry* registry)
@@ -169,6 +170,10 @@ AlertService::AlertService(AlertOptions options, store::IStore& store, metrics::
                                "Group state updates not exported because alert.max_state_series was reached.");
   history_errors_ = &r.counter("kobs_alert_history_errors_total",
                                "Cycles whose alert_history insert failed (the cycle is evaluated again).");
+  lease_lost_cycles_ = &r.counter("kobs_alert_lease_lost_cycles_total",
+                                  "Evaluation cycles dropped uncommitted because the replica lost the Lease meanwhile.");
+  resumed_rules_ = &r.counter("kobs_alert_resumed_rules_total",
+                              "Rules whose state was taken from alert_history on taking the Lease (another replica led).");
   cycle_seconds_ = &r.histogram("kobs_alert_cycle_duration_seconds", "Wall time of one evaluation cycle.",
                                 metrics::Histogram::defaultSecondsBuckets());
 }
@@ -506,6 +511,7 @@ bool AlertService::evaluateRule(const Rule& rule, int64_t wm_s, RuleRun& run) {
         g.fired = fire;
         if (fire) g.fired_window = w;
         notified = !rule.channels.empty();
+        if (notified) run.announced.push_back({rule.name, m.group, state, w, w + I, v});
       }
       if (hit != in_window.end() || g.state != AlertState::kOk || notified) {
         run.history.push_back(fmt::format("({}, {}, {}, {}, {}, {}, {})", store::quoteString(rule.name),
@@ -580,6 +586,14 @@ AlertService::CycleResult AlertService::evaluateDue() {
     }
   }
   if (runs.empty()) return result;
+  // Another replica may have taken the lease during a long cycle and be
+  // evaluating the same windows: commit nothing, announce nothing.
+  if (!options_.is_leader()) {
+    lease_lost_cycles_->inc();
+    log_->warn("alert cycle dropped: the lease was lost while evaluating ({} rules)", runs.size());
+    result.notifications = 0;
+    return result;
+  }
   std::vector<std::string> history;
   for (auto& r : runs)
     for (auto& h : r.history) history.push_back(std::move(h));
@@ -612,6 +626,8 @@ AlertService::CycleResult AlertService::evaluateDue() {
       if (x.name == r.rule) rule = &x;
     if (!rule) continue;
     for (const auto& [key, values, s] : r.published) publishState(*rule, key, values, s);
+    if (options_.on_announce)
+      for (const auto& a : r.announced) options_.on_announce(a);
   }
   cycle_seconds_->observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (result.notifications) {
@@ -620,6 +636,125 @@ AlertService::CycleResult AlertService::evaluateDue() {
     dispatch_cv_.notify_all();
   }
   return result;
+}
+
+namespace {
+
+std::optional<AlertState> parseStateName(std::string_view s) {
+  for (auto st : {AlertState::kOk, AlertState::kPending, AlertState::kAlert, AlertState::kInsufficientData,
+                  AlertState::kDisabled})
+    if (alertStateName(st) == s) return st;
+  return std::nullopt;
+}
+
+// groupDisplay() read back: "a=x, b=y" with the rule's groupBy names in order.
+std::optional<std::vector<std::string>> parseGroupDisplay(const Rule& r, std::string_view s) {
+  std::vector<std::string> values;
+  size_t pos = 0;
+  for (size_t i = 0; i < r.group_by.size(); ++i) {
+    const std::string head = (i ? ", " : "") + r.group_by[i] + "=";
+    if (s.compare(pos, head.size(), head) != 0) return std::nullopt;
+    pos += head.size();
+    size_t end = s.size();
+    if (i + 1 < r.group_by.size()) {
+      end = s.find(", " + r.group_by[i + 1] + "=", pos);
+      if (end == std::string_view::npos) return std::nullopt;
+    }
+    values.emplace_back(s.substr(pos, end - pos));
+    pos = end;
+  }
+  if (pos != s.size()) return std::nullopt;
+  return values;
+}
+
+}  // namespace
+
+size_t AlertService::resumeFromHistory() {
+  auto rules = this->rules();
+  if (!rules) return 0;
+  const auto table = store::quoteIdentifier(store_.database()) + "." + store::quoteIdentifier(options_.history_table);
+  std::map<std::string, int64_t> ends;
+  {
+    auto res = store_.query(fmt::format("SELECT Rule, toUnixTimestamp(max(WindowEnd)) FROM {} GROUP BY Rule", table),
+                            "TabSeparated");
+    std::istringstream in(res.data);
+    for (std::string line; std::getline(in, line);) {
+      auto f = splitTabs(line);
+      if (f.size() == 2) ends[unescapeTsv(f[0])] = std::strtoll(std::string(f[1]).c_str(), nullptr, 10);
+    }
+  }
+  size_t adopted = 0;
+  for (const auto& rule : rules->rules) {
+    const int64_t I = rule.interval.count();
+    auto e = ends.find(rule.name);
+    if (e == ends.end() || e->second % I != 0) continue;
+    const int64_t end = e->second;
+    {
+      std::lock_guard lock(state_mutex_);
+      auto it = state_.rules.find(rule.name);
+      if (it != state_.rules.end() && it->second.interval_s == I && it->second.next_start >= end) continue;
+    }
+    // The windows a streak can span, and every announcement (fired or resolved) ever made.
+    const int64_t since = end - int64_t(std::max(rule.consecutive_windows, 1) + 1) * I;
+    auto res = store_.query(
+        fmt::format("SELECT GroupKey, toUnixTimestamp(WindowStart), State, Notified, Value FROM {} WHERE Rule = {} AND "
+                    "(Notified = 1 OR WindowStart >= toDateTime({})) ORDER BY GroupKey, WindowStart",
+                    table, store::quoteString(rule.name), since),
+        "TabSeparated");
+    RuleState rs;
+    rs.interval_s = I;
+    rs.next_start = end;
+    struct Walk {
+      int64_t last_w = INT64_MIN;
+      GroupState g;
+    };
+    std::map<std::string, Walk> walks;
+    std::istringstream in(res.data);
+    for (std::string line; std::getline(in, line);) {
+      auto f = splitTabs(line);
+      if (f.size() != 5) continue;
+      auto& w = walks[unescapeTsv(f[0])];
+      const int64_t ws = std::strtoll(std::string(f[1]).c_str(), nullptr, 10);
+      auto st = parseStateName(unescapeTsv(f[2]));
+      if (!st || ws == w.last_w) continue;  // a row stored twice
+      if (f[3] == "1") {
+        w.g.fired = *st == AlertState::kAlert;
+        if (w.g.fired) w.g.fired_window = ws;
+      }
+      if (ws >= since) {
+        const bool breach = *st == AlertState::kPending || *st == AlertState::kAlert;
+        // No row for a window: the group was plainly OK then.
+        w.g.streak = breach ? (w.last_w == ws - I ? w.g.streak + 1 : 1) : 0;
+        w.g.state = *st;
+        if (f[4] != "\\N") w.g.last_value = std::strtod(std::string(f[4]).c_str(), nullptr);
+        w.last_w = ws;
+      }
+    }
+    for (auto& [display, w] : walks) {
+      if (w.last_w != end - I) {  // not in the last window: OK there
+        w.g.state = AlertState::kOk;
+        w.g.streak = 0;
+      }
+      auto values = parseGroupDisplay(rule, display);
+      if (!values) {
+        log_->warn("alert rule \"{}\": history group \"{}\" does not match groupBy; not resumed", rule.name, display);
+        continue;
+      }
+      if (w.g.state == AlertState::kOk && !w.g.fired && !rule.group_by.empty()) continue;
+      w.g.values = std::move(*values);
+      rs.groups[groupKey(w.g.values)] = std::move(w.g);
+    }
+    {
+      std::lock_guard lock(state_mutex_);
+      state_.rules[rule.name] = std::move(rs);
+      saveLocked();
+    }
+    resumed_rules_->inc();
+    ++adopted;
+    log_->info("alert rule \"{}\": resumed from {} (evaluated up to {} by another replica)", rule.name,
+               options_.history_table, end);
+  }
+  return adopted;
 }
 
 void AlertService::deadLetter(const Notification& n) {
@@ -634,6 +769,7 @@ void AlertService::deadLetter(const Notification& n) {
 }
 
 size_t AlertService::dispatchDue() {
+  if (!options_.is_leader()) return 0;  // the leader posts; this outbox waits until this replica leads again
   const int64_t now_ms = epochMillis(now());
   std::vector<Notification> due;
   {
@@ -648,6 +784,7 @@ size_t AlertService::dispatchDue() {
   auto rules = this->rules();
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   for (auto& n : due) {
+    if (!options_.is_leader()) break;  // lost the lease while posting the earlier ones
     PostOutcome out;
     const Channel* channel = rules && rules->channels.count(n.channel) ? &rules->channels.at(n.channel) : nullptr;
     if (!channel) {
@@ -714,7 +851,10 @@ void AlertService::evaluatorLoop() {
         sig = rules_signature_;
       }
       if (reload_requested_.exchange(false) || rulesSignature() != sig) reload();
-      if (options_.is_leader()) evaluateDue();
+      const bool leading = options_.is_leader();
+      if (leading && !was_leading_ && options_.resume_from_history) resumeFromHistory();
+      was_leading_ = leading;
+      if (leading) evaluateDue();
     } catch (const std::exception& e) {
       log_->error("alert cycle failed: {}", e.what());
     }

@@ -29,6 +29,13 @@
 // other 4xx or too many attempts dead-lettered to <state_dir>/dead/ and
 // counted. Idempotency-Key is the notification id, stable across restarts.
 //
+// Leader election (options.is_leader): a cycle whose replica lost the lease
+// while evaluating is dropped before anything is written (counted), and the
+// dispatcher posts only while leading: notifications decided by a replica
+// that lost the lease wait in its outbox until it leads again. A replica
+// taking the lease resumes from alert_history (resume_from_history): what the
+// previous leader evaluated and announced is not evaluated or posted again.
+//
 // Reload: requestReload() (SIGHUP) or a change of the rules file or
 // directory reloads the rules on the evaluator thread; a set that does not
 // load or bind is refused (logged, counted) and the old one kept. State is
@@ -65,6 +72,16 @@ namespace kobs::alert {
 
 using SysClock = std::chrono::system_clock;
 
+// A group firing (state "ALERT") or resolved ("OK"), as announced to the
+// rule's channels and recorded in alert_history with Notified = 1.
+struct Announcement {
+  std::string rule;
+  std::string group;  // alert_history's GroupKey ("col=value, ...")
+  std::string state;
+  int64_t window_start = 0, window_end = 0;  // epoch seconds
+  std::optional<double> value;
+};
+
 struct AlertOptions {
   std::filesystem::path rules_path;  // file or directory
   std::filesystem::path state_dir;   // <data_dir>/alert
@@ -89,8 +106,17 @@ struct AlertOptions {
   // Rows accepted before this time are in the store (the in-process disk
   // buffer); nullopt: no bound beyond settle_delay.
   std::function<std::optional<SysClock::time_point>()> watermark;
-  // Evaluate only while this replica leads (the Lease); default: always.
+  // Evaluate and post only while this replica leads (the Lease); default:
+  // always. Asked by both threads (before a cycle, before committing it,
+  // before every POST): cheap and thread-safe.
   std::function<bool()> is_leader;
+  // On taking the lease, adopt from alert_history what another replica
+  // evaluated after this one's saved state (next window, group states and
+  // what was announced), so the new leader neither re-posts nor re-fires.
+  bool resume_from_history = false;
+  // Called (evaluator thread) for each announcement once its cycle is
+  // committed: the frontend's SSE topic in the same process.
+  std::function<void(const Announcement&)> on_announce;
 };
 
 class AlertService final : public Component {
@@ -117,6 +143,9 @@ class AlertService final : public Component {
     size_t notifications = 0;
   };
   CycleResult evaluateDue();
+  // Adopts, per rule, the state alert_history holds when it is ahead of the
+  // saved one (another replica led meanwhile); returns the rules adopted.
+  size_t resumeFromHistory();
   // Sends what is due; returns how many were attempted.
   size_t dispatchDue();
 
@@ -170,6 +199,9 @@ class AlertService final : public Component {
   metrics::Counter* reload_error_ = nullptr;
   metrics::Counter* series_dropped_ = nullptr;
   metrics::Counter* history_errors_ = nullptr;
+  metrics::Counter* lease_lost_cycles_ = nullptr;
+  metrics::Counter* resumed_rules_ = nullptr;
+  bool was_leading_ = false;  // evaluator thread
   metrics::Histogram* cycle_seconds_ = nullptr;
   std::unique_ptr<metrics::Registry> own_registry_;  // when none is given
 

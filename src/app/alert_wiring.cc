@@ -3,14 +3,68 @@
 // knows the disk buffer: a window is evaluated only once the rows accepted
 // before its end have left the buffer, so rows in flight are never taken for
 // a quiet window. With leader election on, only the replica holding the
-// Lease evaluates (a pending notification is still delivered by the replica
-// that decided it).
+// Lease (alert_lease.h) evaluates and posts; on taking the lease it resumes
+// from alert_history what the previous leader evaluated and announced.
 #include "alert/alert_config.h"
+#include "app/alert_lease.h"
 #include "app/lazy_api_client.h"
 #include "app/process_parts.h"
 #include "collect/k8s_events/leader_elector.h"
 
 namespace kobs::app {
+
+AlertLease::AlertLease(std::function<k8s::ApiClient&()> api, collect::k8s_events::LeaderElectionOptions options)
+    : api_(std::move(api)), options_(std::move(options)) {
+  thread_ = std::thread([this] { run(); });
+}
+
+AlertLease::~AlertLease() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AlertLease::abandon() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    release_ = false;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool AlertLease::holds() const {
+  return std::chrono::steady_clock::now().time_since_epoch().count() < held_until_ns_.load();
+}
+
+void AlertLease::run() {
+  auto log = logging::get("alert");
+  // Several looks per retry_period: the elector itself paces its API calls.
+  const auto pace = std::max(options_.retry_period / 4, std::chrono::milliseconds(50));
+  std::unique_lock lock(mutex_);
+  while (!stopping_) {
+    lock.unlock();
+    try {
+      if (!elector_) elector_ = std::make_unique<collect::k8s_events::LeaderElector>(api_(), options_);
+      const bool leading = elector_->tick();
+      held_until_ns_ = leading ? (elector_->renewedAt() + options_.renew_deadline).time_since_epoch().count() : 0;
+    } catch (const std::exception& e) {
+      // No elector yet (API unreachable at start): not leading.
+      log->warn("alert leader election: {}", e.what());
+    }
+    lock.lock();
+    cv_.wait_for(lock, pace, [this] { return stopping_; });
+  }
+  held_until_ns_ = 0;
+  if (release_ && elector_) {
+    lock.unlock();
+    elector_->release();
+  }
+}
 
 void Process::startAlerts() {
   const auto& v = config_.values;
@@ -52,15 +106,16 @@ void Process::startAlerts() {
     lo.lease_name = v.str("alert.leader_election.lease_name");
     lo.lease_namespace = v.str("alert.leader_election.lease_namespace");
     lo.identity = collect::k8s_events::defaultIdentity();
-    // Built on first use (the API may be down at start); no Lease, no evaluation.
-    o.is_leader = [this, lo, elector = std::shared_ptr<collect::k8s_events::LeaderElector>()]() mutable {
-      try {
-        if (!elector) elector = std::make_shared<collect::k8s_events::LeaderElector>(alert_kube_->get(), lo);
-        return elector->tick();
-      } catch (const std::exception& e) {
-        log_->warn("alert leader election: {}", e.what());
-        return false;
-      }
+    auto lease = std::make_shared<AlertLease>([kube = alert_kube_.get()]() -> k8s::ApiClient& { return kube->get(); },
+                                              lo);
+    // The lease lives as long as the service (its options hold this function).
+    o.is_leader = [lease] { return lease->holds(); };
+    o.resume_from_history = true;
+  }
+  if (events_api_) {
+    // Firing and resolved alerts on /notifications?topic=alerts, at once.
+    o.on_announce = [stream = events_api_->alertStream()](const alert::Announcement& a) {
+      stream->publish({a.rule, a.group, a.state, a.window_start, a.window_end, a.value});
     };
   }
   alert_ = std::make_unique<alert::AlertService>(std::move(o), *store_, &registry_);

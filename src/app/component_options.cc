@@ -26,6 +26,8 @@ serve::events::EventsApiOptions eventsApiOptions(const KobsConfig& c) {
   o.max_limit = c.serve.events_max_limit;
   o.sse.keepalive = c.serve.sse_keepalive;
   o.sse.retry = c.serve.sse_retry;
+  o.alerts.keepalive = c.serve.sse_keepalive;
+  o.alerts.retry = c.serve.sse_retry;
   return o;
 }
 

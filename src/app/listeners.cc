@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "alert/alert_config.h"
 #include "app/component_options.h"
 #include "app/process_parts.h"
 #include "http/health_routes.h"
@@ -50,6 +51,11 @@ void Process::startEventFeed() {
   event_feed_ = std::make_unique<serve::events::EventFeed>(*event_reader_, feedOptions(config_));
   event_feed_->start();
   events_api_->attach(*event_reader_, *event_feed_);
+  // The alerts topic: from the evaluator itself when it runs here
+  // (startAlerts), else from the alert_history another process writes.
+  const bool alerts_here = options_.role == Role::kAll && alert::alertsConfigured(config_.values);
+  events_api_->alertStream()->attach(*store_, config_.schema.database, config_.values.str("alert.history_table"),
+                                     !alerts_here);
 }
 
 void Process::startClickHouseEndpoint() {

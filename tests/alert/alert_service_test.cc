@@ -396,5 +396,43 @@ TEST_F(AlertServiceTest, EvaluatesOnlyWhileLeading) {
   EXPECT_EQ(rx.posts().size(), 1u);
 }
 
+
+TEST_F(AlertServiceTest, ANewLeaderResumesFromHistoryWithoutRepostingAndResolvesOnce) {
+  WebhookReceiver rx;
+  const auto rules = channels(rx.url()) + "rules:\n" + podRule("pods", "    numConsecutiveWindows: 2\n");
+  auto a = service(rules);
+  events(kT0 - 60, 1);
+  for (int w = 0; w < 3; ++w) events(kT0 + 60 * w, 3, "demo", "a");
+  events(kT0 + 60, 3, "other", "b");  // b: one breaching window, PENDING
+  step(*a, kT0);
+  step(*a, kT0 + 60);  // a fires (2 windows)
+  ASSERT_EQ(rx.posts().size(), 1u);
+  a.reset();
+
+  // Another replica, its own state dir: what `a` evaluated and announced comes from alert_history.
+  auto other = dir_.path() / "state";
+  std::filesystem::rename(other, dir_.path() / "state-a");
+  auto b = service(rules);
+  EXPECT_EQ(b->resumeFromHistory(), 1u);
+  auto ga = b->groupState("pods", {"demo", "a"});
+  ASSERT_TRUE(ga.has_value());
+  EXPECT_EQ(ga->state, AlertState::kAlert);
+  EXPECT_TRUE(ga->fired);
+  EXPECT_EQ(ga->streak, 2);
+  auto gb = b->groupState("pods", {"other", "b"});
+  ASSERT_TRUE(gb.has_value());
+  EXPECT_EQ(gb->state, AlertState::kPending);
+  EXPECT_EQ(gb->streak, 1);
+  EXPECT_EQ(b->resumeFromHistory(), 0u);  // nothing newer than its own state now
+
+  auto r = step(*b, kT0 + 120);  // still in breach: the window after a's last, not re-posted
+  EXPECT_EQ(r.windows, 1u);
+  EXPECT_EQ(rx.posts().size(), 1u);
+  step(*b, kT0 + 180);  // quiet: resolved once
+  ASSERT_EQ(rx.posts().size(), 2u);
+  EXPECT_THAT(slackText(rx.posts()[1]), HasSubstr("The alert has been resolved."));
+  EXPECT_EQ(historyStates("pods"), "['PENDING','ALERT','PENDING','ALERT','OK']\n");
+}
+
 }  // namespace
 }  // namespace kobs::alert

@@ -42,6 +42,9 @@ class LeaderElector {
   // Tries to acquire or renew when due; returns whether this replica leads.
   bool tick();
   bool leading() const { return leading_; }
+  // When this replica last renewed (or took) the lease; meaningful while leading().
+  std::chrono::steady_clock::time_point renewedAt() const { return last_renew_; }
+  const LeaderElectionOptions& options() const { return options_; }
   // Gives the lease up (renewTime in the past) so another replica takes over at once.
   void release();
   const std::string& identity() const { return options_.identity; }

@@ -1,5 +1,6 @@
 #include "serve/events/events_api.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "common/logging.h"
@@ -7,9 +8,15 @@
 namespace kobs::serve::events {
 
 EventsApi::EventsApi(EventsApiOptions options, const auth::Authenticator* auth)
-    : options_(std::move(options)), auth_(auth), hub_(options_.sse) {}
+    : options_(std::move(options)),
+      auth_(auth),
+      hub_(options_.sse),
+      alerts_(std::make_shared<alerts::AlertStream>(options_.alerts)) {}
 
-EventsApi::~EventsApi() { hub_.stop(); }
+EventsApi::~EventsApi() {
+  hub_.stop();
+  alerts_->stop();
+}
 
 void EventsApi::attach(const EventReader& reader, EventFeed& feed) {
   hub_.attach(reader, feed);
@@ -117,6 +124,8 @@ http::Response EventsApi::notifications(const http::Request& request) {
     if (k == "topic" && !v.empty()) params.topics.push_back(v);
   std::optional<std::string_view> last = request.header("Last-Event-ID");
   if (!last || last->empty()) last = request.queryParam("lastEventId");
+  if (std::find(params.topics.begin(), params.topics.end(), alerts::kAlertsTopic) != params.topics.end())
+    return alertNotifications(params.topics.size(), last);
   if (last && !last->empty()) {
     params.resume = ResumePoint::parse(*last);
     // An id from something else (the old eventsse's "88888888") starts live.
@@ -128,6 +137,24 @@ http::Response EventsApi::notifications(const http::Request& request) {
         hub_.open(std::move(writer), std::move(params));
       },
       hub_.preamble());
+  response.headers.set("Cache-Control", "no-cache");
+  response.headers.set("Connection", "keep-alive");
+  response.headers.set("Access-Control-Allow-Origin", options_.allow_origin);
+  response.headers.set("X-Accel-Buffering", "no");
+  return response;
+}
+
+// The alerts topic is a stream of its own: its ids are not event cursors, so
+// one stream cannot resume both.
+http::Response EventsApi::alertNotifications(size_t topics, std::optional<std::string_view> last) {
+  if (topics > 1)
+    return withCors(http::Response::text(400, "topic=alerts is a stream of its own: open another for the other topics\n"));
+  std::optional<std::string> last_id;
+  if (last && !last->empty()) last_id = std::string(*last);
+  auto response = http::Response::stream(
+      "text/event-stream",
+      [stream = alerts_, last_id](std::shared_ptr<http::StreamWriter> writer) { stream->open(std::move(writer), last_id); },
+      alerts_->preamble());
   response.headers.set("Cache-Control", "no-cache");
   response.headers.set("Connection", "keep-alive");
   response.headers.set("Access-Control-Allow-Origin", options_.allow_origin);

@@ -7,6 +7,8 @@
 //   GET /events/{compositionId}      same as ?composition_id=
 //   GET /notifications[/...]         SSE (sse_hub.h); Last-Event-ID header or
 //                                    ?lastEventId=; repeatable ?topic=
+//       ?topic=alerts                the alerts stream alone (serve/alerts/
+//                                    alert_stream.h); with other topics 400
 //   OPTIONS on those                 CORS preflight, 204
 // Every response carries Access-Control-Allow-Origin. A store failure on
 // /events answers 500 "internal error\n" as the old proxy did. With an
@@ -24,6 +26,7 @@
 #include <memory>
 #include <string>
 
+#include "serve/alerts/alert_stream.h"
 #include "serve/auth/authenticator.h"
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
@@ -37,6 +40,7 @@ struct EventsApiOptions {
   size_t default_limit = 200;
   size_t max_limit = 1000;
   SseOptions sse;
+  alerts::AlertStreamOptions alerts;
 };
 
 class EventsApi {
@@ -51,10 +55,13 @@ class EventsApi {
   void attach(const EventReader& reader, EventFeed& feed);
 
   SseHub& hub() { return hub_; }
+  // Shared: the alert evaluator publishes to it (kobs all) and may outlive the API.
+  const std::shared_ptr<alerts::AlertStream>& alertStream() const { return alerts_; }
 
  private:
   http::Response listEvents(const http::Request& request, std::optional<std::string> composition);
   http::Response notifications(const http::Request& request);
+  http::Response alertNotifications(size_t topics, std::optional<std::string_view> last);
   http::Response preflight(const http::Request& request) const;
   http::Response withCors(http::Response r) const;
   // The handler behind authentication (when configured).
@@ -65,6 +72,7 @@ class EventsApi {
   std::atomic<const EventReader*> reader_{nullptr};
   std::atomic<EventFeed*> feed_{nullptr};
   SseHub hub_;
+  std::shared_ptr<alerts::AlertStream> alerts_;
 };
 
 }  // namespace kobs::serve::events
