@@ -76,8 +76,8 @@ class GatedStore final : public store::IStore {
 
   std::string_view kind() const override { return inner_.kind(); }
   const std::string& database() const override { return inner_.database(); }
-  void execute(std::string_view sql, const Settings& s) override { inner_.execute(sql, s); }
-  store::QueryResult query(std::string_view sql, std::string_view format, const Settings& s) override {
+  void execute(std::string_view sql, const store::Settings& s) override { inner_.execute(sql, s); }
+  store::QueryResult query(std::string_view sql, std::string_view format, const store::Settings& s) override {
     if (sql.find("GROUP BY __w") != std::string_view::npos) {
       std::unique_lock l(m_);
       ++waiting_;
@@ -126,9 +126,9 @@ class AlertLeaseTest : public ::testing::Test {
       service.reset();
     }
     double counter(const std::string& line) const {
-      auto text = registry->renderPrometheus();
-      auto at = text.find(line + " ");
-      return at == std::string::npos ? -1 : std::stod(text.substr(at + line.size() + 1));
+      auto text = "\n" + registry->renderPrometheus();  // a sample line, not the # HELP one
+      auto at = text.find("\n" + line + " ");
+      return at == std::string::npos ? -1 : std::stod(text.substr(at + line.size() + 2));
     }
   };
 
@@ -268,13 +268,15 @@ TEST_F(AlertLeaseTest, ACycleOutlastingTheLeaseIsDroppedAndOnlyTheNewLeaderPosts
   a->store->open();  // a's cycle ends now, long after it lost the lease
   ASSERT_TRUE(waitFor([&] { return a->counter("kobs_alert_lease_lost_cycles_total") == 1; }));
   EXPECT_EQ(a->service->outboxSize(), 0u);
-  // b keeps evaluating (proof that time passed with a running): the next window.
+  // b keeps evaluating: the next window (quiet) resolves the alert, from b.
   now_ = kT0 + 120;
   ASSERT_TRUE(waitFor([&] { return evaluated(kT0 + 60); }));
   a.reset();
   b.reset();
-  EXPECT_EQ(rx.posts().size(), 1u);
+  // b alone posted: the firing, then (the next window is quiet) the resolution.
+  EXPECT_EQ(rx.posts().size(), 2u);
   EXPECT_EQ(count(rx.posts(), "🚨"), 1);
+  EXPECT_EQ(count(rx.posts(), "The alert has been resolved."), 1);
 }
 
 TEST_F(AlertLeaseTest, ALeaderThatLostTheLeasePostsNothingUntilItLeadsAgain) {

@@ -4,8 +4,14 @@
 // (split roles: the store tail) arrive as `event: alerts` frames; a
 // reconnect with Last-Event-ID gets what came after; the alerts topic mixed
 // with others is refused; a stream without the topic never sees an alert.
+#include <csignal>
+#include <ctime>
+#include <thread>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fmt/format.h>
 
 #include "alert/alert_service.h"
 #include "http/http_server.h"
@@ -19,6 +25,15 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 namespace sa = kobs::serve::alerts;
+
+std::string utc(int64_t s) {
+  std::time_t t = s;
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 class AlertSseTest : public ::testing::Test {
  protected:
@@ -44,7 +59,7 @@ class AlertSseTest : public ::testing::Test {
 
   // curl -N on the URL; lines read as they come.
   std::unique_ptr<kobs::testing::ChildProcess> curl(const std::string& query, const std::string& last_id = "") {
-    std::vector<std::string> args{"curl", "-sN", "--max-time", "120"};
+    std::vector<std::string> args{"/usr/bin/curl", "-sN", "--max-time", "30"};
     if (!last_id.empty()) args.insert(args.end(), {"-H", "Last-Event-ID: " + last_id});
     args.push_back("http://127.0.0.1:" + std::to_string(server_->port()) + "/notifications" + query);
     return std::make_unique<kobs::testing::ChildProcess>(args);
@@ -76,21 +91,22 @@ TEST_F(AlertSseTest, InProcessAndStoreAnnouncementsReachTheAlertsTopic) {
   EXPECT_EQ(c->readLine(), ": connected");
   waitStreams(1);
 
-  sa::Announcement fire{"pod-warnings", "k8s.namespace.name=demo, k8s.pod.name=a", "ALERT", 1764500400, 1764500460, 3};
+  // Windows of the last day: the tail reads a day back.
+  const int64_t w = ::time(nullptr) / 60 * 60 - 600;
+  sa::Announcement fire{"pod-warnings", "k8s.namespace.name=demo, k8s.pod.name=a", "ALERT", w, w + 60, 3};
   api_->alertStream()->publish(fire);
   auto got = readUntil(*c, "id: ");
   EXPECT_THAT(got, HasSubstr("event: alerts\ndata: {\"rule\":\"pod-warnings\",\"group\":\"k8s.namespace.name=demo, "
-                             "k8s.pod.name=a\",\"state\":\"ALERT\",\"windowStart\":\"2025-11-30T11:00:00Z\","
-                             "\"windowEnd\":\"2025-11-30T11:01:00Z\",\"value\":3}\nid: " +
+                             "k8s.pod.name=a\",\"state\":\"ALERT\",\"windowStart\":\"" + utc(w) + "\","
+                             "\"windowEnd\":\"" + utc(w + 60) + "\",\"value\":3}\nid: " +
                              sa::announcementId(fire)));
 
   // Another process (the alert role) writes alert_history: the tail reports its announcements.
   api_->alertStream()->attach(*store_, "alert_sse", "alert_history", true);
-  store_->execute(
-      "INSERT INTO alert_sse.alert_history VALUES ('pod-warnings', 'k8s.namespace.name=demo, k8s.pod.name=a', "
-      "1764500400, 1764500460, 3, 'ALERT', 1), "  // the same announcement: not sent twice
-      "('pod-warnings', 'k8s.namespace.name=demo, k8s.pod.name=a', 1764500460, 1764500520, 4, 'ALERT', 0), "
-      "('pod-warnings', 'k8s.namespace.name=demo, k8s.pod.name=a', 1764500520, 1764500580, 0, 'OK', 1)");
+  const std::string g = "'pod-warnings', 'k8s.namespace.name=demo, k8s.pod.name=a', ";
+  store_->execute(fmt::format("INSERT INTO alert_sse.alert_history VALUES ({0}{1}, {2}, 3, 'ALERT', 1), "  // the same: not sent twice
+                              "({0}{2}, {3}, 4, 'ALERT', 0), ({0}{3}, {4}, 0, 'OK', 1)",
+                              g, w, w + 60, w + 120, w + 180));
   got = readUntil(*c, "id: ");
   EXPECT_THAT(got, HasSubstr("\"state\":\"OK\""));
   EXPECT_THAT(got, HasSubstr("\"value\":0}"));
@@ -105,7 +121,7 @@ TEST_F(AlertSseTest, InProcessAndStoreAnnouncementsReachTheAlertsTopic) {
 }
 
 TEST_F(AlertSseTest, TheAlertsTopicIsAStreamOfItsOwn) {
-  kobs::testing::ChildProcess c({"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+  kobs::testing::ChildProcess c({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                  "http://127.0.0.1:" + std::to_string(server_->port()) +
                                      "/notifications?topic=alerts&topic=krateo"});
   EXPECT_EQ(c.readLine(), "400");

@@ -107,6 +107,19 @@ http::Response EventsApi::listEvents(const http::Request& request, std::optional
 }
 
 http::Response EventsApi::notifications(const http::Request& request) {
+  // The alerts topic does not need the events feed.
+  size_t topics = 0;
+  bool alerts = false;
+  for (const auto& [k, v] : request.query)
+    if (k == "topic" && !v.empty()) {
+      ++topics;
+      alerts = alerts || v == alerts::kAlertsTopic;
+    }
+  if (alerts) {
+    std::optional<std::string_view> last = request.header("Last-Event-ID");
+    if (!last || last->empty()) last = request.queryParam("lastEventId");
+    return alertNotifications(topics, last);
+  }
   const EventReader* reader = reader_.load();
   EventFeed* feed = feed_.load();
   if (!reader || !feed) {
@@ -124,8 +137,6 @@ http::Response EventsApi::notifications(const http::Request& request) {
     if (k == "topic" && !v.empty()) params.topics.push_back(v);
   std::optional<std::string_view> last = request.header("Last-Event-ID");
   if (!last || last->empty()) last = request.queryParam("lastEventId");
-  if (std::find(params.topics.begin(), params.topics.end(), alerts::kAlertsTopic) != params.topics.end())
-    return alertNotifications(params.topics.size(), last);
   if (last && !last->empty()) {
     params.resume = ResumePoint::parse(*last);
     // An id from something else (the old eventsse's "88888888") starts live.
