@@ -24,7 +24,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 tag="$(sed -n 's/^appVersion: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/deploy/helm/kobs/Chart.yaml")"
 image="${1:-localhost/kobs:$tag-embedded}"
 role="${2:-all}"
-helm="$(ls "$root"/third_party/k8s/helm-*/helm 2>/dev/null | tail -1)"
+helm="$(find "$root/third_party/k8s" -path '*/helm-*/helm' -type f 2>/dev/null | sort | tail -1)"
 log() { echo "pod: $*" >&2; }
 [ -x "$helm" ] || { log "needs helm: scripts/setup-deploy-tools.sh builds it"; exit 1; }
 [ "$(id -u)" = 0 ] || { log "needs root (mounts and chroot)"; exit 1; }
@@ -33,8 +33,8 @@ work="$(mktemp -d /var/tmp/kobs-pod.XXXXXX)"
 img=""
 pid=""
 cleanup() {
-  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
-  [ -n "$img" ] && podman image unmount "$image" >/dev/null 2>&1 || true
+  if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  if [ -n "$img" ]; then podman image unmount "$image" >/dev/null 2>&1 || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
