@@ -60,6 +60,7 @@ const config::Table& configTable() {
       {"schema.krateo_events", KeyType::kBool, "true", "Create the composition-keyed krateo_events table and the view filling it from otel_logs (what /events and /notifications read).", {}},
       {"serve.cors_allow_origin", KeyType::kString, "*", "Access-Control-Allow-Origin of /events and /notifications.", {"KOBS_CORS_ALLOW_ORIGIN"}},
       {"serve.events_max_limit", KeyType::kInt, "1000", "Largest ?limit= accepted by /events.", {}},
+      {"serve.publish_when_durable", KeyType::kBool, "false", "kobs all: publish events to the streams when their batch is durable in the disk buffer, before the store has them (lower latency; off until its browser replay test passes: a reconnecting browser was sent two events twice). Off: after the insert commits.", {}},
       {"serve.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on SSE streams.", {"KOBS_SSE_KEEPALIVE"}},
       {"serve.sse_retry", KeyType::kDuration, "3s", "The `retry:` reconnect hint sent to SSE clients (0: none).", {}},
       {"serve.sse_poll_interval", KeyType::kDuration, "500ms", "How often the events table is tailed when no in-process commit wakes the feed (kobs serve).", {"KOBS_SSE_POLL_INTERVAL"}},

@@ -101,7 +101,7 @@ void Process::startPipeline() {
   registerPipelineMetrics(registry_, *pipeline_);
   if (event_feed_) {
     auto* feed = event_feed_.get();
-    if (schema_.events_ingest_from_insert) {
+    if (schema_.events_ingest_from_insert && config_.values.boolean("serve.publish_when_durable")) {
       // kobs all: publish events as soon as their batch is durable in the
       // disk buffer, with the cursor the store will give them
       // (serve/events/event_feed.h), once the batches the buffer replays
