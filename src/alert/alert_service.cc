@@ -1,4 +1,5 @@
 #include "alert/alert_service.h"
+#include "common/tsv.h"
 
 #include <algorithm>
 #include <cmath>
@@ -41,29 +42,6 @@ std::string hashHex(std::initializer_list<std::string_view> parts) {
     b = fnv1a(std::string_view("\1", 1), b);
   }
   return fmt::format("{:016x}{:016x}", a, b);
-}
-
-// ClickHouse TabSeparated escapes: \b \f \r \n \t \0 \' \\ .
-std::string unescapeTsv(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-      continue;
-    }
-    char c = s[++i];
-    switch (c) {
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'r': out += '\r'; break;
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case '0': out += '\0'; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::vector<std::string_view> splitTabs(std::string_view line) {

@@ -1,4 +1,5 @@
 #include "serve/alerts/alert_stream.h"
+#include "common/tsv.h"
 
 #include <algorithm>
 #include <cmath>
@@ -28,28 +29,6 @@ std::string utc(int64_t s) {
   std::tm tm{};
   ::gmtime_r(&t, &tm);
   return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", tm);
-}
-
-// ClickHouse TabSeparated escapes back to bytes.
-std::string unescapeTsv(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '\\' || i + 1 == s.size()) {
-      out += s[i];
-      continue;
-    }
-    char c = s[++i];
-    switch (c) {
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
-      case 'r': out += '\r'; break;
-      case '0': out += '\0'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::optional<int64_t> windowEndOfId(std::string_view id) {
