@@ -92,6 +92,20 @@ std::string ruleFilter(const Rule& r) {
   return s;
 }
 
+// alert_history.Notified: 0 an evaluation with nothing to announce; 2 a
+// firing or resolution decided and in the outbox; 1 (a second row for the
+// same window) its notifications delivered or given up. Rows written before
+// the outbox moved into the store have 1 on the decision itself: read as done.
+constexpr int kNotifiedNone = 0;
+constexpr int kNotifiedDone = 1;
+constexpr int kNotifiedDecided = 2;
+
+std::string historyRow(const std::string& rule, const std::string& group, int64_t start, int64_t end,
+                       std::optional<double> v, std::string_view state, int notified) {
+  return fmt::format("({}, {}, {}, {}, {}, {}, {})", store::quoteString(rule), store::quoteString(group), start, end,
+                     v ? fmt::format("{}", *v) : "NULL", store::quoteString(state), notified);
+}
+
 }  // namespace
 
 std::vector<std::string> historyTableDdl(const store::schema::SchemaOptions& schema, const std::string& table) {
@@ -152,6 +166,10 @@ AlertService::AlertService(AlertOptions options, store::IStore& store, metrics::
                                   "Evaluation cycles dropped uncommitted because the replica lost the Lease meanwhile.");
   resumed_rules_ = &r.counter("kobs_alert_resumed_rules_total",
                               "Rules whose state was taken from alert_history on taking the Lease (another replica led).");
+  recovered_ = &r.counter("kobs_alert_notifications_recovered_total",
+                          "Notifications found decided but undelivered in alert_history (a leader died between "
+                          "deciding and delivering) and put in this replica's outbox.");
+  outbox_checked_ = !options_.resume_from_history;
   cycle_seconds_ = &r.histogram("kobs_alert_cycle_duration_seconds", "Wall time of one evaluation cycle.",
                                 metrics::Histogram::defaultSecondsBuckets());
 }
@@ -365,6 +383,45 @@ std::string AlertService::sampleRows(const Rule& rule, const std::vector<std::st
   }
 }
 
+std::vector<Notification> AlertService::makeNotifications(const Rule& rule, const RuleSet& rules,
+                                                          const std::string& key,
+                                                          const std::vector<std::string>& values, bool resolve,
+                                                          int64_t start, int64_t end, std::optional<double> value) {
+  std::vector<Notification> out;
+  if (rule.channels.empty()) return out;
+  MessageInput m;
+  m.rule = &rule;
+  m.resolved = resolve;
+  m.group = groupDisplay(rule, values);
+  m.value = value;
+  m.window_start = start;
+  m.window_end = end;
+  m.link = options_.link_url;
+  if (!resolve) m.samples_csv = sampleRows(rule, values, start, end);
+  const std::string state = resolve ? "OK" : "ALERT";
+  for (const auto& ch : rule.channels) {
+    const auto& channel = rules.channels.count(ch) ? rules.channels.at(ch) : Channel{};
+    Notification n;
+    // Derived from the decision alone: whoever renders it (the decider, or a
+    // leader recovering it from alert_history) sends the same key.
+    n.id = "kobs-" + hashHex({rule.name, ch, key, std::to_string(start), state});
+    n.event_id = hashHex({rule.name, ch, key});
+    m.event_id = n.event_id;
+    n.channel = ch;
+    n.rule = rule.name;
+    n.group = m.group;
+    n.state = state;
+    n.window_start = start;
+    n.window_end = end;
+    n.value = value;
+    n.payload = channel.type == ChannelType::kSlack ? slackPayload(m) : webhookPayload(m, channel);
+    n.created_ms = epochMillis(now());
+    n.next_attempt_ms = n.created_ms;
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
 bool AlertService::evaluateRule(const Rule& rule, int64_t wm_s, RuleRun& run) {
   const int64_t I = rule.interval.count();
   const int64_t last_end = floorDiv(wm_s, I) * I;
@@ -459,43 +516,16 @@ bool AlertService::evaluateRule(const Rule& rule, int64_t wm_s, RuleRun& run) {
       const bool fire = g.state == AlertState::kAlert && !g.fired && !silenced;
       const bool resolve = g.state == AlertState::kOk && g.fired;
       if (fire || resolve) {
-        MessageInput m;
-        m.rule = &rule;
-        m.resolved = resolve;
-        m.group = groupDisplay(rule, g.values);
-        m.value = v;
-        m.window_start = w;
-        m.window_end = w + I;
-        m.link = options_.link_url;
-        if (fire) m.samples_csv = sampleRows(rule, g.values, w, w + I);
-        const std::string state = resolve ? "OK" : "ALERT";
-        for (const auto& ch : rule.channels) {
-          const auto& channel = rules->channels.count(ch) ? rules->channels.at(ch) : Channel{};
-          Notification n;
-          n.id = "kobs-" + hashHex({rule.name, ch, key, std::to_string(w), state});
-          n.event_id = hashHex({rule.name, ch, key});
-          m.event_id = n.event_id;
-          n.channel = ch;
-          n.rule = rule.name;
-          n.group = m.group;
-          n.state = state;
-          n.window_start = w;
-          n.window_end = w + I;
-          n.payload = channel.type == ChannelType::kSlack ? slackPayload(m) : webhookPayload(m, channel);
-          n.created_ms = epochMillis(now());
-          n.next_attempt_ms = n.created_ms;
+        for (auto& n : makeNotifications(rule, *rules, key, g.values, resolve, w, w + I, v))
           run.notes.push_back(std::move(n));
-        }
         g.fired = fire;
         if (fire) g.fired_window = w;
         notified = !rule.channels.empty();
-        if (notified) run.announced.push_back({rule.name, m.group, state, w, w + I, v});
+        if (notified) run.announced.push_back({rule.name, groupDisplay(rule, g.values), resolve ? "OK" : "ALERT", w, w + I, v});
       }
       if (hit != in_window.end() || g.state != AlertState::kOk || notified) {
-        run.history.push_back(fmt::format("({}, {}, {}, {}, {}, {}, {})", store::quoteString(rule.name),
-                                          store::quoteString(groupDisplay(rule, g.values)), w, w + I,
-                                          v ? fmt::format("{}", *v) : "NULL",
-                                          store::quoteString(alertStateName(g.state)), notified ? 1 : 0));
+        run.history.push_back(historyRow(rule.name, groupDisplay(rule, g.values), w, w + I, v,
+                                         alertStateName(g.state), notified ? kNotifiedDecided : kNotifiedNone));
       }
     }
   }
@@ -676,7 +706,7 @@ size_t AlertService::resumeFromHistory() {
     const int64_t since = end - int64_t(std::max(rule.consecutive_windows, 1) + 1) * I;
     auto res = store_.query(
         fmt::format("SELECT GroupKey, toUnixTimestamp(WindowStart), State, Notified, Value FROM {} WHERE Rule = {} AND "
-                    "(Notified = 1 OR WindowStart >= toDateTime({})) ORDER BY GroupKey, WindowStart",
+                    "(Notified != 0 OR WindowStart >= toDateTime({})) ORDER BY GroupKey, WindowStart",
                     table, store::quoteString(rule.name), since),
         "TabSeparated");
     RuleState rs;
@@ -695,7 +725,7 @@ size_t AlertService::resumeFromHistory() {
       const int64_t ws = std::strtoll(std::string(f[1]).c_str(), nullptr, 10);
       auto st = parseStateName(unescapeTsv(f[2]));
       if (!st || ws == w.last_w) continue;  // a row stored twice
-      if (f[3] == "1") {
+      if (f[3] != "0") {  // decided (2) or delivered (1): announced either way
         w.g.fired = *st == AlertState::kAlert;
         if (w.g.fired) w.g.fired_window = ws;
       }
@@ -746,8 +776,147 @@ void AlertService::deadLetter(const Notification& n) {
               n.channel, n.state, n.attempts, n.last_error);
 }
 
+void AlertService::markIfDoneLocked(const Notification& n) {
+  for (const auto& o : state_.outbox)
+    if (o.rule == n.rule && o.group == n.group && o.window_start == n.window_start && o.state == n.state) return;
+  state_.marks.push_back({n.rule, n.group, n.state, n.window_start, n.window_end, n.value});
+}
+
+bool AlertService::flushMarks() {
+  std::vector<DeliveryMark> marks;
+  {
+    std::lock_guard lock(state_mutex_);
+    marks.assign(state_.marks.begin(), state_.marks.end());
+  }
+  if (marks.empty()) return true;
+  std::vector<std::string> rows;
+  for (const auto& m : marks)
+    rows.push_back(historyRow(m.rule, m.group, m.window_start, m.window_end, m.value, m.state, kNotifiedDone));
+  try {
+    writeHistory(rows);
+  } catch (const Exception& e) {
+    history_errors_->inc();
+    log_->warn("alert delivery marks not written ({}); retried", e.what());
+    return false;
+  }
+  std::lock_guard lock(state_mutex_);
+  // Only those written: the dispatcher may have added more meanwhile (at the back).
+  state_.marks.erase(state_.marks.begin(), state_.marks.begin() + std::ptrdiff_t(marks.size()));
+  try {
+    saveLocked();
+  } catch (const Exception& e) {
+    log_->error("alert state not saved after writing delivery marks: {}", e.what());
+  }
+  return true;
+}
+
+size_t AlertService::recoverUndelivered(bool drop_marked) {
+  auto rules = this->rules();
+  if (!rules) return 0;
+  const auto table = store::quoteIdentifier(store_.database()) + "." + store::quoteIdentifier(options_.history_table);
+  // A week back: older decisions were dead-lettered by their retries long ago.
+  const int64_t since = epochSeconds(now()) - 7 * 86400;
+  auto res = store_.query(
+      fmt::format("SELECT Rule, GroupKey, State, toUnixTimestamp(WindowStart), toUnixTimestamp(WindowEnd), any(Value), "
+                  "max(Notified = {}) FROM {} WHERE Notified != 0 AND State IN ('ALERT', 'OK') AND WindowStart >= "
+                  "toDateTime({}) GROUP BY Rule, GroupKey, State, WindowStart, WindowEnd ORDER BY WindowStart",
+                  kNotifiedDone, table, std::max<int64_t>(since, 0)),
+      "TabSeparated");
+  struct Found {
+    std::string rule, group, state;
+    int64_t start = 0, end = 0;
+    std::optional<double> value;
+    bool done = false;
+  };
+  std::vector<Found> found;
+  std::istringstream in(res.data);
+  for (std::string line; std::getline(in, line);) {
+    auto f = splitTabs(line);
+    if (f.size() != 7) continue;
+    Found x{unescapeTsv(f[0]), unescapeTsv(f[1]), unescapeTsv(f[2]), std::strtoll(std::string(f[3]).c_str(), nullptr, 10),
+            std::strtoll(std::string(f[4]).c_str(), nullptr, 10), std::nullopt, f[6] == "1"};
+    if (f[5] != "\\N") x.value = std::strtod(std::string(f[5]).c_str(), nullptr);
+    found.push_back(std::move(x));
+  }
+  size_t added = 0, dropped = 0;
+  std::vector<Announcement> announce;
+  for (const auto& x : found) {
+    auto same = [&](const Notification& o) {
+      return o.rule == x.rule && o.group == x.group && o.window_start == x.start && o.state == x.state;
+    };
+    if (x.done) {
+      if (!drop_marked) continue;
+      // Another leader delivered it (or gave up) while this replica did not lead.
+      std::lock_guard lock(state_mutex_);
+      auto n = state_.outbox.size();
+      std::erase_if(state_.outbox, same);
+      dropped += n - state_.outbox.size();
+      continue;
+    }
+    const Rule* rule = nullptr;
+    for (const auto& r : rules->rules)
+      if (r.name == x.rule) rule = &r;
+    const auto what = fmt::format("rule \"{}\", group \"{}\", {} of window {}", x.rule, x.group, x.state, x.start);
+    std::optional<std::vector<std::string>> values;
+    if (rule) values = parseGroupDisplay(*rule, x.group);
+    if (!rule || !values) {
+      if (recover_warned_.insert(what).second)
+        log_->warn("alert notification ({}) decided but not delivered, and cannot be rendered again: {}", what,
+                   rule ? "its group does not match the rule's groupBy" : "the rule is no longer defined");
+      continue;
+    }
+    {
+      std::lock_guard lock(state_mutex_);
+      if (std::any_of(state_.outbox.begin(), state_.outbox.end(), same)) continue;  // this replica's own
+      if (std::any_of(state_.marks.begin(), state_.marks.end(), [&](const DeliveryMark& m) {
+            return m.rule == x.rule && m.group == x.group && m.window_start == x.start && m.state == x.state;
+          }))
+        continue;  // delivered here, its mark not written yet
+    }
+    auto notes = makeNotifications(*rule, *rules, groupKey(*values), *values, x.state == "OK", x.start, x.end, x.value);
+    std::lock_guard lock(state_mutex_);
+    std::set<std::string> delivered(state_.delivered.begin(), state_.delivered.end());
+    size_t fresh = 0;
+    for (auto& n : notes) {
+      if (delivered.count(n.id)) continue;
+      // In window order within its group: before a later notification of the same group.
+      auto at = std::find_if(state_.outbox.begin(), state_.outbox.end(), [&](const Notification& o) {
+        return o.event_id == n.event_id && o.window_start > n.window_start;
+      });
+      log_->warn("alert notification {} ({}) was decided but not delivered: delivering it", n.id, what);
+      state_.outbox.insert(at, std::move(n));
+      ++fresh;
+    }
+    if (fresh == 0) {  // every channel delivered here, the mark lost: write it again
+      state_.marks.push_back({x.rule, x.group, x.state, x.start, x.end, x.value});
+    } else {
+      added += fresh;
+      announce.push_back({x.rule, x.group, x.state, x.start, x.end, x.value});
+    }
+  }
+  if (added || dropped) {
+    std::lock_guard lock(state_mutex_);
+    saveLocked();
+  }
+  if (added) {
+    recovered_->inc(added);
+    std::lock_guard lock(loop_mutex_);
+    dispatch_wake_ = true;
+    dispatch_cv_.notify_all();
+  }
+  if (dropped) log_->info("alert outbox: {} notifications dropped, another replica delivered them", dropped);
+  // The stream's ids dedupe: a client of this process sees what the other leader decided.
+  if (options_.on_announce)
+    for (const auto& a : announce) options_.on_announce(a);
+  return added;
+}
+
 size_t AlertService::dispatchDue() {
-  if (!options_.is_leader()) return 0;  // the leader posts; this outbox waits until this replica leads again
+  if (!options_.is_leader()) {  // the leader posts; this outbox waits until this replica leads again
+    if (options_.resume_from_history) outbox_checked_ = false;
+    return 0;
+  }
+  if (!outbox_checked_) return 0;  // another leader may have delivered some: the evaluator checks first
   const int64_t now_ms = epochMillis(now());
   std::vector<Notification> due;
   {
@@ -791,9 +960,11 @@ size_t AlertService::dispatchDue() {
       state_.delivered.push_back(n.id);
       while (state_.delivered.size() > kDeliveredKept) state_.delivered.pop_front();
       state_.outbox.erase(it);
+      markIfDoneLocked(n);
     } else if (out.kind == PostOutcome::Kind::kPermanent || it->attempts >= options_.max_attempts) {
       deadLetter(*it);
       state_.outbox.erase(it);
+      markIfDoneLocked(n);  // given up: no other leader should try it again
     } else {
       retried_->inc();
       const double base = std::min<double>(double(options_.retry_max.count()),
@@ -809,6 +980,7 @@ size_t AlertService::dispatchDue() {
       log_->error("alert state not saved after a delivery: {}", e.what());
     }
   }
+  flushMarks();
   return due.size();
 }
 
@@ -830,9 +1002,24 @@ void AlertService::evaluatorLoop() {
       }
       if (reload_requested_.exchange(false) || rulesSignature() != sig) reload();
       const bool leading = options_.is_leader();
-      if (leading && !was_leading_ && options_.resume_from_history) resumeFromHistory();
+      if (!leading && options_.resume_from_history) outbox_checked_ = false;
+      if (leading && (!was_leading_ || !outbox_checked_)) {
+        // Taking the lease (or starting): adopt what another leader evaluated,
+        // then deliver what it decided and did not, before posting anything.
+        if (options_.resume_from_history) resumeFromHistory();
+        recoverUndelivered(options_.resume_from_history);
+        outbox_checked_ = true;
+        std::lock_guard l(loop_mutex_);
+        dispatch_wake_ = true;
+        dispatch_cv_.notify_all();
+      }
       was_leading_ = leading;
-      if (leading) evaluateDue();
+      if (leading) {
+        auto r = evaluateDue();
+        // Decisions another replica committed after this one's takeover
+        // check (it had not yet seen the lease go) are caught here.
+        if (r.rules > 0) recoverUndelivered(options_.resume_from_history);
+      }
     } catch (const std::exception& e) {
       log_->error("alert cycle failed: {}", e.what());
     }

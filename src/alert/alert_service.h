@@ -23,6 +23,16 @@
 //     insert_deduplication_token), then state and new notifications are
 //     saved in one atomic file; only then may they be sent. A crash before
 //     the save re-evaluates the same windows and decides the same ids.
+// The outbox in the store: a decided notification's history row has
+// Notified = 2 (decided, not yet delivered). Once every channel's
+// notification of it left the outbox (delivered, or dead-lettered) a second
+// row with Notified = 1 marks it done (the mark waits in the state file until
+// the store has it). A leader, new or restarted, reads the decisions without
+// a mark (recoverUndelivered()) when it takes the lease and after each cycle,
+// and delivers those not in its own outbox or delivered list, rendered again
+// from the rule, with the same Idempotency-Key: a leader killed for good
+// between deciding and delivering loses nothing. A kill between the POST and
+// the mark sends it again with the same key (the receiver drops it).
 // Delivery (dispatchDue(), its own thread): oldest first, one group's
 // notifications in order; 2xx delivered, 5xx/408/429/network errors retried
 // with exponential backoff and full jitter, 3xx (redirects refused) and
@@ -32,9 +42,12 @@
 // Leader election (options.is_leader): a cycle whose replica lost the lease
 // while evaluating is dropped before anything is written (counted), and the
 // dispatcher posts only while leading: notifications decided by a replica
-// that lost the lease wait in its outbox until it leads again. A replica
-// taking the lease resumes from alert_history (resume_from_history): what the
-// previous leader evaluated and announced is not evaluated or posted again.
+// that lost the lease wait in its outbox until it leads again, and are
+// dropped then if another leader delivered them meanwhile (their mark is in
+// alert_history; the dispatcher waits for that check after every loss of
+// the lease). A replica taking the lease resumes from alert_history
+// (resume_from_history): what the previous leader evaluated and announced is
+// not evaluated or posted again, and what it decided but did not deliver is.
 //
 // Reload: requestReload() (SIGHUP) or a change of the rules file or
 // directory reloads the rules on the evaluator thread; a set that does not
@@ -56,6 +69,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -73,7 +87,8 @@ namespace kobs::alert {
 using SysClock = std::chrono::system_clock;
 
 // A group firing (state "ALERT") or resolved ("OK"), as announced to the
-// rule's channels and recorded in alert_history with Notified = 1.
+// rule's channels and recorded in alert_history with Notified = 2 (decided),
+// then 1 (delivered).
 struct Announcement {
   std::string rule;
   std::string group;  // alert_history's GroupKey ("col=value, ...")
@@ -146,8 +161,15 @@ class AlertService final : public Component {
   // Adopts, per rule, the state alert_history holds when it is ahead of the
   // saved one (another replica led meanwhile); returns the rules adopted.
   size_t resumeFromHistory();
-  // Sends what is due; returns how many were attempted.
+  // Sends what is due, then writes the delivery marks; returns how many were attempted.
   size_t dispatchDue();
+  // Puts in the outbox every decision in alert_history with no delivery mark
+  // that this replica neither holds nor delivered; with drop_marked, also
+  // drops outbox entries another replica marked delivered. Returns how many
+  // notifications were added.
+  size_t recoverUndelivered(bool drop_marked);
+  // Writes the pending delivery marks; false when the store refused them (kept).
+  bool flushMarks();
 
   size_t outboxSize() const;
   std::shared_ptr<const RuleSet> rules() const;
@@ -168,6 +190,10 @@ class AlertService final : public Component {
   std::string rulesSignature() const;
   void publishState(const Rule& rule, const std::string& key, const std::vector<std::string>& values, AlertState s);
   std::shared_ptr<RuleSet> loadAndBind();
+  std::vector<Notification> makeNotifications(const Rule& rule, const RuleSet& rules, const std::string& key,
+                                              const std::vector<std::string>& values, bool resolve, int64_t start,
+                                              int64_t end, std::optional<double> value);
+  void markIfDoneLocked(const Notification& n);
   void deadLetter(const Notification& n);
 
   AlertOptions options_;
@@ -201,7 +227,12 @@ class AlertService final : public Component {
   metrics::Counter* history_errors_ = nullptr;
   metrics::Counter* lease_lost_cycles_ = nullptr;
   metrics::Counter* resumed_rules_ = nullptr;
+  metrics::Counter* recovered_ = nullptr;
   bool was_leading_ = false;  // evaluator thread
+  // False after the lease was lost, until the evaluator checked the outbox
+  // against alert_history's marks (with resume_from_history): the dispatcher waits.
+  std::atomic<bool> outbox_checked_{true};
+  std::set<std::string> recover_warned_;  // evaluator thread
   metrics::Histogram* cycle_seconds_ = nullptr;
   std::unique_ptr<metrics::Registry> own_registry_;  // when none is given
 

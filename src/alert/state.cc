@@ -22,11 +22,13 @@ std::string_view alertStateName(AlertState s) {
 namespace {
 
 json notificationJson(const Notification& n) {
-  return json{{"id", n.id},         {"event_id", n.event_id},       {"channel", n.channel},
+  json j{{"id", n.id},         {"event_id", n.event_id},       {"channel", n.channel},
               {"rule", n.rule},     {"group", n.group},             {"state", n.state},
               {"window_start", n.window_start}, {"window_end", n.window_end}, {"payload", n.payload},
               {"attempts", n.attempts}, {"next_attempt_ms", n.next_attempt_ms}, {"created_ms", n.created_ms},
               {"last_error", n.last_error}};
+  if (n.value) j["value"] = *n.value;
+  return j;
 }
 
 }  // namespace
@@ -49,8 +51,18 @@ std::string serializeState(const PersistedState& s) {
   }
   json outbox = json::array();
   for (const auto& n : s.outbox) outbox.push_back(notificationJson(n));
+  json marks = json::array();
+  for (const auto& m : s.marks) {
+    json jm{{"rule", m.rule},
+            {"group", m.group},
+            {"state", m.state},
+            {"window_start", m.window_start},
+            {"window_end", m.window_end}};
+    if (m.value) jm["value"] = *m.value;
+    marks.push_back(std::move(jm));
+  }
   return json{{"version", kStateVersion}, {"rules", std::move(rules)}, {"outbox", std::move(outbox)},
-              {"delivered", s.delivered}}
+              {"delivered", s.delivered}, {"marks", std::move(marks)}}
       .dump();
 }
 
@@ -95,9 +107,21 @@ PersistedState parseState(std::string_view text) {
       o.next_attempt_ms = n.at("next_attempt_ms").get<int64_t>();
       o.created_ms = n.at("created_ms").get<int64_t>();
       o.last_error = n.value("last_error", "");
+      if (n.contains("value")) o.value = n["value"].get<double>();
       s.outbox.push_back(std::move(o));
     }
     for (const auto& d : j.at("delivered")) s.delivered.push_back(d.get<std::string>());
+    if (j.contains("marks"))  // written since delivery marks exist; an older file has none
+      for (const auto& m : j["marks"]) {
+        DeliveryMark d;
+        d.rule = m.at("rule").get<std::string>();
+        d.group = m.at("group").get<std::string>();
+        d.state = m.at("state").get<std::string>();
+        d.window_start = m.at("window_start").get<int64_t>();
+        d.window_end = m.at("window_end").get<int64_t>();
+        if (m.contains("value")) d.value = m["value"].get<double>();
+        s.marks.push_back(std::move(d));
+      }
   } catch (const json::exception& e) {
     throw Exception(ErrorCode::kCorruptData, "alert state does not parse: {}", e.what());
   }

@@ -1,7 +1,8 @@
 // What the alert evaluator persists in <data_dir>/alert/state.json (format
 // version 1, written with writeFileAtomically): per rule, the next window to
 // evaluate and the groups that are not plainly OK; the notification outbox
-// (decided, not yet delivered); and the ids delivered lately. One file, so a
+// (decided, not yet delivered); the ids delivered lately; and the delivery
+// marks (alert_history rows with Notified = 1) not yet written to the store. One file, so a
 // decision and the notification it implies are saved together: a crash
 // between deciding and posting still posts once, with the same
 // Idempotency-Key, and a restart neither re-evaluates a saved window nor
@@ -45,6 +46,7 @@ struct Notification {
   std::string group;     // display form
   std::string state;     // "ALERT" or "OK"
   int64_t window_start = 0, window_end = 0;  // epoch seconds
+  std::optional<double> value;  // the window's value, for the delivery mark
   std::string payload;   // the rendered body
   int attempts = 0;
   int64_t next_attempt_ms = 0;  // epoch ms
@@ -52,10 +54,21 @@ struct Notification {
   std::string last_error;
 };
 
+// A decision whose notifications all left the outbox (delivered, or given
+// up): its alert_history row with Notified = 1, waiting to be written.
+struct DeliveryMark {
+  std::string rule;
+  std::string group;  // display form, as GroupKey
+  std::string state;  // "ALERT" or "OK"
+  int64_t window_start = 0, window_end = 0;
+  std::optional<double> value;
+};
+
 struct PersistedState {
   std::map<std::string, RuleState> rules;
   std::deque<Notification> outbox;
   std::deque<std::string> delivered;  // most recent last, bounded
+  std::deque<DeliveryMark> marks;     // optional in the file (absent: none)
 };
 
 inline constexpr int kStateVersion = 1;

@@ -11,9 +11,13 @@
 //   - the leader's cycle outlasts renew_deadline while its API connection is
 //     cut (TcpRelay): the other replica takes over and posts; the old leader
 //     drops its cycle uncommitted and posts nothing;
+//   - a leader killed for good (its state dir gone) between deciding a
+//     firing and posting it: the replica taking over finds the decision in
+//     alert_history (Notified = 2, no delivery mark) and posts it once;
 //   - a leader cut off after deciding a notification it could not deliver
-//     posts nothing while another replica leads, and delivers it (once, same
-//     Idempotency-Key) when it leads again.
+//     posts nothing while another replica leads; the new leader delivers it
+//     (same Idempotency-Key), and the old one, leading again, drops it from
+//     its outbox (the delivery mark is in alert_history) and posts nothing.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -133,7 +137,8 @@ class AlertLeaseTest : public ::testing::Test {
   };
 
   // A replica named `name`, its API calls through a relay the test can cut.
-  std::unique_ptr<Replica> replica(const std::string& name, const std::string& rules) {
+  // threads=false: the service is loaded, not started; the test drives its cycles.
+  std::unique_ptr<Replica> replica(const std::string& name, const std::string& rules, bool threads = true) {
     auto r = std::make_unique<Replica>();
     r->name = name;
     r->relay = std::make_unique<kobs::testing::TcpRelay>(kube().port());
@@ -170,7 +175,10 @@ class AlertLeaseTest : public ::testing::Test {
     o.is_leader = [lease = r->lease] { return lease->holds(); };
     o.resume_from_history = true;
     r->service = std::make_unique<AlertService>(o, *r->store, r->registry.get());
-    r->service->start();
+    if (threads)
+      r->service->start();
+    else
+      r->service->load();
     return r;
   }
 
@@ -198,6 +206,16 @@ class AlertLeaseTest : public ::testing::Test {
                                        window_start),
                            "TabSeparated");
     return r.data != "0\n";
+  }
+
+  // alert_history's (Notified, State) rows of the window starting at `window_start`.
+  std::string notified(int64_t window_start) {
+    return store_
+        ->query(fmt::format("SELECT groupArray((Notified, State)) FROM (SELECT Notified, State FROM "
+                            "`{}`.alert_history WHERE WindowStart = toDateTime({}) ORDER BY Notified)",
+                            db_, window_start),
+                "TabSeparated")
+        .data;
   }
 
   std::string holder() {
@@ -279,7 +297,38 @@ TEST_F(AlertLeaseTest, ACycleOutlastingTheLeaseIsDroppedAndOnlyTheNewLeaderPosts
   EXPECT_EQ(count(rx.posts(), "The alert has been resolved."), 1);
 }
 
-TEST_F(AlertLeaseTest, ALeaderThatLostTheLeasePostsNothingUntilItLeadsAgain) {
+TEST_F(AlertLeaseTest, ALeaderKilledBetweenDecidingAndPostingIsCoveredByTheNextOnce) {
+  WebhookReceiver rx;
+  events(kT0 - 60, 1);
+  events(kT0, 3);
+  // a's threads are not started: its cycle is run here, and it dies right
+  // after committing it, before any POST (the kill between decide and deliver).
+  auto a = replica("replica-a", rules(rx.url()), false);
+  ASSERT_TRUE(waitFor([&] { return a->lease->holds(); }));
+  auto b = replica("replica-b", rules(rx.url()));
+  now_ = kT0 + 60;
+  ASSERT_EQ(a->service->evaluateDue().notifications, 1u);
+  EXPECT_EQ(notified(kT0), "[(2,'ALERT')]\n");  // decided, not delivered
+  a->kill();
+  std::filesystem::remove_all(dir_.path() / "state-replica-a");  // for good: its disk is gone too
+  ASSERT_TRUE(waitFor([&] { return b->lease->holds(); }));
+  ASSERT_TRUE(rx.waitFor([](const auto& p) { return p.size() == 1; }));
+  ASSERT_TRUE(waitFor([&] { return notified(kT0) == "[(1,'ALERT'),(2,'ALERT')]\n"; }));  // b marked it
+  EXPECT_EQ(b->counter("kobs_alert_notifications_recovered_total"), 1);
+  EXPECT_THAT(rx.posts()[0].body, HasSubstr("🚨"));
+  EXPECT_THAT(rx.posts()[0].idempotency_key, ::testing::StartsWith("kobs-"));
+  // b goes on: the next window is quiet, the resolution goes once.
+  now_ = kT0 + 120;
+  ASSERT_TRUE(rx.waitFor([](const auto& p) { return p.size() == 2; }));
+  ASSERT_TRUE(waitFor([&] { return b->service->outboxSize() == 0; }));
+  b.reset();
+  auto posts = rx.posts();
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(count(posts, "🚨"), 1);
+  EXPECT_EQ(count(posts, "The alert has been resolved."), 1);
+}
+
+TEST_F(AlertLeaseTest, ALeaderThatLostTheLeasePostsNothingAndTheNewLeaderDeliversItsDecisionOnce) {
   WebhookReceiver rx;
   rx.setStatus(503);  // the leader decides the firing, cannot deliver it
   events(kT0 - 60, 1);
@@ -290,25 +339,30 @@ TEST_F(AlertLeaseTest, ALeaderThatLostTheLeasePostsNothingUntilItLeadsAgain) {
   ASSERT_TRUE(rx.waitFor([](const auto& p) { return !p.empty(); }));
   a->relay->cut();
   ASSERT_TRUE(waitFor([&] { return !a->lease->holds(); }));
+  const size_t refused = rx.posts().size();
   auto b = replica("replica-b", rules(rx.url()));
   ASSERT_TRUE(waitFor([&] { return b->lease->holds(); }));
   rx.setStatus(200);
-  const size_t refused = rx.posts().size();
+  // b finds a's decision without a delivery mark and delivers it, with a's key.
+  ASSERT_TRUE(waitFor([&] { return notified(kT0) == "[(1,'ALERT'),(2,'ALERT')]\n"; }));
+  const size_t delivered = rx.posts().size();
+  EXPECT_GT(delivered, refused);
+  EXPECT_EQ(rx.distinctKeys(), 1u);
   events(kT0 + 60, 3);
-  now_ = kT0 + 120;  // b resumes (a announced the firing in alert_history) and evaluates the next window
+  now_ = kT0 + 120;  // b resumes (a announced the firing) and evaluates the next window: still in breach
   ASSERT_TRUE(waitFor([&] { return evaluated(kT0 + 60); }));
   EXPECT_EQ(a->service->outboxSize(), 1u);  // a holds its undelivered firing, and does not post it
-  EXPECT_EQ(rx.posts().size(), refused);    // nor does b: it was announced
-  // b goes away; a leads again and delivers what it decided, with the same key.
+  // b goes away; a leads again, learns from the mark that the firing went, and posts nothing.
   a->relay->restore();
   b->kill();
-  ASSERT_TRUE(rx.waitFor([&](const auto& p) { return p.size() == refused + 1; }));
-  ASSERT_TRUE(waitFor([&] { return a->service->outboxSize() == 0; }));
-  auto posts = rx.posts();
-  EXPECT_EQ(posts.back().idempotency_key, posts.front().idempotency_key);
-  EXPECT_THAT(posts.back().body, HasSubstr("🚨"));
+  ASSERT_TRUE(waitFor([&] { return a->lease->holds() && a->service->outboxSize() == 0; }));
+  now_ = kT0 + 180;  // the window at kT0 + 120 has no events: a resolves, once
+  ASSERT_TRUE(rx.waitFor([&](const auto& p) { return p.size() == delivered + 1; }));
   a.reset();
-  EXPECT_EQ(rx.posts().size(), refused + 1);
+  auto posts = rx.posts();
+  EXPECT_EQ(posts.size(), delivered + 1);
+  EXPECT_EQ(count(posts, "The alert has been resolved."), 1);
+  EXPECT_EQ(rx.distinctKeys(), 2u);  // the firing (a's attempts and b's delivery), the resolution
 }
 
 }  // namespace

@@ -107,10 +107,19 @@ class AlertServiceTest : public ::testing::Test {
     return r;
   }
 
+  std::string notified(const std::string& rule) {
+    return store_
+        ->query(fmt::format("SELECT groupArray((Notified, State)) FROM (SELECT Notified, State FROM "
+                            "`{}`.alert_history WHERE Rule = '{}' ORDER BY WindowStart, GroupKey, Notified)",
+                            db_, rule),
+                "TabSeparated")
+        .data;
+  }
+
   std::string historyStates(const std::string& rule) {
     return store_
         ->query(fmt::format("SELECT groupArray(State) FROM (SELECT State FROM `{}`.alert_history WHERE Rule = '{}' "
-                            "ORDER BY WindowStart, GroupKey)",
+                            "AND Notified != 1 ORDER BY WindowStart, GroupKey)",
                             db_, rule),
                 "TabSeparated")
         .data;
@@ -164,6 +173,8 @@ TEST_F(AlertServiceTest, FiresOnceWithHyperdxSlackTextsAndResolves) {
   EXPECT_FALSE(s->groupState("pod-warnings", {"demo", "a"}).has_value());  // plainly OK again
 
   EXPECT_EQ(historyStates("pod-warnings"), "['ALERT','ALERT','OK']\n");
+  // Each decision is a row with Notified = 2 (the outbox), then one with 1 once delivered.
+  EXPECT_EQ(notified("pod-warnings"), "[(1,'ALERT'),(2,'ALERT'),(0,'ALERT'),(1,'OK'),(2,'OK')]\n");
   auto metrics = registry_.renderPrometheus();
   EXPECT_THAT(metrics, HasSubstr("kobs_alert_state{rule=\"pod-warnings\",group=\"k8s.namespace.name=demo, "
                                  "k8s.pod.name=a\"} 0"));
@@ -432,6 +443,46 @@ TEST_F(AlertServiceTest, ANewLeaderResumesFromHistoryWithoutRepostingAndResolves
   ASSERT_EQ(rx.posts().size(), 2u);
   EXPECT_THAT(slackText(rx.posts()[1]), HasSubstr("The alert has been resolved."));
   EXPECT_EQ(historyStates("pods"), "['PENDING','ALERT','PENDING','ALERT','OK']\n");
+}
+
+// A leader that decided a firing and died before posting it, its state dir
+// gone with it: the next leader finds the decision (Notified = 2, no mark) in
+// alert_history and delivers it once; a replica that comes back with the old
+// outbox drops it, as the mark says it went.
+TEST_F(AlertServiceTest, ADecisionNotDeliveredByADeadLeaderIsDeliveredOnceByTheNext) {
+  WebhookReceiver rx;
+  const auto rules = channels(rx.url()) + "rules:\n" + podRule("pods");
+  events(kT0 - 60, 1);
+  events(kT0, 3);
+  auto a = service(rules);
+  now_ = kT0 + 60;
+  ASSERT_EQ(a->evaluateDue().notifications, 1u);  // decided and committed; never dispatched
+  ASSERT_EQ(a->outboxSize(), 1u);
+  a.reset();
+  std::filesystem::rename(dir_.path() / "state", dir_.path() / "state-a");
+  EXPECT_EQ(notified("pods"), "[(2,'ALERT')]\n");
+
+  auto b = service(rules);
+  EXPECT_EQ(b->recoverUndelivered(false), 1u);
+  EXPECT_EQ(b->recoverUndelivered(false), 0u);  // already in its outbox
+  b->dispatchDue();
+  ASSERT_EQ(rx.posts().size(), 1u);
+  EXPECT_THAT(slackText(rx.posts()[0]), StartsWith("*🚨 Alert for \"pods\" - 3 lines found*\n"));
+  EXPECT_THAT(slackText(rx.posts()[0]), HasSubstr("event 2"));  // sample rows read again
+  EXPECT_EQ(notified("pods"), "[(1,'ALERT'),(2,'ALERT')]\n");
+  EXPECT_EQ(b->recoverUndelivered(false), 0u);  // marked: nothing to recover
+  EXPECT_THAT(registry_.renderPrometheus(), HasSubstr("kobs_alert_notifications_recovered_total 1"));
+  b.reset();
+
+  // `a` comes back with its outbox: the mark tells it the firing went.
+  std::filesystem::rename(dir_.path() / "state", dir_.path() / "state-b");
+  std::filesystem::rename(dir_.path() / "state-a", dir_.path() / "state");
+  auto a2 = service(rules);
+  ASSERT_EQ(a2->outboxSize(), 1u);
+  EXPECT_EQ(a2->recoverUndelivered(true), 0u);
+  EXPECT_EQ(a2->outboxSize(), 0u);
+  a2->dispatchDue();
+  EXPECT_EQ(rx.posts().size(), 1u);
 }
 
 }  // namespace

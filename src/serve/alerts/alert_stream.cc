@@ -134,10 +134,11 @@ uint64_t AlertStream::published() const {
 }
 
 size_t AlertStream::readStore(int64_t since) {
-  // Announced transitions only (Notified = 1), oldest first; the ids dedupe re-reads.
+  // Announced transitions only (Notified 2: decided, 1: delivered; both rows of
+  // one decision have one id), oldest first; the ids dedupe re-reads.
   auto sql = fmt::format(
       "SELECT Rule, GroupKey, State, toUnixTimestamp(WindowStart), toUnixTimestamp(WindowEnd), Value FROM {}.{} "
-      "WHERE Notified = 1 AND State IN ('ALERT', 'OK') AND WindowEnd >= toDateTime({}) ORDER BY WindowEnd, Rule, "
+      "WHERE Notified != 0 AND State IN ('ALERT', 'OK') AND WindowEnd >= toDateTime({}) ORDER BY WindowEnd, Rule, "
       "GroupKey LIMIT {}",
       store::quoteIdentifier(database_), store::quoteIdentifier(table_), std::max<int64_t>(since, 0),
       options_.history * 4);

@@ -11,7 +11,7 @@
 //
 // Sources: publish() from the alert evaluator in the same process (`kobs
 // all`), or, when the alerts run elsewhere (split roles), a tail of the
-// store's alert_history (rows with Notified = 1) every poll period. Both
+// store's alert_history (rows with Notified != 0) every poll period. Both
 // dedupe by id. The last `history` announcements are kept (loaded from the
 // store at attach), so a reconnect with Last-Event-ID gets those after its
 // id; an id that is gone falls back to its window end.
