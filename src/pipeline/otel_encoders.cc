@@ -202,8 +202,11 @@ std::vector<ColumnBinding<R>> buildSpanBindings() {
       stringColumn<R>("ScopeVersion", [](const R& r) { return scopeVersion(ptr(r.scope)); }),
       mapColumn<R>("SpanAttributes", [](const R& r) -> const auto& { return r.attributes; }, true),
       intColumn<R>("Duration",
-                   [](const R& r) {
-                     return r.end_time_unix_nano > r.start_time_unix_nano ? r.end_time_unix_nano - r.start_time_unix_nano : 0;
+                   [](const R& r) -> uint64_t {
+                     // Times come from fixed64 fields: a hostile span can put them far apart, so subtract
+                     // as unsigned (exact whenever end > start) rather than overflow int64.
+                     if (r.end_time_unix_nano <= r.start_time_unix_nano) return 0;
+                     return static_cast<uint64_t>(r.end_time_unix_nano) - static_cast<uint64_t>(r.start_time_unix_nano);
                    },
                    true),
       stringColumn<R>("StatusCode", [](const R& r) { return statusCodeName(r.status_code); }, true),

@@ -84,9 +84,13 @@ span = (ld(1, bytes(range(1, 17))) + ld(2, bytes(range(1, 9))) + ld(3, b"k=v") +
 spans = ld(1, ld(1, res) + ld(2, ld(1, scope) + ld(2, span) + ld(2, span)))
 open(sys.argv[1] + "/seed-wire-logs.pb", "wb").write(b"\x00" + logs)
 open(sys.argv[1] + "/seed-wire-spans.pb", "wb").write(b"\x02" + spans)
+# Regression seed (a CI finding): a start time past int64's range and an end
+# before it, as signed values, overflowed the Duration subtraction.
+far = ld(1, bytes(range(1, 17))) + ld(2, bytes(range(1, 9))) + f64(7, 10880869315371466752) + f64(8, 1700000001000000023)
+open(sys.argv[1] + "/seed-wire-span-far-times.pb", "wb").write(b"\x02" + ld(1, ld(2, ld(2, far))))
 PY
 log="$out/fuzz.log"
-"$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 "$corpus" > "$log" 2>&1 || {
+"$bin" -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/" "$corpus" > "$log" 2>&1 || {
   tail -50 "$log"; echo "run_fuzz: FINDING (see $log and the crash-* file)" >&2; exit 1; }
 grep -E "stat::number_of_executed_units|stat::peak_rss_mb" "$log" || true
 grep -E "^#[0-9]+.*DONE" "$log" | tail -1 || true
