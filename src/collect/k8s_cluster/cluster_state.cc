@@ -19,14 +19,20 @@ using pipeline::MetricType;
 using scrape::MetricDef;
 constexpr auto kGauge = MetricType::kGauge;
 
-// The k8s_cluster receiver's metadata (all gauges).
-constexpr MetricDef kPodPhase{"k8s.pod.phase", kGauge, "", false,
-                              "Phase of the pod: 1 Pending, 2 Running, 3 Succeeded, 4 Failed, 5 Unknown."};
-constexpr MetricDef kRestarts{"k8s.container.restarts", kGauge, "{restart}", false,
-                              "Restarts of the container as the API reports them."};
-constexpr MetricDef kReady{"k8s.container.ready", kGauge, "", false, "1 when the container passes its readiness probe."};
-// Requests and limits, in the order of Container::resources.
-constexpr std::array<MetricDef, 8> kResources{{
+// The k8s_cluster receiver's metadata (all gauges, all on by default there).
+enum M : uint8_t {
+  kPodPhase, kRestarts, kReady,
+  kCpuRequest, kCpuLimit, kMemoryRequest, kMemoryLimit, kStorageRequest, kStorageLimit, kEphRequest, kEphLimit,
+  kNamespacePhase, kDeployDesired, kDeployAvailable, kRsDesired, kRsAvailable, kRcDesired, kRcAvailable,
+  kStsDesired, kStsReady, kStsCurrent, kStsUpdated, kDsCurrent, kDsDesired, kDsMisscheduled, kDsReady,
+  kJobActive, kJobDesired, kJobFailed, kJobParallel, kJobSucceeded, kCronActive,
+  kHpaMax, kHpaMin, kHpaCurrent, kHpaDesired, kQuotaHard, kQuotaUsed, kMetricCount
+};
+constexpr std::array<MetricDef, kMetricCount> kDefs{{
+    {"k8s.pod.phase", kGauge, "", false, "Phase of the pod: 1 Pending, 2 Running, 3 Succeeded, 4 Failed, 5 Unknown."},
+    {"k8s.container.restarts", kGauge, "{restart}", false, "Restarts of the container as the API reports them."},
+    {"k8s.container.ready", kGauge, "", false, "1 when the container passes its readiness probe."},
+    // Requests and limits, in the order of Container::resources.
     {"k8s.container.cpu_request", kGauge, "{cpu}", false, "CPU the container requests."},
     {"k8s.container.cpu_limit", kGauge, "{cpu}", false, "CPU limit of the container."},
     {"k8s.container.memory_request", kGauge, "By", false, "Memory the container requests."},
@@ -35,26 +41,67 @@ constexpr std::array<MetricDef, 8> kResources{{
     {"k8s.container.storage_limit", kGauge, "By", false, "Storage limit of the container."},
     {"k8s.container.ephemeralstorage_request", kGauge, "By", false, "Ephemeral storage the container requests."},
     {"k8s.container.ephemeralstorage_limit", kGauge, "By", false, "Ephemeral storage limit of the container."},
+    {"k8s.namespace.phase", kGauge, "", false, "1 while the namespace is active, 0 while it terminates."},
+    {"k8s.deployment.desired", kGauge, "{pod}", false, "Pods the deployment wants."},
+    {"k8s.deployment.available", kGauge, "{pod}", false, "Available pods of the deployment."},
+    {"k8s.replicaset.desired", kGauge, "{pod}", false, "Pods the replicaset wants."},
+    {"k8s.replicaset.available", kGauge, "{pod}", false, "Available pods of the replicaset."},
+    {"k8s.replication_controller.desired", kGauge, "{pod}", false, "Pods the replication controller wants."},
+    {"k8s.replication_controller.available", kGauge, "{pod}", false, "Available pods of the replication controller."},
+    {"k8s.statefulset.desired_pods", kGauge, "{pod}", false, "Pods the statefulset wants (spec.replicas)."},
+    {"k8s.statefulset.ready_pods", kGauge, "{pod}", false, "Ready pods of the statefulset."},
+    {"k8s.statefulset.current_pods", kGauge, "{pod}", false, "Pods at the statefulset's current revision."},
+    {"k8s.statefulset.updated_pods", kGauge, "{pod}", false, "Pods at the statefulset's update revision."},
+    {"k8s.daemonset.current_scheduled_nodes", kGauge, "{node}", false, "Nodes running a daemon pod that should."},
+    {"k8s.daemonset.desired_scheduled_nodes", kGauge, "{node}", false, "Nodes that should run a daemon pod."},
+    {"k8s.daemonset.misscheduled_nodes", kGauge, "{node}", false, "Nodes running a daemon pod that should not."},
+    {"k8s.daemonset.ready_nodes", kGauge, "{node}", false, "Nodes with a ready daemon pod."},
+    {"k8s.job.active_pods", kGauge, "{pod}", false, "Running pods of the job."},
+    {"k8s.job.desired_successful_pods", kGauge, "{pod}", false, "Successful pods the job needs (spec.completions)."},
+    {"k8s.job.failed_pods", kGauge, "{pod}", false, "Failed pods of the job."},
+    {"k8s.job.max_parallel_pods", kGauge, "{pod}", false, "Pods the job may run at once (spec.parallelism)."},
+    {"k8s.job.successful_pods", kGauge, "{pod}", false, "Succeeded pods of the job."},
+    {"k8s.cronjob.active_jobs", kGauge, "{job}", false, "Jobs of the cronjob running now (status.active)."},
+    {"k8s.hpa.max_replicas", kGauge, "{pod}", false, "Most replicas the autoscaler may scale to."},
+    {"k8s.hpa.min_replicas", kGauge, "{pod}", false, "Fewest replicas the autoscaler may scale to."},
+    {"k8s.hpa.current_replicas", kGauge, "{pod}", false, "Replicas the autoscaler last saw."},
+    {"k8s.hpa.desired_replicas", kGauge, "{pod}", false, "Replicas the autoscaler last asked for."},
+    {"k8s.resource_quota.hard_limit", kGauge, "{resource}", false, "Quota limit of a resource in the namespace."},
+    {"k8s.resource_quota.used", kGauge, "{resource}", false, "Quota use of a resource in the namespace."},
 }};
 constexpr std::array<std::string_view, 4> kResourceNames{"cpu", "memory", "storage", "ephemeral-storage"};
-constexpr MetricDef kNamespacePhase{"k8s.namespace.phase", kGauge, "", false, "1 while the namespace is active, 0 while it terminates."};
-constexpr MetricDef kDeployDesired{"k8s.deployment.desired", kGauge, "{pod}", false, "Pods the deployment wants."};
-constexpr MetricDef kDeployAvailable{"k8s.deployment.available", kGauge, "{pod}", false, "Available pods of the deployment."};
-constexpr MetricDef kRsDesired{"k8s.replicaset.desired", kGauge, "{pod}", false, "Pods the replicaset wants."};
-constexpr MetricDef kRsAvailable{"k8s.replicaset.available", kGauge, "{pod}", false, "Available pods of the replicaset."};
-constexpr MetricDef kStsDesired{"k8s.statefulset.desired_pods", kGauge, "{pod}", false, "Pods the statefulset wants (spec.replicas)."};
-constexpr MetricDef kStsReady{"k8s.statefulset.ready_pods", kGauge, "{pod}", false, "Ready pods of the statefulset."};
-constexpr MetricDef kStsCurrent{"k8s.statefulset.current_pods", kGauge, "{pod}", false, "Pods at the statefulset's current revision."};
-constexpr MetricDef kStsUpdated{"k8s.statefulset.updated_pods", kGauge, "{pod}", false, "Pods at the statefulset's update revision."};
-constexpr MetricDef kDsCurrent{"k8s.daemonset.current_scheduled_nodes", kGauge, "{node}", false, "Nodes running a daemon pod that should."};
-constexpr MetricDef kDsDesired{"k8s.daemonset.desired_scheduled_nodes", kGauge, "{node}", false, "Nodes that should run a daemon pod."};
-constexpr MetricDef kDsMisscheduled{"k8s.daemonset.misscheduled_nodes", kGauge, "{node}", false, "Nodes running a daemon pod that should not."};
-constexpr MetricDef kDsReady{"k8s.daemonset.ready_nodes", kGauge, "{node}", false, "Nodes with a ready daemon pod."};
-constexpr MetricDef kJobActive{"k8s.job.active_pods", kGauge, "{pod}", false, "Running pods of the job."};
-constexpr MetricDef kJobDesired{"k8s.job.desired_successful_pods", kGauge, "{pod}", false, "Successful pods the job needs (spec.completions)."};
-constexpr MetricDef kJobFailed{"k8s.job.failed_pods", kGauge, "{pod}", false, "Failed pods of the job."};
-constexpr MetricDef kJobParallel{"k8s.job.max_parallel_pods", kGauge, "{pod}", false, "Pods the job may run at once (spec.parallelism)."};
-constexpr MetricDef kJobSucceeded{"k8s.job.successful_pods", kGauge, "{pod}", false, "Succeeded pods of the job."};
+
+// The metrics of each kind (a kind none of whose metrics is on is not watched).
+std::vector<M> metricsOf(Kind kind) {
+  switch (kind) {
+    case Kind::kPod: return {kPodPhase, kRestarts, kReady, kCpuRequest, kCpuLimit, kMemoryRequest, kMemoryLimit,
+                             kStorageRequest, kStorageLimit, kEphRequest, kEphLimit};
+    case Kind::kNode: return {};
+    case Kind::kNamespace: return {kNamespacePhase};
+    case Kind::kDeployment: return {kDeployDesired, kDeployAvailable};
+    case Kind::kReplicaSet: return {kRsDesired, kRsAvailable};
+    case Kind::kStatefulSet: return {kStsDesired, kStsReady, kStsCurrent, kStsUpdated};
+    case Kind::kDaemonSet: return {kDsCurrent, kDsDesired, kDsMisscheduled, kDsReady};
+    case Kind::kJob: return {kJobActive, kJobDesired, kJobFailed, kJobParallel, kJobSucceeded};
+    case Kind::kCronJob: return {kCronActive};
+    case Kind::kHpa: return {kHpaMax, kHpaMin, kHpaCurrent, kHpaDesired};
+    case Kind::kResourceQuota: return {kQuotaHard, kQuotaUsed};
+    case Kind::kReplicationController: return {kRcDesired, kRcAvailable};
+  }
+  return {};
+}
+
+// Allocatable types: the receiver's metric per type (cpu as cores, the rest as whole units).
+struct Allocatable {
+  std::string_view type, metric, unit;
+};
+constexpr std::array<Allocatable, 5> kAllocatable{{
+    {"cpu", "k8s.node.allocatable_cpu", "{cpu}"},
+    {"memory", "k8s.node.allocatable_memory", "By"},
+    {"ephemeral-storage", "k8s.node.allocatable_ephemeral_storage", "By"},
+    {"storage", "k8s.node.allocatable_storage", "By"},
+    {"pods", "k8s.node.allocatable_pods", "{pod}"},
+}};
 
 std::string_view str(dom::element obj, std::string_view key) {
   std::string_view s;
@@ -84,8 +131,24 @@ std::pair<std::string, std::string> splitImage(std::string_view image) {
 
 std::string_view kindName(Kind kind) {
   static constexpr std::string_view k[] = {"pods", "nodes", "namespaces", "deployments", "replicasets",
-                                           "statefulsets", "daemonsets", "jobs"};
+                                           "statefulsets", "daemonsets", "jobs", "cronjobs",
+                                           "horizontalpodautoscalers", "resourcequotas", "replicationcontrollers"};
   return k[size_t(kind)];
+}
+
+std::vector<std::string_view> metricNames() {
+  std::vector<std::string_view> names;
+  for (const auto& d : kDefs) names.push_back(d.name);
+  return names;
+}
+
+const std::vector<std::string_view>& allocatableTypes() {
+  static const std::vector<std::string_view> types = [] {
+    std::vector<std::string_view> t;
+    for (const auto& a : kAllocatable) t.push_back(a.type);
+    return t;
+  }();
+  return types;
 }
 
 std::optional<double> parseQuantity(std::string_view q) {
@@ -144,7 +207,9 @@ struct ClusterState::Object {
   int64_t phase = 0;                                 // pod, namespace
   std::vector<Container> containers;                 // pod
   std::vector<std::pair<size_t, int64_t>> conditions;  // node: index into the configured types, value
+  std::vector<std::pair<size_t, double>> allocatable;  // node: index into the configured types, value
   std::array<std::optional<int64_t>, 5> counts;      // workloads, in their metric order
+  std::vector<std::pair<std::string, int64_t>> hard, used;  // resource quota: by resource name
   // The resources with the composition id, made on the emitting thread only
   // (emit() is not called concurrently with itself).
   mutable std::string cached_id;
@@ -156,6 +221,10 @@ struct ClusterState::Impl {
   StateOptions options;
   std::vector<std::string> condition_names;  // metric names, owning the MetricDefs' views
   std::vector<MetricDef> condition_defs;
+  std::vector<MetricDef> allocatable_defs;   // per configured allocatable type
+  std::vector<std::string> allocatable_keys;  // the status.allocatable key of each
+  std::array<bool, kMetricCount> on{};
+  std::array<bool, kKinds> wanted{};
   std::array<dom::parser, kKinds> parsers;
   mutable std::mutex mutex;
   std::array<std::unordered_map<std::string, std::shared_ptr<const Object>>, kKinds> objects;
@@ -182,7 +251,9 @@ std::shared_ptr<const ClusterState::Object> ClusterState::Impl::parse(Kind kind,
   // Items of a list carry no apiVersion/kind; the watch's kind says what they are.
   static constexpr std::pair<std::string_view, std::string_view> kTypes[] = {
       {"v1", "Pod"},          {"v1", "Node"},        {"v1", "Namespace"},      {"apps/v1", "Deployment"},
-      {"apps/v1", "ReplicaSet"}, {"apps/v1", "StatefulSet"}, {"apps/v1", "DaemonSet"}, {"batch/v1", "Job"}};
+      {"apps/v1", "ReplicaSet"}, {"apps/v1", "StatefulSet"}, {"apps/v1", "DaemonSet"}, {"batch/v1", "Job"},
+      {"batch/v1", "CronJob"}, {"autoscaling/v2", "HorizontalPodAutoscaler"}, {"v1", "ResourceQuota"},
+      {"v1", "ReplicationController"}};
   obj->key.api_version = std::string(kTypes[size_t(kind)].first);
   obj->key.kind = std::string(kTypes[size_t(kind)].second);
   dom::element labels;
@@ -264,13 +335,24 @@ std::shared_ptr<const ClusterState::Object> ClusterState::Impl::parse(Kind kind,
     case Kind::kNode: {
       a.emplace_back("k8s.node.name", obj->key.name);
       a.emplace_back("k8s.node.uid", obj->key.uid);
+      // Every configured type gets a point; one the node does not report is unknown (-1), as in the collector.
+      for (size_t i = 0; i < options.node_conditions.size(); ++i) obj->conditions.emplace_back(i, -1);
       dom::array conds;
       if (has_status && status.at_key("conditions").get_array().get(conds) == simdjson::SUCCESS) {
         for (dom::element c : conds) {
           const std::string_view type = str(c, "type"), st = str(c, "status");
           for (size_t i = 0; i < options.node_conditions.size(); ++i)
-            if (options.node_conditions[i] == type)
-              obj->conditions.emplace_back(i, st == "True" ? 1 : st == "False" ? 0 : -1);
+            if (options.node_conditions[i] == type) obj->conditions[i].second = st == "True" ? 1 : st == "False" ? 0 : -1;
+        }
+      }
+      dom::element alloc;
+      if (has_status && child(status, "allocatable", alloc)) {
+        for (size_t i = 0; i < allocatable_keys.size(); ++i) {
+          const auto q = parseQuantity(str(alloc, allocatable_keys[i]));
+          if (!q) continue;  // absent on this node: no point, as in the collector
+          // cpu in cores from whole millicores; the rest rounded up to whole units (Quantity.Value()).
+          obj->allocatable.emplace_back(i, allocatable_keys[i] == "cpu" ? std::ceil(*q * 1000 - 1e-9) / 1000
+                                                                        : std::ceil(*q - 1e-9));
         }
       }
       break;
@@ -309,6 +391,46 @@ std::shared_ptr<const ClusterState::Object> ClusterState::Impl::parse(Kind kind,
       count(3, spec, has_spec, "parallelism", std::nullopt);
       count(4, status, has_status, "succeeded", 0);
       break;
+    case Kind::kCronJob: {
+      named("k8s.cronjob");
+      dom::array active;
+      obj->counts[0] = (has_status && status.at_key("active").get_array().get(active) == simdjson::SUCCESS)
+                           ? int64_t(active.size())
+                           : 0;
+      break;
+    }
+    case Kind::kHpa:
+      named("k8s.hpa");
+      count(0, spec, has_spec, "maxReplicas", 0);
+      count(1, spec, has_spec, "minReplicas", 1);  // the API's default
+      count(2, status, has_status, "currentReplicas", 0);
+      count(3, status, has_status, "desiredReplicas", 0);
+      break;
+    case Kind::kReplicationController:
+      named("k8s.replicationcontroller");
+      // Only with spec.replicas, as the collector does (the API server defaults it to 1).
+      count(0, spec, has_spec, "replicas", std::nullopt);
+      if (obj->counts[0]) count(1, status, has_status, "availableReplicas", 0);
+      break;
+    case Kind::kResourceQuota: {
+      named("k8s.resourcequota");
+      // Quantities as the collector reads them: *.cpu in millicores, the rest rounded up to whole units.
+      auto quantities = [&](std::string_view field, std::vector<std::pair<std::string, int64_t>>& out) {
+        dom::object m;
+        if (!has_status || status.at_key(field).get_object().get(m) != simdjson::SUCCESS) return;
+        for (auto [k, v] : m) {
+          std::string_view q;
+          if (v.get_string().get(q) != simdjson::SUCCESS) continue;
+          auto val = parseQuantity(q);
+          if (!val) continue;
+          const bool cpu = k.size() >= 4 && k.substr(k.size() - 4) == ".cpu";
+          out.emplace_back(std::string(k), int64_t(std::ceil((cpu ? *val * 1000 : *val) - 1e-9)));
+        }
+      };
+      quantities("hard", obj->hard);
+      quantities("used", obj->used);
+      break;
+    }
   }
   obj->resource = std::move(r);
   return obj;
@@ -319,6 +441,31 @@ ClusterState::ClusterState(StateOptions options) : impl_(std::make_unique<Impl>(
   for (const auto& c : impl_->options.node_conditions) impl_->condition_names.push_back("k8s.node.condition_" + snakeCase(c));
   for (const auto& n : impl_->condition_names)
     impl_->condition_defs.push_back({n, kGauge, "1", false, "Node condition: 1 true, 0 false, -1 unknown."});
+  for (const auto& t : impl_->options.allocatable_types) {
+    const Allocatable* a = nullptr;
+    for (const auto& k : kAllocatable)
+      if (k.type == t) a = &k;
+    if (!a) {
+      // As the collector: an unknown type is skipped and said.
+      logging::get("k8s_cluster")->warn("allocatable type {} is not one of cpu, memory, ephemeral-storage, storage, pods; skipped", t);
+      continue;
+    }
+    impl_->allocatable_keys.emplace_back(a->type);
+    impl_->allocatable_defs.push_back({a->metric, kGauge, a->unit, false, "Allocatable amount of the node."});
+  }
+  impl_->on.fill(true);
+  for (const auto& name : impl_->options.disabled_metrics) {
+    bool known = false;
+    for (size_t i = 0; i < kDefs.size(); ++i)
+      if (kDefs[i].name == name) impl_->on[i] = false, known = true;
+    if (!known) throw Exception(ErrorCode::kBadInput, "k8s_cluster: no metric {} to disable", name);
+  }
+  for (size_t k = 0; k < kKinds; ++k) {
+    bool any = false;
+    for (M m : metricsOf(Kind(k))) any = any || impl_->on[m];
+    impl_->wanted[k] = any;
+  }
+  impl_->wanted[size_t(Kind::kNode)] = !impl_->condition_defs.empty() || !impl_->allocatable_defs.empty();
   auto scope = std::make_shared<pipeline::Scope>();
   scope->name = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/k8sclusterreceiver";
   scope->version = "kobs";
@@ -363,16 +510,21 @@ void ClusterState::apply(Kind kind, std::string_view json, bool deleted) {
   else m[obj->key.uid] = std::move(obj);
 }
 
+bool ClusterState::wanted(Kind kind) const { return impl_->wanted[size_t(kind)]; }
+
 bool ClusterState::synced(Kind kind) const {
   std::lock_guard l(impl_->mutex);
-  return impl_->synced[size_t(kind)];
+  return impl_->synced[size_t(kind)] || !impl_->wanted[size_t(kind)];
 }
 
-bool ClusterState::allSynced() const {
+bool ClusterState::allSynced() const { return unsynced().empty(); }
+
+std::vector<Kind> ClusterState::unsynced() const {
+  std::vector<Kind> out;
   std::lock_guard l(impl_->mutex);
-  for (bool s : impl_->synced)
-    if (!s) return false;
-  return true;
+  for (size_t k = 0; k < kKinds; ++k)
+    if (impl_->wanted[k] && !impl_->synced[k]) out.push_back(Kind(k));
+  return out;
 }
 
 size_t ClusterState::size(Kind kind) const {
@@ -405,9 +557,14 @@ std::vector<pipeline::MetricPoint> ClusterState::emit(int64_t now, int64_t start
   for (size_t k = size_t(Kind::kNamespace); k < kKinds; ++k) estimate += snapshot[k].size() * 5;
   b.points().reserve(estimate + snapshot[size_t(Kind::kNode)].size() * impl_->condition_defs.size() + 1024);
   // The object's resource, with its composition id when it has one.
-  auto resourceOf = [&](const Object& o) -> const std::shared_ptr<const pipeline::Resource>& {
+  const auto& on = impl_->on;
+  auto add = [&](M m, double v) {
+    if (on[m]) b.add(kDefs[m], v);
+  };
+  // resolve=false: the label only (kinds the composition resolver is not granted to read).
+  auto resourceOf = [&](const Object& o, bool resolve = true) -> const std::shared_ptr<const pipeline::Resource>& {
     std::string id = o.composition_label;
-    if (id.empty() && lookup) id = lookup(o.key);
+    if (id.empty() && lookup && resolve) id = lookup(o.key);
     if (id != o.cached_id || (!id.empty() && !o.cached_resource)) {
       o.cached_id = id;
       o.cached_resource = id.empty() ? nullptr : withId(o.resource, id);
@@ -418,41 +575,50 @@ std::vector<pipeline::MetricPoint> ClusterState::emit(int64_t now, int64_t start
   };
   for (const auto& o : snapshot[size_t(Kind::kPod)]) {
     b.setResource(resourceOf(*o));
-    b.add(kPodPhase, double(o->phase));
+    add(kPodPhase, double(o->phase));
     for (size_t i = 0; i < o->containers.size(); ++i) {
       const auto& c = o->containers[i];
       b.setResource(o->cached_containers.size() > i && o->cached_containers[i] ? o->cached_containers[i] : c.resource);
       if (c.has_status) {
-        b.add(kRestarts, double(c.restarts));
-        b.add(kReady, c.ready ? 1.0 : 0.0);
+        add(kRestarts, double(c.restarts));
+        add(kReady, c.ready ? 1.0 : 0.0);
       }
       for (size_t k = 0; k < c.resources.size(); ++k)
-        if (c.resources[k]) b.add(kResources[k], *c.resources[k]);
+        if (c.resources[k]) add(M(kCpuRequest + k), *c.resources[k]);
     }
   }
   for (const auto& o : snapshot[size_t(Kind::kNode)]) {
     b.setResource(o->resource);
     for (const auto& [i, v] : o->conditions) b.add(impl_->condition_defs[i], double(v));
+    for (const auto& [i, v] : o->allocatable) b.add(impl_->allocatable_defs[i], v);
   }
   for (const auto& o : snapshot[size_t(Kind::kNamespace)]) {
     b.setResource(o->resource);
-    b.add(kNamespacePhase, double(o->phase));
+    add(kNamespacePhase, double(o->phase));
   }
-  auto workloads = [&](Kind kind, std::initializer_list<const MetricDef*> defs) {
+  auto workloads = [&](Kind kind, bool resolve) {
+    const auto ms = metricsOf(kind);
     for (const auto& o : snapshot[size_t(kind)]) {
-      b.setResource(resourceOf(*o));
-      size_t i = 0;
-      for (const MetricDef* d : defs) {
-        if (o->counts[i]) b.add(*d, double(*o->counts[i]));
-        ++i;
-      }
+      b.setResource(resourceOf(*o, resolve));
+      for (size_t i = 0; i < ms.size(); ++i)
+        if (o->counts[i]) add(ms[i], double(*o->counts[i]));
     }
   };
-  workloads(Kind::kDeployment, {&kDeployDesired, &kDeployAvailable});
-  workloads(Kind::kReplicaSet, {&kRsDesired, &kRsAvailable});
-  workloads(Kind::kStatefulSet, {&kStsDesired, &kStsReady, &kStsCurrent, &kStsUpdated});
-  workloads(Kind::kDaemonSet, {&kDsCurrent, &kDsDesired, &kDsMisscheduled, &kDsReady});
-  workloads(Kind::kJob, {&kJobActive, &kJobDesired, &kJobFailed, &kJobParallel, &kJobSucceeded});
+  workloads(Kind::kDeployment, true);
+  workloads(Kind::kReplicaSet, true);
+  workloads(Kind::kReplicationController, false);
+  workloads(Kind::kStatefulSet, true);
+  workloads(Kind::kDaemonSet, true);
+  workloads(Kind::kJob, true);
+  workloads(Kind::kCronJob, true);
+  workloads(Kind::kHpa, false);
+  for (const auto& o : snapshot[size_t(Kind::kResourceQuota)]) {
+    b.setResource(resourceOf(*o, false));
+    if (on[kQuotaHard])
+      for (const auto& [r, v] : o->hard) b.add(kDefs[kQuotaHard], double(v), {{"resource", r}});
+    if (on[kQuotaUsed])
+      for (const auto& [r, v] : o->used) b.add(kDefs[kQuotaUsed], double(v), {{"resource", r}});
+  }
   return std::move(b.points());
 }
 

@@ -1,5 +1,7 @@
 // ClusterState: the watch cache of the k8s_cluster component (pods, nodes,
-// namespaces, deployments, replicasets, statefulsets, daemonsets, jobs),
+// namespaces, deployments, replicasets, statefulsets, daemonsets, jobs,
+// cronjobs, horizontal pod autoscalers, resource quotas, replication
+// controllers),
 // each object kept as the few fields its metrics need, and emit(): the data
 // points the collector's k8s_cluster receiver reports for them, with its
 // names, units and resource attributes:
@@ -7,14 +9,25 @@
 //   pod        k8s.pod.phase (1 Pending, 2 Running, 3 Succeeded, 4 Failed, 5 Unknown)
 //   container  k8s.container.restarts, k8s.container.ready (from status),
 //              k8s.container.{cpu,memory,storage,ephemeralstorage}_{request,limit} (from spec)
-//   node       k8s.node.condition_<snake_case(type)> (1 true, 0 false, -1 unknown) for the
-//              configured condition types (default Ready, as in the collector)
+//   node       k8s.node.condition_<snake_case(type)> (1 true, 0 false, -1 unknown or not reported) for the
+//              configured condition types (default Ready, as in the collector);
+//              k8s.node.allocatable_<type> for the configured allocatable types (cpu in cores,
+//              memory, ephemeral-storage and storage in bytes, pods; default none, as in the collector)
 //   namespace  k8s.namespace.phase (1 Active, 0 Terminating)
 //   deployment k8s.deployment.{desired,available}; replicaset k8s.replicaset.{desired,available}
 //   statefulset k8s.statefulset.{desired,ready,current,updated}_pods
 //   daemonset  k8s.daemonset.{current_scheduled,desired_scheduled,misscheduled,ready}_nodes
 //   job        k8s.job.{active,failed,successful}_pods, desired_successful_pods and
 //              max_parallel_pods (when spec.completions / spec.parallelism are set)
+//   cronjob    k8s.cronjob.active_jobs (len(status.active))
+//   hpa        k8s.hpa.{max,min,current,desired}_replicas
+//   quota      k8s.resource_quota.{hard_limit,used} per `resource` attribute (status.hard /
+//              status.used; *.cpu in millicores, the rest rounded up to whole units)
+//   rc         k8s.replication_controller.{desired,available}
+//
+// Every metric of the receiver's metadata.yaml can be switched off
+// (StateOptions::disabled_metrics); a kind whose metrics are all off is not
+// watched (wanted() is false), so it needs no RBAC grant.
 //
 // Pods and containers, and the workloads, also carry krateo.io/composition-id
 // and krateo.composition.id when the lookup finds one (the object's label,
@@ -42,9 +55,19 @@
 
 namespace kobs::collect::k8s_cluster {
 
-enum class Kind : uint8_t { kPod, kNode, kNamespace, kDeployment, kReplicaSet, kStatefulSet, kDaemonSet, kJob };
-inline constexpr size_t kKinds = 8;
+enum class Kind : uint8_t {
+  kPod, kNode, kNamespace, kDeployment, kReplicaSet, kStatefulSet, kDaemonSet, kJob,
+  kCronJob, kHpa, kResourceQuota, kReplicationController
+};
+inline constexpr size_t kKinds = 12;
 std::string_view kindName(Kind kind);
+
+// The names of the metrics the receiver's metadata.yaml lists and kobs emits
+// (each can be disabled), in table order; node conditions and allocatable
+// metrics are chosen by type lists instead, as in the collector.
+std::vector<std::string_view> metricNames();
+// The allocatable types kobs reports ("cpu", "memory", "ephemeral-storage", "storage", "pods").
+const std::vector<std::string_view>& allocatableTypes();
 
 // A Kubernetes quantity ("500m", "128Mi", "1.5G", "2") as a number; nullopt when malformed.
 std::optional<double> parseQuantity(std::string_view q);
@@ -60,6 +83,8 @@ using CompositionLookup = std::function<std::string(const ObjectKey&)>;
 
 struct StateOptions {
   std::vector<std::string> node_conditions{"Ready"};
+  std::vector<std::string> allocatable_types;   // none by default, as in the collector
+  std::vector<std::string> disabled_metrics;    // names from metricNames()
   std::string label_key = "krateo.io/composition-id";
   std::string cluster_name;  // k8s.cluster.name on every resource when set
 };
@@ -74,8 +99,12 @@ class ClusterState {
   // ADDED/MODIFIED (deleted=false) or DELETED of one object.
   void apply(Kind kind, std::string_view object_json, bool deleted);
 
+  // Whether any metric of the kind is on (an unwanted kind is not watched and counts as synced).
+  bool wanted(Kind kind) const;
   bool synced(Kind kind) const;
   bool allSynced() const;
+  // The wanted kinds not listed yet.
+  std::vector<Kind> unsynced() const;
   size_t size(Kind kind) const;
 
   // The points of every cached object at `now`; `start` is the StartTimeUnix.

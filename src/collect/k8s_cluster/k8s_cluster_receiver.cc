@@ -13,11 +13,12 @@ using config::KeySpec;
 using config::KeyType;
 
 std::vector<config::KeySpec> configKeys() {
-  return {
+  std::vector<config::KeySpec> keys{
       {"k8s_cluster.enabled", KeyType::kBool, "false", "Watch pods, nodes, namespaces and workloads and emit the collector's k8s_cluster metrics into otel_metrics_gauge (the cluster collector; one replica emits when leader election is on).", {"KOBS_K8S_CLUSTER_ENABLED"}},
       {"k8s_cluster.collection_interval", KeyType::kDuration, "60s", "How often the watch cache is emitted.", {}},
       {"k8s_cluster.start_jitter", KeyType::kBool, "true", "Wait a random part of the interval before the first emission.", {}},
       {"k8s_cluster.node_conditions_to_report", KeyType::kStringList, "Ready", "Node condition types emitted as k8s.node.condition_<type> (1 true, 0 false, -1 unknown).", {}},
+      {"k8s_cluster.allocatable_types_to_report", KeyType::kStringList, "", "Node allocatable types emitted as k8s.node.allocatable_<type> (cpu in cores; memory, ephemeral-storage, storage in bytes; pods). None by default, as in the collector.", {}},
       {"k8s_cluster.watch_timeout", KeyType::kDuration, "5m", "Server-side timeout of each watch request.", {}},
       {"k8s_cluster.composition", KeyType::kBool, "true", "Add the Krateo composition id of pods, containers and workloads (composition.* keys).", {}},
       {"k8s_cluster.leader_election.enabled", KeyType::kBool, "false", "Elect one emitting replica through a coordination.k8s.io/v1 Lease.", {"KOBS_LEADER_ELECTION"}},
@@ -27,6 +28,11 @@ std::vector<config::KeySpec> configKeys() {
       {"k8s_cluster.leader_election.renew_deadline", KeyType::kDuration, "10s", "A leader that cannot renew for this long steps down.", {}},
       {"k8s_cluster.leader_election.retry_period", KeyType::kDuration, "2s", "Interval between acquire/renew attempts.", {}},
   };
+  // One switch per metric, as the collector's `metrics: <name>: enabled:`; a kind whose metrics are all off is not watched.
+  for (auto name : metricNames())
+    keys.push_back({"k8s_cluster.metrics." + std::string(name) + ".enabled", KeyType::kBool, "true",
+                    "Emit " + std::string(name) + ".", {}});
+  return keys;
 }
 
 K8sClusterOptions optionsFromConfig(const config::Values& v) {
@@ -36,6 +42,9 @@ K8sClusterOptions optionsFromConfig(const config::Values& v) {
   ro.context = v.str("k8s.context");
   o.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
   o.state.node_conditions = v.list("k8s_cluster.node_conditions_to_report");
+  o.state.allocatable_types = v.list("k8s_cluster.allocatable_types_to_report");
+  for (auto name : metricNames())
+    if (!v.boolean("k8s_cluster.metrics." + std::string(name) + ".enabled")) o.state.disabled_metrics.emplace_back(name);
   o.state.label_key = v.str("composition.label_key");
   o.state.cluster_name = v.str("k8s.events.cluster_name");
   o.interval = v.duration("k8s_cluster.collection_interval");
@@ -70,6 +79,10 @@ k8s::ResourceRef refOf(Kind kind) {
     case Kind::kStatefulSet: return {"apps", "v1", "statefulsets"};
     case Kind::kDaemonSet: return {"apps", "v1", "daemonsets"};
     case Kind::kJob: return {"batch", "v1", "jobs"};
+    case Kind::kCronJob: return {"batch", "v1", "cronjobs"};
+    case Kind::kHpa: return {"autoscaling", "v2", "horizontalpodautoscalers"};
+    case Kind::kResourceQuota: return {"", "v1", "resourcequotas"};
+    case Kind::kReplicationController: return {"", "v1", "replicationcontrollers"};
   }
   return {};
 }
@@ -90,6 +103,8 @@ K8sClusterReceiver::K8sClusterReceiver(K8sClusterOptions options, pipeline::Pipe
     points_ = &registry->counter("kobs_metrics_points_total", "Metric data points handed to the pipeline.", l);
     dropped_ = &registry->counter("kobs_metrics_points_dropped_total",
                                   "Metric data points dropped because the disk buffer refused them.", l);
+    unsynced_ = &registry->counter("kobs_k8s_cluster_partial_emissions_total",
+                                   "Emissions made while some watched kind had not been listed yet.");
     registry->gaugeCallback("kobs_k8s_cluster_leader", "1 when this replica emits cluster metrics (leader, or no election).",
                             [this] { return leading_.load() ? 1.0 : 0.0; });
     registry->gaugeCallback("kobs_k8s_cluster_objects", "Objects in the k8s_cluster watch cache.", [this] {
@@ -166,6 +181,7 @@ void K8sClusterReceiver::run(std::stop_token stop) {
   if (options_.leader.enabled) elector_ = std::make_unique<k8s_events::LeaderElector>(*api_, options_.leader);
   for (size_t k = 0; k < kKinds; ++k) {
     const Kind kind = Kind(k);
+    if (!state_.wanted(kind)) continue;  // all its metrics are off: not watched, no grant needed
     k8s::ListWatcherOptions lo;
     lo.resource = refOf(kind);
     lo.watch_timeout_seconds = options_.watch_timeout_seconds;
@@ -179,6 +195,7 @@ void K8sClusterReceiver::run(std::stop_token stop) {
     watchers_.push_back(std::make_unique<k8s::ListWatcher>(*api_, lo, std::move(h)));
     watchers_.back()->start();
   }
+  connected_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
   connected_ = true;
   const auto tick = options_.leader.enabled ? options_.leader.retry_period : std::chrono::milliseconds(1000);
   while (!stop.stop_requested()) {
@@ -197,7 +214,25 @@ void K8sClusterReceiver::run(std::stop_token stop) {
 }
 
 void K8sClusterReceiver::emitOnce() {
-  if (!connected_ || !leading_ || !state_.allSynced()) return;  // nothing to say yet, or another replica says it
+  if (!connected_ || !leading_) return;  // nothing to say yet, or another replica says it
+  if (auto missing = state_.unsynced(); !missing.empty()) {
+    // Emissions wait for every list for a grace period (list_grace, at least
+    // one interval, from connecting); after that a kind that cannot be listed
+    // (no RBAC grant, an API the cluster lacks) does not hold back the
+    // others: they are emitted, and the missing kinds said once and counted.
+    const auto grace = std::max<std::chrono::steady_clock::duration>(options_.interval, options_.list_grace);
+    if (std::chrono::steady_clock::now() - std::chrono::steady_clock::time_point(
+                                              std::chrono::steady_clock::duration(connected_at_.load())) < grace)
+      return;
+    ++partial_;
+    if (unsynced_) unsynced_->inc();
+    if (!unsynced_logged_) {
+      std::string names;
+      for (Kind k : missing) names += (names.empty() ? "" : ", ") + std::string(kindName(k));
+      logging::get("k8s_cluster")->warn("emitting without {} (not listed yet: RBAC grant or API missing?)", names);
+      unsynced_logged_ = true;
+    }
+  }
   composition::CompositionResolver* resolver = resolver_.get();
   CompositionLookup lookup;
   if (resolver)

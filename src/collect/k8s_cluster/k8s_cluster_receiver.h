@@ -1,8 +1,11 @@
 // K8sClusterReceiver: the cluster collector's k8s_cluster metrics, from
 // watches (not polling): one ListWatcher per kind (pods, nodes, namespaces,
-// deployments, replicasets, statefulsets, daemonsets, jobs) keeps a
-// ClusterState current, and every collection_interval the state is emitted
-// into otel_metrics_gauge, once every kind has listed.
+// deployments, replicasets, statefulsets, daemonsets, jobs, cronjobs, HPAs,
+// resource quotas, replication controllers; a kind whose metrics are all
+// disabled is not watched) keeps a ClusterState current, and every
+// collection_interval the state is emitted into otel_metrics_gauge: the first
+// tick waits for every kind to list, later ticks emit what has listed (a kind
+// the service account may not list does not silence the others).
 //
 // One active replica: with leader election on, replicas elect through a
 // coordination.k8s.io/v1 Lease (LeaderElector, as k8s_events does); every
@@ -54,6 +57,9 @@ struct K8sClusterOptions {
   composition::ResolverOptions resolver;
   std::chrono::milliseconds backoff_initial{200};
   std::chrono::milliseconds backoff_max{30000};
+  // How long emissions wait for every watched kind to list before emitting without the missing ones
+  // (at least one interval).
+  std::chrono::milliseconds list_grace{30000};
 };
 
 std::vector<config::KeySpec> configKeys();
@@ -71,6 +77,8 @@ class K8sClusterReceiver : public Component {
   const ClusterState& state() const { return state_; }
   bool leading() const { return leading_.load(); }
   uint64_t emissions() const { return emissions_.load(); }
+  // Emissions made while some watched kind had not listed (after list_grace).
+  uint64_t partialEmissions() const { return partial_.load(); }
   const scrape::ScrapeLoop& loop() const { return *loop_; }
 
  private:
@@ -89,9 +97,13 @@ class K8sClusterReceiver : public Component {
   bool unreachable_logged_ = false;  // control thread only
   std::atomic<bool> leading_{false};
   std::atomic<uint64_t> emissions_{0};
+  std::atomic<uint64_t> partial_{0};
   int64_t start_unix_nano_ = 0;
   metrics::Counter* points_ = nullptr;
   metrics::Counter* dropped_ = nullptr;
+  metrics::Counter* unsynced_ = nullptr;
+  std::atomic<std::chrono::steady_clock::rep> connected_at_{0};  // steady clock, when the watches started
+  bool unsynced_logged_ = false;   // ScrapeLoop thread only
   std::unique_ptr<scrape::ScrapeLoop> loop_;
   std::jthread thread_;
 };

@@ -1,8 +1,10 @@
 // k8s_cluster against a real kube-apiserver: a deployment scaled, a pod's
 // restart count changed through the status subresource (there is no kubelet),
 // a node's Ready condition flipped, each reflected in the next emission; one
-// emitting replica through the Lease. Also kubelet_stats' composition ids
-// resolved through the same real API server.
+// emitting replica through the Lease; cronjobs, HPAs, resource quotas,
+// replication controllers and node allocatable as the collector emits them,
+// per-metric switches, and a kind the service account may not list. Also
+// kubelet_stats' composition ids resolved through the same real API server.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -124,7 +126,11 @@ TEST_F(K8sClusterTest, ScaledDeploymentRestartedPodAndNodeConditionShowInTheNext
                                          "k8s.container.memory_request", "k8s.container.memory_limit",
                                          "k8s.container.storage_request", "k8s.container.storage_limit",
                                          "k8s.container.ephemeralstorage_request",
-                                         "k8s.container.ephemeralstorage_limit"});
+                                         "k8s.container.ephemeralstorage_limit", "k8s.cronjob.active_jobs",
+                                         "k8s.hpa.max_replicas", "k8s.hpa.min_replicas", "k8s.hpa.current_replicas",
+                                         "k8s.hpa.desired_replicas", "k8s.resource_quota.hard_limit",
+                                         "k8s.resource_quota.used", "k8s.replication_controller.desired",
+                                         "k8s.replication_controller.available"});
 
   // Pods: pending (no kubelet), composition id through RS -> Deployment.
   const std::string pod = w.pods[0]["metadata"]["name"];
@@ -245,7 +251,10 @@ TEST_F(K8sClusterTest, WorkloadsRequestsAndLimits) {
                     {"k8s.container.restarts", "k8s.container.ready", "k8s.container.storage_request",
                      "k8s.container.storage_limit", "k8s.deployment.desired",
                      "k8s.deployment.available", "k8s.replicaset.desired", "k8s.replicaset.available",
-                     "k8s.node.condition_ready"});
+                     "k8s.node.condition_ready", "k8s.cronjob.active_jobs", "k8s.hpa.max_replicas",
+                     "k8s.hpa.min_replicas", "k8s.hpa.current_replicas", "k8s.hpa.desired_replicas",
+                     "k8s.resource_quota.hard_limit", "k8s.resource_quota.used",
+                     "k8s.replication_controller.desired", "k8s.replication_controller.available"});
   rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
 }
 
@@ -274,6 +283,202 @@ TEST_F(K8sClusterTest, OnlyTheLeaseHolderEmitsAndTheOtherTakesOver) {
   a->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));  // releases the lease
   ASSERT_TRUE(waitFor([&] { return b->leading() && b->emissions() >= 1; }, std::chrono::seconds(60)));
   b->shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+}
+
+// The kinds added after the first cut: each object made as its controller
+// would leave it (no controller-manager here: statuses are written through
+// the status subresource), then the stored rows checked against what the
+// collector's k8s_cluster receiver emits for them (name, unit, value,
+// attributes, resource attributes). k8s.hpa.min_replicas is switched off.
+TEST_F(K8sClusterTest, CronJobsHpasQuotasReplicationControllersAndAllocatableAsTheReceiverEmits) {
+  const std::string ns = server().createNamespace("extra");
+  const json tmpl = {{"metadata", {{"labels", {{"app", "legacy"}}}}},
+                     {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "busybox"}}})}}}};
+  auto rc = server().create("/api/v1/namespaces/" + ns + "/replicationcontrollers",
+                            {{"apiVersion", "v1"}, {"kind", "ReplicationController"}, {"metadata", {{"name", "legacy"}}},
+                             {"spec", {{"replicas", 3}, {"selector", {{"app", "legacy"}}}, {"template", tmpl}}}});
+  rc["status"] = {{"replicas", 3}, {"availableReplicas", 2}, {"readyReplicas", 2}};
+  server().update("/api/v1/namespaces/" + ns + "/replicationcontrollers/legacy/status", rc);
+
+  json job_pod = {{"restartPolicy", "Never"}, {"containers", json::array({{{"name", "b"}, {"image", "busybox"}}})}};
+  json cj_spec = {{"schedule", "0 3 * * *"}, {"jobTemplate", {{"spec", {{"template", {{"spec", job_pod}}}}}}}};
+  auto cj = server().create("/apis/batch/v1/namespaces/" + ns + "/cronjobs",
+                            {{"apiVersion", "batch/v1"}, {"kind", "CronJob"},
+                             {"metadata", {{"name", "nightly"}, {"labels", {{"krateo.io/composition-id", "comp-cron"}}}}},
+                             {"spec", cj_spec}});
+  cj["status"] = {{"active", json::array({{{"kind", "Job"}, {"namespace", ns}, {"name", "nightly-1"}, {"apiVersion", "batch/v1"}},
+                                          {{"kind", "Job"}, {"namespace", ns}, {"name", "nightly-2"}, {"apiVersion", "batch/v1"}}})}};
+  server().update("/apis/batch/v1/namespaces/" + ns + "/cronjobs/nightly/status", cj);
+
+  auto hpa = server().create(
+      "/apis/autoscaling/v2/namespaces/" + ns + "/horizontalpodautoscalers",
+      {{"apiVersion", "autoscaling/v2"}, {"kind", "HorizontalPodAutoscaler"}, {"metadata", {{"name", "web"}}},
+       {"spec", {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}}},
+                 {"minReplicas", 2}, {"maxReplicas", 7},
+                 {"metrics", json::array({{{"type", "Resource"},
+                                           {"resource", {{"name", "cpu"}, {"target", {{"type", "Utilization"}, {"averageUtilization", 60}}}}}}})}}}});
+  hpa["status"] = {{"currentReplicas", 3}, {"desiredReplicas", 4}};
+  server().update("/apis/autoscaling/v2/namespaces/" + ns + "/horizontalpodautoscalers/web/status", hpa);
+
+  // A quota in a namespace of its own (with no controller to fill its status, the quota admission
+  // plugin would refuse other objects there).
+  const std::string qns = server().createNamespace("quota");
+  const json hard = {{"pods", "10"}, {"requests.cpu", "2"}, {"limits.cpu", "1500m"}, {"requests.memory", "1Gi"}};
+  auto rq = server().create("/api/v1/namespaces/" + qns + "/resourcequotas",
+                            {{"apiVersion", "v1"}, {"kind", "ResourceQuota"}, {"metadata", {{"name", "team"}}},
+                             {"spec", {{"hard", hard}}}});
+  rq["status"] = {{"hard", hard},
+                  {"used", {{"pods", "3"}, {"requests.cpu", "250m"}, {"limits.cpu", "0"}, {"requests.memory", "300Mi"}}}};
+  server().update("/api/v1/namespaces/" + qns + "/resourcequotas/team/status", rq);
+
+  server().create("/api/v1/nodes", {{"apiVersion", "v1"}, {"kind", "Node"}, {"metadata", {{"name", "node-alloc"}}}});
+  auto node = server().get("/api/v1/nodes/node-alloc");
+  node["status"]["allocatable"] = {{"cpu", "3500m"}, {"memory", "8Gi"}, {"ephemeral-storage", "100Gi"}, {"pods", "110"}};
+  node["status"]["capacity"] = node["status"]["allocatable"];
+  server().update("/api/v1/nodes/node-alloc/status", node);
+
+  test::MetricsStack stack("k8s_cluster_extra");
+  auto o = options();
+  o.state.allocatable_types = {"cpu", "memory", "ephemeral-storage", "pods", "storage"};
+  o.state.disabled_metrics = {"k8s.hpa.min_replicas"};
+  K8sClusterReceiver rx(o, *stack.pipeline, nullptr);
+  rx.start();
+  ASSERT_TRUE(waitFor([&] {
+    return rx.emissions() >= 1 && cached(rx, "k8s.hpa.desired_replicas", {{"k8s.hpa.name", "web"}}) == 4 &&
+           cached(rx, "k8s.cronjob.active_jobs", {{"k8s.cronjob.name", "nightly"}}) == 2;
+  }, std::chrono::seconds(60)));
+  const uint64_t after = rx.emissions();
+  ASSERT_TRUE(waitFor([&] { return rx.emissions() >= after + 2; }, std::chrono::seconds(60)));
+  EXPECT_EQ(rx.partialEmissions(), 0u);
+  // "storage" is not in this node's allocatable: no point, as in the collector; min_replicas is off.
+  test::checkNaming("k8s_cluster", rx.state().emit(1, 1),
+                    {"k8s.container.restarts", "k8s.container.ready", "k8s.container.storage_request",
+                     "k8s.container.storage_limit", "k8s.container.cpu_request", "k8s.container.cpu_limit",
+                     "k8s.container.memory_request", "k8s.container.memory_limit",
+                     "k8s.container.ephemeralstorage_request", "k8s.container.ephemeralstorage_limit",
+                     "k8s.hpa.min_replicas", "k8s.job.active_pods", "k8s.job.desired_successful_pods",
+                     "k8s.job.failed_pods", "k8s.job.max_parallel_pods", "k8s.job.successful_pods",
+                     "k8s.statefulset.desired_pods", "k8s.statefulset.ready_pods", "k8s.statefulset.current_pods",
+                     "k8s.statefulset.updated_pods", "k8s.daemonset.current_scheduled_nodes",
+                     "k8s.daemonset.desired_scheduled_nodes", "k8s.daemonset.misscheduled_nodes",
+                     "k8s.daemonset.ready_nodes", "k8s.deployment.desired", "k8s.deployment.available",
+                     "k8s.replicaset.desired", "k8s.replicaset.available", "k8s.pod.phase"});
+  rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  stack.drain();
+
+  // The stored rows, newest per (metric, resource, attribute).
+  auto rows = stack.rows(
+      "SELECT MetricName AS m, MetricUnit AS unit, argMax(Value, TimeUnix) AS v, "
+      "Attributes['resource'] AS res, "
+      "any(ResourceAttributes) AS ra, any(mapKeys(Attributes)) AS ak "
+      "FROM `k8s_cluster_extra`.`" + stack.table(store::schema::TableKind::kMetricsGauge) +
+      "` WHERE ResourceAttributes['k8s.namespace.name'] IN ('" + ns + "', '" + qns +
+      "') OR ResourceAttributes['k8s.node.name'] = 'node-alloc' GROUP BY m, unit, res");
+  struct Row {
+    std::string unit;
+    double v;
+    json ra, ak;
+  };
+  std::map<std::pair<std::string, std::string>, Row> got;
+  for (const auto& r : rows) got[{r["m"], r["res"]}] = Row{r["unit"], r["v"].get<double>(), r["ra"], r["ak"]};
+  auto expectRow = [&](const std::string& m, const std::string& res, const std::string& unit, double v,
+                       const std::map<std::string, std::string>& ra) {
+    auto it = got.find({m, res});
+    ASSERT_NE(it, got.end()) << m << " " << res << " not stored";
+    EXPECT_EQ(it->second.unit, unit) << m;
+    EXPECT_EQ(it->second.v, v) << m << " " << res;
+    for (const auto& [k, want] : ra) EXPECT_EQ(it->second.ra.value(k, "<absent>"), want) << m << " " << k;
+    EXPECT_EQ(it->second.ak, res.empty() ? json::array() : json::array({"resource"})) << m;
+  };
+  const std::string rc_uid = rc["metadata"]["uid"], cj_uid = cj["metadata"]["uid"], hpa_uid = hpa["metadata"]["uid"],
+                    rq_uid = rq["metadata"]["uid"];
+  const std::map<std::string, std::string> rc_ra{
+      {"k8s.namespace.name", ns}, {"k8s.replicationcontroller.name", "legacy"}, {"k8s.replicationcontroller.uid", rc_uid}};
+  expectRow("k8s.replication_controller.desired", "", "{pod}", 3, rc_ra);
+  expectRow("k8s.replication_controller.available", "", "{pod}", 2, rc_ra);
+  expectRow("k8s.cronjob.active_jobs", "", "{job}", 2,
+            {{"k8s.namespace.name", ns}, {"k8s.cronjob.name", "nightly"}, {"k8s.cronjob.uid", cj_uid},
+             {"krateo.io/composition-id", "comp-cron"}});
+  const std::map<std::string, std::string> hpa_ra{{"k8s.namespace.name", ns}, {"k8s.hpa.name", "web"}, {"k8s.hpa.uid", hpa_uid}};
+  expectRow("k8s.hpa.max_replicas", "", "{pod}", 7, hpa_ra);
+  expectRow("k8s.hpa.current_replicas", "", "{pod}", 3, hpa_ra);
+  expectRow("k8s.hpa.desired_replicas", "", "{pod}", 4, hpa_ra);
+  EXPECT_EQ(got.count({"k8s.hpa.min_replicas", ""}), 0u) << "switched off";
+  const std::map<std::string, std::string> rq_ra{
+      {"k8s.namespace.name", qns}, {"k8s.resourcequota.name", "team"}, {"k8s.resourcequota.uid", rq_uid}};
+  // *.cpu in millicores, the rest in whole units.
+  expectRow("k8s.resource_quota.hard_limit", "pods", "{resource}", 10, rq_ra);
+  expectRow("k8s.resource_quota.hard_limit", "requests.cpu", "{resource}", 2000, rq_ra);
+  expectRow("k8s.resource_quota.hard_limit", "limits.cpu", "{resource}", 1500, rq_ra);
+  expectRow("k8s.resource_quota.hard_limit", "requests.memory", "{resource}", 1073741824, rq_ra);
+  expectRow("k8s.resource_quota.used", "pods", "{resource}", 3, rq_ra);
+  expectRow("k8s.resource_quota.used", "requests.cpu", "{resource}", 250, rq_ra);
+  expectRow("k8s.resource_quota.used", "limits.cpu", "{resource}", 0, rq_ra);
+  expectRow("k8s.resource_quota.used", "requests.memory", "{resource}", 300.0 * 1024 * 1024, rq_ra);
+  const std::map<std::string, std::string> node_ra{{"k8s.node.name", "node-alloc"}};
+  expectRow("k8s.node.allocatable_cpu", "", "{cpu}", 3.5, node_ra);
+  expectRow("k8s.node.allocatable_memory", "", "By", 8.0 * 1024 * 1024 * 1024, node_ra);
+  expectRow("k8s.node.allocatable_ephemeral_storage", "", "By", 100.0 * 1024 * 1024 * 1024, node_ra);
+  expectRow("k8s.node.allocatable_pods", "", "{pod}", 110, node_ra);
+  EXPECT_EQ(got.count({"k8s.node.allocatable_storage", ""}), 0u) << "not in the node's allocatable";
+  // A configured condition the node does not report is unknown, as in the collector.
+  expectRow("k8s.node.condition_ready", "", "1", -1, node_ra);
+  server().remove("/api/v1/nodes/node-alloc");
+}
+
+// Switching off every metric of a kind drops its watch (and its grant); a
+// kind the service account may not list (here: HPAs) holds back the first
+// emissions for list_grace only, then the other kinds are emitted without it.
+TEST_F(K8sClusterTest, AKindThatCannotBeListedDoesNotSilenceTheOthers) {
+  {
+    StateOptions so;
+    so.disabled_metrics = {"k8s.resource_quota.hard_limit", "k8s.resource_quota.used"};
+    ClusterState st(so);
+    EXPECT_FALSE(st.wanted(Kind::kResourceQuota));
+    EXPECT_TRUE(st.wanted(Kind::kHpa));
+    EXPECT_TRUE(st.synced(Kind::kResourceQuota));
+    StateOptions bad;
+    bad.disabled_metrics = {"k8s.no.such_metric"};
+    EXPECT_THROW(ClusterState{bad}, Exception);
+  }
+  // carol may list and watch every kind but horizontalpodautoscalers.
+  server().create("/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                  {{"apiVersion", "rbac.authorization.k8s.io/v1"}, {"kind", "ClusterRole"},
+                   {"metadata", {{"name", "kobs-cluster-no-hpa"}}},
+                   {"rules", json::array({{{"apiGroups", {""}},
+                                           {"resources", {"pods", "nodes", "namespaces", "resourcequotas", "replicationcontrollers"}},
+                                           {"verbs", {"list", "watch"}}},
+                                          {{"apiGroups", {"apps"}},
+                                           {"resources", {"deployments", "replicasets", "statefulsets", "daemonsets"}},
+                                           {"verbs", {"list", "watch"}}},
+                                          {{"apiGroups", {"batch"}}, {"resources", {"jobs", "cronjobs"}}, {"verbs", {"list", "watch"}}}})}});
+  server().create("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+                  {{"apiVersion", "rbac.authorization.k8s.io/v1"}, {"kind", "ClusterRoleBinding"},
+                   {"metadata", {{"name", "kobs-cluster-no-hpa"}}},
+                   {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "kobs-cluster-no-hpa"}}},
+                   {"subjects", json::array({{{"kind", "User"}, {"name", "carol"}, {"apiGroup", "rbac.authorization.k8s.io"}}})}});
+  const std::string ns = server().createNamespace("nohpa");
+  test::MetricsStack stack("k8s_cluster_nohpa");
+  auto o = options();
+  k8s::ResolveOptions ro;
+  ro.kubeconfig = server().kubeconfig().string();
+  ro.context = "carol";
+  o.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
+  o.resolve = false;
+  o.list_grace = std::chrono::milliseconds(1000);
+  K8sClusterReceiver rx(o, *stack.pipeline, nullptr);
+  rx.start();
+  ASSERT_TRUE(waitFor([&] { return rx.partialEmissions() >= 2; }, std::chrono::seconds(60)));
+  EXPECT_FALSE(rx.state().synced(Kind::kHpa));
+  rx.shutdown(std::chrono::steady_clock::now() + std::chrono::seconds(5));
+  stack.drain();
+  auto r = stack.rows("SELECT count() AS n FROM `k8s_cluster_nohpa`.`" +
+                      stack.table(store::schema::TableKind::kMetricsGauge) +
+                      "` WHERE MetricName = 'k8s.namespace.phase' AND ResourceAttributes['k8s.namespace.name'] = '" + ns + "'");
+  ASSERT_EQ(r.size(), 1u);
+  const auto& n = r[0]["n"];
+  EXPECT_GE(n.is_string() ? std::stoll(n.get<std::string>()) : n.get<int64_t>(), 1)
+      << "the listed kinds are emitted without the HPAs";
 }
 
 // kubelet_stats resolves a pod's composition id through the real API server

@@ -69,9 +69,10 @@ Output: a YAML list of {namespace ("": cluster-wide), apiGroup, resources, verbs
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "nodes/stats") "verbs" (list "get")) -}}
 {{- end -}}
 {{- if $cluster -}}
-  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "pods" "nodes" "namespaces") "verbs" (list "list" "watch")) -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "" "resources" (list "pods" "nodes" "namespaces" "resourcequotas" "replicationcontrollers") "verbs" (list "list" "watch")) -}}
   {{- $grants = append $grants (dict "namespace" "" "apiGroup" "apps" "resources" (list "deployments" "replicasets" "statefulsets" "daemonsets") "verbs" (list "list" "watch")) -}}
-  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "batch" "resources" (list "jobs") "verbs" (list "list" "watch")) -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "batch" "resources" (list "jobs" "cronjobs") "verbs" (list "list" "watch")) -}}
+  {{- $grants = append $grants (dict "namespace" "" "apiGroup" "autoscaling" "resources" (list "horizontalpodautoscalers") "verbs" (list "list" "watch")) -}}
   {{- if eq (index $get "k8s_cluster.leader_election.enabled") "true" -}}
     {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "create")) -}}
     {{- $grants = append $grants (dict "namespace" $root.Release.Namespace "apiGroup" "coordination.k8s.io" "resources" (list "leases") "verbs" (list "get" "update") "resourceNames" (list (index $get "k8s_cluster.leader_election.lease_name"))) -}}
