@@ -1,8 +1,10 @@
 // Issue 15 figures (node, kubelet and cluster metrics), one core:
 //   BM_KubeletSummaryScrape   a node with 200 pods x 3 containers (2 volumes each): /stats/summary JSON
 //                             parse + map to points + RowBinary encode (target <= 5 ms CPU per scrape)
-//   BM_K8sClusterEmit         the k8s_cluster watch cache with 10,000 pods (+ 100 nodes, 500 deployments
-//                             and replicasets, 50 namespaces): emit + encode (target <= 50 ms CPU)
+//   BM_K8sClusterEmit         the k8s_cluster watch cache with 10,000 pods (+ 100 nodes with every
+//                             allocatable type reported, 500 deployments, replicasets and HPAs, 50
+//                             namespaces each with a 4-resource quota, 50 cronjobs, 10 replication
+//                             controllers): emit + encode (target <= 50 ms CPU)
 //   BM_K8sClusterList         filling that cache from a list of 10,000 pods (once per relist)
 //   BM_HostMetricsScrape      this machine's /proc: scrape + encode
 // Counters: points per scrape, and rss_mb: the process's resident set after the case ran (the embedded
@@ -197,7 +199,7 @@ std::string podJson(int i, int nodes) {
 }
 
 struct Cluster {
-  std::vector<std::string> pods, nodes, namespaces, deployments, replicasets;
+  std::vector<std::string> pods, nodes, namespaces, deployments, replicasets, hpas, cronjobs, quotas, rcs;
 };
 
 const Cluster& cluster() {
@@ -207,7 +209,9 @@ const Cluster& cluster() {
     for (int i = 0; i < 100; ++i)
       c.nodes.push_back(json({{"metadata", {{"name", "node-" + std::to_string(i)}, {"uid", "node-uid-" + std::to_string(i)}}},
                               {"status", {{"conditions", json::array({{{"type", "Ready"}, {"status", "True"}},
-                                                                      {{"type", "MemoryPressure"}, {"status", "False"}}})}}}})
+                                                                      {{"type", "MemoryPressure"}, {"status", "False"}}})},
+                                          {"allocatable", {{"cpu", "7800m"}, {"memory", "32Gi"},
+                                                           {"ephemeral-storage", "95Gi"}, {"pods", "110"}}}}}})
                             .dump());
     for (int i = 0; i < 50; ++i)
       c.namespaces.push_back(json({{"metadata", {{"name", "team-" + std::to_string(i)}, {"uid", "ns-" + std::to_string(i)}}},
@@ -219,10 +223,38 @@ const Cluster& cluster() {
       meta["name"] = "web-" + std::to_string(i) + "-5d8f7c9b6";
       meta["uid"] = "rs-" + std::to_string(i);
       c.replicasets.push_back(json({{"metadata", meta}, {"spec", {{"replicas", 20}}}, {"status", {{"availableReplicas", 20}}}}).dump());
+      meta["name"] = "web-" + std::to_string(i);
+      meta["uid"] = "hpa-" + std::to_string(i);
+      c.hpas.push_back(json({{"metadata", meta},
+                             {"spec", {{"minReplicas", 2}, {"maxReplicas", 30},
+                                       {"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", meta["name"]}}}}},
+                             {"status", {{"currentReplicas", 20}, {"desiredReplicas", 20}}}}).dump());
     }
+    const json quota = {{"requests.cpu", "40"}, {"limits.cpu", "80"}, {"requests.memory", "64Gi"}, {"pods", "400"}};
+    for (int i = 0; i < 50; ++i) {
+      const std::string ns = "team-" + std::to_string(i);
+      c.quotas.push_back(json({{"metadata", {{"name", "quota"}, {"namespace", ns}, {"uid", "rq-" + std::to_string(i)}}},
+                               {"status", {{"hard", quota},
+                                           {"used", {{"requests.cpu", "20"}, {"limits.cpu", "100"}, {"requests.memory", "50Gi"}, {"pods", "200"}}}}}}).dump());
+      c.cronjobs.push_back(json({{"metadata", {{"name", "nightly"}, {"namespace", ns}, {"uid", "cj-" + std::to_string(i)},
+                                               {"labels", {{"krateo.io/composition-id", "comp-" + std::to_string(i % 40)}}}}},
+                                 {"spec", {{"schedule", "0 3 * * *"}}},
+                                 {"status", {{"active", json::array({{{"kind", "Job"}, {"name", "nightly-1"}}})}}}}).dump());
+    }
+    for (int i = 0; i < 10; ++i)
+      c.rcs.push_back(json({{"metadata", {{"name", "legacy-" + std::to_string(i)}, {"namespace", "team-" + std::to_string(i)},
+                                          {"uid", "rc-" + std::to_string(i)}}},
+                            {"spec", {{"replicas", 2}}}, {"status", {{"availableReplicas", 2}}}}).dump());
     return c;
   }();
   return c;
+}
+
+// Every metric on, allocatable types included (off by default, as in the collector).
+collect::k8s_cluster::StateOptions stateOptions() {
+  collect::k8s_cluster::StateOptions o;
+  o.allocatable_types = {"cpu", "memory", "ephemeral-storage", "storage", "pods"};
+  return o;
 }
 
 void fill(collect::k8s_cluster::ClusterState& st) {
@@ -233,6 +265,10 @@ void fill(collect::k8s_cluster::ClusterState& st) {
   st.replace(Kind::kNamespace, c.namespaces);
   st.replace(Kind::kDeployment, c.deployments);
   st.replace(Kind::kReplicaSet, c.replicasets);
+  st.replace(Kind::kHpa, c.hpas);
+  st.replace(Kind::kCronJob, c.cronjobs);
+  st.replace(Kind::kResourceQuota, c.quotas);
+  st.replace(Kind::kReplicationController, c.rcs);
   for (auto k : {Kind::kStatefulSet, Kind::kDaemonSet, Kind::kJob}) st.replace(k, {});
 }
 
@@ -242,7 +278,7 @@ void BM_K8sClusterEmit(benchmark::State& state) {
   encoders();
   cluster();
   const double before = rssMb();
-  collect::k8s_cluster::ClusterState st;
+  collect::k8s_cluster::ClusterState st(stateOptions());
   fill(st);
   // Composition ids as the resolver's cache answers them once warm (pods owned through a labelled deployment).
   std::unordered_map<std::string, std::string> cache;  // as the resolver's cache answers, once warm
@@ -272,7 +308,7 @@ BENCHMARK(BM_K8sClusterEmit)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 void BM_K8sClusterEncode(benchmark::State& state) {
   encoders();
   cluster();
-  collect::k8s_cluster::ClusterState st;
+  collect::k8s_cluster::ClusterState st(stateOptions());
   fill(st);
   auto pts = st.emit(1772704800LL * 1000000000LL, 1772700000LL * 1000000000LL, {});
   std::string g, s;
@@ -284,7 +320,7 @@ BENCHMARK(BM_K8sClusterEncode)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 // The same without the RowBinary encoding (what the component itself does; the batcher encodes).
 void BM_K8sClusterEmitOnly(benchmark::State& state) {
-  collect::k8s_cluster::ClusterState st;
+  collect::k8s_cluster::ClusterState st(stateOptions());
   fill(st);
   std::unordered_map<std::string, std::string> cache;  // as the resolver's cache answers, once warm
   for (int i = 0; i < 10000; ++i) {
