@@ -11,6 +11,7 @@ APT_PACKAGES=(
   libsimdjson-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libzstd-dev liblz4-dev zlib1g-dev
+  libre2-dev  # pod_logs.multiline regexes (src/collect/pod_logs/multiline.cc)
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc  # OTLP (src/collect/otlp)
   clang  # libFuzzer for the OTLP decoder fuzz target
   clickhouse-server clickhouse-client

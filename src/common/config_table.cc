@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <sstream>
@@ -42,13 +43,25 @@ std::string typeName(KeyType t) {
 }
 
 // Flattens a YAML mapping into dotted keys; sequences become comma lists.
-void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out) {
+// A sequence of mappings (rules, as pod_logs.multiline's) becomes its YAML
+// text, its key listed in `structured`: only a string key takes it.
+void flatten(const YAML::Node& node, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& out,
+             std::vector<std::string>& structured) {
   if (node.IsMap()) {
     for (const auto& kv : node) {
       std::string key = kv.first.as<std::string>();
-      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out);
+      flatten(kv.second, prefix.empty() ? key : prefix + "." + key, out, structured);
     }
   } else if (node.IsSequence()) {
+    bool maps = node.size() > 0;
+    for (size_t i = 0; i < node.size(); ++i) maps = maps && node[i].IsMap();
+    if (maps) {
+      YAML::Emitter e;
+      e << YAML::Flow << node;
+      out.emplace_back(prefix, e.c_str());
+      structured.push_back(prefix);
+      return;
+    }
     std::string joined;
     for (size_t i = 0; i < node.size(); ++i) {
       if (!node[i].IsScalar()) throw Exception(ErrorCode::kBadConfig, "config key {}: list items must be scalars", prefix);
@@ -206,10 +219,13 @@ Values Table::load(const std::optional<std::string>& yaml_path, const std::vecto
     if (!root.IsNull() && !root.IsMap())
       throw Exception(ErrorCode::kBadConfig, "config file {}: the top level must be a mapping", *yaml_path);
     std::vector<std::pair<std::string, std::string>> flat;
-    flatten(root, "", flat);
+    std::vector<std::string> structured;
+    flatten(root, "", flat, structured);
     for (const auto& [key, value] : flat) {
       const KeySpec* spec = find(key);
       if (!spec) throw Exception(ErrorCode::kBadConfig, "config file {}: unknown key {}", *yaml_path, key);
+      if (spec->type != KeyType::kString && std::find(structured.begin(), structured.end(), key) != structured.end())
+        throw Exception(ErrorCode::kBadConfig, "config key {}: list items must be scalars", key);
       validate(*spec, value, "file " + *yaml_path);
       v.set(key, value, "file");
     }

@@ -18,6 +18,7 @@ std::vector<config::KeySpec> configKeys() {
       {"pod_logs.exclude_own_pod", KeyType::kBool, "true", "Do not tail kobs's own pod (POD_NAMESPACE/POD_NAME from the downward API).", {}},
       {"pod_logs.start_at", KeyType::kEnum, "end", "Where files already there at the very first start are read from; files found later, and after a restart, are read from their checkpoint or from the beginning.", {}, {"end", "beginning"}},
       {"pod_logs.severity", KeyType::kStringList, "", "Containers whose lines get SeverityText and SeverityNumber from the body (JSON level/severity, logfmt level=, or a leading ERROR/WARN/INFO-style word), as globs over <namespace>/<container> (shop/*, */nginx); empty: none.", {}},
+      {"pod_logs.multiline", KeyType::kString, "", "Rules joining multi-line records (stack traces), a YAML list; the first rule whose match glob (over <namespace>/<pod>/<container>, default *) fits a container applies. Per rule exactly one of is_first_entry (a line matching this RE2 regex starts a record) or is_last_entry (ends one); max_lines (1000); max_bytes (pod_logs.max_log_size; a longer record is stored in pieces flagged kobs.log.split); flush_timeout (1s: a record's last line waits this long for more once the file is read to its end); separator (\\n). stdout and stderr are joined apart; the Timestamp is the first line's.", {}},
       {"pod_logs.max_log_size", KeyType::kBytes, "1MiB", "Largest record partial lines are joined into; longer ones are stored in pieces flagged kobs.log.split.", {}},
       {"pod_logs.fingerprint_size", KeyType::kBytes, "1KiB", "Bytes at the head of a file hashed into its identity (with device and inode).", {}},
       {"pod_logs.poll_interval", KeyType::kDuration, "200ms", "Longest wait between reads of files being drained or refused by a full buffer (changes are seen at once through inotify).", {}},
@@ -42,6 +43,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   }
   o.severity = v.list("pod_logs.severity");
   o.start_at_beginning = v.str("pod_logs.start_at") == "beginning";
+  o.multiline = parseMultilineRules(v.str("pod_logs.multiline"));
   o.max_log_size = size_t(std::max<uint64_t>(1024, v.bytes("pod_logs.max_log_size")));
   o.fingerprint_size = size_t(std::max<uint64_t>(16, v.bytes("pod_logs.fingerprint_size")));
   o.poll_interval = v.duration("pod_logs.poll_interval");

@@ -106,6 +106,7 @@ struct PodLogsReceiver::File {
   LogFormat format = LogFormat::kUnknown;
   LineParser parser;
   Recombiner recombiner;
+  std::unique_ptr<MultilineCombiner> multiline;  // its container has a pod_logs.multiline rule
   uint64_t read_offset = 0;   // next byte to read
   std::string carry;          // an incomplete line, ending at read_offset
   uint64_t record_start = 0;  // where the pending (partial) record began
@@ -170,6 +171,7 @@ PodLogsReceiver::PodLogsReceiver(PodLogsOptions options, pipeline::Pipeline& pip
   read_buf_.resize(options_.read_chunk);
   if (options_.metadata.cluster && !options_.metadata.node_name.empty())
     metadata_ = std::make_unique<PodMetadata>(options_.metadata);
+  multiline_ = MultilineRules(options_.multiline, options_.max_log_size);
   if (metrics) registerMetrics(*metrics);
 }
 
@@ -231,7 +233,8 @@ void PodLogsReceiver::run(std::stop_token stop) {
     bool busy = false, waiting = false;
     for (auto& [k, f] : files_) {
       busy = busy || f->more;
-      waiting = waiting || f->blocked || (f->draining && !f->closed) || f->meta_wait || (f->closed);
+      waiting = waiting || f->blocked || (f->draining && !f->closed) || f->meta_wait || (f->closed) ||
+                (f->multiline && f->multiline->pending());
     }
     if (inotify_fd_ >= 0) {
       pollfd p{inotify_fd_, POLLIN, 0};
@@ -272,6 +275,7 @@ void PodLogsReceiver::run(std::stop_token stop) {
         refreshMetadata(*f, false);  // labels changed, or the pod became known late
       }
       if (read_all || f->dirty || f->draining || f->blocked || f->more) readFile(*f);
+      if (f->multiline && f->multiline->pending() && !f->blocked && !f->more) flushMultiline(*f, false);
       const uint64_t file_lag = f->size > f->read_offset ? f->size - f->read_offset : 0;
       lag += file_lag;
       lag_max = std::max(lag_max, file_lag);
@@ -287,7 +291,8 @@ void PodLogsReceiver::run(std::stop_token stop) {
     takeOver();
     recovery_cache_.clear();  // only the start's files share sets
     bool held = false;
-    for (auto& [k, f] : files_) held = held || f->more || f->blocked || f->dirty;
+    for (auto& [k, f] : files_)
+      held = held || f->more || f->blocked || f->dirty || (f->multiline && f->multiline->pending());
     caught_up_ = lag == 0 && !held && takeovers_.empty();
     closeDrained(Clock::now());
     persistCheckpoint(false);
@@ -580,6 +585,8 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
     const std::string ns_container = pp->ns + "/" + pp->container_name;
     for (const auto& g : options_.severity)
       if (::fnmatch(g.c_str(), ns_container.c_str(), 0) == 0) f->severity = true;
+    if (auto rule = multiline_.find(pp->ns, pp->pod_name, pp->container_name))
+      f->multiline = std::make_unique<MultilineCombiner>(std::move(rule));
   }
   if (metadata_ && !f->pod_uid.empty()) {
     f->pod = metadata_->find(f->pod_uid);
@@ -681,6 +688,7 @@ void PodLogsReceiver::restartFromZero(File& f) {
   f.read_offset = f.resumable = f.record_start = f.shipped_resumable = 0;
   f.carry.clear();
   f.recombiner.reset();
+  if (f.multiline) f.multiline->reset();
   f.overlong = false;
   f.skip_to_newline = false;
   f.fp_len = 0;
@@ -949,10 +957,41 @@ void PodLogsReceiver::handleLine(File& f, std::string_view line, uint64_t line_s
   }
   if (p.partial) ++stats_.partial_lines;
   if (!f.recombiner.pending()) f.record_start = line_start;
-  f.recombiner.add(p, [&](const Recombiner::Record& r) {
-    emitRecord(f, r.body, r.time_ns, r.time_text, int(r.stream), r.split);
-  });
+  f.recombiner.add(p, [&](const Recombiner::Record& r) { emitLine(f, r, f.record_start, line_end); });
   f.resumable = f.recombiner.pending() ? f.record_start : line_end;
+}
+
+void PodLogsReceiver::emitLine(File& f, const Recombiner::Record& r, uint64_t start, uint64_t end) {
+  if (!f.multiline) {
+    emitRecord(f, r.body, r.time_ns, r.time_text, int(r.stream), r.split);
+    return;
+  }
+  MultilineCombiner::Line line{r.body, r.time_ns, r.time_text, r.stream, r.split, start, end};
+  f.multiline->add(line, Clock::now(), [&](const MultilineCombiner::Record& m) {
+    if (f.multiline->emittingLines() > 1) ++stats_.multiline_records;
+    emitRecord(f, m.body, m.time_ns, m.time_text, int(m.stream), m.split);
+  });
+}
+
+// Ends the file's open multi-line entries: those flush_timeout old once
+// everything written is read, and ships them; `all`: every one, left held
+// for the caller to ship (a drained file).
+void PodLogsReceiver::flushMultiline(File& f, bool all) {
+  if (!all) {
+    if (f.read_offset < f.size) return;  // more lines may continue the entry
+    f.chunk_observed = now();
+    f.held_generation = f.generation;
+  }
+  auto emit = [&](const MultilineCombiner::Record& m) {
+    if (f.multiline->emittingLines() > 1) ++stats_.multiline_records;
+    emitRecord(f, m.body, m.time_ns, m.time_text, int(m.stream), m.split);
+  };
+  if (all) {
+    f.multiline->flushAll(emit);
+    return;
+  }
+  stats_.multiline_timeouts += f.multiline->flushExpired(Clock::now(), emit);
+  if (!f.held.empty()) ship(f);
 }
 
 void PodLogsReceiver::emitRecord(File& f, std::string_view body, int64_t time_ns, std::string_view time_text, int stream,
@@ -999,6 +1038,13 @@ bool PodLogsReceiver::ship(File& f) {
   if (!f.blocked) {
     f.held_resumable = f.resumable;
     f.held_last_time = f.last_time_ns;
+    // An open multi-line entry is read again whole after a restart: the
+    // checkpoint stays at its start, and the store lookup that skips rows
+    // re-read (Timestamp > last time) reaches back to its first line.
+    if (f.multiline && f.multiline->pending()) {
+      f.held_resumable = std::min(f.held_resumable, f.multiline->resumeLimit());
+      f.held_last_time = std::min(f.held_last_time, f.multiline->busyFirstTime() - 1);
+    }
   }
   if (f.held.empty()) {
     f.blocked = false;
@@ -1087,15 +1133,16 @@ void PodLogsReceiver::closeDrained(Clock::time_point t) {
     File& f = *it->second;
     if (f.draining && !f.closed && !f.blocked && !f.more && t - f.last_data >= options_.rotate_wait) {
       // Drained: whatever partial record is left ends with the file.
-      if (f.recombiner.pending()) {
+      if (f.recombiner.pending() || (f.multiline && f.multiline->pending())) {
         f.chunk_observed = now();
         f.held_generation = f.generation;
         ParsedLine end;
         end.partial = false;
-        f.recombiner.add(end, [&](const Recombiner::Record& r) {
-          emitRecord(f, r.body, r.time_ns, r.time_text, int(r.stream), r.split);
-        });
-        f.resumable = f.read_offset - f.carry.size();
+        const uint64_t end_offset = f.read_offset - f.carry.size();
+        if (f.recombiner.pending())
+          f.recombiner.add(end, [&](const Recombiner::Record& r) { emitLine(f, r, f.record_start, end_offset); });
+        if (f.multiline) flushMultiline(f, /*all=*/true);
+        f.resumable = end_offset;
         if (!ship(f)) {
           ++it;
           continue;

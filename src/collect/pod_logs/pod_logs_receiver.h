@@ -76,6 +76,7 @@
 #include <vector>
 
 #include "collect/pod_logs/checkpoint.h"
+#include "collect/pod_logs/multiline.h"
 #include "collect/k8s_pods/pod_metadata.h"
 #include "common/component.h"
 #include "common/config_table.h"
@@ -107,6 +108,9 @@ struct PodLogsOptions {
   // Containers whose lines get SeverityText/Number from the body
   // (severity.h), as fnmatch globs over "<namespace>/<container>".
   std::vector<std::string> severity;
+  // Multi-line records (multiline.h): the first rule whose glob matches
+  // "<namespace>/<pod>/<container>" joins that container's lines.
+  std::vector<MultilineRule> multiline;
   std::string node_name;     // k8s.node.name on every row (empty: not set)
   std::string cluster_name;  // k8s.cluster.name (empty: not set)
   // Line times outside [min_time, observed + max_future] are absurd: the
@@ -134,6 +138,8 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   X(records, "records handed to the pipeline")                                          \
   X(partial_lines, "partial pieces (CRI P, docker lines without newline) recombined")  \
   X(split_records, "records longer than max_log_size, stored in pieces")               \
+  X(multiline_records, "records joined from several lines by a pod_logs.multiline rule") \
+  X(multiline_timeouts, "multi-line records ended by their rule's flush_timeout")       \
   X(malformed_lines, "lines that are neither CRI nor docker, skipped")                  \
   X(absurd_timestamps, "lines whose time was out of range, stored at the observed time") \
   X(rotations, "files rotated away by rename or deleted, then drained")                 \
@@ -224,6 +230,10 @@ class PodLogsReceiver final : public Component {
   void processChunk(File& f, std::string_view data, bool eof_flush);
   void handleLine(File& f, std::string_view line, uint64_t line_start, uint64_t line_end);
   void emitRecord(File& f, std::string_view body, int64_t time_ns, std::string_view time_text, int stream, bool split);
+  // A record of the CRI recombiner spanning [start, end): to emitRecord,
+  // through the file's multi-line rule when it has one.
+  void emitLine(File& f, const Recombiner::Record& r, uint64_t start, uint64_t end);
+  void flushMultiline(File& f, bool all);
   void checkTruncation(File& f, const struct stat& st);
   void updateFingerprint(File& f, uint64_t size);
   void closeDrained(std::chrono::steady_clock::time_point now);
@@ -242,6 +252,7 @@ class PodLogsReceiver final : public Component {
   std::filesystem::path checkpoint_file_;
   std::shared_ptr<const pipeline::Scope> scope_;
   std::unique_ptr<PodMetadata> metadata_;
+  MultilineRules multiline_;
 
   // Owned by the tailer thread.
   std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<File>> files_;  // by (dev, ino)
