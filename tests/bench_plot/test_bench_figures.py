@@ -64,6 +64,15 @@ class Readers(unittest.TestCase):
         (fig,) = bench_figures.read_alert(ALERT)
         self.assertAlmostEqual(fig.value, 9.5)
 
+    def test_pod_logs_multiline_rule_rate_against_the_parse_target(self):
+        # bench_pod_logs --multiline's table, as printed on this machine
+        text = ("multiline (1 core, parse+join)          lines/s         MB/s    records\n"
+                "no rule                                29855791       4508.2     200000\n"
+                "is_first_entry rule (RE2)               6862617       1036.3      20000\n")
+        (fig,) = bench_figures.read_pod_logs(text)
+        self.assertEqual(fig.value, 6862617)
+        self.assertGreater(fig.score(), 1)
+
     def test_output_without_the_tables_gives_no_figures(self):
         for _, read in bench_figures.READERS.values():
             self.assertEqual(read("benchmark stopped: no store\n"), [])

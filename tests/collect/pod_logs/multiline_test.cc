@@ -10,6 +10,7 @@
 #include "collect/pod_logs/multiline.h"
 #include "collect/pod_logs/pod_logs_receiver.h"
 #include "collect/collect_test_util.h"
+#include "common/config_table.h"
 #include "common/error.h"
 #include "common/tsv.h"
 #include "support/child_process.h"
@@ -175,6 +176,52 @@ TEST(MultilineRules, ParsedFromYamlWithClearErrorsAndMatchedByGlob) {
   fails("[{is_first_entry: a, max_line: 3}]", "unknown key max_line");
   fails("[{is_first_entry: a, max_lines: 0}]", "max_lines");
   fails("{is_first_entry: a}", "list of rules");
+}
+
+// The README's example, as a config file (a YAML list of mappings under a
+// string key) and as --set flow text, loads into the rules it describes.
+TEST(MultilineRules, TheReadmeExampleLoadsFromAConfigFileAndFromSet) {
+  std::ifstream in(testing::sourceDir() / "README.md");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string readme = ss.str();
+  const auto begin = readme.find("  ```yaml\n  pod_logs:\n    multiline:");
+  ASSERT_NE(begin, std::string::npos);
+  const auto end = readme.find("  ```\n", begin + 10);
+  ASSERT_NE(end, std::string::npos);
+  std::string yaml;
+  std::istringstream block(readme.substr(begin, end - begin));
+  std::string l;
+  std::getline(block, l);  // the fence
+  while (std::getline(block, l)) yaml += (l.size() >= 2 ? l.substr(2) : l) + "\n";
+  testing::TempDir dir;
+  const auto file = dir.path() / "kobs.yaml";
+  std::ofstream(file) << yaml;
+  config::Table table(configKeys());
+  auto v = table.load(file.string(), {}, {});
+  auto rules = parseMultilineRules(v.str("pod_logs.multiline"));
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].match, "shop/*/api");
+  EXPECT_EQ(rules[0].max_lines, 500u);
+  EXPECT_EQ(rules[0].flush_timeout, std::chrono::seconds(2));
+  MultilineRules set(rules, 1 << 20);
+  auto java = set.find("shop", "api-7d9", "api");
+  ASSERT_NE(java, nullptr);
+  EXPECT_TRUE(java->matches("2026-11-30 10:00:00 ERROR Request failed"));
+  EXPECT_FALSE(java->matches("\tat com.shop.Api.handle(Api.java:31)"));
+  EXPECT_TRUE(set.find("jobs", "w-1", "worker")->matches("Traceback (most recent call last):"));
+
+  const auto set_line = readme.find("--set 'pod_logs.multiline=");
+  ASSERT_NE(set_line, std::string::npos);
+  const auto q = readme.find('\'', set_line + 7);
+  const std::string arg = readme.substr(set_line + 7, q - set_line - 7);
+  auto from_set = parseMultilineRules(table.load(std::nullopt, {arg}, {}).str("pod_logs.multiline"));
+  ASSERT_EQ(from_set.size(), 1u);
+  EXPECT_TRUE(MultilineRules(from_set, 1).find("shop", "p", "api")->matches("2026-11-30 x"));
+
+  // A list of mappings under a key that is not a string is still refused.
+  std::ofstream(file) << "pod_logs:\n  include:\n    - {a: 1}\n";
+  EXPECT_THROW(table.load(file.string(), {}, {}), Exception);
 }
 
 // ---- end to end into the embedded store ----
