@@ -127,6 +127,9 @@ def read_pod_logs(text):
     m = re.search(r"^is_first_entry rule \(RE2\)\s+([0-9.]+)\s", text, re.M)
     if m:
         figs.append(Figure("CRI parse + multiline rule, one core", float(m.group(1)), "lines/s", 2e6, True))
+    m = re.search(r"^\d+ Java lines, rule\s+([0-9.]+)\s+([0-9.]+)", text, re.M)
+    if m:
+        figs.append(Figure("end to end with a multiline rule, one core", float(m.group(2)), "lines/CPU-s", 3e5, True))
     return figs
 
 

@@ -17,7 +17,9 @@
 //      RE2 '^\d{4}-\d{2}-\d{2} '): lines/s of each and the ratio; then the
 //      regex alone over the same bodies, RE2 and std::regex (ECMAScript), to
 //      show why the rule uses RE2.
-//   bench_pod_logs [--parse=N] [--e2e=N] [--idle=N] [--multiline=N]
+//   5. (--e2e-multiline=N) end to end as 2 on N Java lines, without and
+//      with the rule: lines/s and lines per CPU-second of each.
+//   bench_pod_logs [--parse=N] [--e2e=N] [--idle=N] [--multiline=N] [--e2e-multiline=N]
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -296,17 +298,22 @@ void multiline(long n) {
   std::fflush(stdout);
 }
 
-void endToEnd(long n) {
+// `java`: Java lines (makeJavaLines) instead, with a pod_logs.multiline
+// rule when `rule`; a last first line ends the last record, and only the
+// records before it are waited for.
+void endToEnd(long n, bool java = false, bool rule = false) {
   const fs::path dir = fs::temp_directory_path() / ("kobs-bench-pod-logs-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   const fs::path file = dir / "pods" / "bench_web-0_0123abcd" / "app" / "0.log";
   fs::create_directories(file.parent_path());
   {
     std::ofstream out(file, std::ios::binary);
-    const std::string data = makeLines(n);
+    const std::string data = java ? makeJavaLines(n) : makeLines(n);
     out << data;
+    if (java) out << makeJavaLines(1);  // a first line: ends the last record
   }
-  const long records = n;  // pieces of each split line join into one record
+  // Pieces of each split line join into one record; with the rule, 10 lines.
+  const long records = rule ? n / 10 : n;
   store::EmbeddedOptions so;
   so.data_dir = (dir / "store").string();
   so.database = "bench";
@@ -325,6 +332,11 @@ void endToEnd(long n) {
   ro.state_dir = dir / "pod_logs";
   ro.include = {(dir / "pods" / "*/*/*.log").string()};
   ro.start_at_beginning = true;
+  if (rule) {
+    MultilineRule r;
+    r.is_first_entry = R"(^\d{4}-\d{2}-\d{2} )";
+    ro.multiline.push_back(r);
+  }
   PodLogsReceiver receiver(ro, pipe, store, nullptr);
   const double c0 = cpuSeconds();
   auto t0 = Clock::now();
@@ -338,8 +350,11 @@ void endToEnd(long n) {
   const double cpu = cpuSeconds() - c0;
   std::printf("%-28s %12s %12s %10s %10s %10s\n", "end to end (1 core)", "lines/s", "lines/CPU-s", "CPU s", "RSS MiB",
               "target");
-  std::printf("%-28s %12.0f %12.0f %10.2f %10.1f %10s\n", (std::to_string(n) + " lines -> chDB").c_str(),
-              double(records) / secs, double(records) / cpu, cpu, peak, ">= 300k");
+  const std::string label = !java ? std::to_string(n) + " lines -> chDB"
+                            : std::to_string(n) + (rule ? " Java lines, rule" : " Java lines, no rule");
+  // Lines (not records) per second: with the rule, 10 lines make a record.
+  std::printf("%-28s %12.0f %12.0f %10.2f %10.1f %10s\n", label.c_str(), double(n) / secs, double(n) / cpu, cpu, peak,
+              java ? "" : ">= 300k");
   std::printf("RSS before the receiver started (store + pipeline): %.1f MiB; receiver's share at peak: %.1f MiB\n",
               rss_before, peak - rss_before);
   receiver.shutdown(Clock::now() + std::chrono::seconds(5));
@@ -427,12 +442,13 @@ void idleFiles(long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long parse_n = 2000000, e2e_n = 500000, idle_n = 0, multiline_n = 1000000;
+  long parse_n = 2000000, e2e_n = 500000, idle_n = 0, multiline_n = 1000000, e2e_multiline_n = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--parse=", 8) == 0) parse_n = std::atol(argv[i] + 8);
     if (std::strncmp(argv[i], "--e2e=", 6) == 0) e2e_n = std::atol(argv[i] + 6);
     if (std::strncmp(argv[i], "--idle=", 7) == 0) idle_n = std::atol(argv[i] + 7);
     if (std::strncmp(argv[i], "--multiline=", 12) == 0) multiline_n = std::atol(argv[i] + 12);
+    if (std::strncmp(argv[i], "--e2e-multiline=", 16) == 0) e2e_multiline_n = std::atol(argv[i] + 16);
   }
   logging::init({"warn", "text"});
   cpu_set_t set;
@@ -443,5 +459,9 @@ int main(int argc, char** argv) {
   if (e2e_n > 0) endToEnd(e2e_n);
   if (idle_n > 0) idleFiles(idle_n);
   if (multiline_n > 0) multiline(multiline_n);
+  if (e2e_multiline_n > 0) {
+    endToEnd(e2e_multiline_n, /*java=*/true, /*rule=*/false);
+    endToEnd(e2e_multiline_n, /*java=*/true, /*rule=*/true);
+  }
   return 0;
 }

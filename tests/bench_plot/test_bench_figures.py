@@ -69,9 +69,13 @@ class Readers(unittest.TestCase):
         text = ("multiline (1 core, parse+join)          lines/s         MB/s    records\n"
                 "no rule                                29855791       4508.2     200000\n"
                 "is_first_entry rule (RE2)               6862617       1036.3      20000\n")
-        (fig,) = bench_figures.read_pod_logs(text)
-        self.assertEqual(fig.value, 6862617)
-        self.assertGreater(fig.score(), 1)
+        text += ("end to end (1 core)               lines/s  lines/CPU-s      CPU s    RSS MiB     target\n"
+                 "100000 Java lines, no rule          28219       171757       0.58      335.9           \n"
+                 "100000 Java lines, rule             66679       820984       0.12      314.3           \n")
+        parse, e2e = bench_figures.read_pod_logs(text)
+        self.assertEqual(parse.value, 6862617)
+        self.assertGreater(parse.score(), 1)
+        self.assertEqual(e2e.value, 820984)
 
     def test_output_without_the_tables_gives_no_figures(self):
         for _, read in bench_figures.READERS.values():
