@@ -276,6 +276,7 @@ void PodLogsReceiver::run(std::stop_token stop) {
       }
       if (read_all || f->dirty || f->draining || f->blocked || f->more) readFile(*f);
       if (f->multiline && f->multiline->pending() && !f->blocked && !f->more) flushMultiline(*f, false);
+      if (f->multiline && !f->held.empty() && !f->blocked) ship(*f);  // flushed at a truncation
       const uint64_t file_lag = f->size > f->read_offset ? f->size - f->read_offset : 0;
       lag += file_lag;
       lag_max = std::max(lag_max, file_lag);
@@ -677,6 +678,13 @@ void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
 }
 
 void PodLogsReceiver::restartFromZero(File& f) {
+  if (f.multiline && f.multiline->pending()) {
+    // The open entry's lines were read whole: stored (shipped by the run
+    // loop), not dropped with the old generation.
+    f.chunk_observed = now();
+    f.held_generation = f.generation;
+    flushMultiline(f, /*all=*/true);
+  }
   ++f.generation;
   {
     std::lock_guard lock(f.commit->mutex);

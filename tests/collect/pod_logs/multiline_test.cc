@@ -410,6 +410,24 @@ TEST_F(PodLogsMultilineTest, GoPanicsEndWithTheirLastLineAndMaxLinesSplitsFlagge
   EXPECT_EQ(cr[1]["t"].get<int64_t>(), s * 1000000000LL + 13);  // its own first line's
 }
 
+TEST_F(PodLogsMultilineTest, AnOpenEntryIsStoredWholeWhenItsFileIsTruncated) {
+  MultilineRule r;
+  r.is_first_entry = "^START";
+  r.flush_timeout = std::chrono::hours(1);  // only the truncation can end it
+  start({r});
+  const auto f = podFile("ml", "trunc", "app");
+  const int64_t s = nowSec();
+  append(f, criAt(s, 1, "stdout", "START one") + criAt(s, 2, "stdout", "  one 1"));
+  ASSERT_TRUE(waitFor([&] { return receiver_->stats().lines_read.load() >= 2; }, std::chrono::seconds(60)));
+  fs::resize_file(f, 0);  // truncated, no copy next to it
+  append(f, criAt(s + 1, 1, "stdout", "START two") + criAt(s + 1, 2, "stdout", "START three"));
+  ASSERT_TRUE(waitFor([&] { return count() >= 2; }, std::chrono::seconds(60)));
+  auto rows = stored(f);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["Body"], "START one\n  one 1");
+  EXPECT_EQ(rows[1]["Body"], "START two");
+}
+
 // kill -9 of a child running the receiver while an entry is open (partly
 // written, then whole and held awaiting its flush): after each restart the
 // entry is read again from its first line; every entry is stored once, whole.
