@@ -53,6 +53,8 @@ def gbench_rows(text):
             continue
         if header is None or not cells[0].startswith("BM_") or len(cells) < 5:
             continue
+        if cells[2] not in to_ms or cells[4] not in to_ms:
+            continue  # a repetition's _cv row: percentages, not times
         row = {"time_ms": float(cells[1]) * to_ms[cells[2]], "cpu_ms": float(cells[3]) * to_ms[cells[4]]}
         # header: Benchmark Time CPU Iterations <counters...>; cells: name t unit c unit iters <counters...>
         for column, cell in zip(header[4:], cells[6:]):
@@ -79,14 +81,26 @@ def _float(cell):
     return float(cell.replace(",", "").split()[0])
 
 
+def _first(rows, names):
+    """The first of `names` the run printed (the median of repetitions before a single run)."""
+    for name in names:
+        if name in rows:
+            return rows[name]
+    return None
+
+
 def read_metrics(text):
     rows, figs = gbench_rows(text), []
-    if "BM_KubeletSummaryScrape" in rows:
+    kubelet = _first(rows, ("BM_KubeletSummaryScrape_median", "BM_KubeletSummaryScrape"))
+    if kubelet:
         figs.append(Figure("kubelet summary, 200 pods x 3 containers: CPU per scrape",
-                           rows["BM_KubeletSummaryScrape"]["cpu_ms"], "ms", 5, False))
-    if "BM_K8sClusterEmit" in rows:
+                           kubelet["cpu_ms"], "ms", 5, False))
+    # /1: the encoder's per-resource cache on, as the batcher encodes.
+    cluster = _first(rows, ("BM_K8sClusterEmit/1_median", "BM_K8sClusterEmit/1", "BM_K8sClusterEmit_median",
+                            "BM_K8sClusterEmit"))
+    if cluster:
         figs.append(Figure("k8s_cluster, 10,000 pods, emit + encode: CPU per scrape",
-                           rows["BM_K8sClusterEmit"]["cpu_ms"], "ms", 50, False))
+                           cluster["cpu_ms"], "ms", 50, False))
     return figs
 
 

@@ -25,6 +25,17 @@ Benchmark                        Time             CPU   Iterations     points   
 BM_K8sClusterEmit              833 ms         55.6 ms           12     72.15k    306.758    32.6836
 """
 
+# With --benchmark_repetitions=5 --benchmark_report_aggregates_only=true (the _cv row prints percentages).
+METRICS_MEDIANS = """\
+----------------------------------------------------------------------------------------------------
+Benchmark                         Time             CPU   Iterations     points     rss_mb   state_mb
+----------------------------------------------------------------------------------------------------
+BM_K8sClusterEmit/1_mean        130 ms         34.0 ms            5     75.02k    309.344    32.9258
+BM_K8sClusterEmit/1_median      120 ms         33.1 ms            5     75.02k    309.344    32.9258
+BM_K8sClusterEmit/1_stddev     20.1 ms         1.90 ms            5          0          0          0
+BM_K8sClusterEmit/1_cv        15.46 %          5.59 %             5       0.00%      0.00%      0.00%
+"""
+
 OTLP = """\
 -------------------------------------------------------------------------------------------------------
 Benchmark                           Time             CPU   Iterations bytes_per_second items_per_second
@@ -54,6 +65,11 @@ class Readers(unittest.TestCase):
         figs = {f.label.split(",")[0]: f for f in bench_figures.read_metrics(METRICS)}
         self.assertGreater(figs["kubelet summary"].score(), 1)   # 3.78 ms against <= 5 ms
         self.assertLess(figs["k8s_cluster"].score(), 1)          # 55.6 ms against <= 50 ms
+
+    def test_metrics_take_the_median_of_repetitions(self):
+        (fig,) = bench_figures.read_metrics(METRICS_MEDIANS)
+        self.assertAlmostEqual(fig.value, 33.1)
+        self.assertEqual(fig.target, 50)
 
     def test_otlp_rates_convert_the_si_suffix(self):
         figs = bench_figures.read_otlp(OTLP)

@@ -542,6 +542,13 @@ std::shared_ptr<const pipeline::Resource> withId(const std::shared_ptr<const pip
 }  // namespace
 
 std::vector<pipeline::MetricPoint> ClusterState::emit(int64_t now, int64_t start, const CompositionLookup& lookup) const {
+  std::vector<pipeline::MetricPoint> out;
+  emit(now, start, lookup, out);
+  return out;
+}
+
+void ClusterState::emit(int64_t now, int64_t start, const CompositionLookup& lookup,
+                        std::vector<pipeline::MetricPoint>& out) const {
   std::array<std::vector<std::shared_ptr<const Object>>, kKinds> snapshot;
   {
     std::lock_guard l(impl_->mutex);
@@ -550,7 +557,7 @@ std::vector<pipeline::MetricPoint> ClusterState::emit(int64_t now, int64_t start
       for (const auto& [uid, o] : impl_->objects[k]) snapshot[k].push_back(o);
     }
   }
-  scrape::MetricBuilder b(impl_->scope, now);
+  scrape::MetricBuilder b(impl_->scope, now, std::move(out));
   b.setStart(start);
   size_t estimate = 0;
   for (const auto& o : snapshot[size_t(Kind::kPod)]) estimate += 1 + o->containers.size() * 10;
@@ -619,7 +626,7 @@ std::vector<pipeline::MetricPoint> ClusterState::emit(int64_t now, int64_t start
     if (on[kQuotaUsed])
       for (const auto& [r, v] : o->used) b.add(kDefs[kQuotaUsed], double(v), {{"resource", r}});
   }
-  return std::move(b.points());
+  out = std::move(b.points());
 }
 
 }  // namespace kobs::collect::k8s_cluster

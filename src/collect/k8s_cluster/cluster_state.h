@@ -110,6 +110,9 @@ class ClusterState {
   // The points of every cached object at `now`; `start` is the StartTimeUnix.
   std::vector<pipeline::MetricPoint> emit(int64_t now_unix_nano, int64_t start_unix_nano,
                                           const CompositionLookup& lookup = {}) const;
+  // The same into `out` (replaced; its capacity is reused: the receiver keeps one vector across emissions).
+  void emit(int64_t now_unix_nano, int64_t start_unix_nano, const CompositionLookup& lookup,
+            std::vector<pipeline::MetricPoint>& out) const;
 
   struct Object;
 

@@ -239,8 +239,8 @@ void K8sClusterReceiver::emitOnce() {
     lookup = [resolver](const ObjectKey& k) {
       return resolver->resolve({k.api_version, k.kind, k.ns, k.name, k.uid});
     };
-  auto points = state_.emit(wallNowNs(), start_unix_nano_, lookup);
-  const auto r = scrape::emit(pipeline_, points);
+  state_.emit(wallNowNs(), start_unix_nano_, lookup, points_buffer_);
+  const auto r = scrape::emit(pipeline_, points_buffer_);
   if (points_) points_->inc(r.accepted);
   if (dropped_) dropped_->inc(r.refused + r.no_table);
   ++emissions_;

@@ -98,6 +98,8 @@ class K8sClusterReceiver : public Component {
   std::atomic<bool> leading_{false};
   std::atomic<uint64_t> emissions_{0};
   std::atomic<uint64_t> partial_{0};
+  // One emission's points, reused: its ~30 MB for 10,000 pods stay mapped between emissions (ScrapeLoop thread).
+  std::vector<pipeline::MetricPoint> points_buffer_;
   int64_t start_unix_nano_ = 0;
   metrics::Counter* points_ = nullptr;
   metrics::Counter* dropped_ = nullptr;

@@ -26,25 +26,33 @@ void MetricBuilder::add(const MetricDef& def, double value, pipeline::Attributes
 
 EmitResult emit(pipeline::Pipeline& pipeline, std::vector<pipeline::MetricPoint>& points) {
   EmitResult r;
-  std::array<std::vector<pipeline::MetricPoint>, 5> by_type;
-  for (auto& p : points) by_type[size_t(p.type)].push_back(std::move(p));
-  points.clear();
-  for (size_t t = 0; t < by_type.size(); ++t) {
-    auto& pts = by_type[t];
-    if (pts.empty()) continue;
-    auto* batcher = pipeline.metrics(static_cast<pipeline::MetricType>(t));
+  auto add = [&](pipeline::MetricType type, std::span<const pipeline::MetricPoint> pts) {
+    auto* batcher = pipeline.metrics(type);
     if (!batcher) {
       r.no_table += pts.size();
-      continue;
+      return;
     }
     try {
-      batcher->add(std::span<const pipeline::MetricPoint>(pts));
+      batcher->add(pts);
       r.accepted += pts.size();
     } catch (const Exception& e) {
       if (e.code() != ErrorCode::kBufferFull && e.code() != ErrorCode::kIo) throw;
       r.refused += pts.size();
     }
+  };
+  // One type (every k8s_cluster point is a gauge): handed over as they are, no 75k-point copy.
+  std::array<size_t, 5> counts{};
+  for (const auto& p : points) ++counts[size_t(p.type)];
+  if (!points.empty() && counts[size_t(points.front().type)] == points.size()) {
+    add(points.front().type, points);
+  } else {
+    std::array<std::vector<pipeline::MetricPoint>, 5> by_type;
+    for (size_t t = 0; t < by_type.size(); ++t) by_type[t].reserve(counts[t]);
+    for (auto& p : points) by_type[size_t(p.type)].push_back(std::move(p));
+    for (size_t t = 0; t < by_type.size(); ++t)
+      if (!by_type[t].empty()) add(static_cast<pipeline::MetricType>(t), by_type[t]);
   }
+  points.clear();  // keeps the capacity for a caller that reuses the vector
   return r;
 }
 

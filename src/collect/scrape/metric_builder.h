@@ -37,6 +37,13 @@ class MetricBuilder {
  public:
   MetricBuilder(std::shared_ptr<const pipeline::Scope> scope, int64_t now_unix_nano)
       : scope_(std::move(scope)), now_(now_unix_nano) {}
+  // Builds into `storage` (cleared; its capacity is kept): a caller that emits every interval
+  // reuses one vector instead of faulting in fresh pages for each scrape.
+  MetricBuilder(std::shared_ptr<const pipeline::Scope> scope, int64_t now_unix_nano,
+                std::vector<pipeline::MetricPoint> storage)
+      : scope_(std::move(scope)), now_(now_unix_nano), points_(std::move(storage)) {
+    points_.clear();
+  }
 
   // Resource of the points added next.
   void setResource(std::shared_ptr<const pipeline::Resource> r) { resource_ = std::move(r); }
@@ -63,7 +70,8 @@ struct EmitResult {
   size_t no_table = 0;  // the metric table of that type is not configured
 };
 
-// Adds the points to the pipeline, one add() per metric type. A scrape is a
+// Adds the points to the pipeline, one add() per metric type, and clears
+// `points` (keeping its capacity). A scrape is a
 // sample: when the buffer refuses it the points are counted and dropped
 // rather than queued behind newer ones.
 EmitResult emit(pipeline::Pipeline& pipeline, std::vector<pipeline::MetricPoint>& points);
