@@ -12,14 +12,9 @@
 // own data (summary text + mapper, or the cluster cache) added to it.
 // Run: build/release/bench/metrics/bench_metrics (needs libchdb, see setup.sh).
 //
-// Figures of 2026-11-30 on the shared 2-core machine (load average ~18 while measuring, so CPU times are
-// inflated by contention; compare CPU, not Time):
-//   BM_KubeletSummaryScrape  3.9 ms CPU (target 5 ms)   11,615 points, 650 KB JSON   state +10 MB
-//   BM_K8sClusterEmitOnly   35.8 ms CPU (target 50 ms)  72,150 points
-//   BM_K8sClusterEmit       57.6 ms CPU with RowBinary encoding (the batcher's part; ~22 ms of it)
-//                           state (10,000-pod cache + one emission) +33 MB
-//   BM_K8sClusterList       42 ms CPU per relist of 10,000 pods
-//   BM_HostMetricsScrape    13 ms CPU, 213 points (most of it the walk of /proc/<pid>/stat)
+// Figures (medians of 5, CPU of the benchmark thread): docs/performance.md and
+// docs/bench-results/bench_metrics.txt. BM_K8sClusterEmit/1 is measured alone in its process: an earlier
+// case that grew the heap hides the page faults of a first emission's ~30 MB of points.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
