@@ -407,6 +407,7 @@ std::vector<Notification> AlertService::makeNotifications(const Rule& rule, cons
     n.id = "kobs-" + hashHex({rule.name, ch, key, std::to_string(start), state});
     n.event_id = hashHex({rule.name, ch, key});
     m.event_id = n.event_id;
+    m.idempotency_key = n.id;
     n.channel = ch;
     n.rule = rule.name;
     n.group = m.group;

@@ -125,6 +125,7 @@ std::string webhookPayload(const MessageInput& in, const Channel& channel) {
   vars["body"] = esc(messageBody(in));
   vars["link"] = esc(in.link);
   vars["eventId"] = in.event_id;
+  vars["idempotencyKey"] = in.idempotency_key;
   vars["rule"] = esc(in.rule->name);
   vars["group"] = esc(in.group);
   return renderTemplate(channel.body_template.empty() ? std::string_view(kDefaultWebhookBody)

@@ -8,7 +8,9 @@
 //   Slack    {text: title, blocks: [{type: section, text: {type: mrkdwn,
 //            text: "*<link | title>*\nbody"}}]}
 //   webhook  the channel's template (HyperDX's default when none), rendered
-//            without escaping; title, body and link are JSON-escaped.
+//            without escaping; title, body and link are JSON-escaped;
+//            {{idempotencyKey}} is the Idempotency-Key header's value, for a
+//            receiver that reads only the body to drop a repeated delivery.
 //
 // Threading: pure functions.
 #pragma once
@@ -30,6 +32,7 @@ struct MessageInput {
   std::string samples_csv;  // firing only; may be empty
   std::string link;
   std::string event_id;
+  std::string idempotency_key;  // the notification's id, as in its Idempotency-Key header
 };
 
 std::string messageTitle(const MessageInput& in);
