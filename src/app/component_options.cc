@@ -24,6 +24,9 @@ serve::events::EventsApiOptions eventsApiOptions(const KobsConfig& c) {
   serve::events::EventsApiOptions o;
   o.allow_origin = c.serve.allow_origin;
   o.max_limit = c.serve.events_max_limit;
+  o.recent.rows = c.serve.recent_rows;
+  o.recent.max_bytes = c.serve.recent_max_bytes;
+  o.recent.idle = c.serve.recent_idle;
   o.sse.keepalive = c.serve.sse_keepalive;
   o.sse.retry = c.serve.sse_retry;
   o.alerts.keepalive = c.serve.sse_keepalive;

@@ -60,6 +60,9 @@ const config::Table& configTable() {
       {"schema.krateo_events", KeyType::kBool, "true", "Create the composition-keyed krateo_events table and the view filling it from otel_logs (what /events and /notifications read).", {}},
       {"serve.cors_allow_origin", KeyType::kString, "*", "Access-Control-Allow-Origin of /events and /notifications.", {"KOBS_CORS_ALLOW_ORIGIN"}},
       {"serve.events_max_limit", KeyType::kInt, "1000", "Largest ?limit= accepted by /events.", {}},
+      {"serve.recent_events.rows", KeyType::kInt, "200", "Newest rows kept in memory per recently active composition, so /events/{id} pages among them need no store query (the same bytes as the store's). 0: every page from the store.", {}},
+      {"serve.recent_events.max_bytes", KeyType::kBytes, "64MiB", "Memory bound of those rows (estimated heap); beyond it the least recently active compositions leave.", {}},
+      {"serve.recent_events.idle", KeyType::kDuration, "1h", "A composition without a new event for this long leaves memory (its pages come from the store).", {}},
       {"serve.publish_when_durable", KeyType::kBool, "false", "kobs all: publish events to the streams when their batch is durable in the disk buffer, before the store has them (lower latency; off until its browser replay test passes: a reconnecting browser was sent two events twice). Off: after the insert commits.", {}},
       {"serve.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on SSE streams.", {"KOBS_SSE_KEEPALIVE"}},
       {"serve.sse_retry", KeyType::kDuration, "3s", "The `retry:` reconnect hint sent to SSE clients (0: none).", {}},
@@ -183,6 +186,9 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   sv.auth.jwt_audience = v.str("auth.jwt_audience");
   sv.auth.jwt_jwks_url = v.str("auth.jwt_jwks_url");
   sv.auth.leeway = std::chrono::duration_cast<std::chrono::seconds>(v.duration("auth.jwt_leeway"));
+  sv.recent_rows = static_cast<size_t>(std::max<int64_t>(0, v.integer("serve.recent_events.rows")));
+  sv.recent_max_bytes = v.bytes("serve.recent_events.max_bytes");
+  sv.recent_idle = v.duration("serve.recent_events.idle");
   sv.presenter_listen = v.str("presenter.listen");
   sv.presenter_default_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("presenter.default_limit")));
   sv.presenter_max_limit = static_cast<size_t>(std::max<int64_t>(1, v.integer("presenter.max_limit")));

@@ -33,6 +33,10 @@ struct StoreConfig {
 struct ServeConfig {
   std::string allow_origin;
   size_t events_max_limit = 1000;
+  // /events/{id} from memory (serve/events/recent_events.h); rows 0: off.
+  size_t recent_rows = 200;
+  uint64_t recent_max_bytes = 64 << 20;
+  std::chrono::milliseconds recent_idle{std::chrono::hours(1)};
   std::chrono::milliseconds sse_keepalive{}, sse_retry{}, sse_poll_interval{}, sse_lookback{};
   size_t sse_queue_frames = 1024;
   uint64_t sse_queue_bytes = 0;

@@ -14,12 +14,17 @@ EventsApi::EventsApi(EventsApiOptions options, const auth::Authenticator* auth)
       alerts_(std::make_shared<alerts::AlertStream>(options_.alerts)) {}
 
 EventsApi::~EventsApi() {
+  if (recent_) recent_->stop();
   hub_.stop();
   alerts_->stop();
 }
 
 void EventsApi::attach(const EventReader& reader, EventFeed& feed) {
   hub_.attach(reader, feed);
+  if (options_.recent.rows > 0) {
+    recent_ = std::make_unique<RecentEvents>(reader, feed, options_.recent);
+    recent_->start();
+  }
   feed_ = &feed;
   reader_ = &reader;
 }
@@ -88,21 +93,32 @@ http::Response EventsApi::listEvents(const http::Request& request, std::optional
   }
   const EventReader* reader = reader_.load();
   if (!reader) return withCors(http::Response::text(503, "store not ready\n"));
-  std::vector<StoredEvent> rows;
-  try {
-    rows = reader->newest(composition, limit, before);
-  } catch (const std::exception& e) {
-    logging::get("events.api")->warn("GET {}: store query failed: {}", request.target, e.what());
-    return withCors(http::Response::text(500, "internal error\n"));
-  }
+  // One composition's page from memory when it can be (the same bytes).
   std::string body = "[";
-  for (size_t i = 0; i < rows.size(); ++i) {
-    if (i) body.push_back(',');
-    body += sseK8sEventJson(rows[i]);
+  size_t count = 0;
+  std::optional<EventCursor> last;
+  auto add = [&](const std::string& json, const EventCursor& cursor) {
+    if (count++) body.push_back(',');
+    body += json;
+    last = cursor;
+  };
+  std::optional<std::vector<std::shared_ptr<const FeedEvent>>> held;
+  if (composition && recent_) held = recent_->page(*composition, limit, before);
+  if (held) {
+    for (const auto& e : *held) add(e->json, e->row.cursor);
+  } else {
+    std::vector<StoredEvent> rows;
+    try {
+      rows = reader->newest(composition, limit, before);
+    } catch (const std::exception& e) {
+      logging::get("events.api")->warn("GET {}: store query failed: {}", request.target, e.what());
+      return withCors(http::Response::text(500, "internal error\n"));
+    }
+    for (const auto& r : rows) add(sseK8sEventJson(r), r.cursor);
   }
   body += "]\n";
   auto response = withCors(http::Response::json(200, std::move(body)));
-  if (rows.size() == limit) response.headers.set("X-Kobs-Next-Before", rows.back().cursor.str());
+  if (count == limit && last) response.headers.set("X-Kobs-Next-Before", last->str());
   return response;
 }
 

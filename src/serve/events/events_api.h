@@ -5,6 +5,9 @@
 //       ?before=<cursor>             the page after a previous one (its
 //                                    X-Kobs-Next-Before response header)
 //   GET /events/{compositionId}      same as ?composition_id=
+//       one composition's pages come from memory (recent_events.h) when it
+//       is active and the page lies in what is held, else from the store;
+//       the bytes are the same either way
 //   GET /notifications[/...]         SSE (sse_hub.h); Last-Event-ID header or
 //                                    ?lastEventId=; repeatable ?topic=
 //       ?topic=alerts                the alerts stream alone (serve/alerts/
@@ -30,6 +33,7 @@
 #include "serve/auth/authenticator.h"
 #include "serve/events/event_feed.h"
 #include "serve/events/event_reader.h"
+#include "serve/events/recent_events.h"
 #include "serve/events/sse_hub.h"
 #include "http/router.h"
 
@@ -39,6 +43,7 @@ struct EventsApiOptions {
   std::string allow_origin = "*";
   size_t default_limit = 200;
   size_t max_limit = 1000;
+  RecentOptions recent;  // recent.rows = 0: every page from the store
   SseOptions sse;
   alerts::AlertStreamOptions alerts;
 };
@@ -55,6 +60,8 @@ class EventsApi {
   void attach(const EventReader& reader, EventFeed& feed);
 
   SseHub& hub() { return hub_; }
+  // Null until attach(), or when options.recent.rows is 0.
+  const RecentEvents* recent() const { return recent_.get(); }
   // Shared: the alert evaluator publishes to it (kobs all) and may outlive the API.
   const std::shared_ptr<alerts::AlertStream>& alertStream() const { return alerts_; }
 
@@ -72,6 +79,7 @@ class EventsApi {
   std::atomic<const EventReader*> reader_{nullptr};
   std::atomic<EventFeed*> feed_{nullptr};
   SseHub hub_;
+  std::unique_ptr<RecentEvents> recent_;  // set once, in attach(), before reader_
   std::shared_ptr<alerts::AlertStream> alerts_;
 };
 
