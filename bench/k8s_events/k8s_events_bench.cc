@@ -4,7 +4,10 @@
 // thread and the pipeline do it. The whole process is pinned to one CPU.
 // Prints notifications/s and RSS after 100k and after 1M notifications,
 // then runs Google Benchmark micro-benchmarks of map+resolve alone.
-//   bench_k8s_events [--total=N] [--skip-indexes-on-insert=1] [benchmark flags]
+// After each checkpoint it prints what the engine holds (its tracked memory
+// and each cache, system.metrics) beside the process's RSS.
+//   bench_k8s_events [--total=N] [--skip-indexes-on-insert=1] [--max-memory=BYTES (0: chDB defaults)]
+//                    [benchmark flags]
 #include <benchmark/benchmark.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -89,11 +92,29 @@ double rssMiB() {
   return 0;
 }
 
-void runPipeline(long total, bool skip_indexes_on_insert) {
+// The engine's own accounting: tracked memory and the caches that hold bytes.
+void printEngineMemory(store::EmbeddedStore& store) {
+  auto r = store.query(
+      "SELECT metric, round(value / 1048576, 1) FROM system.metrics WHERE value != 0 AND (metric = 'MemoryTracking' "
+      "OR metric LIKE '%CacheBytes') ORDER BY metric",
+      "TabSeparated");
+  std::string line = "  engine MiB:";
+  for (size_t pos = 0; pos < r.data.size();) {
+    size_t end = r.data.find('\n', pos);
+    if (end == std::string::npos) end = r.data.size();
+    std::string row = r.data.substr(pos, end - pos);
+    if (auto tab = row.find('\t'); tab != std::string::npos) line += " " + row.substr(0, tab) + "=" + row.substr(tab + 1);
+    pos = end + 1;
+  }
+  std::printf("%s\n", line.c_str());
+}
+
+void runPipeline(long total, bool skip_indexes_on_insert, uint64_t max_memory) {
   char tmpl[] = "/tmp/kobs-bench-events-XXXXXX";
   std::filesystem::path dir = ::mkdtemp(tmpl);
   store::EmbeddedOptions so;
   so.skip_indexes_on_insert = skip_indexes_on_insert;
+  so.max_memory = max_memory;
   so.data_dir = (dir / "store").string();
   so.database = "bench";
   store::EmbeddedStore store(so);
@@ -137,6 +158,7 @@ void runPipeline(long total, bool skip_indexes_on_insert) {
     double rss = rssMiB();
     if (checkpoint == 100000) rss_100k = rss;
     std::printf("%-14ld %14.0f %12.1f %12ld\n", checkpoint, double(done - from) / secs, rss, committed.load());
+    printEngineMemory(store);
   }
   auto rows = store.query("SELECT count() FROM bench.otel_logs", "TabSeparated");
   std::printf("rows in otel_logs: %s", rows.data.c_str());
@@ -172,14 +194,17 @@ int main(int argc, char** argv) {
   sched_setaffinity(0, sizeof set, &set);  // threads started after this inherit it: one core for all
   long total = 1000000;
   bool skip_indexes_on_insert = false;  // store.embedded.skip_indexes_on_insert
+  uint64_t max_memory = store::EmbeddedOptions{}.max_memory;  // store.embedded.max_memory
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a.rfind("--total=", 0) == 0) total = std::atol(a.c_str() + 8);
     else if (a == "--skip-indexes-on-insert=1") skip_indexes_on_insert = true;
+    else if (a.rfind("--max-memory=", 0) == 0) max_memory = std::stoull(a.substr(13));
     else rest.push_back(argv[i]);
   }
-  runPipeline(total, skip_indexes_on_insert);
+  std::printf("store.embedded.max_memory = %llu bytes\n", static_cast<unsigned long long>(max_memory));
+  runPipeline(total, skip_indexes_on_insert, max_memory);
   int n = int(rest.size());
   benchmark::Initialize(&n, rest.data());
   benchmark::RunSpecifiedBenchmarks();

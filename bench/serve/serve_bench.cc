@@ -3,7 +3,10 @@
 //      as in `kobs all` (from "insert returned", i.e. committed, and from
 //      "insert started");
 //   2. GET /events/{id} (REST :8080 shape) and GET /events?composition_id=
-//      (ClickHouse-compatible shape) latency with R rows in krateo_events.
+//      (ClickHouse-compatible shape) latency with R rows in krateo_events:
+//      for compositions with an event since the feed started (active: their
+//      newest page is in memory, serve/events/recent_events.h) and for cold
+//      ones (from the store).
 // Usage: bench_serve [clients=1000] [events=200] [rows=1000000,10000000]
 #include <poll.h>
 #include <sys/resource.h>
@@ -219,15 +222,32 @@ int main(int argc, char** argv) {
     have = rows;
     store.execute("OPTIMIZE TABLE krateo_events FINAL");
     const double load_s = ms(Clock::now() - t0) / 1000;
+    // Active compositions: one new event each through otel_logs and the
+    // view, published by the feed as in kobs all; their pages load into memory.
+    const uint64_t active = 50;
+    for (uint64_t k = 0; k < active; ++k)
+      store.execute(fmt::format(
+          "INSERT INTO otel_logs (Timestamp, Body, ResourceAttributes, LogAttributes) VALUES (now64(9), "
+          "'{{\"type\":\"ADDED\",\"object\":{{\"reason\":\"Bench\",\"message\":\"active-{}\",\"involvedObject\":{{\"kind\":\"Pod\"}}}}}}', "
+          "map('telemetry.source','k8s-events'), map('krateo.io/composition-id','comp-{}'))", k, k));
+    feed.wake();
+    for (uint64_t k = 0; k < active; ++k)
+      if (!api.recent()->waitLoaded(fmt::format("comp-{}", k), std::chrono::seconds(120)))
+        std::cerr << "comp-" << k << " not loaded into memory\n";
     std::mt19937 rng(1);
-    std::vector<std::string> rest, chp;
+    std::vector<std::string> rest, chp, hot;
     for (int i = 0; i < 300; ++i) {
-      const std::string c = fmt::format("comp-{}", rng() % comps);
+      const std::string c = fmt::format("comp-{}", active + rng() % (comps - active));
       rest.push_back("/events/" + c);
       chp.push_back("/events?composition_id=" + c + "&limit=50");
+      hot.push_back(fmt::format("/events/comp-{}", rng() % active));
     }
+    const uint64_t hits0 = api.recent()->stats().hits;
     timeGets(server.port(), {rest.begin(), rest.begin() + 20});  // warm
     auto a = stats(timeGets(server.port(), rest));
+    timeGets(server.port(), {hot.begin(), hot.begin() + 20});  // warm
+    auto m = stats(timeGets(server.port(), hot));
+    const uint64_t from_memory = api.recent()->stats().hits - hits0;
     auto b = stats(timeGets(ch_server.port(), chp));
     auto c = stats(timeGets(server.port(), std::vector<std::string>(50, "/events")));
     // Where the time goes: the store query alone (no HTTP, no JSON), and the
@@ -247,8 +267,10 @@ int main(int argc, char** argv) {
                              rows, q.p50, q.p99, q.max, q.n);
     std::cout << fmt::format("| SELECT 1 (engine floor) | {} rows | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, one.p50,
                              one.p99, one.max, one.n);
-    std::cout << fmt::format("| GET :8080 /events/{{id}} | {} rows, {} compositions (load {:.0f} s) | {:.2f} | {:.2f} | {:.2f} | {} |\n",
+    std::cout << fmt::format("| GET :8080 /events/{{id}} (cold: store) | {} rows, {} compositions (load {:.0f} s) | {:.2f} | {:.2f} | {:.2f} | {} |\n",
                              rows, comps, load_s, a.p50, a.p99, a.max, a.n);
+    std::cout << fmt::format("| GET :8080 /events/{{id}} (active: memory) | {} rows, {} active, {} of {} from memory | {:.2f} | {:.2f} | {:.2f} | {} |\n",
+                             rows, active, from_memory, hot.size() + 20, m.p50, m.p99, m.max, m.n);
     std::cout << fmt::format("| GET :8123 /events?composition_id= | {} rows | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows, b.p50,
                              b.p99, b.max, b.n);
     std::cout << fmt::format("| GET :8080 /events (all, 200 newest) | {} rows | {:.2f} | {:.2f} | {:.2f} | {} |\n", rows,

@@ -23,6 +23,7 @@ const config::Table& configTable() {
       {"store.kind", KeyType::kEnum, "embedded", "embedded: ClickHouse in-process (chDB), nothing else to run. clickhouse: a ClickHouse server over HTTP. Setting CLICKHOUSE_URL implies clickhouse.", {"KOBS_STORE_KIND"}, {"embedded", "clickhouse"}},
       {"store.database", KeyType::kString, "default", "Database of the OpenTelemetry tables.", {"KOBS_STORE_DATABASE", "CLICKHOUSE_DATABASE"}},
       {"store.embedded.library", KeyType::kString, "", "Path of libchdb.so (default: $KOBS_CHDB_LIB, else where scripts/setup.sh installs it).", {"KOBS_CHDB_LIB"}},
+      {"store.embedded.max_memory", KeyType::kBytes, "1GiB", "Memory budget of the embedded engine: its hard limit (a query or insert beyond it fails; inserts are retried) and the size of its caches, as fractions of it: marks 1/8, primary index, skip-index marks and text-index postings 1/16 each, query cache and text-index headers 1/32, three small caches 1/64. 0: chDB's defaults (90% of RAM, a 5 GiB mark cache).", {"KOBS_STORE_EMBEDDED_MAX_MEMORY"}},
       {"store.embedded.skip_indexes_on_insert", KeyType::kBool, "false", "Build the tables' skip indexes (ClickStack's text indexes) on insert. Off: merges build them, inserts cost about half the CPU, and parts not merged yet (seconds to minutes old) are read without them.", {}},
       {"store.clickhouse.url", KeyType::kString, "http://localhost:8123", "ClickHouse HTTP interface URL.", {"KOBS_CLICKHOUSE_URL", "CLICKHOUSE_URL"}},
       {"store.clickhouse.user", KeyType::kString, "default", "ClickHouse user.", {"KOBS_CLICKHOUSE_USER", "CLICKHOUSE_USER"}},
@@ -128,6 +129,9 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   c.store.database = v.str("store.database");
   c.store.embedded_library = v.str("store.embedded.library");
   c.store.embedded_skip_indexes_on_insert = v.boolean("store.embedded.skip_indexes_on_insert");
+  c.store.embedded_max_memory = v.bytes("store.embedded.max_memory");
+  if (c.store.embedded_max_memory != 0 && c.store.embedded_max_memory < (64ull << 20))
+    throw Exception(ErrorCode::kBadConfig, "config key store.embedded.max_memory: at least 64MiB, or 0 for chDB's defaults");
   c.store.url = v.str("store.clickhouse.url");
   c.store.user = v.str("store.clickhouse.user");
   c.store.password = v.str("store.clickhouse.password");

@@ -23,6 +23,7 @@ struct StoreConfig {
   std::string database;
   std::string embedded_library;
   bool embedded_skip_indexes_on_insert = false;
+  uint64_t embedded_max_memory = 1ull << 30;  // 0: chDB's defaults
   std::string url, user, password, auth, compression;
   std::chrono::milliseconds connect_timeout{}, request_timeout{};
   int max_retries = 0;

@@ -13,6 +13,7 @@ std::unique_ptr<store::IStore> openStore(const KobsConfig& c, StopToken stop) {
     o.library_path = c.store.embedded_library;
     o.database = c.store.database;
     o.skip_indexes_on_insert = c.store.embedded_skip_indexes_on_insert;
+    o.max_memory = c.store.embedded_max_memory;
     o.stop = stop;
     return std::make_unique<store::EmbeddedStore>(o);
   }

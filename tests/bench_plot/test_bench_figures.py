@@ -53,8 +53,22 @@ rows=10000000 rules=1000 groups/rule=100 load=80.0s (rows over the last hour: 1 
 | 2 | 1000 | 9.90 | 9.50 | 10 |
 """
 
+SERVE = """\
+| benchmark | setting | p50 ms | p99 ms | max ms | samples |
+|---|---|---|---|---|---|
+| GET :8080 /events/{id} (cold: store) | 10000000 rows, 1000 compositions (load 90 s) | 13.90 | 18.90 | 25.00 | 300 |
+| GET :8080 /events/{id} (active: memory) | 10000000 rows, 50 active, 320 of 320 from memory | 0.40 | 0.90 | 2.00 | 300 |
+| GET :8123 /events?composition_id= | 10000000 rows | 12.00 | 16.00 | 20.00 | 300 |
+"""
+
 
 class Readers(unittest.TestCase):
+    def test_serve_active_and_cold_pages_have_their_own_targets(self):
+        figs = {f.label: f for f in bench_figures.read_serve(SERVE)}
+        self.assertEqual(figs["GET /events/{id}, active composition (memory), p99"].target, 5)
+        self.assertEqual(figs["GET /events/{id}, cold composition (store), p99"].target, 20)
+        self.assertGreater(figs["GET /events/{id}, cold composition (store), p99"].score(), 1)  # 18.9 <= 20
+
     def test_google_benchmark_rows_keep_cpu_time_and_counters(self):
         rows = bench_figures.gbench_rows(METRICS)
         self.assertAlmostEqual(rows["BM_KubeletSummaryScrape"]["cpu_ms"], 3.78)

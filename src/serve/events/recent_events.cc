@@ -140,8 +140,10 @@ void RecentEvents::run() {
     }
     try {
       stats_.loads.fetch_add(1, std::memory_order_relaxed);
-      auto rows = reader_.newest(*next, options_.rows);
-      const bool complete = rows.size() < options_.rows;
+      // One more than is kept: it becomes the floor, so a full page of
+      // `rows` lies above it.
+      auto rows = reader_.newest(*next, options_.rows + 1);
+      const bool complete = rows.size() <= options_.rows;
       std::unique_lock lock(mutex_);
       auto it = entries_.find(*next);
       if (it == entries_.end()) continue;  // left meanwhile

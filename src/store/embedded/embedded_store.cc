@@ -171,9 +171,30 @@ bool engineRunning(const std::filesystem::path& engine_path) {
 std::vector<std::string> connectArgs(const EmbeddedOptions& o, bool readonly) {
   std::vector<std::string> args{"kobs", "--path=" + (std::filesystem::path(o.data_dir) / "clickhouse").string()};
   if (readonly) args.push_back("--readonly=" + std::to_string(o.readonly_level));
+  // Server settings come last, after "--" (only the booting connection's count).
+  for (auto& a : memoryBudgetArgs(o.max_memory)) args.push_back(std::move(a));
   return args;
 }
 }  // namespace
+
+std::vector<std::string> memoryBudgetArgs(uint64_t m) {
+  if (m == 0) return {};
+  std::vector<std::string> out{"--"};
+  auto set = [&](const char* name, uint64_t v) { out.push_back(fmt::format("--{}={}", name, v)); };
+  set("max_server_memory_usage", m);
+  set("mark_cache_size", m / 8);
+  set("primary_index_cache_size", m / 16);
+  set("index_mark_cache_size", m / 16);
+  set("text_index_postings_cache_size", m / 16);
+  set("text_index_header_cache_size", m / 32);
+  set("query_condition_cache_size", m / 64);
+  set("compiled_expression_cache_size", m / 64);
+  set("vector_similarity_index_cache_size", m / 64);
+  set("query_cache.max_size_in_bytes", m / 32);
+  set("uncompressed_cache_size", 0);
+  set("index_uncompressed_cache_size", 0);
+  return out;
+}
 
 EmbeddedStore::EmbeddedStore(EmbeddedOptions options)
     : options_(std::move(options)), lib_(chdb::Library::load(chdb::resolveLibraryPath(options_.library_path))) {

@@ -41,6 +41,13 @@ struct EmbeddedOptions {
   // 2.3x less CPU (docs/performance.md); parts not yet merged are read
   // without their skip indexes meanwhile. A request's own setting wins.
   bool skip_indexes_on_insert = false;
+  // The engine's memory budget (store.embedded.max_memory), 0: chDB's own
+  // defaults (90% of RAM, a 5 GiB mark cache, ...). It is the engine's hard
+  // limit (max_server_memory_usage: a query or insert beyond it fails with
+  // MEMORY_LIMIT_EXCEEDED, an insert is retried by the sender) and sizes its
+  // caches as fractions of it (memoryBudgetArgs). Engine-wide: the first
+  // store opened on a process boots the engine with its budget.
+  uint64_t max_memory = 1ull << 30;
   // Shutdown: once it stops, insert() refuses to start (kShuttingDown) and an
   // insert in flight is killed (KILL QUERY by its log_comment tag, repeated
   // until it ends; it then throws kShuttingDown and nothing of it is stored),
@@ -49,6 +56,14 @@ struct EmbeddedOptions {
   // Default: never stops.
   StopToken stop;
 };
+
+// The server settings a budget gives, as chDB connect arguments ("--" then
+// "--name=value" pairs), empty for 0. Caches: marks 1/8, primary index 1/16,
+// skip-index marks 1/16, text-index postings 1/16 and headers 1/32, query
+// condition, compiled expressions and vector indexes 1/64 each, query cache
+// 1/32; uncompressed caches off (ClickHouse's default). About 43% in all:
+// the rest is for inserts, merges and queries.
+std::vector<std::string> memoryBudgetArgs(uint64_t max_memory);
 
 class EmbeddedStore final : public IStore {
  public:
