@@ -176,6 +176,16 @@ def read_serve(text):
     return figs
 
 
+def read_collect_idle(text):
+    """bench/collect_idle/collect_idle_rss.sh: the agent's RSS and PSS, idle (target <= 10 MB)."""
+    figs = []
+    for key, label in (("Rss", "kobs collect idle RSS"), ("Pss", "kobs collect idle PSS")):
+        m = re.search(rf"^{key}:\s+([0-9.]+) MB", text, re.M)
+        if m:
+            figs.append(Figure(label, float(m.group(1)), "MB", 10, False))
+    return figs
+
+
 def read_alert(text):
     cpu = [_float(c[3]) for c in markdown_rows(text) if len(c) == 5 and c[0].isdigit()]
     return [Figure("1,000 rules x 100 groups on 10M rows: CPU per minute (worst cycle)", max(cpu), "s", 10, False)] \
@@ -202,5 +212,6 @@ READERS = {
     "bench_k8s_events": ("Kubernetes events end to end (issue 14)", read_k8s_events),
     "bench_serve": ("Read latency at 10M rows (issue 14)", read_serve),
     "bench_alert": ("Alert evaluation (issue 17)", read_alert),
+    "collect_idle_rss": ("Collect role idle memory (issue 14)", read_collect_idle),
     "bench_mcp": ("MCP tools at 10M rows (issue 16)", read_mcp),
 }

@@ -69,6 +69,11 @@ class Readers(unittest.TestCase):
         self.assertEqual(figs["GET /events/{id}, cold composition (store), p99"].target, 20)
         self.assertGreater(figs["GET /events/{id}, cold composition (store), p99"].score(), 1)  # 18.9 <= 20
 
+    def test_collect_idle_reads_rss_and_pss(self):
+        text = "Rss:               28.5 MB\nPss:               10.4 MB\nPss_Anon:           4.0 MB\n"
+        figs = {f.label: f.value for f in bench_figures.read_collect_idle(text)}
+        self.assertEqual(figs, {"kobs collect idle RSS": 28.5, "kobs collect idle PSS": 10.4})
+
     def test_google_benchmark_rows_keep_cpu_time_and_counters(self):
         rows = bench_figures.gbench_rows(METRICS)
         self.assertAlmostEqual(rows["BM_KubeletSummaryScrape"]["cpu_ms"], 3.78)
