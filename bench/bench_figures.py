@@ -171,6 +171,10 @@ def read_serve(text):
             figs.append(Figure("GET /events/{id}, active composition (memory), p99", p99, "ms", 5, False))
         elif cells[0].startswith("GET :8080 /events/{id}"):
             figs.append(Figure("GET /events/{id}, cold composition (store), p99", p99, "ms", 20, False))
+        elif cells[0].startswith("GET :8123 /events?composition_id= (active"):
+            figs.append(Figure(":8123 /events?composition_id=, active composition (memory), p99", p99, "ms", 5, False))
+        elif cells[0].startswith("GET :8123 /events?composition_id= (cold"):
+            figs.append(Figure(":8123 /events?composition_id=, cold composition (store), p99", p99, "ms", 20, False))
         elif cells[0].startswith("GET :8123 /events?composition_id="):
             figs.append(Figure(":8123 /events?composition_id=, p99", p99, "ms", 5, False))
     return figs

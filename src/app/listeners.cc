@@ -72,6 +72,8 @@ void Process::startClickHouseEndpoint() {
   readonly_store_ = embedded->openReadOnly(2, 2);
   auto ch_options = clickhouseEndpointOptions(config_);
   ch_options.metrics = &registry_;
+  // Active compositions' pages from the :8080 API's memory (attached above, in startEventFeed).
+  ch_options.recent = events_api_->recent();
   const auto& write = config_.serve.clickhouse_write;
   if (write.enabled) {
     // Node agents write through the embedded store's own writer connection,

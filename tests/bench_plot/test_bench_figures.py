@@ -58,7 +58,8 @@ SERVE = """\
 |---|---|---|---|---|---|
 | GET :8080 /events/{id} (cold: store) | 10000000 rows, 1000 compositions (load 90 s) | 13.90 | 18.90 | 25.00 | 300 |
 | GET :8080 /events/{id} (active: memory) | 10000000 rows, 50 active, 320 of 320 from memory | 0.40 | 0.90 | 2.00 | 300 |
-| GET :8123 /events?composition_id= | 10000000 rows | 12.00 | 16.00 | 20.00 | 300 |
+| GET :8123 /events?composition_id= (cold: store) | 10000000 rows | 12.00 | 16.00 | 20.00 | 300 |
+| GET :8123 /events?composition_id= (active: memory) | 10000000 rows, 320 of 320 from memory | 0.30 | 0.80 | 1.00 | 300 |
 """
 
 
@@ -68,6 +69,8 @@ class Readers(unittest.TestCase):
         self.assertEqual(figs["GET /events/{id}, active composition (memory), p99"].target, 5)
         self.assertEqual(figs["GET /events/{id}, cold composition (store), p99"].target, 20)
         self.assertGreater(figs["GET /events/{id}, cold composition (store), p99"].score(), 1)  # 18.9 <= 20
+        self.assertEqual(figs[":8123 /events?composition_id=, active composition (memory), p99"].target, 5)
+        self.assertEqual(figs[":8123 /events?composition_id=, cold composition (store), p99"].target, 20)
 
     def test_collect_idle_reads_rss_and_pss(self):
         text = "Rss:               28.5 MB\nPss:               10.4 MB\nPss_Anon:           4.0 MB\n"

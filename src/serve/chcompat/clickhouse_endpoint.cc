@@ -53,6 +53,73 @@ bool isProtocolParam(const std::string& name) {
   return name.rfind("param_", 0) == 0;
 }
 
+// A String value as ClickHouse's JSON formats write it (writeJSONString with
+// the default settings): UTF-8 as is; quote, backslash, slash and the C
+// escapes escaped; other ASCII controls as \u00XX; U+2028 and U+2029 escaped
+// for JavaScript.
+void appendJsonString(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    switch (c) {
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\\': out += "\\\\"; break;
+      case '/': out += "\\/"; break;
+      case '"': out += "\\\""; break;
+      default:
+        if (c <= 0x1F) {
+          out += fmt::format("\\u00{:02X}", c);
+        } else if (c == 0xE2 && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+                   (static_cast<unsigned char>(s[i + 2]) == 0xA8 || static_cast<unsigned char>(s[i + 2]) == 0xA9)) {
+          out += static_cast<unsigned char>(s[i + 2]) == 0xA8 ? "\\u2028" : "\\u2029";
+          i += 2;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+// The old handler's nine columns, in order, with their values in a stored event.
+struct EventColumn {
+  const char* name;
+  const std::string events::StoredEvent::*field;
+};
+constexpr EventColumn kEventColumns[] = {
+    {"obj_name", &events::StoredEvent::obj_name},       {"obj_namespace", &events::StoredEvent::obj_namespace},
+    {"obj_uid", &events::StoredEvent::obj_uid},         {"obj_kind", &events::StoredEvent::obj_kind},
+    {"reason", &events::StoredEvent::reason},           {"message", &events::StoredEvent::message},
+    {"type", &events::StoredEvent::type},               {"eventTime", &events::StoredEvent::event_time},
+    {"source_component", &events::StoredEvent::source_component}};
+
+// FORMAT JSON of those columns, laid out as ClickHouse lays it out, with
+// statistics of a read that touched no storage.
+std::string eventsJson(const std::vector<std::shared_ptr<const events::FeedEvent>>& rows, double elapsed_s) {
+  std::string out = "{\n\t\"meta\":\n\t[";
+  for (size_t c = 0; c < std::size(kEventColumns); ++c)
+    out += fmt::format("{}\n\t\t{{\n\t\t\t\"name\": \"{}\",\n\t\t\t\"type\": \"String\"\n\t\t}}", c ? "," : "",
+                       kEventColumns[c].name);
+  out += "\n\t],\n\n\t\"data\":\n\t[";
+  for (size_t r = 0; r < rows.size(); ++r) {
+    out += r ? ",\n\t\t{" : "\n\t\t{";
+    for (size_t c = 0; c < std::size(kEventColumns); ++c) {
+      out += fmt::format("{}\n\t\t\t\"{}\": ", c ? "," : "", kEventColumns[c].name);
+      appendJsonString(out, rows[r]->row.*kEventColumns[c].field);
+    }
+    out += "\n\t\t}";
+  }
+  if (rows.empty()) out += "\n";  // ClickHouse's empty data: "[\n\n\t]"
+  out += fmt::format("\n\t],\n\n\t\"rows\": {},\n\n\t\"statistics\":\n\t{{\n\t\t\"elapsed\": {},\n\t\t"
+                     "\"rows_read\": 0,\n\t\t\"bytes_read\": 0\n\t}}\n}}\n",
+                     rows.size(), elapsed_s);
+  return out;
+}
+
 std::string contentTypeFor(const std::string& format) {
   if (format.rfind("JSON", 0) == 0) return "application/json; charset=UTF-8";
   if (format == "TabSeparated" || format == "TSV" || format.rfind("TabSeparated", 0) == 0 || format.rfind("TSV", 0) == 0)
@@ -277,6 +344,23 @@ http::Response ClickHouseEndpoint::events(const http::Request& request, std::str
       return error(kSyntaxError, fmt::format("Cannot parse '{}' as limit. (CANNOT_PARSE_TEXT)", *l));
     }
   }
+  const std::string query_id(request.queryParam("query_id").value_or(nextQueryId()));
+  if (options_.recent) {
+    const auto start = std::chrono::steady_clock::now();
+    if (auto held = options_.recent->page(composition_id, limit, std::nullopt)) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      auto r = http::Response::text(200, eventsJson(*held, elapsed));
+      r.headers.set("Content-Type", contentTypeFor("JSON"));
+      r.headers.set("X-ClickHouse-Format", "JSON");
+      r.headers.set("X-ClickHouse-Query-Id", query_id);
+      r.headers.set("X-ClickHouse-Timezone", "UTC");
+      r.headers.set("X-ClickHouse-Summary",
+                    fmt::format(R"({{"read_rows":"0","read_bytes":"0","written_rows":"0","written_bytes":"0",)"
+                                R"("total_rows_to_read":"0","result_rows":"0","result_bytes":"0","elapsed_ns":"{}"}})",
+                                uint64_t(elapsed * 1e9)));
+      return r;
+    }
+  }
   // The old handler's columns, all String, from the composition-keyed table.
   const std::string sql = fmt::format(
       "SELECT CAST(obj_name, 'String') AS obj_name, CAST(obj_namespace, 'String') AS obj_namespace, "
@@ -286,7 +370,7 @@ http::Response ClickHouseEndpoint::events(const http::Request& request, std::str
       "FROM {}.{} WHERE composition_id = {} AND reason != '' ORDER BY ts DESC, row_key DESC LIMIT {}",
       store::quoteIdentifier(options_.database), store::quoteIdentifier(options_.events_table),
       store::quoteString(composition_id), limit);
-  return run(sql, "JSON", std::string(request.queryParam("query_id").value_or(nextQueryId())));
+  return run(sql, "JSON", query_id);
 }
 
 }  // namespace kobs::serve::chcompat

@@ -11,6 +11,11 @@
 //                                     the old predefined handler: FORMAT JSON,
 //                                     nine String columns, newest first, at
 //                                     most 50 rows (`limit` lowers it).
+//                                     With EndpointOptions::recent, a page of
+//                                     a recently active composition comes
+//                                     from memory: the same meta, data and
+//                                     rows as the store's, statistics of its
+//                                     own (nothing read from storage).
 // Read-only by checking, not by trust: every statement goes through
 // store/sql_guard (one SELECT / WITH / SHOW / DESCRIBE / EXISTS / EXPLAIN, no
 // INTO OUTFILE, no table function reaching files, URLs, servers or programs,
@@ -41,7 +46,7 @@
 // readonly, 404 unknown table/database, 500 otherwise).
 //
 // Threading: handlers are blocking routes (worker pool); the store, the
-// users file and the counters are thread-safe.
+// users file, the counters and RecentEvents::page are thread-safe.
 #pragma once
 
 #include <map>
@@ -51,6 +56,7 @@
 #include "common/metrics.h"
 #include "http/router.h"
 #include "serve/chcompat/users_file.h"
+#include "serve/events/recent_events.h"
 #include "store/store.h"
 
 namespace kobs::serve::chcompat {
@@ -66,6 +72,9 @@ struct EndpointOptions {
   // The authenticated write path for node agents (write_path.h); null: off,
   // every write refused as READONLY. Must outlive the endpoint.
   WritePath* writer = nullptr;
+  // The :8080 API's newest rows of active compositions (events_api.h); null:
+  // every /events page from the store. Must outlive the endpoint.
+  const events::RecentEvents* recent = nullptr;
 };
 
 class ClickHouseEndpoint {

@@ -3,6 +3,7 @@
 // to the store, and the bounds (rows per composition, bytes, idle).
 #include <gtest/gtest.h>
 
+#include "serve/chcompat/clickhouse_endpoint.h"
 #include "serve/events/events_api.h"
 #include "http/http_server.h"
 #include "support/http_client.h"
@@ -77,6 +78,8 @@ class RecentEventsTest : public EventsStoreTest {
   std::unique_ptr<events::EventReader> reader_;
   std::unique_ptr<events::EventFeed> feed_;
   std::vector<std::unique_ptr<events::EventsApi>> apis_;
+  std::unique_ptr<store::IStore> readonly_;  // the :8123 endpoints' session
+  std::vector<std::unique_ptr<chcompat::ClickHouseEndpoint>> endpoints_;
   std::vector<std::unique_ptr<http::Server>> servers_;
   Client client_;
 };
@@ -131,6 +134,67 @@ TEST_F(RecentEventsTest, ActiveCompositionPagesComeFromMemoryWithTheStoresBytes)
   auto cold = expectSame(memory, store, "/events/c2");
   EXPECT_NE(cold.body.find("other composition"), std::string::npos);
   EXPECT_EQ(recentOf(0).stats().misses, misses0 + 1);
+}
+
+// The same answer's part that is data (meta, data, rows), up to where
+// statistics start (they describe the read, which differs).
+std::string dataPart(const std::string& body) {
+  const auto at = body.find("\"rows\":");
+  EXPECT_NE(at, std::string::npos) << body;
+  const auto end = body.find('\n', at);
+  return body.substr(0, end);
+}
+
+TEST_F(RecentEventsTest, ClickHouseEndpointEventsOfActiveCompositionsComeFromMemory) {
+  readonly_ = store_->openReadOnly(2, 2);
+  const int64_t base = nowNs() - 3600'000'000'000;
+  insertEvents({{.composition_id = "c1", .message = "old", .timestamp_ns = base},
+                {.composition_id = "c2", .message = "cold", .timestamp_ns = base}});
+  startFeed();
+  startApi({.rows = 200});
+  // Two endpoints on the same read-only store, one with the API's memory.
+  std::vector<uint16_t> ports;
+  for (const events::RecentEvents* recent : {apis_.back()->recent(), static_cast<const events::RecentEvents*>(nullptr)}) {
+    endpoints_.push_back(std::make_unique<chcompat::ClickHouseEndpoint>(
+        *readonly_, chcompat::EndpointOptions{.database = database_, .recent = recent}));
+    http::Router router;
+    endpoints_.back()->addRoutes(router);
+    http::ServerOptions so;
+    so.listen = "127.0.0.1:0";
+    servers_.push_back(std::make_unique<http::Server>(so, std::move(router)));
+    servers_.back()->start();
+    ports.push_back(servers_.back()->port());
+  }
+  // Every character class ClickHouse's JSON writer treats apart.
+  const std::string odd = "a/b \"q\" \\ \t\n\r\b\f \x01\x1f\x7f <>& é 日本 \xe2\x80\xa8\xe2\x80\xa9 end";
+  insertEvents({{.composition_id = "c1", .message = odd, .timestamp_ns = base + 100'000'000'000},
+                {.composition_id = "c1", .reason = "", .message = "no reason: never listed"},
+                {.composition_id = "c1", .type = "Warning", .name = "x/y", .event_time = "2026-03-15T10:00:01.123456Z"}});
+  std::vector<TestEvent> more;
+  for (int i = 0; i < 60; ++i)
+    more.push_back({.composition_id = "c1", .message = fmt::format("n{}", i), .timestamp_ns = base + (10 + i) * 1'000'000'000LL});
+  insertEvents(more);
+  settle(recentOf(0), "c1");
+
+  const uint64_t hits0 = recentOf(0).stats().hits;
+  for (const std::string path : {"/events?composition_id=c1&limit=50", "/events/c1", "/events?composition_id=c1&limit=3",
+                                 "/events?composition_id=c1&limit=0", "/events?composition_id=c2&limit=50"}) {
+    auto a = client_.fetch(http::testing::url(ports[0], path));
+    auto b = client_.fetch(http::testing::url(ports[1], path));
+    ASSERT_EQ(a.status, 200) << path << a.body;
+    ASSERT_EQ(b.status, 200) << path << b.body;
+    EXPECT_EQ(dataPart(a.body), dataPart(b.body)) << path;
+    const auto ja = nlohmann::json::parse(a.body), jb = nlohmann::json::parse(b.body);  // both whole JSON
+    EXPECT_EQ(ja["data"], jb["data"]) << path;
+    EXPECT_EQ(ja["rows"], jb["rows"]) << path;
+  }
+  // The four pages of c1 from memory, c2 (never published) from the store.
+  EXPECT_EQ(recentOf(0).stats().hits - hits0, 4u);
+  // The odd message is on the first page (the second newest): compared above byte for byte.
+  auto odd_page = nlohmann::json::parse(client_.fetch(http::testing::url(ports[0], "/events/c1")).body);
+  bool found = false;
+  for (const auto& row : odd_page["data"]) found |= row["message"] == odd;
+  EXPECT_TRUE(found);
 }
 
 TEST_F(RecentEventsTest, PagesBelowWhatIsHeldGoToTheStore) {
