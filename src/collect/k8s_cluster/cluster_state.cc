@@ -26,8 +26,11 @@ enum M : uint8_t {
   kNamespacePhase, kDeployDesired, kDeployAvailable, kRsDesired, kRsAvailable, kRcDesired, kRcAvailable,
   kStsDesired, kStsReady, kStsCurrent, kStsUpdated, kDsCurrent, kDsDesired, kDsMisscheduled, kDsReady,
   kJobActive, kJobDesired, kJobFailed, kJobParallel, kJobSucceeded, kCronActive,
-  kHpaMax, kHpaMin, kHpaCurrent, kHpaDesired, kQuotaHard, kQuotaUsed, kMetricCount
+  kHpaMax, kHpaMin, kHpaCurrent, kHpaDesired, kQuotaHard, kQuotaUsed,
+  // Optional (off by default in the receiver, and here).
+  kPodStatusReason, kNodeCondition, kMetricCount
 };
+constexpr size_t kFirstOptional = kPodStatusReason;
 constexpr std::array<MetricDef, kMetricCount> kDefs{{
     {"k8s.pod.phase", kGauge, "", false, "Phase of the pod: 1 Pending, 2 Running, 3 Succeeded, 4 Failed, 5 Unknown."},
     {"k8s.container.restarts", kGauge, "{restart}", false, "Restarts of the container as the API reports them."},
@@ -68,6 +71,9 @@ constexpr std::array<MetricDef, kMetricCount> kDefs{{
     {"k8s.hpa.desired_replicas", kGauge, "{pod}", false, "Replicas the autoscaler last asked for."},
     {"k8s.resource_quota.hard_limit", kGauge, "{resource}", false, "Quota limit of a resource in the namespace."},
     {"k8s.resource_quota.used", kGauge, "{resource}", false, "Quota use of a resource in the namespace."},
+    {"k8s.pod.status_reason", kGauge, "", false,
+     "Pod status reason: 1 Evicted, 2 NodeAffinity, 3 NodeLost, 4 Shutdown, 5 UnexpectedAdmissionError, 6 other or none."},
+    {"k8s.node.condition", kGauge, "{condition}", false, "Each condition the node reports (attribute condition): 1 true, 0 false, -1 unknown."},
 }};
 constexpr std::array<std::string_view, 4> kResourceNames{"cpu", "memory", "storage", "ephemeral-storage"};
 
@@ -75,8 +81,8 @@ constexpr std::array<std::string_view, 4> kResourceNames{"cpu", "memory", "stora
 std::vector<M> metricsOf(Kind kind) {
   switch (kind) {
     case Kind::kPod: return {kPodPhase, kRestarts, kReady, kCpuRequest, kCpuLimit, kMemoryRequest, kMemoryLimit,
-                             kStorageRequest, kStorageLimit, kEphRequest, kEphLimit};
-    case Kind::kNode: return {};
+                             kStorageRequest, kStorageLimit, kEphRequest, kEphLimit, kPodStatusReason};
+    case Kind::kNode: return {kNodeCondition};  // and the configured condition types and allocatable types
     case Kind::kNamespace: return {kNamespacePhase};
     case Kind::kDeployment: return {kDeployDesired, kDeployAvailable};
     case Kind::kReplicaSet: return {kRsDesired, kRsAvailable};
@@ -134,6 +140,12 @@ std::string_view kindName(Kind kind) {
                                            "statefulsets", "daemonsets", "jobs", "cronjobs",
                                            "horizontalpodautoscalers", "resourcequotas", "replicationcontrollers"};
   return k[size_t(kind)];
+}
+
+bool optionalMetric(std::string_view name) {
+  for (size_t i = kFirstOptional; i < kDefs.size(); ++i)
+    if (kDefs[i].name == name) return true;
+  return false;
 }
 
 std::vector<std::string_view> metricNames() {
@@ -205,9 +217,11 @@ struct ClusterState::Object {
   std::string composition_label;
   std::shared_ptr<const pipeline::Resource> resource;
   int64_t phase = 0;                                 // pod, namespace
+  int64_t reason = 6;                                // pod: status reason
   std::vector<Container> containers;                 // pod
   std::vector<std::pair<size_t, int64_t>> conditions;  // node: index into the configured types, value
   std::vector<std::pair<size_t, double>> allocatable;  // node: index into the configured types, value
+  std::vector<std::pair<std::string, int64_t>> all_conditions;  // node: every reported type (k8s.node.condition)
   std::array<std::optional<int64_t>, 5> counts;      // workloads, in their metric order
   std::vector<std::pair<std::string, int64_t>> hard, used;  // resource quota: by resource name
   // The resources with the composition id, made on the emitting thread only
@@ -281,8 +295,11 @@ std::shared_ptr<const ClusterState::Object> ClusterState::Impl::parse(Kind kind,
       a.emplace_back("k8s.pod.name", obj->key.name);
       a.emplace_back("k8s.pod.uid", obj->key.uid);
       const std::string_view phase = has_status ? str(status, "phase") : "";
+      // As the receiver: anything else, an empty phase included, is 5 (the API server sets Pending on create).
       obj->phase = phase == "Pending" ? 1 : phase == "Running" ? 2 : phase == "Succeeded" ? 3 : phase == "Failed" ? 4 : 5;
-      if (phase.empty()) obj->phase = 1;  // a pod the kubelet has not reported on yet is pending
+      const std::string_view reason = has_status ? str(status, "reason") : "";
+      obj->reason = reason == "Evicted" ? 1 : reason == "NodeAffinity" ? 2 : reason == "NodeLost" ? 3
+                  : reason == "Shutdown" ? 4 : reason == "UnexpectedAdmissionError" ? 5 : 6;
       dom::array cs;
       std::vector<std::pair<std::string, std::string>> images;  // per container: image
       if (has_spec && spec.at_key("containers").get_array().get(cs) == simdjson::SUCCESS) {
@@ -341,8 +358,10 @@ std::shared_ptr<const ClusterState::Object> ClusterState::Impl::parse(Kind kind,
       if (has_status && status.at_key("conditions").get_array().get(conds) == simdjson::SUCCESS) {
         for (dom::element c : conds) {
           const std::string_view type = str(c, "type"), st = str(c, "status");
+          const int64_t v = st == "True" ? 1 : st == "False" ? 0 : -1;
           for (size_t i = 0; i < options.node_conditions.size(); ++i)
-            if (options.node_conditions[i] == type) obj->conditions[i].second = st == "True" ? 1 : st == "False" ? 0 : -1;
+            if (options.node_conditions[i] == type) obj->conditions[i].second = v;
+          if (on[kNodeCondition]) obj->all_conditions.emplace_back(std::string(type), v);
         }
       }
       dom::element alloc;
@@ -453,19 +472,24 @@ ClusterState::ClusterState(StateOptions options) : impl_(std::make_unique<Impl>(
     impl_->allocatable_keys.emplace_back(a->type);
     impl_->allocatable_defs.push_back({a->metric, kGauge, a->unit, false, "Allocatable amount of the node."});
   }
-  impl_->on.fill(true);
-  for (const auto& name : impl_->options.disabled_metrics) {
-    bool known = false;
-    for (size_t i = 0; i < kDefs.size(); ++i)
-      if (kDefs[i].name == name) impl_->on[i] = false, known = true;
-    if (!known) throw Exception(ErrorCode::kBadInput, "k8s_cluster: no metric {} to disable", name);
-  }
+  for (size_t i = 0; i < kDefs.size(); ++i) impl_->on[i] = i < kFirstOptional;
+  auto set = [&](const std::vector<std::string>& names, bool value) {
+    for (const auto& name : names) {
+      bool known = false;
+      for (size_t i = 0; i < kDefs.size(); ++i)
+        if (kDefs[i].name == name) impl_->on[i] = value, known = true;
+      if (!known) throw Exception(ErrorCode::kBadInput, "k8s_cluster: no metric {}", name);
+    }
+  };
+  set(impl_->options.enabled_metrics, true);
+  set(impl_->options.disabled_metrics, false);
   for (size_t k = 0; k < kKinds; ++k) {
     bool any = false;
     for (M m : metricsOf(Kind(k))) any = any || impl_->on[m];
     impl_->wanted[k] = any;
   }
-  impl_->wanted[size_t(Kind::kNode)] = !impl_->condition_defs.empty() || !impl_->allocatable_defs.empty();
+  impl_->wanted[size_t(Kind::kNode)] =
+      impl_->wanted[size_t(Kind::kNode)] || !impl_->condition_defs.empty() || !impl_->allocatable_defs.empty();
   auto scope = std::make_shared<pipeline::Scope>();
   scope->name = "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/k8sclusterreceiver";
   scope->version = "kobs";
@@ -583,6 +607,7 @@ void ClusterState::emit(int64_t now, int64_t start, const CompositionLookup& loo
   for (const auto& o : snapshot[size_t(Kind::kPod)]) {
     b.setResource(resourceOf(*o));
     add(kPodPhase, double(o->phase));
+    add(kPodStatusReason, double(o->reason));
     for (size_t i = 0; i < o->containers.size(); ++i) {
       const auto& c = o->containers[i];
       b.setResource(o->cached_containers.size() > i && o->cached_containers[i] ? o->cached_containers[i] : c.resource);
@@ -598,6 +623,8 @@ void ClusterState::emit(int64_t now, int64_t start, const CompositionLookup& loo
     b.setResource(o->resource);
     for (const auto& [i, v] : o->conditions) b.add(impl_->condition_defs[i], double(v));
     for (const auto& [i, v] : o->allocatable) b.add(impl_->allocatable_defs[i], v);
+    if (on[kNodeCondition])
+      for (const auto& [type, v] : o->all_conditions) b.add(kDefs[kNodeCondition], double(v), {{"condition", type}});
   }
   for (const auto& o : snapshot[size_t(Kind::kNamespace)]) {
     b.setResource(o->resource);

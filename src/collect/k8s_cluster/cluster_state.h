@@ -24,9 +24,11 @@
 //   quota      k8s.resource_quota.{hard_limit,used} per `resource` attribute (status.hard /
 //              status.used; *.cpu in millicores, the rest rounded up to whole units)
 //   rc         k8s.replication_controller.{desired,available}
+//   optional   k8s.pod.status_reason (1 Evicted .. 6 other or none), k8s.node.condition (every
+//              condition the node reports, attribute `condition`), off by default as in the receiver
 //
 // Every metric of the receiver's metadata.yaml can be switched off
-// (StateOptions::disabled_metrics); a kind whose metrics are all off is not
+// (StateOptions::disabled_metrics), the optional ones on (enabled_metrics); a kind whose metrics are all off is not
 // watched (wanted() is false), so it needs no RBAC grant.
 //
 // Pods and containers, and the workloads, also carry krateo.io/composition-id
@@ -66,6 +68,8 @@ std::string_view kindName(Kind kind);
 // (each can be disabled), in table order; node conditions and allocatable
 // metrics are chosen by type lists instead, as in the collector.
 std::vector<std::string_view> metricNames();
+// Off by default in the receiver, and here: k8s.pod.status_reason, k8s.node.condition.
+bool optionalMetric(std::string_view name);
 // The allocatable types kobs reports ("cpu", "memory", "ephemeral-storage", "storage", "pods").
 const std::vector<std::string_view>& allocatableTypes();
 
@@ -84,7 +88,8 @@ using CompositionLookup = std::function<std::string(const ObjectKey&)>;
 struct StateOptions {
   std::vector<std::string> node_conditions{"Ready"};
   std::vector<std::string> allocatable_types;   // none by default, as in the collector
-  std::vector<std::string> disabled_metrics;    // names from metricNames()
+  std::vector<std::string> enabled_metrics;     // optional ones switched on (names from metricNames())
+  std::vector<std::string> disabled_metrics;    // switched off
   std::string label_key = "krateo.io/composition-id";
   std::string cluster_name;  // k8s.cluster.name on every resource when set
 };

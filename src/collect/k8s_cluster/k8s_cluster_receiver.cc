@@ -30,8 +30,9 @@ std::vector<config::KeySpec> configKeys() {
   };
   // One switch per metric, as the collector's `metrics: <name>: enabled:`; a kind whose metrics are all off is not watched.
   for (auto name : metricNames())
-    keys.push_back({"k8s_cluster.metrics." + std::string(name) + ".enabled", KeyType::kBool, "true",
-                    "Emit " + std::string(name) + ".", {}});
+    keys.push_back({"k8s_cluster.metrics." + std::string(name) + ".enabled", KeyType::kBool,
+                    optionalMetric(name) ? "false" : "true",
+                    "Emit " + std::string(name) + (optionalMetric(name) ? " (off by default, as in the collector)." : "."), {}});
   return keys;
 }
 
@@ -43,8 +44,11 @@ K8sClusterOptions optionsFromConfig(const config::Values& v) {
   o.cluster = [ro] { return k8s::resolveClusterConfig(ro); };
   o.state.node_conditions = v.list("k8s_cluster.node_conditions_to_report");
   o.state.allocatable_types = v.list("k8s_cluster.allocatable_types_to_report");
-  for (auto name : metricNames())
-    if (!v.boolean("k8s_cluster.metrics." + std::string(name) + ".enabled")) o.state.disabled_metrics.emplace_back(name);
+  for (auto name : metricNames()) {
+    const bool on = v.boolean("k8s_cluster.metrics." + std::string(name) + ".enabled");
+    if (on && optionalMetric(name)) o.state.enabled_metrics.emplace_back(name);
+    if (!on && !optionalMetric(name)) o.state.disabled_metrics.emplace_back(name);
+  }
   o.state.label_key = v.str("composition.label_key");
   o.state.cluster_name = v.str("k8s.events.cluster_name");
   o.interval = v.duration("k8s_cluster.collection_interval");

@@ -3,12 +3,15 @@
 // a node's Ready condition flipped, each reflected in the next emission; one
 // emitting replica through the Lease; cronjobs, HPAs, resource quotas,
 // replication controllers and node allocatable as the collector emits them,
-// per-metric switches, and a kind the service account may not list. Also
+// per-metric switches (the optional status reason and node condition off
+// unless enabled), and a kind the service account may not list. Also
 // kubelet_stats' composition ids resolved through the same real API server.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "collect/k8s_cluster/cluster_state.h"
 #include "collect/k8s_cluster/k8s_cluster_receiver.h"
@@ -335,16 +338,32 @@ TEST_F(K8sClusterTest, CronJobsHpasQuotasReplicationControllersAndAllocatableAsT
   auto node = server().get("/api/v1/nodes/node-alloc");
   node["status"]["allocatable"] = {{"cpu", "3500m"}, {"memory", "8Gi"}, {"ephemeral-storage", "100Gi"}, {"pods", "110"}};
   node["status"]["capacity"] = node["status"]["allocatable"];
+  node["status"]["conditions"] = json::array(
+      {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}, {"lastHeartbeatTime", "2026-03-05T10:00:00Z"},
+        {"lastTransitionTime", "2026-03-05T10:00:00Z"}},
+       {{"type", "MemoryPressure"}, {"status", "False"}, {"reason", "KubeletHasSufficientMemory"},
+        {"lastHeartbeatTime", "2026-03-05T10:00:00Z"}, {"lastTransitionTime", "2026-03-05T10:00:00Z"}}});
   server().update("/api/v1/nodes/node-alloc/status", node);
+
+  // An evicted pod (status.reason) and one without a reason, for the optional k8s.pod.status_reason.
+  server().createPod(ns, "evicted");
+  auto ev = server().get("/api/v1/namespaces/" + ns + "/pods/evicted");
+  ev["status"]["phase"] = "Failed";
+  ev["status"]["reason"] = "Evicted";
+  server().update("/api/v1/namespaces/" + ns + "/pods/evicted/status", ev);
+  server().createPod(ns, "plain");
 
   test::MetricsStack stack("k8s_cluster_extra");
   auto o = options();
   o.state.allocatable_types = {"cpu", "memory", "ephemeral-storage", "pods", "storage"};
   o.state.disabled_metrics = {"k8s.hpa.min_replicas"};
+  o.state.enabled_metrics = {"k8s.pod.status_reason", "k8s.node.condition"};
+  o.state.node_conditions = {"Ready", "DiskPressure"};
   K8sClusterReceiver rx(o, *stack.pipeline, nullptr);
   rx.start();
   ASSERT_TRUE(waitFor([&] {
     return rx.emissions() >= 1 && cached(rx, "k8s.hpa.desired_replicas", {{"k8s.hpa.name", "web"}}) == 4 &&
+           cached(rx, "k8s.pod.status_reason", {{"k8s.pod.name", "evicted"}}) == 1 &&
            cached(rx, "k8s.cronjob.active_jobs", {{"k8s.cronjob.name", "nightly"}}) == 2;
   }, std::chrono::seconds(60)));
   const uint64_t after = rx.emissions();
@@ -369,26 +388,31 @@ TEST_F(K8sClusterTest, CronJobsHpasQuotasReplicationControllersAndAllocatableAsT
   // The stored rows, newest per (metric, resource, attribute).
   auto rows = stack.rows(
       "SELECT MetricName AS m, MetricUnit AS unit, argMax(Value, TimeUnix) AS v, "
-      "Attributes['resource'] AS res, "
+      "if(MetricName = 'k8s.node.condition', Attributes['condition'], Attributes['resource']) AS res, "
+      "ResourceAttributes['k8s.pod.name'] AS pod, "
       "any(ResourceAttributes) AS ra, any(mapKeys(Attributes)) AS ak "
       "FROM `k8s_cluster_extra`.`" + stack.table(store::schema::TableKind::kMetricsGauge) +
       "` WHERE ResourceAttributes['k8s.namespace.name'] IN ('" + ns + "', '" + qns +
-      "') OR ResourceAttributes['k8s.node.name'] = 'node-alloc' GROUP BY m, unit, res");
+      "') OR ResourceAttributes['k8s.node.name'] = 'node-alloc' GROUP BY m, unit, res, pod");
   struct Row {
     std::string unit;
     double v;
     json ra, ak;
   };
-  std::map<std::pair<std::string, std::string>, Row> got;
-  for (const auto& r : rows) got[{r["m"], r["res"]}] = Row{r["unit"], r["v"].get<double>(), r["ra"], r["ak"]};
+  std::map<std::tuple<std::string, std::string, std::string>, Row> got;  // metric, attribute, pod
+  for (const auto& r : rows) got[{r["m"], r["res"], r["pod"]}] = Row{r["unit"], r["v"].get<double>(), r["ra"], r["ak"]};
   auto expectRow = [&](const std::string& m, const std::string& res, const std::string& unit, double v,
                        const std::map<std::string, std::string>& ra) {
-    auto it = got.find({m, res});
+    auto pod = ra.find("k8s.pod.name");
+    auto it = got.find({m, res, pod == ra.end() ? "" : pod->second});
     ASSERT_NE(it, got.end()) << m << " " << res << " not stored";
     EXPECT_EQ(it->second.unit, unit) << m;
     EXPECT_EQ(it->second.v, v) << m << " " << res;
     for (const auto& [k, want] : ra) EXPECT_EQ(it->second.ra.value(k, "<absent>"), want) << m << " " << k;
-    EXPECT_EQ(it->second.ak, res.empty() ? json::array() : json::array({"resource"})) << m;
+    EXPECT_EQ(it->second.ak, res.empty()                   ? json::array()
+                             : m == "k8s.node.condition" ? json::array({"condition"})
+                                                         : json::array({"resource"}))
+        << m;
   };
   const std::string rc_uid = rc["metadata"]["uid"], cj_uid = cj["metadata"]["uid"], hpa_uid = hpa["metadata"]["uid"],
                     rq_uid = rq["metadata"]["uid"];
@@ -403,7 +427,7 @@ TEST_F(K8sClusterTest, CronJobsHpasQuotasReplicationControllersAndAllocatableAsT
   expectRow("k8s.hpa.max_replicas", "", "{pod}", 7, hpa_ra);
   expectRow("k8s.hpa.current_replicas", "", "{pod}", 3, hpa_ra);
   expectRow("k8s.hpa.desired_replicas", "", "{pod}", 4, hpa_ra);
-  EXPECT_EQ(got.count({"k8s.hpa.min_replicas", ""}), 0u) << "switched off";
+  EXPECT_EQ(got.count({"k8s.hpa.min_replicas", "", ""}), 0u) << "switched off";
   const std::map<std::string, std::string> rq_ra{
       {"k8s.namespace.name", qns}, {"k8s.resourcequota.name", "team"}, {"k8s.resourcequota.uid", rq_uid}};
   // *.cpu in millicores, the rest in whole units.
@@ -420,10 +444,69 @@ TEST_F(K8sClusterTest, CronJobsHpasQuotasReplicationControllersAndAllocatableAsT
   expectRow("k8s.node.allocatable_memory", "", "By", 8.0 * 1024 * 1024 * 1024, node_ra);
   expectRow("k8s.node.allocatable_ephemeral_storage", "", "By", 100.0 * 1024 * 1024 * 1024, node_ra);
   expectRow("k8s.node.allocatable_pods", "", "{pod}", 110, node_ra);
-  EXPECT_EQ(got.count({"k8s.node.allocatable_storage", ""}), 0u) << "not in the node's allocatable";
+  EXPECT_EQ(got.count({"k8s.node.allocatable_storage", "", ""}), 0u) << "not in the node's allocatable";
+  expectRow("k8s.node.condition_ready", "", "1", 1, node_ra);
   // A configured condition the node does not report is unknown, as in the collector.
-  expectRow("k8s.node.condition_ready", "", "1", -1, node_ra);
+  expectRow("k8s.node.condition_disk_pressure", "", "1", -1, node_ra);
+  // The optional k8s.node.condition: every condition the node reports, by attribute.
+  expectRow("k8s.node.condition", "Ready", "{condition}", 1, node_ra);
+  expectRow("k8s.node.condition", "MemoryPressure", "{condition}", 0, node_ra);
+  // The optional k8s.pod.status_reason: 1 Evicted, 6 none.
+  expectRow("k8s.pod.status_reason", "", "", 1, {{"k8s.pod.name", "evicted"}, {"k8s.namespace.name", ns}});
+  expectRow("k8s.pod.status_reason", "", "", 6, {{"k8s.pod.name", "plain"}, {"k8s.namespace.name", ns}});
   server().remove("/api/v1/nodes/node-alloc");
+}
+
+// The cache on its own: the optional metrics are off unless enabled (a node
+// is then watched for k8s.node.condition alone), and a pod whose status has
+// no phase is 5 (Unknown), as the receiver's phaseToInt has it.
+TEST_F(K8sClusterTest, OptionalMetricsAreOffByDefaultAndAnUnsetPhaseIsUnknown) {
+  const std::string pod = R"({"metadata":{"name":"p","namespace":"n","uid":"u-p"},"spec":{"containers":[]}})";
+  const std::string node =
+      R"({"metadata":{"name":"nd","uid":"u-n"},"status":{"conditions":[{"type":"Ready","status":"True"},)"
+      R"({"type":"PIDPressure","status":"Unknown"}]}})";
+  auto names = [](const std::vector<MetricPoint>& pts) {
+    std::multiset<std::string> n;
+    for (const auto& p : pts) n.insert(p.name);
+    return n;
+  };
+  {
+    StateOptions so;
+    so.node_conditions = {};
+    ClusterState st(so);
+    EXPECT_FALSE(st.wanted(Kind::kNode)) << "no condition types, no allocatable, k8s.node.condition off";
+    st.apply(Kind::kPod, pod, false);
+    auto pts = st.emit(1, 1);
+    auto n = names(pts);
+    EXPECT_EQ(n.count("k8s.pod.status_reason"), 0u);
+    auto phase = matching(pts, "k8s.pod.phase", {{"k8s.pod.name", "p"}});
+    ASSERT_EQ(phase.size(), 1u);
+    EXPECT_EQ(phase[0].value, 5);
+  }
+  StateOptions so;
+  so.node_conditions = {};
+  so.enabled_metrics = {"k8s.pod.status_reason", "k8s.node.condition"};
+  ClusterState st(so);
+  EXPECT_TRUE(st.wanted(Kind::kNode));
+  st.apply(Kind::kPod, pod, false);
+  st.apply(Kind::kNode, node, false);
+  auto pts = st.emit(1, 1);
+  auto reason = matching(pts, "k8s.pod.status_reason", {{"k8s.pod.name", "p"}});
+  ASSERT_EQ(reason.size(), 1u);
+  EXPECT_EQ(reason[0].value, 6) << "no reason";
+  std::map<std::string, double> conds;
+  for (const auto& p : matching(pts, "k8s.node.condition", {{"k8s.node.name", "nd"}})) {
+    ASSERT_EQ(p.attributes.size(), 1u);
+    conds[pipeline::asString(p.attributes[0].second)] = p.value;
+  }
+  EXPECT_EQ(conds, (std::map<std::string, double>{{"Ready", 1}, {"PIDPressure", -1}}));
+  // Only a pod and a node are cached: the other default metrics are absent.
+  std::set<std::string> absent{"k8s.node.condition_ready"};
+  for (auto name : metricNames()) absent.emplace(name);
+  test::checkNaming("k8s_cluster", pts, absent);
+  StateOptions bad;
+  bad.enabled_metrics = {"k8s.no.such_metric"};
+  EXPECT_THROW(ClusterState{bad}, Exception);
 }
 
 // Switching off every metric of a kind drops its watch (and its grant); a
