@@ -9,6 +9,11 @@ namespace kobs::collect::scrape {
 ScrapeLoop::ScrapeLoop(ScrapeLoopOptions options, std::function<void()> scrape, metrics::Registry* registry)
     : options_(std::move(options)), scrape_(std::move(scrape)) {
   if (options_.interval.count() <= 0) options_.interval = std::chrono::milliseconds(1000);
+  if (options_.start_jitter) {
+    std::mt19937_64 rng{std::random_device{}()};
+    std::uniform_int_distribution<int64_t> d(0, options_.interval.count() - 1);
+    start_delay_ = std::chrono::milliseconds(d(rng));
+  }
   if (registry) {
     metrics::Labels l{{"component", options_.component}};
     scrapes_counter_ = &registry->counter("kobs_metrics_scrapes_total", "Metric scrapes run, by component.", l);
@@ -47,12 +52,7 @@ bool ScrapeLoop::waitUntil(std::chrono::steady_clock::time_point t) {
 void ScrapeLoop::run() {
   using Clock = std::chrono::steady_clock;
   auto log = logging::get(options_.component);
-  auto next = Clock::now();
-  if (options_.start_jitter) {
-    std::mt19937_64 rng{std::random_device{}()};
-    std::uniform_int_distribution<int64_t> d(0, options_.interval.count() - 1);
-    next += std::chrono::milliseconds(d(rng));
-  }
+  auto next = Clock::now() + start_delay_;
   while (waitUntil(next)) {
     const auto began = Clock::now();
     try {

@@ -50,6 +50,8 @@ class ScrapeLoop {
   uint64_t scrapes() const { return scrapes_.load(); }
   uint64_t failures() const { return failures_.load(); }
   uint64_t overruns() const { return overruns_.load(); }
+  // The wait before the first scrape: drawn at construction, 0 without start_jitter.
+  std::chrono::milliseconds startDelay() const { return start_delay_; }
 
  private:
   void run();
@@ -57,6 +59,7 @@ class ScrapeLoop {
 
   ScrapeLoopOptions options_;
   std::function<void()> scrape_;
+  std::chrono::milliseconds start_delay_{0};
   std::atomic<uint64_t> scrapes_{0};
   std::atomic<uint64_t> failures_{0};
   std::atomic<uint64_t> overruns_{0};

@@ -3,10 +3,12 @@
 // ranges), and through the real pipeline into the embedded store.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "collect/host_metrics/host_metrics_receiver.h"
 #include "collect/host_metrics/host_scraper.h"
@@ -352,6 +354,33 @@ TEST(ScrapeLoop, AnOverrunningScrapeIsCountedNotStacked) {
   EXPECT_EQ(max_running.load(), 1);
   EXPECT_GE(loop.overruns(), 4u);
   EXPECT_EQ(loop.failures(), 0u);
+}
+
+// The first scrape waits its start jitter: a delay drawn in [0, interval)
+// per loop (so agents started together spread out), none without jitter; the
+// scrape never runs before it.
+TEST(ScrapeLoop, TheFirstScrapeWaitsARandomPartOfTheInterval) {
+  std::set<int64_t> delays;
+  for (int i = 0; i < 8; ++i) {
+    scrape::ScrapeLoop l({"jitter_test", std::chrono::hours(1), true}, [] {});
+    EXPECT_GE(l.startDelay().count(), 0);
+    EXPECT_LT(l.startDelay(), std::chrono::hours(1));
+    delays.insert(l.startDelay().count());
+  }
+  EXPECT_GT(delays.size(), 1u) << "every loop drew the same delay";
+  EXPECT_EQ(scrape::ScrapeLoop({"jitter_test", std::chrono::hours(1), false}, [] {}).startDelay().count(), 0);
+
+  std::atomic<int64_t> first_ns{0};
+  scrape::ScrapeLoop loop({"jitter_test", std::chrono::milliseconds(400), true}, [&] {
+    int64_t zero = 0;
+    first_ns.compare_exchange_strong(zero, std::chrono::steady_clock::now().time_since_epoch().count());
+  });
+  const auto started = std::chrono::steady_clock::now();
+  loop.start();
+  ASSERT_TRUE(test::waitFor([&] { return loop.scrapes() >= 1; }, std::chrono::seconds(60)));
+  loop.stop();
+  const auto first = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(first_ns.load()));
+  EXPECT_GE(first - started, loop.startDelay());
 }
 
 TEST(ScrapeLoop, AFailingScrapeIsCountedAndTheLoopGoesOn) {
