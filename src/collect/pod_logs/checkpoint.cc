@@ -19,7 +19,8 @@ std::string checkpointToJson(const CheckpointFile& c) {
                      {"fp_len", f.fp_len},
                      {"fp", f.fp},
                      {"offset", f.offset},
-                     {"last_time_ns", f.last_time_ns}});
+                     {"last_time_ns", f.last_time_ns},
+                     {"seen_ns", f.seen_ns}});
   return nlohmann::json{{"version", CheckpointFile::kVersion}, {"files", std::move(files)}}.dump();
 }
 
@@ -38,6 +39,7 @@ CheckpointFile checkpointFromJson(std::string_view json) {
       fc.fp = f.at("fp").get<uint64_t>();
       fc.offset = f.at("offset").get<uint64_t>();
       fc.last_time_ns = f.at("last_time_ns").get<int64_t>();
+      fc.seen_ns = f.value("seen_ns", int64_t(0));  // absent in files of older kobs
       c.files.push_back(std::move(fc));
     }
     return c;

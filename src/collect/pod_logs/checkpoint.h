@@ -9,8 +9,11 @@
 // buffer) are not stored again (see pod_logs_receiver.h).
 //
 // On disk: <dir>/checkpoint.json,
-//   {"version":1,"files":[{"path","dev","ino","fp_len","fp","offset","last_time_ns"}]}
-// written tmp + fsync + rename + fsync(dir).
+//   {"version":1,"files":[{"path","dev","ino","fp_len","fp","offset","last_time_ns","seen_ns"}]}
+// written tmp + fsync + rename + fsync(dir). Fields are only added, each
+// optional when read (seen_ns: 0 when absent), so the version stays 1 and a
+// kobs on either side of an upgrade reads the other's file; a field whose
+// absence would mislead needs a new version.
 //
 // Threading: plain values and free functions.
 #pragma once
@@ -32,6 +35,10 @@ struct FileCheckpoint {
   uint64_t fp = 0;
   uint64_t offset = 0;
   int64_t last_time_ns = 0;
+  // Wall time the receiver first opened the file (ns; 0 in older files):
+  // a generation whose first line is newer was written after it, so a copy
+  // of one is ours even when nothing of the file was committed yet.
+  int64_t seen_ns = 0;
 };
 
 struct CheckpointFile {

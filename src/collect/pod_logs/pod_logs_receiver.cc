@@ -139,6 +139,7 @@ struct PodLogsReceiver::File {
   bool blocked = false;
   uint64_t shipped_resumable = 0;
   int64_t last_time_ns = 0;
+  int64_t seen_ns = 0;  // wall time first opened (kept across restarts in the checkpoint)
   int64_t chunk_observed = 0;
   // Rows the store had at start (after a restart), as (Timestamp, length,
   // CRC32): re-read records matching one are skipped. Shared by the copies
@@ -524,7 +525,7 @@ void PodLogsReceiver::scan(bool first) {
       // Gone (copied and removed, or truncated and replaced): its copy.
       if (!found && cp.fp_len > 0 && recoverFromCopy(cp)) {
         ++stats_.truncations;
-        findMissedGenerations(cp.path, cp.last_time_ns, /*after_restart=*/true);
+        findMissedGenerations(cp.path, std::max(cp.last_time_ns, cp.seen_ns), /*after_restart=*/true);
       }
     }
   }
@@ -549,13 +550,16 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   f->ino = uint64_t(st.st_ino);
   f->fd = fd;
   f->size = uint64_t(fst.st_size);
+  f->seen_ns = now();
   std::optional<FileCheckpoint> cp, truncated_cp;
   if (auto it = restored_.find({f->dev, f->ino}); it != restored_.end()) {
     // Same inode; the same file only if its first bytes hash the same.
     if (headMatches(fd, it->second.fp_len, it->second.fp)) cp = it->second;
-    else if (it->second.fp_len > 0) truncated_cp = it->second;  // truncated while kobs was down
+    else truncated_cp = it->second;  // truncated while kobs was down (or empty when checkpointed: fp_len 0)
     restored_.erase(it);
   }
+  if (cp && cp->seen_ns > 0) f->seen_ns = cp->seen_ns;
+  if (truncated_cp && truncated_cp->seen_ns > 0) f->seen_ns = truncated_cp->seen_ns;
   if (cp) {
     f->path = cp->path;
     f->read_offset = f->resumable = f->record_start = f->shipped_resumable = cp->offset;
@@ -604,7 +608,8 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   if (truncated_cp) {
     ++stats_.truncations;
     recoverFromCopy(*truncated_cp);
-    findMissedGenerations(truncated_cp->path, truncated_cp->last_time_ns, /*after_restart=*/true);
+    findMissedGenerations(truncated_cp->path, std::max(truncated_cp->last_time_ns, truncated_cp->seen_ns),
+                          /*after_restart=*/true);
   }
 }
 
@@ -661,7 +666,8 @@ void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
   }
   if (!truncated) return;
   ++stats_.truncations;
-  if (f.last_time_ns > 0) missed_checks_.emplace_back(f.path, f.last_time_ns);
+  // Nothing read yet: generations newer than when the file was opened.
+  if (std::max(f.last_time_ns, f.seen_ns) > 0) missed_checks_.emplace_back(f.path, std::max(f.last_time_ns, f.seen_ns));
   // copytruncate copies, then truncates: what was written after our last
   // read and before the copy is in the copy. Its reading goes on there
   // (after this round's loop over files_); only what was written between
@@ -1209,6 +1215,7 @@ void PodLogsReceiver::persistCheckpoint(bool force) {
       fc.offset = f->commit->committed;
       fc.last_time_ns = f->commit->last_time_ns;
     }
+    fc.seen_ns = f->seen_ns;
     c.files.push_back(std::move(fc));
   }
   // Entries not matched yet (before the first scan) are kept as they were.

@@ -194,6 +194,15 @@ TEST(PodLogsCheckpoint, RoundTripsAndRejectsOtherVersions) {
   EXPECT_EQ(back.files[0].fp, c.files[0].fp);
   EXPECT_EQ(back.files[0].offset, 777u);
   EXPECT_EQ(back.files[0].last_time_ns, 1700000000123456789);
+  EXPECT_EQ(back.files[0].seen_ns, 0);
+  c.files[0].seen_ns = 1700000000000000007;
+  EXPECT_EQ(checkpointFromJson(checkpointToJson(c)).files[0].seen_ns, 1700000000000000007);
+  // A file written before seen_ns existed reads with seen_ns 0.
+  auto old = checkpointFromJson(
+      R"({"version":1,"files":[{"path":"/p/0.log","dev":1,"ino":2,"fp_len":3,"fp":4,"offset":5,"last_time_ns":6}]})");
+  ASSERT_EQ(old.files.size(), 1u);
+  EXPECT_EQ(old.files[0].offset, 5u);
+  EXPECT_EQ(old.files[0].seen_ns, 0);
   EXPECT_THROW(checkpointFromJson(R"({"version":2,"files":[]})"), Exception);
   EXPECT_THROW(checkpointFromJson("{"), Exception);
 }
