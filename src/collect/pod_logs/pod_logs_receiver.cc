@@ -118,8 +118,13 @@ struct PodLogsReceiver::File {
   int64_t overlong_time_ns = 0;
   std::string overlong_time_text;
   Stream overlong_stream = Stream::kStdout;
-  uint32_t fp_len = 0;
-  uint64_t fp = 0;
+  uint32_t fp_len = 0;  // == head.size()
+  uint64_t fp = 0;      // fingerprintHash(head)
+  // The file's first bytes (up to fingerprint_size), kept to compare with
+  // any shorter prefix: a file truncated and rewritten to fewer bytes than
+  // the fingerprint is told from one that only grew (a hash of fp_len bytes
+  // cannot tell, and the rewritten generation would be read as the old one).
+  std::string head;
   bool draining = false;
   bool closed = false;
   bool dirty = true;
@@ -487,6 +492,7 @@ void PodLogsReceiver::scan(bool first) {
       auto old = by_path_.find(path);
       if (old != by_path_.end()) {
         old->second->draining = true;
+        logging::get("pod_logs")->debug("{} ino={} rotated away (path now ino={})", path, old->second->ino, uint64_t(st.st_ino));
         ++stats_.rotations;
         by_path_.erase(old);
       }
@@ -496,6 +502,7 @@ void PodLogsReceiver::scan(bool first) {
   for (auto& [key, f] : files_) {
     if (f->closed || f->draining || seen.count(key)) continue;
     f->draining = true;  // renamed outside the globs, or deleted
+    logging::get("pod_logs")->debug("{} ino={} gone from the globs", f->path, f->ino);
     ++stats_.rotations;
     if (auto it = by_path_.find(f->path); it != by_path_.end() && it->second == f.get()) by_path_.erase(it);
   }
@@ -567,6 +574,8 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
     f->commit->last_time_ns = f->last_time_ns = cp->last_time_ns;
     f->fp_len = cp->fp_len;
     f->fp = cp->fp;
+    f->head.resize(cp->fp_len);
+    if (::pread(fd, f->head.data(), f->head.size(), 0) != ssize_t(f->head.size())) f->head.clear();  // matched just above
     if (cp->offset > f->size) f->read_offset = f->size + 1;  // checkTruncation below restarts it from 0
     loadRecoverySet(*f, cp->last_time_ns);
   } else if (first_scan && had_checkpoint_) {
@@ -605,6 +614,9 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   if (active) by_path_[path] = raw;
   else raw->draining = true;
   checkTruncation(*raw, fst);
+  logging::get("pod_logs")->debug("open {} as {} ino={} size={} offset={} {} active={}", path,
+                                  open_path ? *open_path : path, raw->ino, raw->size, raw->read_offset,
+                                  cp ? "checkpointed" : truncated_cp ? "truncated-while-down" : "new", active);
   if (truncated_cp) {
     ++stats_.truncations;
     recoverFromCopy(*truncated_cp);
@@ -657,14 +669,25 @@ void PodLogsReceiver::refreshMetadata(File& f, bool force_release) {
 
 void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
   if (f.takeover_pending) return;
-  bool truncated = uint64_t(st.st_size) < f.read_offset;
-  if (!truncated && f.fp_len > 0 && uint64_t(st.st_size) >= f.fp_len) {
-    // Truncated and rewritten past our offset: the first bytes changed.
-    std::string head(f.fp_len, '\0');
-    if (::pread(f.fd, head.data(), head.size(), 0) == ssize_t(f.fp_len) && fingerprintHash(head) != f.fp)
-      truncated = true;
-  }
-  if (!truncated) return;
+  // Shorter than read, or than its head: truncated. Its first bytes
+  // changed: truncated and rewritten (to any length).
+  const bool truncated = uint64_t(st.st_size) < f.read_offset || headChanged(f);
+  if (truncated) handleTruncation(f, uint64_t(st.st_size));
+}
+
+// True when the file no longer begins with the head taken from it: it was
+// truncated (files only grow otherwise).
+bool PodLogsReceiver::headChanged(File& f) {
+  if (f.head.empty()) return false;
+  std::string now(f.head.size(), '\0');
+  ssize_t n;
+  do n = ::pread(f.fd, now.data(), now.size(), 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return false;  // a read error is counted where the data is read
+  return size_t(n) != f.head.size() || now != f.head;
+}
+
+void PodLogsReceiver::handleTruncation(File& f, uint64_t size) {
   ++stats_.truncations;
   // Nothing read yet: generations newer than when the file was opened.
   if (std::max(f.last_time_ns, f.seen_ns) > 0) missed_checks_.emplace_back(f.path, std::max(f.last_time_ns, f.seen_ns));
@@ -673,8 +696,11 @@ void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
   // (after this round's loop over files_); only what was written between
   // the copy and the truncation is lost, which no reader can prevent.
   // Also for a file not read yet (its fingerprint is taken when opened).
+  logging::get("pod_logs")->debug("truncated {} ino={} size={} read_offset={} fp_len={}", f.path, f.ino, size,
+                                  f.read_offset, f.fp_len);
   if (f.fp_len > 0) {
     if (auto copy = findCopy(fs::path(f.path).parent_path(), f.fp_len, f.fp, f.read_offset)) {
+      logging::get("pod_logs")->debug("copy of {} ino={}: {} ino={}", f.path, f.ino, copy->path, uint64_t(copy->st.st_ino));
       f.takeover_pending = true;
       takeovers_.push_back(Takeover{&f, std::move(*copy)});
       return;
@@ -684,6 +710,7 @@ void PodLogsReceiver::checkTruncation(File& f, const struct stat& st) {
 }
 
 void PodLogsReceiver::restartFromZero(File& f) {
+  logging::get("pod_logs")->debug("{} ino={} read again from 0", f.path, f.ino);
   if (f.multiline && f.multiline->pending()) {
     // The open entry's lines were read whole: stored (shipped by the run
     // loop), not dropped with the old generation.
@@ -707,6 +734,7 @@ void PodLogsReceiver::restartFromZero(File& f) {
   f.skip_to_newline = false;
   f.fp_len = 0;
   f.fp = 0;
+  f.head.clear();
   f.already_stored.reset();
 }
 
@@ -723,6 +751,8 @@ void PodLogsReceiver::takeOver() {
     auto it = files_.find({f.dev, f.ino});
     const std::pair<uint64_t, uint64_t> copy_key{uint64_t(t.copy.st.st_dev), uint64_t(t.copy.st.st_ino)};
     if (it == files_.end() || it->second.get() != &f || f.closed || files_.count(copy_key)) {
+      logging::get("pod_logs")->debug("takeover of {} by {} not done (closed {}, copy followed {})", f.path,
+                                      t.copy.path, f.closed, files_.count(copy_key) > 0);
       if (it != files_.end() && it->second.get() == &f) restartFromZero(f);
       continue;
     }
@@ -741,6 +771,8 @@ void PodLogsReceiver::takeOver() {
     ++stats_.truncation_copies;
     node.key() = copy_key;
     files_.insert(std::move(node));
+    logging::get("pod_logs")->debug("{} continues in {} ino={} at {}; path active {}", f.path, t.copy.path, f.ino,
+                                    f.read_offset, active);
     if (active) {
       struct stat st{};
       if (::stat(f.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
@@ -807,6 +839,7 @@ void PodLogsReceiver::findMissedGenerations(const std::string& path, int64_t aft
     if (t && *t > after_ns && *t < before_ns) found.emplace_back(*t, entry.path().string(), st);
   }
   std::sort(found.begin(), found.end(), [](const auto& x, const auto& y) { return std::get<0>(x) < std::get<0>(y); });
+  logging::get("pod_logs")->debug("missed generations of {} in ({}, {}): {}", path, after_ns, before_ns, found.size());
   std::shared_ptr<RecoverySet> stored;
   for (const auto& [t, copy_path, st] : found) {
     const std::pair<uint64_t, uint64_t> key{uint64_t(st.st_dev), uint64_t(st.st_ino)};
@@ -832,12 +865,15 @@ void PodLogsReceiver::findMissedGenerations(const std::string& path, int64_t aft
 }
 
 void PodLogsReceiver::updateFingerprint(File& f, uint64_t size) {
-  if (f.fp_len >= options_.fingerprint_size || size <= f.fp_len) return;
+  if (f.head.size() >= options_.fingerprint_size || size <= f.head.size()) return;
   uint32_t len = uint32_t(std::min<uint64_t>(size, options_.fingerprint_size));
   std::string head(len, '\0');
   if (::pread(f.fd, head.data(), len, 0) != ssize_t(len)) return;
+  // Rewritten since the head was taken: not extended (checkTruncation sees it).
+  if (head.compare(0, f.head.size(), f.head) != 0) return;
+  f.head = std::move(head);
   f.fp_len = len;
-  f.fp = fingerprintHash(head);
+  f.fp = fingerprintHash(f.head);
 }
 
 void PodLogsReceiver::readFile(File& f) {
@@ -863,6 +899,14 @@ void PodLogsReceiver::readFile(File& f) {
       return;
     }
     if (n == 0) break;
+    // Truncated (and rewritten) between the check above and this read: the
+    // bytes may be the new generation's, read at the old one's offset. Not
+    // used; the copy (or the file from 0) is read instead.
+    if (headChanged(f)) {
+      handleTruncation(f, f.size);
+      if (f.takeover_pending) return;
+      continue;
+    }
     f.read_offset += uint64_t(n);
     stats_.bytes_read += uint64_t(n);
     budget -= std::min(budget, size_t(n));
@@ -1162,6 +1206,7 @@ void PodLogsReceiver::closeDrained(Clock::time_point t) {
           continue;
         }
       }
+      logging::get("pod_logs")->debug("{} ino={} drained at {}, closed", f.path, f.ino, f.read_offset);
       ::close(f.fd);
       f.fd = -1;
       f.closed = true;

@@ -235,6 +235,8 @@ class PodLogsReceiver final : public Component {
   void emitLine(File& f, const Recombiner::Record& r, uint64_t start, uint64_t end);
   void flushMultiline(File& f, bool all);
   void checkTruncation(File& f, const struct stat& st);
+  bool headChanged(File& f);
+  void handleTruncation(File& f, uint64_t size);
   void updateFingerprint(File& f, uint64_t size);
   void closeDrained(std::chrono::steady_clock::time_point now);
   void persistCheckpoint(bool force);

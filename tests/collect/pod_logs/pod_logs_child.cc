@@ -35,7 +35,9 @@ int main(int argc, char** argv) {
   const std::string mode = argv[1];
   const std::filesystem::path dir = argv[2];
   const std::string glob = argv[3];
-  logging::init({"warn", "text"});
+  // POD_LOGS_CHILD_LOG=debug: the receiver's decisions on rotation and truncation (diagnostics).
+  const char* level = std::getenv("POD_LOGS_CHILD_LOG");
+  logging::init({level && *level ? level : "warn", "text"});
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
