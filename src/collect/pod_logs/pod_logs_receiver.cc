@@ -50,6 +50,21 @@ std::vector<std::string> globPaths(const std::string& pattern) {
   return out;
 }
 
+// The time of the first line of the file open as `fd` (its first 4 KiB).
+std::optional<int64_t> firstLineTime(int fd) {
+  char buf[4096];
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n <= 0) return std::nullopt;
+  const char* nl = static_cast<const char*>(std::memchr(buf, '\n', size_t(n)));
+  if (!nl) return std::nullopt;
+  std::string_view line(buf, size_t(nl - buf));
+  LineParser parser;
+  ParsedLine p;
+  std::string_view error;
+  if (!parser.parse(detectFormat(line), line, p, error)) return std::nullopt;
+  return p.time_ns;
+}
+
 }  // namespace
 
 // A file in `dir` whose first fp_len bytes hash to fp and that holds at
@@ -151,6 +166,7 @@ struct PodLogsReceiver::File {
   // of one path found at a restart (one store query for all of them).
   std::shared_ptr<RecoverySet> already_stored;
   bool probe_recovery = false;
+  int64_t recovery_after = -1;  // at start: rows newer than this are looked up (runRecoveryQueries)
   std::string pod_uid;                       // from the path
   std::shared_ptr<const PodInfo> pod;        // from the pod watch, when known
   bool meta_wait = false;                    // not read until the pod is known or metadata_wait passed
@@ -228,8 +244,14 @@ void PodLogsReceiver::run(std::stop_token stop) {
   auto log = logging::get("pod_logs");
   if (had_checkpoint_ && !recover(stop)) return;
   setupWatches();
+  recovery_batch_ = had_checkpoint_;
   scan(true);
   takeOver();
+  runRecoveryQueries();
+  // Before anything is read: a crash from here on is a restart, not a first
+  // start (whose files would be read again with no lookup of what the store
+  // has, and whose copytruncate generations would not be looked for).
+  persistCheckpoint(true);
   ready_ = true;
   while (!stop.stop_requested()) {
     bool read_all = inotify_fd_ < 0;
@@ -322,16 +344,49 @@ bool PodLogsReceiver::recover(std::stop_token& stop) {
 // rotated by rename may have been stored under its earlier name. A record
 // matches only with the same Timestamp, length and CRC32 of its body.
 void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
+  if (recovery_batch_) {
+    // During the start's scan: one query per directory once it is done.
+    f.recovery_after = f.recovery_after < 0 ? after_ns : std::min(f.recovery_after, after_ns);
+    return;
+  }
   const std::string dir = fs::path(f.path).parent_path().string() + "/";
-  // At a restart the files of one path (the file, its copies) share one
-  // query and one set: each stored row matches in the one file it came from.
   if (auto c = recovery_cache_.find({dir, after_ns}); c != recovery_cache_.end()) {
     f.already_stored = c->second;
     return;
   }
-  ++stats_.recovery_queries;
-  f.already_stored = std::make_shared<RecoverySet>();
+  f.already_stored = queryRecoverySet(dir, after_ns, f.path);
   recovery_cache_[{dir, after_ns}] = f.already_stored;
+}
+
+// At start, the files of one directory (a container's files: the file, its
+// copies, its rotated names) share one query and one set, from the oldest
+// bound any of them needs: each stored row matches in the one file it came
+// from (a record matches only with its Timestamp, length and CRC32), and a
+// file's re-read records are all newer than its own bound. One query per
+// file made a restart among hundreds of rotated files take minutes on a
+// loaded node, reading nothing new meanwhile.
+void PodLogsReceiver::runRecoveryQueries() {
+  recovery_batch_ = false;
+  std::map<std::string, std::pair<int64_t, std::vector<File*>>> by_dir;
+  for (auto& [key, f] : files_) {
+    if (f->recovery_after < 0) continue;
+    auto& [after, files] = by_dir.try_emplace(fs::path(f->path).parent_path().string() + "/",
+                                              std::numeric_limits<int64_t>::max(), std::vector<File*>{})
+                               .first->second;
+    after = std::min(after, f->recovery_after);
+    files.push_back(f.get());
+    f->recovery_after = -1;
+  }
+  for (auto& [dir, v] : by_dir) {
+    auto set = queryRecoverySet(dir, v.first, dir);
+    for (File* f : v.second) f->already_stored = set;
+  }
+}
+
+std::shared_ptr<PodLogsReceiver::RecoverySet> PodLogsReceiver::queryRecoverySet(const std::string& dir, int64_t after_ns,
+                                                                              const std::string& what) {
+  ++stats_.recovery_queries;
+  auto set = std::make_shared<RecoverySet>();
   const std::string sql = fmt::format(
       "SELECT toUnixTimestamp64Nano(Timestamp), length(Body), CRC32(Body) FROM {}.{} "
       "WHERE startsWith(LogAttributes['log.file.path'], {}) AND Timestamp > fromUnixTimestamp64Nano(toInt64({}))",
@@ -351,13 +406,14 @@ void PodLogsReceiver::loadRecoverySet(File& f, int64_t after_ns) {
       if (t1 == std::string_view::npos || t2 == std::string_view::npos) continue;
       RecoveryKey k{std::stoll(std::string(row.substr(0, t1))), std::stoull(std::string(row.substr(t1 + 1, t2 - t1 - 1))),
                     uint32_t(std::stoul(std::string(row.substr(t2 + 1))))};
-      ++f.already_stored->rows[k];
+      ++set->rows[k];
     }
   } catch (const std::exception& e) {
     ++stats_.checkpoint_errors;
     logging::get("pod_logs")->error("recovery query for {} failed ({}); its records after the checkpoint may be stored twice",
-                                    f.path, e.what());
+                                    what, e.what());
   }
+  return set;
 }
 
 // The rows the store has of a file that is not in the checkpoint: those at
@@ -577,11 +633,17 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
     f->head.resize(cp->fp_len);
     if (::pread(fd, f->head.data(), f->head.size(), 0) != ssize_t(f->head.size())) f->head.clear();  // matched just above
     if (cp->offset > f->size) f->read_offset = f->size + 1;  // checkTruncation below restarts it from 0
-    loadRecoverySet(*f, cp->last_time_ns);
+    // Nothing after the offset: nothing read past it before the crash.
+    if (f->size != cp->offset) loadRecoverySet(*f, cp->last_time_ns);
   } else if (first_scan && had_checkpoint_) {
     // Read from 0, but it may have been read after the last checkpoint write
-    // before a crash: its stored rows are looked up at its first read.
-    f->probe_recovery = true;
+    // before a crash: the rows the store has from its first line's time on
+    // are looked up.
+    // (Empty: nothing of it can have been read.)
+    if (f->size > 0) {
+      if (auto t = recovery_batch_ ? firstLineTime(fd) : std::nullopt) loadRecoverySet(*f, *t - 1);
+      else f->probe_recovery = true;  // no complete first line yet: looked up at its first read
+    }
     // Truncated while down: the newest line time read from the path bounds
     // the search for generations missed, now and at the next truncation.
     if (truncated_cp) f->commit->last_time_ns = f->last_time_ns = truncated_cp->last_time_ns;
@@ -793,22 +855,6 @@ void PodLogsReceiver::takeOver() {
   for (const auto& [path, after] : checks) findMissedGenerations(path, after, /*after_restart=*/false);
 }
 
-namespace {
-// The time of the first line of the file open as `fd` (its first 4 KiB).
-std::optional<int64_t> firstLineTime(int fd) {
-  char buf[4096];
-  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
-  if (n <= 0) return std::nullopt;
-  const char* nl = static_cast<const char*>(std::memchr(buf, '\n', size_t(n)));
-  if (!nl) return std::nullopt;
-  std::string_view line(buf, size_t(nl - buf));
-  LineParser parser;
-  ParsedLine p;
-  std::string_view error;
-  if (!parser.parse(detectFormat(line), line, p, error)) return std::nullopt;
-  return p.time_ns;
-}
-}  // namespace
 
 // Generations of `path` whose copy was never matched: two copytruncates
 // between two looks at the file (a busy node), or several while kobs was

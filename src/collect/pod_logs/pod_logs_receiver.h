@@ -241,6 +241,8 @@ class PodLogsReceiver final : public Component {
   void closeDrained(std::chrono::steady_clock::time_point now);
   void persistCheckpoint(bool force);
   void loadRecoverySet(File& f, int64_t after_ns);
+  void runRecoveryQueries();
+  std::shared_ptr<RecoverySet> queryRecoverySet(const std::string& dir, int64_t after_ns, const std::string& what);
   void probeRecovery(File& f);
   bool excluded(const std::string& path) const;
   void registerMetrics(metrics::Registry& m);
@@ -270,6 +272,7 @@ class PodLogsReceiver final : public Component {
   std::unordered_map<std::string, int> dir_watches_;
   int inotify_fd_ = -1;
   bool had_checkpoint_ = false;
+  bool recovery_batch_ = false;  // during the start's scan: recovery queries wait for runRecoveryQueries
   std::string read_buf_;
   std::set<int64_t> batch_days_;  // days (UTC) of rows added since this receiver last sealed a batch
   std::string last_checkpoint_json_;
