@@ -51,18 +51,22 @@ std::vector<std::string> globPaths(const std::string& pattern) {
 }
 
 // The time of the first line of the file open as `fd` (its first 4 KiB).
-std::optional<int64_t> firstLineTime(int fd) {
-  char buf[4096];
-  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
-  if (n <= 0) return std::nullopt;
-  const char* nl = static_cast<const char*>(std::memchr(buf, '\n', size_t(n)));
-  if (!nl) return std::nullopt;
-  std::string_view line(buf, size_t(nl - buf));
+std::optional<int64_t> firstLineTimeIn(std::string_view head) {
+  const size_t nl = head.find('\n');
+  if (nl == std::string_view::npos) return std::nullopt;
+  std::string_view line = head.substr(0, nl);
   LineParser parser;
   ParsedLine p;
   std::string_view error;
   if (!parser.parse(detectFormat(line), line, p, error)) return std::nullopt;
   return p.time_ns;
+}
+
+std::optional<int64_t> firstLineTime(int fd) {
+  char buf[4096];
+  ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+  if (n <= 0) return std::nullopt;
+  return firstLineTimeIn(std::string_view(buf, size_t(n)));
 }
 
 }  // namespace
@@ -160,6 +164,7 @@ struct PodLogsReceiver::File {
   uint64_t shipped_resumable = 0;
   int64_t last_time_ns = 0;
   int64_t seen_ns = 0;  // wall time first opened (kept across restarts in the checkpoint)
+  int64_t opened_ns = 0;  // wall time this process opened it
   int64_t chunk_observed = 0;
   // Rows the store had at start (after a restart), as (Timestamp, length,
   // CRC32): re-read records matching one are skipped. Shared by the copies
@@ -498,6 +503,13 @@ bool PodLogsReceiver::drainInotify(std::vector<std::string>& dirty) {
   return need_scan;
 }
 
+bool PodLogsReceiver::included(const std::string& path) const {
+  if (excluded(path)) return false;
+  for (const auto& g : options_.include)
+    if (::fnmatch(g.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+  return false;
+}
+
 bool PodLogsReceiver::excluded(const std::string& path) const {
   for (const auto& e : options_.exclude)
     if (::fnmatch(e.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
@@ -613,7 +625,7 @@ void PodLogsReceiver::openFile(const std::string& path, const struct stat& st, b
   f->ino = uint64_t(st.st_ino);
   f->fd = fd;
   f->size = uint64_t(fst.st_size);
-  f->seen_ns = now();
+  f->seen_ns = f->opened_ns = now();
   std::optional<FileCheckpoint> cp, truncated_cp;
   if (auto it = restored_.find({f->dev, f->ino}); it != restored_.end()) {
     // Same inode; the same file only if its first bytes hash the same.
@@ -751,8 +763,10 @@ bool PodLogsReceiver::headChanged(File& f) {
 
 void PodLogsReceiver::handleTruncation(File& f, uint64_t size) {
   ++stats_.truncations;
-  // Nothing read yet: generations newer than when the file was opened.
-  if (std::max(f.last_time_ns, f.seen_ns) > 0) missed_checks_.emplace_back(f.path, std::max(f.last_time_ns, f.seen_ns));
+  // Nothing read yet: generations newer than when this process opened the
+  // file (older ones were looked for at start, where the store's rows are
+  // looked up: none is here, so nothing read before may qualify).
+  missed_checks_.push_back({f.path, std::max(f.last_time_ns, f.opened_ns), std::numeric_limits<int64_t>::max()});
   // copytruncate copies, then truncates: what was written after our last
   // read and before the copy is in the copy. Its reading goes on there
   // (after this round's loop over files_); only what was written between
@@ -852,7 +866,7 @@ void PodLogsReceiver::takeOver() {
   }
   auto checks = std::move(missed_checks_);
   missed_checks_.clear();
-  for (const auto& [path, after] : checks) findMissedGenerations(path, after, /*after_restart=*/false);
+  for (const auto& c : checks) findMissedGenerations(c.path, c.after_ns, /*after_restart=*/false, c.before_ns);
 }
 
 
@@ -862,22 +876,28 @@ void PodLogsReceiver::takeOver() {
 // line read from the path (`after_ns`) and before the current file's first
 // line. Read whole, as drained files under the path's name; after a restart
 // rows the store already has are skipped (recovery set from after_ns).
-void PodLogsReceiver::findMissedGenerations(const std::string& path, int64_t after_ns, bool after_restart) {
+void PodLogsReceiver::findMissedGenerations(const std::string& path, int64_t after_ns, bool after_restart,
+                                            int64_t before_limit) {
   if (after_ns <= 0) return;  // nothing read yet: every old copy would qualify
   // Newer than anything read from the path this run: a copy read and
   // released already is not read again.
+  // (Files still open are skipped below as followed; their line times do
+  // not bound it: the live file may already hold a newer generation than
+  // the ones looked for.)
   if (auto n = path_newest_.find(path); n != path_newest_.end()) after_ns = std::max(after_ns, n->second);
-  for (const auto& [key, f] : files_)
-    if (f->path == path) after_ns = std::max(after_ns, f->last_time_ns);
-  int64_t before_ns = std::numeric_limits<int64_t>::max();
+  int64_t before_ns = before_limit;
   if (auto b = by_path_.find(path); b != by_path_.end() && b->second->fd >= 0)
-    if (auto t = firstLineTime(b->second->fd)) before_ns = *t;
+    if (auto t = firstLineTime(b->second->fd)) before_ns = std::min(before_ns, *t);
   std::vector<std::tuple<int64_t, std::string, struct stat>> found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
     struct stat st{};
     if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) continue;
     if (files_.count({uint64_t(st.st_dev), uint64_t(st.st_ino)})) continue;
+    // A name the globs match (rotated names included by a glob like
+    // *.log*) is a file discovery follows under its own name and checkpoint,
+    // not a generation of this one: taking it here would read it twice.
+    if (included(entry.path().string())) continue;
     int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) continue;
     auto t = firstLineTime(fd);
@@ -934,7 +954,15 @@ void PodLogsReceiver::readFile(File& f) {
   f.size = uint64_t(st.st_size);
   checkTruncation(f, st);
   if (f.takeover_pending) return;  // its reading moves to the copy after this round
+  const bool had_head = !f.head.empty();
   updateFingerprint(f, f.size);
+  // Empty until now: a generation written after it was opened may have been
+  // truncated away before this first look (no head to tell): its copy is
+  // newer than the open.
+  // Only those older than the generation it now holds: newer ones are the
+  // truncation path's (and its copy, once made, is no missed one).
+  if (!had_head && !f.head.empty() && !f.draining)
+    if (auto t = firstLineTimeIn(f.head)) missed_checks_.push_back({f.path, f.opened_ns, *t});
   if (f.probe_recovery && f.read_offset == 0 && f.size > 0) probeRecovery(f);
   size_t budget = options_.max_read_per_round;
   while (budget > 0) {

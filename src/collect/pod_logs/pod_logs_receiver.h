@@ -64,6 +64,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -221,7 +222,8 @@ class PodLogsReceiver final : public Component {
                 const std::string* open_path = nullptr);
   std::optional<Copy> findCopy(const std::filesystem::path& dir, uint32_t fp_len, uint64_t fp, uint64_t min_size);
   void takeOver();
-  void findMissedGenerations(const std::string& path, int64_t after_ns, bool after_restart);
+  void findMissedGenerations(const std::string& path, int64_t after_ns, bool after_restart,
+                             int64_t before_limit = std::numeric_limits<int64_t>::max());
   bool recoverFromCopy(const FileCheckpoint& cp);
   void restartFromZero(File& f);
   static bool headMatches(int fd, uint32_t fp_len, uint64_t fp);
@@ -245,6 +247,7 @@ class PodLogsReceiver final : public Component {
   std::shared_ptr<RecoverySet> queryRecoverySet(const std::string& dir, int64_t after_ns, const std::string& what);
   void probeRecovery(File& f);
   bool excluded(const std::string& path) const;
+  bool included(const std::string& path) const;  // matches an include glob and no exclude
   void registerMetrics(metrics::Registry& m);
   int64_t now() const;
   void buildResource(File& f);
@@ -267,7 +270,14 @@ class PodLogsReceiver final : public Component {
   // Newest line time read from each path's released files (copies,
   // rotated files): bounds the search for missed generations.
   std::unordered_map<std::string, int64_t> path_newest_;
-  std::vector<std::pair<std::string, int64_t>> missed_checks_;  // (path, newest line time read) of truncated files  // truncated files whose copy was found, moved after the read loop
+  // Generations to look for after the round: copies of `path` whose first
+  // line is in (after_ns, before_ns) (and before the live file's first line).
+  struct MissedCheck {
+    std::string path;
+    int64_t after_ns;
+    int64_t before_ns;
+  };
+  std::vector<MissedCheck> missed_checks_;
   std::unordered_map<int, std::string> watch_dirs_;                         // inotify wd → directory
   std::unordered_map<std::string, int> dir_watches_;
   int inotify_fd_ = -1;
