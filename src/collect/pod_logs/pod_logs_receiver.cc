@@ -887,7 +887,11 @@ void PodLogsReceiver::findMissedGenerations(const std::string& path, int64_t aft
   if (auto n = path_newest_.find(path); n != path_newest_.end()) after_ns = std::max(after_ns, n->second);
   int64_t before_ns = before_limit;
   if (auto b = by_path_.find(path); b != by_path_.end() && b->second->fd >= 0)
-    if (auto t = firstLineTime(b->second->fd)) before_ns = std::min(before_ns, *t);
+    // The generation the live file holds is its own, read from it (or from
+    // its copy once truncated): its head, when taken, not what the file holds
+    // now (a newer generation, after the head's was copied and truncated).
+    if (auto t = !b->second->head.empty() ? firstLineTimeIn(b->second->head) : firstLineTime(b->second->fd))
+      before_ns = std::min(before_ns, *t);
   std::vector<std::tuple<int64_t, std::string, struct stat>> found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(fs::path(path).parent_path(), ec)) {
