@@ -811,17 +811,46 @@ bool AlertService::flushMarks() {
   return true;
 }
 
-size_t AlertService::recoverUndelivered(bool drop_marked) {
+size_t AlertService::recoverUndelivered(bool drop_marked, bool recent_only) {
   auto rules = this->rules();
   if (!rules) return 0;
   const auto table = store::quoteIdentifier(store_.database()) + "." + store::quoteIdentifier(options_.history_table);
-  // A week back: older decisions were dead-lettered by their retries long ago.
-  const int64_t since = epochSeconds(now()) - 7 * 86400;
+  // A week back: older decisions were dead-lettered by their retries long
+  // ago. After a cycle (recent_only) only the windows a cycle can decide: a
+  // rule's last max_catchup_windows before the watermark, one more for another
+  // replica's watermark being a little behind this one's. The scan runs every
+  // cycle and the history grows by every evaluation, so it is bounded per rule:
+  // rows since the shortest interval's bound (at least an hour), and the
+  // longer-interval rules by name back to theirs.
+  const int64_t week = epochSeconds(now()) - 7 * 86400;
+  int64_t since = week;
+  std::string longer;  // `OR Rule IN (...)` for rules looking back further than `since`
+  if (recent_only) {
+    auto wm = now() - std::chrono::duration_cast<SysClock::duration>(options_.settle_delay);
+    if (options_.watermark)
+      if (auto w = options_.watermark()) wm = std::min(wm, *w);
+    const int64_t wm_s = epochSeconds(wm);
+    auto ruleSince = [&](const Rule& r) {
+      const int64_t I = r.interval.count();
+      return std::max(week, floorDiv(wm_s, I) * I - int64_t(options_.max_catchup_windows + 1) * I);
+    };
+    since = wm_s - 3600;
+    const Rule* shortest = nullptr;
+    for (const auto& r : rules->rules)
+      if (!shortest || r.interval < shortest->interval) shortest = &r;
+    if (shortest) since = std::max(week, std::min(since, ruleSince(*shortest)));
+    for (const auto& r : rules->rules)
+      if (ruleSince(r) < since) longer += (longer.empty() ? "" : ", ") + store::quoteString(r.name);
+  }
+  const std::string window_clause =
+      longer.empty() ? fmt::format("WindowStart >= toDateTime({})", std::max<int64_t>(since, 0))
+                     : fmt::format("WindowStart >= toDateTime({}) AND (WindowStart >= toDateTime({}) OR Rule IN ({}))",
+                                   std::max<int64_t>(week, 0), std::max<int64_t>(since, 0), longer);
   auto res = store_.query(
       fmt::format("SELECT Rule, GroupKey, State, toUnixTimestamp(WindowStart), toUnixTimestamp(WindowEnd), any(Value), "
-                  "max(Notified = {}) FROM {} WHERE Notified != 0 AND State IN ('ALERT', 'OK') AND WindowStart >= "
-                  "toDateTime({}) GROUP BY Rule, GroupKey, State, WindowStart, WindowEnd ORDER BY WindowStart",
-                  kNotifiedDone, table, std::max<int64_t>(since, 0)),
+                  "max(Notified = {}) FROM {} WHERE Notified != 0 AND State IN ('ALERT', 'OK') AND {} "
+                  "GROUP BY Rule, GroupKey, State, WindowStart, WindowEnd ORDER BY WindowStart",
+                  kNotifiedDone, table, window_clause),
       "TabSeparated");
   struct Found {
     std::string rule, group, state;
@@ -1019,7 +1048,7 @@ void AlertService::evaluatorLoop() {
         auto r = evaluateDue();
         // Decisions another replica committed after this one's takeover
         // check (it had not yet seen the lease go) are caught here.
-        if (r.rules > 0) recoverUndelivered(options_.resume_from_history);
+        if (r.rules > 0) recoverUndelivered(options_.resume_from_history, true);
       }
     } catch (const std::exception& e) {
       log_->error("alert cycle failed: {}", e.what());

@@ -165,9 +165,13 @@ class AlertService final : public Component {
   size_t dispatchDue();
   // Puts in the outbox every decision in alert_history with no delivery mark
   // that this replica neither holds nor delivered; with drop_marked, also
-  // drops outbox entries another replica marked delivered. Returns how many
-  // notifications were added.
-  size_t recoverUndelivered(bool drop_marked);
+  // drops outbox entries another replica marked delivered. Looks back a week
+  // (taking over, starting), or with recent_only (after each cycle: only a
+  // replica that led a moment ago can have decided since) each rule's windows
+  // a cycle can decide, its last max_catchup_windows + 1 before the
+  // watermark, and at least the last hour. Returns how many notifications
+  // were added.
+  size_t recoverUndelivered(bool drop_marked, bool recent_only = false);
   // Writes the pending delivery marks; false when the store refused them (kept).
   bool flushMarks();
 

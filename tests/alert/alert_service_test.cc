@@ -485,5 +485,42 @@ TEST_F(AlertServiceTest, ADecisionNotDeliveredByADeadLeaderIsDeliveredOnceByTheN
   EXPECT_EQ(rx.posts().size(), 1u);
 }
 
+// The scan after each cycle (recent_only) reads back only the windows a
+// cycle can decide: a 1m rule's last max_catchup_windows + 1 minutes (at least
+// an hour), an hourly rule's as many hours. Decisions older than that are left
+// to the week-long scan on taking the lease.
+TEST_F(AlertServiceTest, TheScanAfterACycleReadsOnlyTheWindowsACycleCanDecide) {
+  WebhookReceiver rx;
+  std::string hourly = podRule("hourly");
+  hourly.replace(hourly.find("interval: 1m"), 12, "interval: 1h");
+  const auto rules = channels(rx.url()) + "rules:\n" + podRule("pods") + hourly;
+  events(kT0 - 60, 1);
+  events(kT0, 3);
+  auto a = service(rules);
+  now_ = kT0 + 60;
+  ASSERT_EQ(a->evaluateDue().notifications, 1u);  // pods fires on [kT0, kT0+1m)
+  now_ = kT0 + 3600;
+  ASSERT_EQ(a->evaluateDue().notifications, 2u);  // pods resolves, hourly fires on [kT0, kT0+1h)
+  a.reset();  // decided, committed, never delivered
+  std::filesystem::rename(dir_.path() / "state", dir_.path() / "state-a");
+
+  // Right after the cycle, as the next leader's scan would run: all three.
+  auto b = service(rules);
+  EXPECT_EQ(b->recoverUndelivered(false, true), 3u);
+  b.reset();
+  std::filesystem::remove_all(dir_.path() / "state");
+
+  // Three hours on: pods' windows are older than its 61 minutes, hourly's within its 61 hours.
+  now_ = kT0 + 4 * 3600;
+  auto c = service(rules);
+  EXPECT_EQ(c->recoverUndelivered(false, true), 1u);
+  EXPECT_EQ(c->outboxSize(), 1u);
+  EXPECT_EQ(c->recoverUndelivered(false), 2u);  // the week-long scan finds pods' two
+  EXPECT_EQ(c->outboxSize(), 3u);
+  c->dispatchDue();
+  c->dispatchDue();  // pods' resolution goes after its firing, on the next pass
+  EXPECT_EQ(rx.posts().size(), 3u);
+}
+
 }  // namespace
 }  // namespace kobs::alert
