@@ -6,7 +6,8 @@
 //   2. end to end: a CRI log file under a temporary /var/log/pods tree →
 //      PodLogsReceiver → pipeline (encode, disk buffer) → embedded store
 //      (chDB), timed until every row is committed. Target >= 300k lines/s.
-//      Reports CPU seconds of the process and RSS (the embedded store's
+//      Reports CPU seconds of the process, and by thread name (the store's
+//      merges and inserts run on threads of their own), and RSS (the embedded store's
 //      engine is in that RSS; the collect role with store.kind=clickhouse
 //      does not map it).
 //   3. (--idle=N) CPU over N idle files. Target <= 1% of a core at 5,000.
@@ -87,6 +88,50 @@ double ownThreadsCpuSeconds() {
     total += double(utime + stime) / double(sysconf(_SC_CLK_TCK));
   }
   return total;
+}
+
+// CPU seconds of each thread of this process, by "<tid> <name>".
+std::map<std::string, double> threadCpuSeconds() {
+  std::map<std::string, double> out;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    std::ifstream stat(task.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream rest(line.substr(line.rfind(')') + 2));
+    std::string field;
+    unsigned long long t = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i)
+      if (i >= 14) t += std::stoull(field);
+    out[task.path().filename().string() + " " + name] = double(t) / double(sysconf(_SC_CLK_TCK));
+  }
+  return out;
+}
+
+// Where a run's CPU went, by thread name (threads that ended meanwhile are
+// in the process total only): kobs's threads keep the program's name, so
+// each is shown by its tid (in creation order: main, the pipeline's, the
+// receiver's); the embedded store's threads have names of their own.
+void printCpuByThreadName(const std::map<std::string, double>& before, double process_cpu) {
+  const std::string self = fs::read_symlink("/proc/self/exe").filename().string().substr(0, 15);
+  std::map<std::string, double> by_name;
+  for (const auto& [k, v] : threadCpuSeconds()) {
+    auto it = before.find(k);
+    const std::string tid = k.substr(0, k.find(' ')), name = k.substr(k.find(' ') + 1);
+    by_name[name == self ? name + "[" + tid + "]" : name] += v - (it == before.end() ? 0 : it->second);
+  }
+  std::vector<std::pair<double, std::string>> rows;
+  double named = 0;
+  for (const auto& [name, cpu] : by_name) {
+    named += cpu;
+    if (cpu >= 0.01) rows.emplace_back(cpu, name);
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("CPU by thread name (threads alive at the end; %.2f of %.2f CPU s):", named, process_cpu);
+  for (const auto& [cpu, name] : rows) std::printf(" %s %.2f;", name.c_str(), cpu);
+  std::printf("\n");
 }
 
 double cpuSeconds() {
@@ -338,6 +383,7 @@ void endToEnd(long n, bool java = false, bool rule = false) {
     ro.multiline.push_back(r);
   }
   PodLogsReceiver receiver(ro, pipe, store, nullptr);
+  const auto threads0 = threadCpuSeconds();
   const double c0 = cpuSeconds();
   auto t0 = Clock::now();
   receiver.start();
@@ -357,6 +403,7 @@ void endToEnd(long n, bool java = false, bool rule = false) {
               java ? "" : ">= 300k");
   std::printf("RSS before the receiver started (store + pipeline): %.1f MiB; receiver's share at peak: %.1f MiB\n",
               rss_before, peak - rss_before);
+  printCpuByThreadName(threads0, cpu);
   receiver.shutdown(Clock::now() + std::chrono::seconds(5));
   pipe.shutdown(Clock::now() + std::chrono::seconds(10));
   auto rows = store.query("SELECT count() FROM bench.otel_logs", "TabSeparated");
@@ -398,25 +445,7 @@ void idleFiles(long n) {
   receiver.start();
   while (receiver.recordsCommitted() < uint64_t(n)) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   std::this_thread::sleep_for(std::chrono::seconds(2));  // merges after the inserts settle
-  auto perThread = [] {
-    std::map<std::string, double> out;
-    for (const auto& task : fs::directory_iterator("/proc/self/task")) {
-      std::ifstream comm(task.path() / "comm");
-      std::string name;
-      std::getline(comm, name);
-      std::ifstream stat(task.path() / "stat");
-      std::string line;
-      std::getline(stat, line);
-      std::istringstream rest(line.substr(line.rfind(')') + 2));
-      std::string field;
-      unsigned long long t = 0;
-      for (int i = 3; i <= 15 && rest >> field; ++i)
-        if (i >= 14) t += std::stoull(field);
-      out[task.path().filename().string() + " " + name] = double(t) / double(sysconf(_SC_CLK_TCK));
-    }
-    return out;
-  };
-  const auto threads0 = perThread();
+  const auto threads0 = threadCpuSeconds();
   const uint64_t scans0 = receiver.stats().scans.load();
   const double c0 = cpuSeconds(), o0 = ownThreadsCpuSeconds();
   const auto t0 = Clock::now();
@@ -428,7 +457,7 @@ void idleFiles(long n) {
   std::printf("%-28s %12ld %14.2f %16.2f %10s\n", "65 s, nothing written", long(receiver.filesWatched()),
               100.0 * own / secs, 100.0 * cpu / secs, "<= 1%");
   std::printf("(kobs: receiver, flusher, sender threads; process: plus the embedded store's background threads)\n");
-  for (const auto& [k, v] : perThread()) {
+  for (const auto& [k, v] : threadCpuSeconds()) {
     auto it = threads0.find(k);
     const double d = v - (it == threads0.end() ? 0 : it->second);
     if (d >= 0.05) std::printf("  thread %-30s %6.2f CPU s\n", k.c_str(), d);
