@@ -268,6 +268,17 @@ void Connection::onRequest() {
   request.path_rest = std::move(match.path_rest);
   if (match.deferred) return runDeferred(*match.deferred, std::move(request), head, match.options.blocking);
   if (!match.options.blocking) return sendResponse(invoke(*match.handler, request, *state_.log), head);
+  if (match.options.inline_first) {
+    std::optional<Response> fast;
+    bool returned = false;
+    Response failed = invoke([&](const Request& r) {
+      fast = match.options.inline_first(r);
+      returned = true;
+      return Response{};
+    }, request, *state_.log);
+    if (!returned) return sendResponse(std::move(failed), head);  // it threw: answered as a handler's throw
+    if (fast) return sendResponse(std::move(*fast), head);
+  }
 
   asio::post(state_.workers, [self = shared_from_this(), handler = match.handler, request = std::move(request), head] {
     auto response = invoke(*handler, request, *self->state_.log);

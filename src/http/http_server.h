@@ -7,8 +7,10 @@
 //     a time and needs no locks; different connections run in parallel.
 //   - A handler runs on the connection's io thread unless its route is
 //     `blocking`, in which case it runs on a pool of `worker_threads` and its
-//     Response is posted back to the connection's strand. Io-thread handlers
-//     must not block: a blocked io thread stalls every connection on it.
+//     Response is posted back to the connection's strand; a blocking route's
+//     inline_first (RouteOptions) runs on the io thread first and may answer
+//     there. Io-thread handlers must not block: a blocked io thread stalls
+//     every connection on it.
 //   - A deferred handler (Router::addDeferred) answers later through a
 //     Responder, from any thread, without holding an io or worker thread
 //     while it waits (OTLP answers once its records are durable).

@@ -290,6 +290,47 @@ TEST(HttpServer, BlockingRouteRunsOffTheIoThread) {
   EXPECT_EQ(res.body, "slow done");
 }
 
+TEST(HttpServer, InlineFirstAnswersOnTheIoThreadElseTheHandlerDoes) {
+  auto o = loopback();
+  o.io_threads = 1;
+  o.worker_threads = 1;
+  Router r = basicRoutes();
+  std::promise<void> entered;
+  std::atomic<bool> release{false};
+  r.get("/slow", [&](const Request&) {
+    entered.set_value();
+    while (!release) std::this_thread::sleep_for(5ms);
+    return Response::text(200, "slow done");
+  }, RouteOptions{.blocking = true});
+  std::atomic<int> handled{0};
+  r.get("/page", [&](const Request&) {
+    ++handled;
+    return Response::text(200, "from the handler");
+  }, RouteOptions{.blocking = true, .inline_first = [](const Request& req) -> std::optional<Response> {
+    if (req.queryParam("throw")) throw Exception(ErrorCode::kNotFound, "no such page");
+    if (req.queryParam("held")) return Response::text(200, "inline");
+    return std::nullopt;
+  }});
+  Server server(o, std::move(r));
+  server.start();
+  // The only worker is held: what answers now answers on the io thread.
+  auto slow = std::async(std::launch::async, [&] { return Client().fetch(url(server.port(), "/slow")); });
+  entered.get_future().wait();
+  auto held = Client().fetch(url(server.port(), "/page?held=1"), CurlRequest{.timeout_ms = 5000});
+  EXPECT_EQ(held.status, 200);
+  EXPECT_EQ(held.body, "inline");
+  auto thrown = Client().fetch(url(server.port(), "/page?throw=1"), CurlRequest{.timeout_ms = 5000});
+  EXPECT_EQ(thrown.status, 404);
+  EXPECT_EQ(handled, 0);
+  release = true;
+  EXPECT_EQ(slow.get().status, 200);
+  // Nothing inline: the handler answers, from the pool.
+  auto other = Client().fetch(url(server.port(), "/page"));
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.body, "from the handler");
+  EXPECT_EQ(handled, 1);
+}
+
 TEST(HttpServer, GracefulStopFinishesInFlightRequestsAndClosesIdleOnes) {
   Router r = basicRoutes();
   std::promise<void> entered;

@@ -240,16 +240,33 @@ void ClickHouseEndpoint::addRoutes(http::Router& router) {
   } else {
     router.post("/", [this](const http::Request& r) { return query(r); }, blocking);
   }
+  // A page held in memory is answered on the io thread (inline_first: the
+  // users file check is a SHA-256, the page a shared lock); the rest from
+  // the pool, from the store.
+  auto memoryFirst = [this](auto composition_of) -> http::InlineHandler {
+    if (!options_.recent) return {};
+    return [this, composition_of](const http::Request& r) -> std::optional<http::Response> {
+      if (auto denied = authenticate(r)) return denied;
+      auto c = composition_of(r);
+      if (!c) return std::nullopt;
+      return events(r, *c, Source::kMemory);
+    };
+  };
+  auto queryComposition = [](const http::Request& r) -> std::optional<std::string> {
+    auto c = r.queryParam("composition_id");
+    return c ? std::optional<std::string>(std::string(*c)) : std::nullopt;
+  };
+  auto pathComposition = [](const http::Request& r) { return std::optional<std::string>(r.path_rest); };
   router.get("/events", [this](const http::Request& r) {
     if (auto denied = authenticate(r)) return std::move(*denied);
     auto c = r.queryParam("composition_id");
     if (!c) return error(kUnknownQueryParameter, "Substitution `composition_id` is not set. (UNKNOWN_QUERY_PARAMETER)");
-    return events(r, std::string(*c));
-  }, blocking);
+    return *events(r, std::string(*c), Source::kStore);
+  }, {.blocking = true, .inline_first = memoryFirst(queryComposition)});
   router.addPrefix("GET", "/events/", [this](const http::Request& r) {
     if (auto denied = authenticate(r)) return std::move(*denied);
-    return events(r, r.path_rest);
-  }, blocking);
+    return *events(r, r.path_rest, Source::kStore);
+  }, {.blocking = true, .inline_first = memoryFirst(pathComposition)});
 }
 
 http::Response ClickHouseEndpoint::run(const std::string& sql, const std::string& format, const std::string& query_id) {
@@ -335,7 +352,8 @@ http::Response ClickHouseEndpoint::query(const http::Request& request) {
   return response;
 }
 
-http::Response ClickHouseEndpoint::events(const http::Request& request, std::string composition_id) {
+std::optional<http::Response> ClickHouseEndpoint::events(const http::Request& request, std::string composition_id,
+                                                         Source source) {
   size_t limit = options_.events_limit;
   if (auto l = request.queryParam("limit"); l && !l->empty()) {
     try {
@@ -345,7 +363,8 @@ http::Response ClickHouseEndpoint::events(const http::Request& request, std::str
     }
   }
   const std::string query_id(request.queryParam("query_id").value_or(nextQueryId()));
-  if (options_.recent) {
+  if (source == Source::kMemory) {
+    if (!options_.recent) return std::nullopt;
     const auto start = std::chrono::steady_clock::now();
     if (auto held = options_.recent->page(composition_id, limit, std::nullopt)) {
       const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -360,6 +379,7 @@ http::Response ClickHouseEndpoint::events(const http::Request& request, std::str
                                 uint64_t(elapsed * 1e9)));
       return r;
     }
+    return std::nullopt;  // to the store, on the worker pool
   }
   // The old handler's columns, all String, from the composition-keyed table.
   const std::string sql = fmt::format(

@@ -45,8 +45,9 @@
 // body, with ClickHouse's status mapping (400 syntax/params, 401 auth, 403
 // readonly, 404 unknown table/database, 500 otherwise).
 //
-// Threading: handlers are blocking routes (worker pool); the store, the
-// users file, the counters and RecentEvents::page are thread-safe.
+// Threading: handlers are blocking routes (worker pool), except /events
+// pages held in memory, answered on the io thread; the store, the users
+// file, the counters and RecentEvents::page are thread-safe.
 #pragma once
 
 #include <map>
@@ -90,7 +91,10 @@ class ClickHouseEndpoint {
 
  private:
   http::Response query(const http::Request& request);
-  http::Response events(const http::Request& request, std::string composition_id);
+  // kMemory (on the io thread): the page from options_.recent, an answer
+  // that needs no store, or nullopt; kStore: from the store, always answers.
+  enum class Source { kMemory, kStore };
+  std::optional<http::Response> events(const http::Request& request, std::string composition_id, Source source);
   http::Response run(const std::string& sql, const std::string& format, const std::string& query_id);
   // nullopt when the request may go on; else the 516 answer.
   std::optional<http::Response> authenticate(const http::Request& request);

@@ -56,13 +56,30 @@ http::Handler EventsApi::guarded(http::Handler handler) const {
   };
 }
 
+http::InlineHandler EventsApi::guardedInline(http::InlineHandler handler) const {
+  if (!auth_) return handler;
+  return [this, handler = std::move(handler)](const http::Request& request) -> std::optional<http::Response> {
+    if (auto verdict = auth_->authenticate(request, auth::TokenSources{}); !verdict.ok())
+      return withCors(auth::Authenticator::refusal(verdict));
+    return handler(request);
+  };
+}
+
 void EventsApi::addRoutes(http::Router& router) {
   router.get("/health", [](const http::Request&) { return http::Response::text(200, "ok"); });
-  const http::RouteOptions blocking{.blocking = true};
-  router.get("/events", guarded([this](const http::Request& r) { return listEvents(r, std::nullopt); }), blocking);
-  router.addPrefix("GET", "/events/", guarded([this](const http::Request& r) {
-    return listEvents(r, r.path_rest.empty() ? std::nullopt : std::optional<std::string>(r.path_rest));
-  }), blocking);
+  // A page held in memory is answered on the io thread; the rest from the pool.
+  auto pathComposition = [](const http::Request& r) {
+    return r.path_rest.empty() ? std::nullopt : std::optional<std::string>(r.path_rest);
+  };
+  auto list = [this](auto composition_of, PageSource source) {
+    return [this, composition_of, source](const http::Request& r) { return listEvents(r, composition_of(r), source); };
+  };
+  auto none = [](const http::Request&) { return std::optional<std::string>(); };
+  auto store = [](auto f) { return [f](const http::Request& r) { return *f(r); }; };  // kStore always answers
+  router.get("/events", guarded(store(list(none, PageSource::kStore))),
+             {.blocking = true, .inline_first = guardedInline(http::InlineHandler(list(none, PageSource::kMemory)))});
+  router.addPrefix("GET", "/events/", guarded(store(list(pathComposition, PageSource::kStore))),
+                   {.blocking = true, .inline_first = guardedInline(http::InlineHandler(list(pathComposition, PageSource::kMemory)))});
   router.get("/notifications", guarded([this](const http::Request& r) { return notifications(r); }));
   router.addPrefix("GET", "/notifications/", guarded([this](const http::Request& r) { return notifications(r); }));
   auto pre = [this](const http::Request& r) { return preflight(r); };
@@ -72,7 +89,8 @@ void EventsApi::addRoutes(http::Router& router) {
   router.addPrefix("OPTIONS", "/notifications/", pre);
 }
 
-http::Response EventsApi::listEvents(const http::Request& request, std::optional<std::string> composition) {
+std::optional<http::Response> EventsApi::listEvents(const http::Request& request,
+                                                    std::optional<std::string> composition, PageSource source) {
   auto bad = [this](std::string why) {
     return withCors(http::Response::json(400, "{\"error\":\"bad_request\",\"message\":\"" + why + "\"}\n"));
   };
@@ -103,7 +121,10 @@ http::Response EventsApi::listEvents(const http::Request& request, std::optional
     last = cursor;
   };
   std::optional<std::vector<std::shared_ptr<const FeedEvent>>> held;
-  if (composition && recent_) held = recent_->page(*composition, limit, before);
+  if (source == PageSource::kMemory) {
+    if (composition && recent_) held = recent_->page(*composition, limit, before);
+    if (!held) return std::nullopt;  // to the store, on the worker pool
+  }
   if (held) {
     for (const auto& e : *held) add(e->json, e->row.cursor);
   } else {

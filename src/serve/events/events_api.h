@@ -21,7 +21,8 @@
 // attach() (kobs's listener is up before the store is).
 //
 // Threading: /events runs on the server's worker pool (blocking store
-// query); /notifications opens on an io thread and hands off to the SseHub.
+// query), except a page held in memory, answered on the io thread (a shared
+// lock, no I/O); /notifications opens on an io thread and hands off to the SseHub.
 // attach() is called once, from any thread.
 #pragma once
 
@@ -66,13 +67,19 @@ class EventsApi {
   const std::shared_ptr<alerts::AlertStream>& alertStream() const { return alerts_; }
 
  private:
-  http::Response listEvents(const http::Request& request, std::optional<std::string> composition);
+  // kMemory runs on the io thread (the route's inline_first): a page held in
+  // memory, or an answer that needs no store (bad request, not ready);
+  // nullopt sends the request on to kStore, on the worker pool.
+  enum class PageSource { kMemory, kStore };
+  std::optional<http::Response> listEvents(const http::Request& request, std::optional<std::string> composition,
+                                           PageSource source);
   http::Response notifications(const http::Request& request);
   http::Response alertNotifications(size_t topics, std::optional<std::string_view> last);
   http::Response preflight(const http::Request& request) const;
   http::Response withCors(http::Response r) const;
   // The handler behind authentication (when configured).
   http::Handler guarded(http::Handler handler) const;
+  http::InlineHandler guardedInline(http::InlineHandler handler) const;
 
   const EventsApiOptions options_;
   const auth::Authenticator* auth_;
