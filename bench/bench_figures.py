@@ -149,9 +149,12 @@ def read_pod_logs(text):
 
 def read_k8s_events(text):
     figs = []
-    rates = [float(m.group(1)) for m in re.finditer(r"^\d+\s+([0-9.]+)\s+[0-9.]+\s+\d+\s*$", text, re.M)]
-    if rates:
-        figs.append(Figure("Kubernetes events end to end (last interval)", rates[-1], "events/s", 5e4, True))
+    rows = list(re.finditer(r"^\d+\s+([0-9.]+)\s+[0-9.]+\s+\d+(?:\s+([0-9.]+))?\s*$", text, re.M))
+    if rows:
+        figs.append(Figure("Kubernetes events end to end (last interval)", float(rows[-1].group(1)), "events/s", 5e4, True))
+        if rows[-1].group(2):
+            figs.append(Figure("Kubernetes events end to end, per CPU-second (last interval)", float(rows[-1].group(2)),
+                               "events/CPU-s", 5e4, True))
     m = re.search(r"RSS growth 100k -> \d+: ([0-9.-]+) MiB", text)
     if m:
         figs.append(Figure("RSS growth, 100k -> 1M events", max(float(m.group(1)), 0.1), "MiB", 20, False))

@@ -82,6 +82,15 @@ class Readers(unittest.TestCase):
         self.assertEqual(figs[":8123 /events?composition_id=, active composition (memory), p99"].target, 5)
         self.assertEqual(figs[":8123 /events?composition_id=, cold composition (store), p99"].target, 20)
 
+    def test_k8s_events_reads_wall_and_cpu_rates_old_and_new_shape(self):
+        old = "100000  7129  605.4  100000\n1000000  7878  646.2  1000000\nRSS growth 100k -> 1000000: 41.1 MiB (target < 20)\n"
+        figs = {f.label: f.value for f in bench_figures.read_k8s_events(old)}
+        self.assertEqual(figs["Kubernetes events end to end (last interval)"], 7878)
+        self.assertNotIn("Kubernetes events end to end, per CPU-second (last interval)", figs)
+        new = "100000  7129  605.4  100000  9000\n1000000  7878  646.2  1000000  11000\n"
+        figs = {f.label: f.value for f in bench_figures.read_k8s_events(new)}
+        self.assertEqual(figs["Kubernetes events end to end, per CPU-second (last interval)"], 11000)
+
     def test_collect_idle_reads_rss_and_pss(self):
         text = "Rss:               28.5 MB\nPss:               10.4 MB\nPss_Anon:           4.0 MB\n"
         figs = {f.label: f.value for f in bench_figures.read_collect_idle(text)}
