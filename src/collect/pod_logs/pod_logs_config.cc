@@ -39,7 +39,7 @@ PodLogsOptions optionsFromConfig(const config::Values& v, const std::filesystem:
   if (v.boolean("pod_logs.exclude_own_pod")) {
     const char* ns = std::getenv("POD_NAMESPACE");
     const char* pod = std::getenv("POD_NAME");
-    if (ns && pod && *ns && *pod) o.exclude.push_back(std::string("/var/log/pods/") + ns + "_" + pod + "_*/*/*");
+    if (ns && pod && *ns && *pod) o.exclude_pod = std::string(ns) + "/" + pod;
   }
   o.severity = v.list("pod_logs.severity");
   o.start_at_beginning = v.str("pod_logs.start_at") == "beginning";

@@ -199,6 +199,8 @@ PodLogsReceiver::PodLogsReceiver(PodLogsOptions options, pipeline::Pipeline& pip
   if (options_.metadata.cluster && !options_.metadata.node_name.empty())
     metadata_ = std::make_unique<PodMetadata>(options_.metadata);
   multiline_ = MultilineRules(options_.multiline, options_.max_log_size);
+  if (auto slash = options_.exclude_pod.find('/'); slash != std::string::npos)
+    excluded_pod_dir_ = options_.exclude_pod.substr(0, slash) + "_" + options_.exclude_pod.substr(slash + 1) + "_";
   if (metrics) registerMetrics(*metrics);
 }
 
@@ -513,6 +515,14 @@ bool PodLogsReceiver::included(const std::string& path) const {
 bool PodLogsReceiver::excluded(const std::string& path) const {
   for (const auto& e : options_.exclude)
     if (::fnmatch(e.c_str(), path.c_str(), FNM_PATHNAME) == 0) return true;
+  if (!excluded_pod_dir_.empty()) {
+    // <root>/<ns>_<pod>_<uid>/<container>/<file>: any file of the pod,
+    // rotated names too (namespaces and pod names hold no '_').
+    std::string_view p = path;
+    for (int i = 0; i < 2 && !p.empty(); ++i) p = p.substr(0, std::min(p.size(), p.rfind('/')));
+    const auto slash = p.rfind('/');
+    if (p.substr(slash == std::string_view::npos ? 0 : slash + 1).starts_with(excluded_pod_dir_)) return true;
+  }
   return false;
 }
 

@@ -95,6 +95,10 @@ struct PodLogsOptions {
   std::filesystem::path state_dir;  // <data_dir>/pod_logs
   std::vector<std::string> include{"/var/log/pods/*/*/*.log"};
   std::vector<std::string> exclude;
+  // "<namespace>/<pod name>" of a pod never tailed (kobs's own), told by the
+  // path's pod directory under whatever root the include globs walk (a glob
+  // on /var/log/pods would miss a DaemonSet mounting the logs elsewhere).
+  std::string exclude_pod;
   bool start_at_beginning = false;  // first start only; later files are always read from 0
   size_t max_log_size = 1u << 20;
   size_t fingerprint_size = 1024;
@@ -260,6 +264,7 @@ class PodLogsReceiver final : public Component {
   std::shared_ptr<const pipeline::Scope> scope_;
   std::unique_ptr<PodMetadata> metadata_;
   MultilineRules multiline_;
+  std::string excluded_pod_dir_;  // "<ns>_<pod>_" of exclude_pod: its pod directories' prefix
 
   // Owned by the tailer thread.
   std::map<std::pair<uint64_t, uint64_t>, std::unique_ptr<File>> files_;  // by (dev, ino)

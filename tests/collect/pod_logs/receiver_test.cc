@@ -15,6 +15,8 @@
 #include "collect/pod_logs/pod_logs_receiver.h"
 #include "collect/pod_logs/pod_path.h"
 #include "collect/collect_test_util.h"
+#include "collect/collector_registry.h"
+#include "common/config_table.h"
 #include "common/error.h"
 #include "support/embedded_store.h"
 #include "support/temp_dir.h"
@@ -610,6 +612,41 @@ TEST_F(PodLogsReceiverTest, SymlinkedContainerLogsResolveToThePodPath) {
   auto r = rows(*store_, std::string("SELECT ResourceAttributes['k8s.pod.name'] AS p FROM ") + kDb + ".otel_logs");
   EXPECT_EQ(r[0]["p"], "linked");
   EXPECT_EQ(bodies(f), std::vector<std::string>{"via link"});
+}
+
+// pod_logs.exclude_own_pod (default on): the pod named by POD_NAMESPACE and
+// POD_NAME (downward API) is not tailed, under any log root (here not
+// /var/log/pods), its rotated names included; its neighbours are.
+TEST_F(PodLogsReceiverTest, KobsOwnPodIsNotTailedWhateverTheLogRoot) {
+  ::setenv("POD_NAMESPACE", "krateo-system", 1);
+  ::setenv("POD_NAME", "kobs-agent-x7k2p", 1);
+  config::Table table(collectorConfigKeys());  // the collect role's keys, as kobs loads them
+  auto v = table.load(std::nullopt, {"pod_logs.include=" + (pods_ / "*/*/*.log*").string()}, {});
+  auto o = optionsFromConfig(v, data_.path());
+  ::unsetenv("POD_NAMESPACE");
+  ::unsetenv("POD_NAME");
+  EXPECT_EQ(o.exclude_pod, "krateo-system/kobs-agent-x7k2p");
+  o.start_at_beginning = true;
+  o.poll_interval = std::chrono::milliseconds(20);
+  const auto own = podFile("krateo-system", "kobs-agent-x7k2p", "abc", "kobs");
+  append(own, cri(nowCri(), "stdout", "F", "own line"));
+  append(own.string() + ".20261201-000000", cri(nowCri(), "stdout", "F", "own rotated line"));
+  // Same namespace, a name the own one is a prefix of: tailed.
+  const auto other = podFile("krateo-system", "kobs-agent-x7k2p2", "def", "kobs");
+  append(other, cri(nowCri(), "stdout", "F", "neighbour line"));
+  startReceiver(o);
+  ASSERT_TRUE(waitFor([&] { return count("Body = 'neighbour line'") == 1 && receiver_->caughtUp(); }));
+  // Excluded files are never opened: only the neighbour's is followed.
+  EXPECT_EQ(receiver_->filesWatched(), 1u);
+  EXPECT_EQ(count("startsWith(Body, 'own')"), 0u);
+
+  // Off: the own pod is tailed like any other.
+  ::setenv("POD_NAMESPACE", "krateo-system", 1);
+  ::setenv("POD_NAME", "kobs-agent-x7k2p", 1);
+  auto off = optionsFromConfig(table.load(std::nullopt, {"pod_logs.exclude_own_pod=false"}, {}), data_.path());
+  ::unsetenv("POD_NAMESPACE");
+  ::unsetenv("POD_NAME");
+  EXPECT_EQ(off.exclude_pod, "");
 }
 
 #endif  // !KOBS_POD_LOGS_SLOW
