@@ -12,7 +12,10 @@
 //   state.json               {"version":1,"instance":"<hex>","committed_seq":N[,"group_last":M]},
 //                            written tmp+fsync+rename; group_last names the last batch of a group
 //                            handed out for one insert and not committed yet (see nextGroup)
-//   wal-<first seq>.seg      records: magic "KOBW", version, seq, header and body lengths, crc32, header, body
+//   wal-<first seq>.seg      records: magic "KOBW", version, seq, header and body lengths, checksum
+//                            (CRC-32C from v4, zlib's CRC-32 before), header, body; one pwritev each
+//   spare-segment            a committed segment kept to be written over by the next one (its
+//                            pages are in the page cache); cut to its records when sealed
 // A torn record at the tail of the newest segment (a crash mid-append) is
 // truncated away; a corrupt record elsewhere ends that segment's replay and
 // is counted (the segment is kept as *.corrupt for inspection).
@@ -220,6 +223,9 @@ class DiskBuffer {
   std::string instance_;
   std::mutex append_mutex_;  // one append at a time; guards active_fd_, active_bytes_, last_sync_
   std::mutex commit_mutex_;  // one state.json writer at a time
+  std::mutex spare_mutex_;   // guards spare_ready_ (commit() makes the spare, appends take it)
+  bool spare_ready_ = false;
+  bool active_recycled_ = false;  // append_mutex_: the active segment was the spare (old content past active_bytes_)
   mutable std::mutex mutex_;
   std::condition_variable space_cv_;
   std::condition_variable data_cv_;

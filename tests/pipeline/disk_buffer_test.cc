@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <sys/resource.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <csignal>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -158,7 +160,7 @@ TEST(DiskBuffer, FullyCommittedSegmentsAreDeleted) {
   for (int i = 0; i < 5; ++i) buf.append(header(1), std::string(100, 'z'));
   auto count = [&] {
     int n = 0;
-    for (auto& f : std::filesystem::directory_iterator(o.dir)) n += f.path().extension() == ".seg";
+    for (auto& f : std::filesystem::directory_iterator(o.dir)) n += f.path().extension() == ".seg";  // the spare (spare-segment) is not one
     return n;
   };
   EXPECT_EQ(count(), 5);
@@ -276,6 +278,136 @@ TEST(DiskBuffer, StatsAreReadableWhileAnAppendWaitsForSpace) {
   waiter.join();
   EXPECT_TRUE(done);
   EXPECT_EQ(buf.pendingBatches(), 1u);
+}
+
+}  // namespace
+}  // namespace kobs::pipeline
+
+namespace kobs::pipeline {
+namespace {
+
+void copyDir(const std::filesystem::path& from, const std::filesystem::path& to) {
+  std::filesystem::create_directories(to);
+  for (auto& f : std::filesystem::directory_iterator(from)) std::filesystem::copy_file(f.path(), to / f.path().filename());
+}
+
+// A committed segment is written over by a later one (segment recycling): the
+// old records behind the new ones, whole ones with valid checksums included,
+// are never replayed, whether the process stopped cleanly or crashed.
+TEST(DiskBuffer, RecycledSegmentsNeverReplayTheirOldRecords) {
+  testing::TempDir dir;
+  auto o = opts(dir);
+  o.segment_bytes = 200;  // two 100-byte bodies per segment
+  auto seq_bodies = [](DiskBuffer& b) {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    uint64_t after = 0;
+    while (auto x = b.next(after, 0ms)) {
+      out.emplace_back(x->seq, x->body);
+      b.commit(x->seq);
+      after = x->seq;
+    }
+    return out;
+  };
+  {
+    DiskBuffer buf(o);
+    buf.append(header(1), std::string(100, 'a'));  // 1, 2: wal-1
+    buf.append(header(1), std::string(100, 'b'));
+    buf.append(header(1), std::string(100, 'c'));  // 3, 4: wal-3
+    buf.append(header(1), std::string(100, 'd'));
+    buf.commit(1);
+    buf.commit(2);
+    EXPECT_TRUE(std::filesystem::exists(o.dir / "spare-segment"));  // wal-1 kept for reuse
+    // wal-5 is the old wal-1 written over: record 5 has record 1's size, so
+    // record 2 follows it whole, with a valid checksum.
+    buf.append(header(1), std::string(100, 'e'));
+    EXPECT_FALSE(std::filesystem::exists(o.dir / "spare-segment"));
+    copyDir(o.dir, dir.path() / "crashed");  // what a crash leaves here
+  }
+  // Clean stop: the recycled segment was cut to its records at seal.
+  {
+    DiskBuffer again(o);
+    EXPECT_EQ(again.stats().torn_tail_truncations.load(), 0u);
+    EXPECT_EQ(again.stats().corrupt_records.load(), 0u);
+    auto got = seq_bodies(again);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[0], (std::pair<uint64_t, std::string>{3, std::string(100, 'c')}));
+    EXPECT_EQ(got[1], (std::pair<uint64_t, std::string>{4, std::string(100, 'd')}));
+    EXPECT_EQ(got[2], (std::pair<uint64_t, std::string>{5, std::string(100, 'e')}));
+  }
+  // Crash before the seal: the old record 2 is behind record 5 in wal-5; replay stops there and cuts it.
+  auto c = o;
+  c.dir = dir.path() / "crashed";
+  DiskBuffer crashed(c);
+  EXPECT_EQ(crashed.stats().torn_tail_truncations.load(), 1u);
+  EXPECT_EQ(crashed.stats().corrupt_records.load(), 0u);
+  auto got = seq_bodies(crashed);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].first, 3u);
+  EXPECT_EQ(got[1].first, 4u);
+  EXPECT_EQ(got[2], (std::pair<uint64_t, std::string>{5, std::string(100, 'e')}));
+  // Appends go on after the cut.
+  EXPECT_EQ(crashed.append(header(1), "f"), 6u);
+  auto f = crashed.next(5, 0ms);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->body, "f");
+}
+
+// Segments written before v4 (zlib's CRC-32) are still read after the switch to CRC-32C.
+TEST(DiskBuffer, ReadsRecordsOfEarlierVersions) {
+  testing::TempDir dir;
+  auto o = opts(dir);
+  o.memory_cache_bytes = 0;  // bodies are read back from disk too
+  std::filesystem::create_directories(o.dir);
+  {
+    std::ofstream state(o.dir / "state.json");
+    state << R"({"version":1,"instance":"0011223344556677","committed_seq":0})";
+  }
+  auto str = [](std::string& out, std::string_view s) {
+    out.push_back(static_cast<char>(s.size()));  // short strings: one varint byte
+    out += s;
+  };
+  std::string seg;
+  for (uint64_t seq : {1ull, 2ull}) {
+    // A v1 header (rows, table, format, columns) in a v3 record.
+    std::string head(8, '\0');
+    uint64_t rows = 1;
+    std::memcpy(head.data(), &rows, 8);
+    str(head, "otel_logs");
+    str(head, "RowBinary");
+    head.push_back(1);
+    str(head, "Body");
+    std::string body = "old body " + std::to_string(seq);
+    std::string payload = head + body;
+    uint32_t magic = 0x57424F4B, hlen = uint32_t(head.size()), blen = uint32_t(body.size());
+    uint32_t crc = uint32_t(::crc32(0, reinterpret_cast<const Bytef*>(payload.data()), uInt(payload.size())));
+    std::string fixed(28, '\0');
+    std::memcpy(fixed.data(), &magic, 4);
+    fixed[4] = 3;
+    std::memcpy(fixed.data() + 8, &seq, 8);
+    std::memcpy(fixed.data() + 16, &hlen, 4);
+    std::memcpy(fixed.data() + 20, &blen, 4);
+    std::memcpy(fixed.data() + 24, &crc, 4);
+    seg += fixed + payload;
+  }
+  {
+    std::ofstream out(o.dir / "wal-00000000000000000001.seg", std::ios::binary);
+    out << seg;
+  }
+  DiskBuffer buf(o);
+  EXPECT_EQ(buf.stats().recovered_batches.load(), 2u);
+  EXPECT_EQ(buf.stats().corrupt_records.load() + buf.stats().torn_tail_truncations.load(), 0u);
+  auto b1 = buf.next(0, 0ms);
+  ASSERT_TRUE(b1);
+  EXPECT_EQ(b1->body, "old body 1");
+  EXPECT_EQ(b1->header.columns, std::vector<std::string>{"Body"});
+  buf.commit(1);
+  EXPECT_EQ(buf.append(header(1), "new"), 3u);  // v4 after v3, in a new segment
+  auto b2 = buf.next(1, 0ms);
+  ASSERT_TRUE(b2);
+  EXPECT_EQ(b2->body, "old body 2");
+  auto b3 = buf.next(2, 0ms);
+  ASSERT_TRUE(b3);
+  EXPECT_EQ(b3->body, "new");
 }
 
 }  // namespace

@@ -5,7 +5,7 @@
 // Armed by environment variables (unset: every call passes through):
 //   KOBS_FAULT_FS_MATCH  substring of the file's path ("/buffer/wal-", "state.json", "/dead/")
 //   KOBS_FAULT_FS_OP     write | fsync | rename | kill_rename
-//                        (write covers write/pwrite, fsync covers fdatasync;
+//                        (write covers write/pwrite/pwritev, fsync covers fdatasync;
 //                        kill_rename: the process SIGKILLs itself right before
 //                        a rename whose SOURCE path matches, also one made
 //                        through syscall(SYS_renameat2) as chDB does: a crash
@@ -24,8 +24,10 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdarg>
@@ -33,6 +35,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -118,6 +121,24 @@ void maybeKillBeforeRename(const char* from) {
   ::kill(::getpid(), SIGKILL);
 }
 
+size_t iovBytes(const struct iovec* iov, int iovcnt) {
+  size_t n = 0;
+  for (int i = 0; i < iovcnt; ++i) n += iov[i].iov_len;
+  return n;
+}
+
+// The first n bytes of an iovec list (for a short write).
+std::vector<struct iovec> iovPrefix(const struct iovec* iov, int iovcnt, size_t n) {
+  std::vector<struct iovec> out;
+  for (int i = 0; i < iovcnt && n > 0; ++i) {
+    struct iovec v = iov[i];
+    v.iov_len = std::min(v.iov_len, n);
+    n -= v.iov_len;
+    out.push_back(v);
+  }
+  return out;
+}
+
 ssize_t faultedWrite(int fd, size_t count, auto&& do_write) {
   if (config().op != Op::kWrite || count == 0 || !fdMatches(fd) || decide() == 0) return do_write(count);
   if (config().short_write && count > 1) {
@@ -146,6 +167,23 @@ ssize_t pwrite(int fd, const void* buf, size_t count, off_t offset) {
 ssize_t pwrite64(int fd, const void* buf, size_t count, off_t offset) {
   static auto fn = real<ssize_t (*)(int, const void*, size_t, off_t)>("pwrite64");
   return faultedWrite(fd, count, [&](size_t n) { return fn(fd, buf, n, offset); });
+}
+
+// The disk buffer writes a record's head and body with one pwritev.
+ssize_t pwritev(int fd, const struct iovec* iov, int iovcnt, off_t offset) {
+  static auto fn = real<ssize_t (*)(int, const struct iovec*, int, off_t)>("pwritev");
+  return faultedWrite(fd, iovBytes(iov, iovcnt), [&](size_t n) {
+    std::vector<struct iovec> head = iovPrefix(iov, iovcnt, n);
+    return fn(fd, head.data(), static_cast<int>(head.size()), offset);
+  });
+}
+
+ssize_t pwritev64(int fd, const struct iovec* iov, int iovcnt, off_t offset) {
+  static auto fn = real<ssize_t (*)(int, const struct iovec*, int, off_t)>("pwritev64");
+  return faultedWrite(fd, iovBytes(iov, iovcnt), [&](size_t n) {
+    std::vector<struct iovec> head = iovPrefix(iov, iovcnt, n);
+    return fn(fd, head.data(), static_cast<int>(head.size()), offset);
+  });
 }
 
 int fsync(int fd) {
