@@ -20,9 +20,11 @@ TEST(Crc32c, CheckValue) {
 
 TEST(Crc32c, HardwareAndPortableAgreeAndContinue) {
   std::mt19937 rng(7);
-  std::string data(5000, '\0');
+  std::string data(100000, '\0');
   for (auto& c : data) c = static_cast<char>(rng());
-  for (size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 65u, 1000u, 4999u, 5000u}) {
+  // Lengths around the interleaved blocks (3 x 256 and 3 x 8192 bytes) too.
+  for (size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 65u, 767u, 768u, 775u, 1000u, 4999u, 24575u, 24576u, 24583u,
+                     50000u, 99990u}) {
     std::string_view v(data.data() + (len % 3), std::min<size_t>(len, data.size() - 3));
     EXPECT_EQ(crc32c(0, v), crc32cPortable(0, v)) << len;
     for (size_t cut : {size_t{0}, v.size() / 3, v.size()})
