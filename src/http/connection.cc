@@ -5,6 +5,7 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -25,6 +26,10 @@ namespace {
 // response, so a client still sending a rejected body gets our response
 // instead of a TCP reset.
 constexpr auto kLingerTime = std::chrono::seconds(2);
+
+// Bodies from this size on (with a Content-Length) are read without the
+// parser (Connection::readBodyDirect); small ones are not worth the branch.
+constexpr uint64_t kDirectBodyBytes = 16 * 1024;
 
 Response invoke(const Handler& handler, const Request& request, spdlog::logger& log) {
   try {
@@ -216,9 +221,23 @@ void Connection::onHeader(beast::error_code ec) {
 
 void Connection::readBody() {
   if (parser_->is_done()) return onRequest();
+  // The body limit was checked against Content-Length with the header.
+  if (auto length = parser_->content_length(); length && !parser_->chunked() && *length >= kDirectBodyBytes)
+    return readBodyDirect(*length);
   stream_.expires_after(state_.options.body_timeout);
   bhttp::async_read(stream_, buffer_, *parser_,
                     [self = shared_from_this()](beast::error_code ec, size_t) { self->onBody(ec); });
+}
+
+void Connection::readBodyDirect(uint64_t length) {
+  direct_ = true;
+  direct_body_.resize(length);
+  // What arrived with the header first, then the rest straight from the socket.
+  const size_t have = asio::buffer_copy(asio::buffer(direct_body_.data(), length), buffer_.data());
+  buffer_.consume(have);
+  stream_.expires_after(state_.options.body_timeout);
+  asio::async_read(stream_, asio::buffer(direct_body_.data() + have, length - have),
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->onBody(ec); });
 }
 
 void Connection::onBody(beast::error_code ec) {
@@ -243,7 +262,13 @@ void Connection::onRequest() {
   request.remote_address = remote_address_;
   request.remote_port = remote_port_;
   for (const auto& field : message) request.headers.add(field.name_string(), field.value());
-  request.body = std::move(message.body());
+  if (direct_) {
+    request.body = std::move(direct_body_);
+    direct_body_ = std::string();
+    direct_ = false;
+  } else {
+    request.body = std::move(message.body());
+  }
 
   std::string_view target = request.target;
   size_t q = target.find('?');

@@ -118,6 +118,7 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   void readHeader();
   void onHeader(boost::beast::error_code ec);
   void readBody();
+  void readBodyDirect(uint64_t length);
   void onBody(boost::beast::error_code ec);
   void onRequest();
   void runDeferred(const DeferredHandler& handler, Request request, bool head, bool blocking);
@@ -147,6 +148,11 @@ class Connection : public StreamSink, public std::enable_shared_from_this<Connec
   uint16_t remote_port_ = 0;
   unsigned version_ = 11;
   bool request_keep_alive_ = true;
+  // A large body of known length is read straight into this string rather
+  // than through the parser's buffer and string_body (one copy fewer per
+  // request); moved into the Request, so nothing stays held between requests.
+  std::string direct_body_;
+  bool direct_ = false;
   std::chrono::steady_clock::time_point request_start_;  // first header byte
 
   // Streaming state.

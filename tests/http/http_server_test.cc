@@ -180,6 +180,38 @@ TEST(HttpServer, LargeBodyWithExpectContinue) {
   EXPECT_EQ(big.status, 413);
 }
 
+// Bodies with a Content-Length of 16 KiB and more are read straight into the
+// request (no parser copy): whole, in order, split across reads, and with
+// the next pipelined requests right behind them on the connection.
+TEST(HttpServer, LargeBodiesOfKnownLengthArriveWholeWithPipelinedRequestsBehind) {
+  Server server(loopback(), basicRoutes());
+  server.start();
+  auto body = [](char seed, size_t n) {
+    std::string b(n, '\0');
+    for (size_t i = 0; i < n; ++i) b[i] = static_cast<char>('a' + (seed + i * 7) % 26);
+    return b;
+  };
+  const std::string b1 = body(1, 100000), b2 = body(2, 16 * 1024), b3 = body(3, 70001);
+  auto post = [](const std::string& b) {
+    return "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(b.size()) + "\r\n\r\n" + b;
+  };
+  RawSocket s(server.port());
+  std::string all = post(b1) + post(b2) + "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n" + post(b3);
+  const size_t cut = post(b1).size() + post(b2).size() / 2;  // the second body arrives in two sends
+  s.send(all.substr(0, cut));
+  auto first = s.readUntil(b1, 60s);
+  s.send(all.substr(cut));
+  auto rest = s.readUntil(b3, 60s);
+  std::string got = first + rest;
+  size_t p1 = got.find(b1), p2 = got.find(b2, p1 + b1.size()), ph = got.find("hello\n", p2 + b2.size()),
+         p3 = got.find(b3, ph);
+  EXPECT_NE(p1, std::string::npos);
+  EXPECT_NE(p2, std::string::npos);
+  EXPECT_NE(ph, std::string::npos);
+  EXPECT_NE(p3, std::string::npos);
+  EXPECT_EQ(server.connectionCount(), 1u);
+}
+
 TEST(HttpServer, KeepAliveReusesTheConnection) {
   Server server(loopback(), basicRoutes());
   server.start();
