@@ -18,6 +18,7 @@ class Figure:
     unit: str
     target: float
     higher_is_better: bool
+    reference: str = ""  # set when `target` is a peer's figure measured in the same run, not an issue's target
 
     def score(self):
         """Measured against target: 1.0 is exactly on target, above 1 is better than it."""
@@ -200,6 +201,23 @@ def read_alert(text):
         if cpu else []
 
 
+def read_chcompat_write(text):
+    """Rows/s through the :8123 write path against the direct insert of the same run (no issue sets a target)."""
+    rows = {}
+    for cells in markdown_rows(text):
+        if len(cells) == 4 and cells[1].isdigit():
+            try:
+                rows[(cells[0], int(cells[1]))] = _float(cells[2])
+            except ValueError:
+                pass
+    direct = rows.get(("embedded store, direct insert", 1))
+    if not direct:
+        return []
+    return [Figure(f"{way.split(' (')[0]}, {agents} agent{'s' if agents > 1 else ''}: rows/s", value, "rows/s",
+                   direct, True, "direct insert")
+            for (way, agents), value in rows.items() if way.startswith("through :8123")]
+
+
 def read_mcp(text):
     figs = []
     for cells in markdown_rows(text):
@@ -222,4 +240,5 @@ READERS = {
     "bench_alert": ("Alert evaluation (issue 17)", read_alert),
     "collect_idle_rss": ("Collect role idle memory (issue 14)", read_collect_idle),
     "bench_mcp": ("MCP tools at 10M rows (issue 16)", read_mcp),
+    "bench_chcompat_write": ("Node agents' inserts through the :8123 write path", read_chcompat_write),
 }

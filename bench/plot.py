@@ -20,7 +20,9 @@ Every other benchmark whose output is there gets one chart of its figures
 against the issues' targets (bench/bench_figures.py reads them): one bar per
 figure, its length the measured value over the target (the other way round for
 latency, CPU and memory, so longer is always better), a line at 1 where the
-target is, and each bar labelled with the figure and the target in their units.
+target is, and each bar labelled with the figure and the target in their units
+(or, where no issue sets a target, the peer measured in the same run, e.g. the
+direct insert for the :8123 write path, with the ratio to it).
 
   <bench>_targets.svg
 
@@ -152,6 +154,8 @@ def plot_targets(name, title, figures, out_dir, work):
             op = ">=" if fig.higher_is_better else "<="
             met = "met" if fig.score() >= 1 else "missed"
             label = f"{_human(fig.value)} {fig.unit} (target {op} {_human(fig.target)}, {met})"
+            if fig.reference:  # a peer measured in the same run, not a target
+                label = f"{_human(fig.value)} {fig.unit} ({fig.reference} {_human(fig.target)}, {fig.score():.2f}x)"
             color = "0x2b6cb0" if fig.score() >= 1 else "0xc05621"
             f.write(f'{i} {score:.4f} "{fig.label}" "{label}" {color}\n')
     height = 140 + 48 * len(figures)

@@ -72,6 +72,17 @@ alert_history before the first cycle: 12012036 rows (2 h of evaluations), writte
 week-long scan on taking the lease (once): wall 0.400 s, CPU 0.390 s
 """
 
+# bench_chcompat_write as printed on this machine.
+CHCOMPAT_WRITE = """\
+40 batches of 10000 otel_logs rows (2.49 MiB RowBinary each)
+
+| way                                    | agents |     rows/s |    MiB/s |
+|----------------------------------------|--------|------------|----------|
+| embedded store, direct insert          |      1 |      34443 |      8.6 |
+| through :8123 write path (gzip, token) |      1 |      28543 |      7.1 |
+| through :8123 write path (gzip, token) |      4 |      17272 |      4.3 |
+"""
+
 
 class Readers(unittest.TestCase):
     def test_serve_active_and_cold_pages_have_their_own_targets(self):
@@ -120,6 +131,14 @@ class Readers(unittest.TestCase):
     def test_alert_takes_the_worst_cycle(self):
         (fig,) = bench_figures.read_alert(ALERT)
         self.assertAlmostEqual(fig.value, 9.5)
+
+    def test_chcompat_write_against_the_direct_insert_of_the_same_run(self):
+        figs = {f.label: f for f in bench_figures.read_chcompat_write(CHCOMPAT_WRITE)}
+        self.assertEqual(sorted(figs), ["through :8123 write path, 1 agent: rows/s",
+                                        "through :8123 write path, 4 agents: rows/s"])
+        one = figs["through :8123 write path, 1 agent: rows/s"]
+        self.assertEqual((one.value, one.target, one.reference), (28543, 34443, "direct insert"))
+        self.assertAlmostEqual(one.score(), 28543 / 34443)
 
     def test_alert_reads_the_table_with_the_scan_columns(self):
         (fig,) = bench_figures.read_alert(ALERT_WITH_SCAN)
