@@ -20,7 +20,12 @@
 //      show why the rule uses RE2.
 //   5. (--e2e-multiline=N) end to end as 2 on N Java lines, without and
 //      with the rule: lines/s and lines per CPU-second of each.
-//   bench_pod_logs [--parse=N] [--e2e=N] [--idle=N] [--multiline=N] [--e2e-multiline=N]
+//   6. (--parse-libs=N) the hand parser against libraries on the same
+//      lines, one core: CRI lines split by RE2 (one FullMatch with four
+//      captures) and docker json-file lines read by simdjson (On Demand,
+//      no copy of the line), each with the same timestamp code, so only the
+//      splitting and unescaping differ. Why the parser is hand-written.
+//   bench_pod_logs [--parse=N] [--e2e=N] [--idle=N] [--multiline=N] [--e2e-multiline=N] [--parse-libs=N]
 #include <sched.h>
 #include <sys/resource.h>
 
@@ -38,6 +43,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <re2/re2.h>
+#include <simdjson.h>
 
 #include "collect/pod_logs/line_parser.h"
 #include "collect/pod_logs/multiline.h"
@@ -218,6 +226,122 @@ void parseOnly(long n) {
               double(lines) / median, double(data.size()) / median / 1e6, median, ">= 2M");
   std::printf("median of 5 runs (best %.0f lines/s); records %zu (partials joined), body bytes %zu, checksum %016llx\n\n",
               double(lines) / secs.front(), records, bytes, static_cast<unsigned long long>(checksum));
+  std::fflush(stdout);
+}
+
+// The same lines as makeLines, as docker's json-file driver writes them
+// (no partial pieces: docker splits at 16 KiB only).
+std::string makeDockerLines(long n) {
+  std::string out;
+  out.reserve(size_t(n) * 200);
+  const std::string filler =
+      "level=info msg=\\\"GET /api/v1/compositions/fireworks-demo 200\\\" duration_ms=12 user=cyberjoker trace=4bf92f3577b34da6";
+  for (long i = 0; i < n; ++i) {
+    long us = i * 10;
+    long secs = us / 1000000;
+    char ts[48];
+    std::snprintf(ts, sizeof ts, "2026-03-05T10:%02ld:%02ld.%06ld000Z", (secs / 60) % 60, secs % 60, us % 1000000);
+    std::string body = filler + " i=" + std::to_string(i);
+    body.resize(110, '.');
+    out += "{\"log\":\"" + body + "\\n\",\"stream\":\"stdout\",\"time\":\"" + ts + "\"}\n";
+  }
+  return out;
+}
+
+// Lines/s of `parse_line` over every line of `data` (median of 5 after a
+// warm-up); `parse_line` returns a value folded into a kept checksum.
+template <typename F>
+double linesPerSecond(const std::string& data, F&& parse_line) {
+  uint64_t checksum = 0;
+  size_t lines = 0;
+  auto run = [&] {
+    lines = 0;
+    std::string_view rest = data;
+    while (!rest.empty()) {
+      const char* nl = static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()));
+      std::string_view line(rest.data(), size_t(nl - rest.data()));
+      rest.remove_prefix(line.size() + 1);
+      checksum = checksum * 31 + parse_line(line);
+      ++lines;
+    }
+    keep(checksum);
+  };
+  run();
+  std::vector<double> secs;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto t0 = Clock::now();
+    run();
+    secs.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(secs.begin(), secs.end());
+  return double(lines) / secs[secs.size() / 2];
+}
+
+void parseLibraries(long n) {
+  const std::string cri = makeLines(n);
+  // Padding after the last line: simdjson reads up to SIMDJSON_PADDING bytes past a document.
+  std::string docker = makeDockerLines(n);
+  const size_t docker_size = docker.size();
+  docker.append(simdjson::SIMDJSON_PADDING, ' ');
+  const std::string docker_lines = docker.substr(0, docker_size);
+  auto fold = [](const ParsedLine& p) {
+    return uint64_t(p.time_ns) + uint64_t(p.stream) + p.log.size() + (p.log.empty() ? 0 : uint8_t(p.log.back()));
+  };
+
+  LineParser hand;
+  const double cri_hand = linesPerSecond(cri, [&](std::string_view line) {
+    ParsedLine p;
+    std::string_view err;
+    if (!hand.parseCri(line, p, err)) std::abort();
+    return fold(p);
+  });
+  const RE2 cri_re(R"((\S+) (stdout|stderr) ([PF]) (.*))");
+  TimeParser re_time;
+  const double cri_re2 = linesPerSecond(cri, [&](std::string_view line) {
+    re2::StringPiece t, stream, tag, log;
+    if (!RE2::FullMatch(re2::StringPiece(line.data(), line.size()), cri_re, &t, &stream, &tag, &log)) std::abort();
+    ParsedLine p;
+    if (!re_time.parse(std::string_view(t.data(), t.size()), p.time_ns)) std::abort();
+    p.stream = stream.size() == 6 ? Stream::kStdout : Stream::kStderr;
+    p.partial = tag[0] == 'P';
+    p.log = std::string_view(log.data(), log.size());
+    return fold(p);
+  });
+
+  LineParser hand_docker;
+  const double docker_hand = linesPerSecond(docker_lines, [&](std::string_view line) {
+    ParsedLine p;
+    std::string_view err;
+    if (!hand_docker.parseDocker(line, p, err)) std::abort();
+    return fold(p);
+  });
+  simdjson::ondemand::parser json;
+  TimeParser json_time;
+  const char* base = docker.data();
+  const double docker_simdjson = linesPerSecond(docker_lines, [&](std::string_view line) {
+    // The line inside the padded buffer: no copy.
+    auto doc = json.iterate(line.data(), line.size(), docker.size() - size_t(line.data() - base));
+    ParsedLine p;
+    std::string_view log, stream, time;
+    for (auto field : doc.get_object()) {
+      std::string_view key = field.unescaped_key().value();
+      if (key == "log") log = field.value().get_string().value();
+      else if (key == "stream") stream = field.value().get_string().value();
+      else if (key == "time") time = field.value().get_string().value();
+    }
+    if (!json_time.parse(time, p.time_ns)) std::abort();
+    p.stream = stream == "stderr" ? Stream::kStderr : Stream::kStdout;
+    p.partial = log.empty() || log.back() != '\n';
+    if (!p.partial) log.remove_suffix(1);
+    p.log = log;
+    return fold(p);
+  });
+  std::printf("%-40s %12s %10s\n", "hand parser vs libraries (1 core)", "lines/s", "hand / lib");
+  std::printf("%-40s %12.0f\n", "CRI, hand (LineParser::parseCri)", cri_hand);
+  std::printf("%-40s %12.0f %10.1f\n", "CRI, RE2 FullMatch + same time code", cri_re2, cri_hand / cri_re2);
+  std::printf("%-40s %12.0f\n", "docker, hand (LineParser::parseDocker)", docker_hand);
+  std::printf("%-40s %12.0f %10.1f\n", "docker, simdjson On Demand + same time", docker_simdjson, docker_hand / docker_simdjson);
+  std::printf("(%ld lines each, median of 5 runs)\n\n", n);
   std::fflush(stdout);
 }
 
@@ -471,13 +595,14 @@ void idleFiles(long n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  long parse_n = 2000000, e2e_n = 500000, idle_n = 0, multiline_n = 1000000, e2e_multiline_n = 0;
+  long parse_n = 2000000, e2e_n = 500000, idle_n = 0, multiline_n = 1000000, e2e_multiline_n = 0, parse_libs_n = 0;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--parse=", 8) == 0) parse_n = std::atol(argv[i] + 8);
     if (std::strncmp(argv[i], "--e2e=", 6) == 0) e2e_n = std::atol(argv[i] + 6);
     if (std::strncmp(argv[i], "--idle=", 7) == 0) idle_n = std::atol(argv[i] + 7);
     if (std::strncmp(argv[i], "--multiline=", 12) == 0) multiline_n = std::atol(argv[i] + 12);
     if (std::strncmp(argv[i], "--e2e-multiline=", 16) == 0) e2e_multiline_n = std::atol(argv[i] + 16);
+    if (std::strncmp(argv[i], "--parse-libs=", 13) == 0) parse_libs_n = std::atol(argv[i] + 13);
   }
   logging::init({"warn", "text"});
   cpu_set_t set;
@@ -485,6 +610,7 @@ int main(int argc, char** argv) {
   CPU_SET(0, &set);
   sched_setaffinity(0, sizeof set, &set);  // threads started after this inherit it: one core for all
   if (parse_n > 0) parseOnly(parse_n);
+  if (parse_libs_n > 0) parseLibraries(parse_libs_n);
   if (e2e_n > 0) endToEnd(e2e_n);
   if (idle_n > 0) idleFiles(idle_n);
   if (multiline_n > 0) multiline(multiline_n);

@@ -119,6 +119,11 @@ TEST(PodLogsParser, DockerJsonLines) {
   auto empty = parseOk(p, LogFormat::kDocker, R"({"log":"\n","stream":"stdout","time":"2024-03-05T10:11:12Z"})");
   EXPECT_EQ(empty.log, "");
   EXPECT_FALSE(empty.partial);
+  // Runs of plain bytes between escapes are copied whole, however long.
+  const std::string run(300, 'r');
+  auto runs = parseOk(p, LogFormat::kDocker,
+                      R"({"log":"\t)" + run + R"(\"x\"\\)" + run + R"(\n","stream":"stdout","time":"2024-03-05T10:11:12Z"})");
+  EXPECT_EQ(runs.log, "\t" + run + "\"x\"\\" + run);
 }
 
 TEST(PodLogsParser, MalformedDockerLines) {
@@ -127,7 +132,8 @@ TEST(PodLogsParser, MalformedDockerLines) {
   std::string_view err;
   for (std::string_view bad : {R"({"log":"x\n","stream":"stdout")", R"({"stream":"stdout","time":"2024-03-05T10:11:12Z"})",
                                R"({"log":"x\n","stream":"other","time":"2024-03-05T10:11:12Z"})",
-                               R"({"log":"x\n","stream":"stdout","time":"yesterday"})", R"({"log":"\q"})", "{"}) {
+                               R"({"log":"x\n","stream":"stdout","time":"yesterday"})", R"({"log":"\q"})", "{",
+                               R"({"log":"a\"bc)", R"({"log":"a\)"}) {
     err = {};
     EXPECT_FALSE(p.parseDocker(bad, out, err)) << bad;
     EXPECT_FALSE(err.empty());
