@@ -144,16 +144,22 @@ void RecentEvents::run() {
       // `rows` lies above it.
       auto rows = reader_.newest(*next, options_.rows + 1);
       const bool complete = rows.size() <= options_.rows;
+      // The JSON is built before the lock: page() readers (on io threads) wait for it.
+      std::vector<std::shared_ptr<const FeedEvent>> loaded;
+      loaded.reserve(rows.size());
+      for (auto& r : rows) {
+        auto e = std::make_shared<FeedEvent>();
+        e->json = sseK8sEventJson(r);
+        e->row = std::move(r);
+        loaded.push_back(std::move(e));
+      }
       std::unique_lock lock(mutex_);
       auto it = entries_.find(*next);
       if (it == entries_.end()) continue;  // left meanwhile
       Entry& entry = it->second;
       std::optional<Key> lowest;
-      for (auto& r : rows) {
-        lowest = keyOf(r);
-        auto e = std::make_shared<FeedEvent>();
-        e->json = sseK8sEventJson(r);
-        e->row = std::move(r);
+      for (auto& e : loaded) {
+        lowest = keyOf(e->row);
         insertLocked(entry, std::move(e));
       }
       // A full page: older rows may be in the store only. The lowest loaded

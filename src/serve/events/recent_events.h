@@ -31,7 +31,8 @@
 //
 // Threading: the feed's listener applies rows under a mutex (no I/O);
 // page() is thread-safe and copies at most `limit` pointers under a shared
-// lock; one internal thread runs the loads (blocking store queries).
+// lock (now also from io threads: see events_api.h); one internal thread
+// runs the loads (blocking store queries; the JSON built outside the lock).
 #pragma once
 
 #include <atomic>
