@@ -77,6 +77,8 @@ class AlertServiceTest : public ::testing::Test {
     o.post.timeout = std::chrono::seconds(10);
     o.clock = [this] { return SysClock::time_point(std::chrono::seconds(now_.load())); };
     o.is_leader = std::move(is_leader);
+    o.watermark = watermark_;
+    o.max_state_series = max_state_series_;
     o.tick = std::chrono::milliseconds(20);
     auto s = std::make_unique<AlertService>(o, *store_, &registry_);
     if (load) s->load();
@@ -130,6 +132,9 @@ class AlertServiceTest : public ::testing::Test {
   std::unique_ptr<store::EmbeddedStore> store_;
   SourceTables tables_;
   std::atomic<int64_t> now_{0};
+  // options.watermark (the in-process disk buffer's delivered time) when set; max_state_series.
+  std::function<std::optional<SysClock::time_point>()> watermark_;
+  size_t max_state_series_ = 1000;
   metrics::Registry registry_;
 };
 
@@ -203,6 +208,69 @@ TEST_F(AlertServiceTest, OneQueryServesSeveralGroups) {
   EXPECT_THAT(bodies, HasSubstr("k8s.pod.name=a"));
   EXPECT_THAT(bodies, HasSubstr("k8s.pod.name=c"));
   EXPECT_THAT(bodies, HasSubstr("5 lines found"));
+}
+
+// Rows still in the disk buffer: a window whose end is past the clock but not
+// past the buffer's watermark is not evaluated (it would be a false OK); once
+// the rows land and the watermark passes it, it fires.
+TEST_F(AlertServiceTest, AWindowWaitsForTheDiskBufferWatermark) {
+  WebhookReceiver rx;
+  std::atomic<int64_t> delivered{kT0 + 30};  // the buffer has delivered rows up to here
+  watermark_ = [&] { return std::optional(SysClock::time_point(std::chrono::seconds(delivered.load()))); };
+  auto s = service(channels(rx.url()) + "rules:\n" + podRule("pods"));
+  events(kT0 - 60, 1);
+  now_ = kT0 + 65;
+  s->evaluateDue();
+  s->dispatchDue();
+  // Only [kT0-1m, kT0), the window before the watermark: its one row is quiet.
+  EXPECT_EQ(historyStates("pods"), "['OK']\n");
+  events(kT0, 3);  // the in-flight rows land
+  delivered = kT0 + 60;
+  auto r = s->evaluateDue();
+  s->dispatchDue();
+  EXPECT_EQ(r.windows, 1u);
+  EXPECT_EQ(historyStates("pods"), "['OK','ALERT']\n");
+  ASSERT_EQ(rx.posts().size(), 1u);
+  EXPECT_THAT(slackText(rx.posts()[0]), HasSubstr("3 lines found"));
+}
+
+// kobs_alert_state{rule,group} stops at alert.max_state_series series; the
+// rest are counted, not exported.
+TEST_F(AlertServiceTest, StateSeriesAreBoundedAndTheRestCounted) {
+  WebhookReceiver rx;
+  max_state_series_ = 1;
+  auto s = service(channels(rx.url()) + "rules:\n" + podRule("pods"));
+  events(kT0, 3, "demo", "a");
+  events(kT0, 5, "other", "c");
+  step(*s, kT0);
+  ASSERT_EQ(rx.posts().size(), 2u);  // both groups fire: the bound is on /metrics only
+  const auto text = registry_.renderPrometheus();
+  size_t series = 0;
+  for (size_t at = text.find("kobs_alert_state{"); at != std::string::npos; at = text.find("kobs_alert_state{", at + 1))
+    ++series;
+  EXPECT_EQ(series, 1u);
+  EXPECT_THAT(text, HasSubstr("kobs_alert_state_series_dropped_total "));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("kobs_alert_state_series_dropped_total 0")));
+}
+
+// The running evaluator notices a changed rules file on its next tick and
+// reloads it (no SIGHUP, no reload() call).
+TEST_F(AlertServiceTest, AChangedRulesFileIsReloadedByTheRunningEvaluator) {
+  WebhookReceiver rx;
+  std::atomic<int> asked{0};
+  auto s = service(channels(rx.url()) + "rules:\n" + podRule("pods"), [&] {
+    ++asked;
+    return false;
+  }, false);
+  s->start();
+  while (asked.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // ticking on the first file
+  ASSERT_EQ(s->rules()->rules.size(), 1u);
+  writeFile("rules.yaml", channels(rx.url()) + "rules:\n" + podRule("pods") + podRule("pods2"));
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (s->rules()->rules.size() != 2 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(s->rules()->rules.size(), 2u);
+  s->shutdown(std::chrono::steady_clock::now());
 }
 
 TEST_F(AlertServiceTest, FiresAfterNConsecutiveWindows) {
