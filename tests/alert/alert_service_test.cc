@@ -74,7 +74,7 @@ class AlertServiceTest : public ::testing::Test {
     o.retry_initial = std::chrono::seconds(1);
     o.retry_max = std::chrono::seconds(4);
     o.max_attempts = 5;
-    o.post.timeout = std::chrono::seconds(10);
+    o.post.timeout = post_timeout_;
     o.clock = [this] { return SysClock::time_point(std::chrono::seconds(now_.load())); };
     o.is_leader = std::move(is_leader);
     o.watermark = watermark_;
@@ -135,6 +135,7 @@ class AlertServiceTest : public ::testing::Test {
   // options.watermark (the in-process disk buffer's delivered time) when set; max_state_series.
   std::function<std::optional<SysClock::time_point>()> watermark_;
   size_t max_state_series_ = 1000;
+  std::chrono::milliseconds post_timeout_{10000};
   metrics::Registry registry_;
 };
 
@@ -402,6 +403,27 @@ TEST_F(AlertServiceTest, ReceiverDownThenUpDeliversOncePerKey) {
   auto text = json::parse(p.body)["text"].get<std::string>();
   EXPECT_THAT(text, StartsWith("🚨 Alert for \"pods\" - 3 lines found | Group: "));
   EXPECT_THAT(text, HasSubstr(fmt::format(" | ALERT | {} | {} | ", kT0 * 1000, (kT0 + 60) * 1000)));
+}
+
+// A receiver that takes the POST and never answers: the POST times out
+// (alert.webhook_timeout), the notification stays in the outbox for a retry,
+// and goes once the receiver answers again, with the same Idempotency-Key.
+TEST_F(AlertServiceTest, AnUnansweredPostTimesOutAndIsRetried) {
+  WebhookReceiver rx;
+  post_timeout_ = std::chrono::milliseconds(1000);
+  auto s = service(channels(rx.url()) + "rules:\n" + podRule("pods"));
+  events(kT0, 3);
+  rx.hold();
+  step(*s, kT0);  // returns after the timeout, not when the receiver answers
+  EXPECT_EQ(rx.posts().size(), 1u);
+  EXPECT_EQ(s->outboxSize(), 1u);
+  EXPECT_THAT(registry_.renderPrometheus(), HasSubstr("kobs_alert_notifications_total{outcome=\"retried\"} 1"));
+  rx.release();
+  now_ += 10;
+  s->dispatchDue();
+  ASSERT_EQ(rx.posts().size(), 2u);
+  EXPECT_EQ(rx.distinctKeys(), 1u);
+  EXPECT_EQ(s->outboxSize(), 0u);
 }
 
 TEST_F(AlertServiceTest, RedirectIsRefusedAndDeadLettered) {
