@@ -229,6 +229,20 @@ def read_mcp(text):
     return figs
 
 
+def read_presenter(text):
+    """bench_presenter: events-presenter /events p99, first and deep page, head and store (target <= 20 ms)."""
+    figs = []
+    for cells in markdown_rows(text):
+        if len(cells) != 7 or cells[0] not in ("first", "after 100 pages"):
+            continue
+        try:
+            rows, p99 = int(cells[1].split()[0]), _float(cells[4])
+        except ValueError:
+            continue
+        figs.append(Figure(f"/events {cells[0]} page at {rows / 1e6:g}M rows, {cells[2]}: p99", p99, "ms", 20, False))
+    return figs
+
+
 # bench/run.sh's file name (without .txt) -> (chart title, reader)
 READERS = {
     "bench_metrics": ("Node, kubelet and cluster metrics (issue 15)", read_metrics),
@@ -241,4 +255,5 @@ READERS = {
     "collect_idle_rss": ("Collect role idle memory (issue 14)", read_collect_idle),
     "bench_mcp": ("MCP tools at 10M rows (issue 16)", read_mcp),
     "bench_chcompat_write": ("Node agents' inserts through the :8123 write path", read_chcompat_write),
+    "bench_presenter": ("events-presenter /events (issue 5)", read_presenter),
 }

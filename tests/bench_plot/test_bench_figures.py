@@ -102,6 +102,17 @@ class Readers(unittest.TestCase):
         figs = {f.label: f.value for f in bench_figures.read_k8s_events(new)}
         self.assertEqual(figs["Kubernetes events end to end, per CPU-second (last interval)"], 11000)
 
+    def test_presenter_pages_of_head_and_store(self):
+        text = ("| /events page | rows | served by | p50 ms | p99 ms | max ms | n |\n|---|---|---|---|---|---|---|\n"
+                "| first | 10000000 (load 41 s, head 2.3 s, 10000 events) | head (memory) | 0.41 | 0.93 | 1.20 | 100 |\n"
+                "| after 100 pages | 10000000 | store only | 11.00 | 24.50 | 30.00 | 100 |\n")
+        first, deep = bench_figures.read_presenter(text)
+        self.assertEqual(first.label, "/events first page at 10M rows, head (memory): p99")
+        self.assertAlmostEqual(first.value, 0.93)
+        self.assertGreater(first.score(), 1)
+        self.assertEqual(deep.target, 20)
+        self.assertLess(deep.score(), 1)  # 24.5 ms against <= 20 ms
+
     def test_collect_idle_reads_rss_and_pss(self):
         text = "Rss:               28.5 MB\nPss:               10.4 MB\nPss_Anon:           4.0 MB\n"
         figs = {f.label: f.value for f in bench_figures.read_collect_idle(text)}
