@@ -64,7 +64,7 @@ const config::Table& configTable() {
       {"serve.recent_events.rows", KeyType::kInt, "200", "Newest rows kept in memory per recently active composition, so /events/{id} pages among them need no store query (the same bytes as the store's). 0: every page from the store.", {}},
       {"serve.recent_events.max_bytes", KeyType::kBytes, "64MiB", "Memory bound of those rows (estimated heap); beyond it the least recently active compositions leave.", {}},
       {"serve.recent_events.idle", KeyType::kDuration, "1h", "A composition without a new event for this long leaves memory (its pages come from the store).", {}},
-      {"serve.publish_when_durable", KeyType::kBool, "false", "kobs all: publish events to the streams when their batch is durable in the disk buffer, before the store has them (lower latency; off until its browser replay test passes: a reconnecting browser was sent two events twice). Off: after the insert commits.", {}},
+      {"serve.publish_when_durable", KeyType::kBool, "true", "kobs all on the embedded store: publish events to the streams when their batch is durable in the disk buffer, before the store has them, with the ids the store gives them (lower latency). Off: after the insert commits and a tail query.", {}},
       {"serve.sse_keepalive", KeyType::kDuration, "25s", "Period of the `: keepalive` comment on SSE streams.", {"KOBS_SSE_KEEPALIVE"}},
       {"serve.sse_retry", KeyType::kDuration, "3s", "The `retry:` reconnect hint sent to SSE clients (0: none).", {}},
       {"serve.sse_poll_interval", KeyType::kDuration, "500ms", "How often the events table is tailed when no in-process commit wakes the feed (kobs serve).", {"KOBS_SSE_POLL_INTERVAL"}},

@@ -31,7 +31,7 @@
 //
 // A seal listener (kobs all's stream feed) sees each record as it is
 // encoded and keeps what it needs of it; the batcher then gives each sealed
-// batch an ingest time (Unix ns, increasing) before the append, stores it in
+// batch that kept items an ingest time (Unix ns, increasing) before the append, stores it in
 // the batch's header (the sender passes it with the insert), and hands the
 // kept items with it to the listener once the batch is durable, and again
 // when the batch is committed or set aside. So a reader can publish rows
@@ -299,11 +299,14 @@ class Batcher {
     for (const auto& w : waiters_)
       if (w.on_commit) callbacks.push_back(w.on_commit);
     std::shared_ptr<SealedItems> sealed;
-    if (seal_listener_.durable) {
+    // Only a batch with items gets an ingest time: the disk buffer never
+    // merges two such batches into one insert (one log_comment per insert),
+    // so batches without any still merge freely.
+    if (seal_listener_.durable && !tapped_.empty()) {
       const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
           std::chrono::system_clock::now().time_since_epoch()).count();
       header.ingest_ns = last_ingest_ns_ = std::max(now_ns, last_ingest_ns_ + 1);
-      if (!tapped_.empty()) {
+      {
         sealed = std::make_shared<SealedItems>();
         sealed->ingest_ns = header.ingest_ns;
         sealed->items.reserve(tapped_.size());

@@ -571,12 +571,14 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
                                    pin_.first, pin_.last, group.back()->seq);
     } else if (limits.max_rows > 0 && hasRowBoundaries(head.header)) {
       uint64_t rows = head.header.rows, bytes = head.body_bytes;
+      bool ingest = head.header.ingest_ns != 0;
       for (size_t i = *at + 1; i < entries_.size(); ++i) {
         const Entry& e = entries_[i];
         if (e.done || e.seq != group.back()->seq + 1 || !sameInsert(e.header, head.header) ||
             !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
-            bytes + e.body_bytes > limits.max_bytes)
+            bytes + e.body_bytes > limits.max_bytes || (ingest && e.header.ingest_ns != 0))
           break;
+        ingest = ingest || e.header.ingest_ns != 0;
         rows += e.header.rows;
         bytes += e.body_bytes;
         group.push_back(&e);
@@ -622,6 +624,12 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
   b.seq = pieces.front().seq;
   b.last_seq = pieces.back().seq;
   b.header = std::move(pieces.front().header);
+  // The group's ingest time is its one batch's that has one (see BatchHeader).
+  for (const auto& p : pieces)
+    if (p.header.ingest_ns != 0) {
+      b.header.ingest_ns = p.header.ingest_ns;
+      break;
+    }
   if (!read_error.empty()) {
     b.read_error = std::move(read_error);
     for (size_t i = 1; i < pieces.size(); ++i) b.header.rows += pieces[i].rows;

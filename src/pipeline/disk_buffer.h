@@ -80,7 +80,9 @@ struct BatchHeader {
   // When not 0: the ingest time (Unix ns) the batcher assigned before the
   // append; the sender passes it with the insert (store/schema/krateo_events.h),
   // so a replay gives the rows the cursor they were published with. 0 in
-  // records written before v3 and for batchers without a seal listener.
+  // records written before v3 and for batches a seal listener kept nothing
+  // of. The view reads one ingest time per insert, so nextGroup never puts two
+  // batches carrying one into the same group; a group carries its batch's.
   int64_t ingest_ns = 0;
 };
 

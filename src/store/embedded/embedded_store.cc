@@ -317,15 +317,22 @@ InsertResult EmbeddedStore::insert(const InsertRequest& request) {
       }
     } in_flight{nullptr};
     if (killer_) {
-      const std::string tag = tag_prefix_ + std::to_string(++insert_seq_);
+      // An insert that carries its own log_comment (the events view reads
+      // the batch's ingest time from it) is killed by that one: a second
+      // log_comment would override it (the last of a setting wins). Inserts
+      // run one at a time on the writer, so it names this insert alone.
+      auto own = std::find_if(settings.begin(), settings.end(), [](const auto& s) { return s.first == "log_comment"; });
+      const std::string tag = own != settings.end() ? own->second : tag_prefix_ + std::to_string(++insert_seq_);
       std::lock_guard l(inflight_mutex_);
       if (options_.stop.stopRequested())
         throw Exception(ErrorCode::kShuttingDown, "insert into {} not started: the store is shutting down",
                         request.table);
       inflight_tag_ = tag;
       in_flight.store = this;
-      sql += (settings.empty() ? " SETTINGS " : ", ");
-      sql += "log_comment = " + quoteString(tag);
+      if (own == settings.end()) {
+        sql += (settings.empty() ? " SETTINGS " : ", ");
+        sql += "log_comment = " + quoteString(tag);
+      }
     }
     try {
       if (check_dedup) dup_before = duplicatedBlocks();

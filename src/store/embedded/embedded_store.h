@@ -101,7 +101,7 @@ class EmbeddedStore final : public IStore {
   std::unique_ptr<Pool> readers_;
   // Cancellation of inserts (only with a stop token that can stop).
   std::unique_ptr<Connection> killer_;  // runs KILL QUERY while the writer is busy
-  std::string tag_prefix_;              // log_comment of this store's inserts: <prefix><seq>
+  std::string tag_prefix_;              // log_comment of this store's inserts without their own: <prefix><seq>
   uint64_t insert_seq_ = 0;             // writer_mutex_
   std::mutex inflight_mutex_;
   std::string inflight_tag_;            // the insert running now; "" when none
