@@ -21,11 +21,12 @@ void EventFeed::start() {
   }
   // Rows already inside the lookback window are history, not late arrivals.
   if (options_.lookback.count() > 0 && !start.isZero()) {
-    std::lock_guard lock(poll_mutex_);
+    std::lock_guard lock(publish_mutex_);
     const int64_t low = start.ingest_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(options_.lookback).count();
     for (const auto& c : reader_.cursorsBetween(low, start)) recent_.insert(c);
   }
   thread_ = std::thread([this] { run(); });
+  if (localEnabled()) local_thread_ = std::thread([this] { runLocal(); });
 }
 
 void EventFeed::stop() {
@@ -34,7 +35,9 @@ void EventFeed::stop() {
     stopping_ = true;
   }
   wake_cv_.notify_all();
+  local_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (local_thread_.joinable()) local_thread_.join();
 }
 
 void EventFeed::wake() {
@@ -81,27 +84,50 @@ void EventFeed::run() {
   auto log = logging::get("events.feed");
   auto next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
   while (true) {
-    bool poll = false, local = false;
     {
       std::unique_lock lock(wake_mutex_);
-      wake_cv_.wait_until(lock, next_poll, [&] { return woken_ || local_ready_ || stopping_; });
+      wake_cv_.wait_until(lock, next_poll, [&] { return woken_ || stopping_; });
       if (stopping_) return;
-      local = local_ready_;
-      local_ready_ = false;
-      poll = woken_ || std::chrono::steady_clock::now() >= next_poll;
       woken_ = false;
     }
-    // Local batches first: they need no store, and an event should not wait
-    // behind a tail query.
-    if (local || (poll && !localActive() && localEnabled())) publishLocalQueued();
-    if (!poll) continue;
     next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
     try {
+      // Local publishing opens once the gate is true *and* a tail step ran
+      // after it: the rows the buffer replayed are then published, and a
+      // local batch cannot move H past them.
+      bool opening = false;
+      if (!localActive() && localEnabled()) {
+        std::function<bool()> gate;
+        {
+          std::lock_guard lock(local_mutex_);
+          gate = local_gate_;
+        }
+        opening = !gate || gate();
+      }
       pollOnce();
+      if (opening) {
+        {
+          std::lock_guard lock(wake_mutex_);
+          local_open_.store(true, std::memory_order_release);
+        }
+        local_cv_.notify_all();
+      }
     } catch (const std::exception& e) {
       stats_.errors.fetch_add(1, std::memory_order_relaxed);
       log->warn("events feed: store query failed ({}); retrying", e.what());
     }
+  }
+}
+
+void EventFeed::runLocal() {
+  while (true) {
+    {
+      std::unique_lock lock(wake_mutex_);
+      local_cv_.wait(lock, [&] { return stopping_ || (local_ready_ && localActive()); });
+      if (stopping_) return;
+      local_ready_ = false;
+    }
+    publishLocalQueued();
   }
 }
 
@@ -127,7 +153,7 @@ void EventFeed::publishLocal(int64_t ingest_ns, std::vector<std::shared_ptr<cons
     std::lock_guard lock(wake_mutex_);
     local_ready_ = true;
   }
-  wake_cv_.notify_all();
+  local_cv_.notify_all();
 }
 
 void EventFeed::localStored(int64_t ingest_ns) {
@@ -153,16 +179,8 @@ std::shared_ptr<const FeedEvent> EventFeed::unstoredAt(const EventCursor& cursor
 }
 
 void EventFeed::publishLocalQueued() {
-  std::lock_guard poll_lock(poll_mutex_);
-  if (!local_open_.load(std::memory_order_acquire)) {
-    std::function<bool()> gate;
-    {
-      std::lock_guard lock(local_mutex_);
-      gate = local_gate_;
-    }
-    if (gate && !gate()) return;  // the next wake or poll looks again
-    local_open_.store(true, std::memory_order_release);
-  }
+  std::lock_guard publish_lock(publish_mutex_);
+  if (!local_open_.load(std::memory_order_acquire)) return;
   const EventCursor published = highWater();
   for (;;) {
     LocalBatch local;
@@ -220,9 +238,14 @@ void EventFeed::publish(FeedBatch batch) {
 }
 
 void EventFeed::pollOnce() {
+  // The queries run outside publish_mutex_, so a local batch never waits
+  // behind one; what they return is sorted out under it: a row published
+  // meanwhile (in recent_) is skipped, a row of another writer that a local
+  // batch overtook (at or below H now) goes out as late.
   std::lock_guard poll_lock(poll_mutex_);
   stats_.polls.fetch_add(1, std::memory_order_relaxed);
   const int64_t recovered_below = localEnabled() ? started_ns_ : 0;
+  const bool check = options_.lookback.count() > 0;
   auto make = [recovered_below](StoredEvent row, bool late) {
     auto e = std::make_shared<FeedEvent>();
     e->json = sseK8sEventJson(row);
@@ -231,41 +254,52 @@ void EventFeed::pollOnce() {
     e->recovered = e->row.cursor.ingest_ns < recovered_below;
     return std::shared_ptr<const FeedEvent>(std::move(e));
   };
-  // 1. Everything above the high-water mark, page by page.
-  while (true) {
-    const EventCursor from = highWater();
-    auto rows = reader_.after(from, options_.page_rows);
-    const bool full = rows.size() == options_.page_rows;
+  auto publishRows = [&](std::vector<StoredEvent> rows, bool late_below_high) {
+    std::lock_guard publish_lock(publish_mutex_);
+    const EventCursor high = highWater();
     FeedBatch batch;
     batch.reserve(rows.size());
+    size_t late = 0;
     for (auto& r : rows) {
-      if (options_.lookback.count() > 0) recent_.insert(r.cursor);
-      batch.push_back(make(std::move(r), false));
+      if (check && !recent_.insert(r.cursor).second) continue;
+      const bool below = r.cursor <= high;
+      if (below && !check) continue;  // no record of what went out: H is all there is
+      const bool is_late = late_below_high || below;
+      late += is_late;
+      batch.push_back(make(std::move(r), is_late));
     }
+    stats_.late.fetch_add(late, std::memory_order_relaxed);
     publish(std::move(batch));
+  };
+  // 1. Everything above the high-water mark, page by page.
+  while (true) {
+    auto rows = reader_.after(highWater(), options_.page_rows);
+    const bool full = rows.size() == options_.page_rows;
+    publishRows(std::move(rows), false);
     if (!full) break;
   }
-  if (options_.lookback.count() <= 0) return;
+  if (!check) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_lookback_ < options_.lookback_every) return;
   last_lookback_ = now;
 
   // 2. Rows that became visible below the mark since the last run.
   const EventCursor high = highWater();
-  const int64_t low = high.ingest_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(options_.lookback).count();
-  recent_.erase(recent_.begin(), recent_.lower_bound(EventCursor{low, 0, 0}));
   if (high.isZero()) return;
-  std::vector<EventCursor> missing;
-  for (const auto& c : reader_.cursorsBetween(low, high))
-    if (!recent_.count(c)) missing.push_back(c);
-  if (missing.empty()) return;
-  FeedBatch batch;
-  for (auto& r : reader_.byCursors(missing)) {
-    recent_.insert(r.cursor);
-    batch.push_back(make(std::move(r), true));
+  const int64_t low = high.ingest_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(options_.lookback).count();
+  {
+    std::lock_guard publish_lock(publish_mutex_);
+    recent_.erase(recent_.begin(), recent_.lower_bound(EventCursor{low, 0, 0}));
   }
-  stats_.late.fetch_add(batch.size(), std::memory_order_relaxed);
-  publish(std::move(batch));
+  std::vector<EventCursor> missing;
+  const auto listed = reader_.cursorsBetween(low, high);
+  {
+    std::lock_guard publish_lock(publish_mutex_);
+    for (const auto& c : listed)
+      if (!recent_.count(c)) missing.push_back(c);
+  }
+  if (missing.empty()) return;
+  publishRows(reader_.byCursors(missing), true);
 }
 
 }  // namespace kobs::serve::events

@@ -34,9 +34,12 @@
 // the disk buffer replayed after a restart, which the previous process may
 // have published already (streams skip it below their position).
 //
-// Threading: one feed thread runs the queries and calls the subscribers'
-// callbacks (which must not block: they queue to StreamWriters, and must not
-// call unsubscribe()). subscribe(), unsubscribe(), wake(), highWater() are
+// Threading: the feed thread runs the tail's queries; with local publishing
+// a second thread publishes the local batches, so an event never waits
+// behind a store query (they run outside the publish lock, which only
+// orders publications). Both call the subscribers' callbacks, one
+// publication at a time (which must not block: they queue to StreamWriters,
+// and must not call unsubscribe()). subscribe(), unsubscribe(), wake(), highWater() are
 // thread-safe. The listeners are called outside the lock subscribe() takes,
 // so an SSE stream opening or closing never waits behind a fan-out;
 // unsubscribe() waits at most for its own listener's call in flight, after
@@ -108,9 +111,10 @@ class EventFeed {
   void wake();
 
   // Turns local publishing on (before start()): see above. Local batches
-  // wait (queued, not yet unstored) until `ready()` is true: the batches the
-  // disk buffer replays after a restart must reach the store, and the tail
-  // publish them, before newer ones move H past them.
+  // wait (queued, not yet unstored) until `ready()` is true and a tail step
+  // ran after that (on the feed thread): the batches the disk buffer replays
+  // after a restart must reach the store, and the tail publish them, before
+  // newer ones move H past them.
   void enableLocal(std::function<bool()> ready);
   bool localEnabled() const;
   // Local publishing is on and past its wait: commits need no tail query.
@@ -152,8 +156,9 @@ class EventFeed {
     Listener listener;
   };
 
-  void run();
-  void publish(FeedBatch batch);
+  void run();       // the tail (feed thread)
+  void runLocal();  // local batches (local thread)
+  void publish(FeedBatch batch);  // under publish_mutex_
   void publishLocalQueued();
 
   const EventReader& reader_;
@@ -165,9 +170,10 @@ class EventFeed {
   uint64_t next_id_ = 1;
   EventCursor high_;
 
-  std::mutex poll_mutex_;  // one pollOnce at a time; guards recent_
+  std::mutex poll_mutex_;  // one pollOnce at a time; guards last_lookback_
+  std::chrono::steady_clock::time_point last_lookback_{};
+  std::mutex publish_mutex_;  // one publication at a time; guards recent_
   std::set<EventCursor> recent_;  // published cursors within the lookback window
-  std::chrono::steady_clock::time_point last_lookback_{};  // guarded by poll_mutex_
 
   // Local publishing (see above).
   struct LocalBatch {
@@ -184,11 +190,13 @@ class EventFeed {
   int64_t started_ns_ = 0;  // wall clock at start()
 
   std::mutex wake_mutex_;
-  std::condition_variable wake_cv_;
+  std::condition_variable wake_cv_;   // the feed thread
+  std::condition_variable local_cv_;  // the local thread
   bool woken_ = false;
   bool local_ready_ = false;  // local_queue_ has batches; guarded by wake_mutex_
   bool stopping_ = false;
   std::thread thread_;
+  std::thread local_thread_;
 };
 
 }  // namespace kobs::serve::events
