@@ -114,14 +114,19 @@ void Process::startPipeline() {
       listener.tap = [](const pipeline::LogRecord& r) -> std::shared_ptr<const void> {
         return serve::events::localEventFromLog(r);
       };
-      listener.durable = [feed](std::shared_ptr<const pipeline::SealedItems> sealed) {
+      auto eventsOf = [](const pipeline::SealedItems& sealed) {
         std::vector<std::shared_ptr<const serve::events::LocalEvent>> events;
-        events.reserve(sealed->items.size());
-        for (const auto& item : sealed->items)
+        events.reserve(sealed.items.size());
+        for (const auto& item : sealed.items)
           events.push_back(std::static_pointer_cast<const serve::events::LocalEvent>(item));
-        feed->publishLocal(sealed->ingest_ns, std::move(events));
+        return events;
       };
-      listener.done = [feed](const pipeline::SealedItems& sealed, bool) { feed->localStored(sealed.ingest_ns); };
+      listener.durable = [feed, eventsOf](std::shared_ptr<const pipeline::SealedItems> sealed) {
+        feed->publishLocal(sealed->ingest_ns, eventsOf(*sealed));
+      };
+      listener.done = [feed, eventsOf](const pipeline::SealedItems& sealed, bool) {
+        feed->localStored(sealed.ingest_ns, eventsOf(sealed));
+      };
       pipeline_->logs().setSealListener(std::move(listener));
     }
     // Otherwise (and for the replayed batches): push events as soon as their

@@ -4,7 +4,9 @@
 // hand, or when it is older than max_age (the pipeline's flusher calls
 // sealIfDue). So a lone record waits a few milliseconds, not max_age; under
 // load the sender is busy, batches grow while it inserts (as in a group
-// commit) and max_age is only the cap.
+// commit) and max_age is only the cap. A batch a seal listener kept items of
+// (kobs all's events, published once durable) is sealed after the linger
+// even then; the sender merges it with the batches waiting beside it.
 //
 // A producer's add() lands whole in one batch, and its commit callback runs
 // once that batch is in the store: producers (the k8s events receiver, OTLP)
@@ -31,7 +33,8 @@
 //
 // A seal listener (kobs all's stream feed) sees each record as it is
 // encoded and keeps what it needs of it; the batcher then gives each sealed
-// batch that kept items an ingest time (Unix ns, increasing) before the append, stores it in
+// batch that kept items an ingest time (Unix ns, never decreasing; shared by
+// the batches sealed while the sender is busy) before the append, stores it in
 // the batch's header (the sender passes it with the insert), and hands the
 // kept items with it to the listener once the batch is durable, and again
 // when the batch is committed or set aside. So a reader can publish rows
@@ -45,6 +48,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -93,15 +97,19 @@ inline int32_t partitionDay(int64_t unix_nano) {
   constexpr int64_t kDay = 86400LL * 1000000000LL;
   return static_cast<int32_t>(unix_nano >= 0 ? unix_nano / kDay : (unix_nano - kDay + 1) / kDay);
 }
-inline int32_t partitionDay(const LogRecord& r) {
-  return partitionDay(r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano);
+// A record's row timestamp (Unix ns), as the Timestamp column each encoder writes.
+inline int64_t rowTimeNs(const LogRecord& r) { return r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano; }
+inline int64_t rowTimeNs(const Span& r) { return r.start_time_unix_nano; }
+inline int64_t rowTimeNs(const MetricPoint& r) { return r.time_unix_nano; }
+inline int64_t rowTimeNs(const LogRecordRef& r) {
+  return r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano;
 }
-inline int32_t partitionDay(const Span& r) { return partitionDay(r.start_time_unix_nano); }
-inline int32_t partitionDay(const MetricPoint& r) { return partitionDay(r.time_unix_nano); }
-inline int32_t partitionDay(const LogRecordRef& r) {
-  return partitionDay(r.time_unix_nano ? r.time_unix_nano : r.observed_time_unix_nano);
-}
-inline int32_t partitionDay(const SpanRef& r) { return partitionDay(r.start_time_unix_nano); }
+inline int64_t rowTimeNs(const SpanRef& r) { return r.start_time_unix_nano; }
+inline int32_t partitionDay(const LogRecord& r) { return partitionDay(rowTimeNs(r)); }
+inline int32_t partitionDay(const Span& r) { return partitionDay(rowTimeNs(r)); }
+inline int32_t partitionDay(const MetricPoint& r) { return partitionDay(rowTimeNs(r)); }
+inline int32_t partitionDay(const LogRecordRef& r) { return partitionDay(rowTimeNs(r)); }
+inline int32_t partitionDay(const SpanRef& r) { return partitionDay(rowTimeNs(r)); }
 
 // true: the records are in the disk buffer; false: they were withdrawn (the
 // buffer refused their batch for full_wait) or given up (abandon() at
@@ -153,11 +161,14 @@ class Batcher {
     bool wake = false, opened = false;
     {
       std::lock_guard lock(mutex_);
-      const bool was_empty = rows_ == 0;
+      const bool was_empty = rows_ == 0, had_tapped = !tapped_.empty();
       addLocked(records, encoder, std::move(on_commit), std::move(on_durable));
       wake = !waiters_.empty() && !durable_wake_sent_ && durable_wake_;
       if (wake) durable_wake_sent_ = true;
-      opened = was_empty && rows_ > 0 && on_open_;
+      // The first kept item makes the batch due after the linger (sealIfDue):
+      // the flusher is told as for a new batch.
+      opened = (was_empty && rows_ > 0) || (!had_tapped && !tapped_.empty() && seal_listener_.durable);
+      opened = opened && on_open_;
     }
     if (wake) durable_wake_();
     else if (opened) on_open_();
@@ -203,11 +214,15 @@ class Batcher {
     std::lock_guard lock(mutex_);
     if (rows_ == 0) return std::chrono::steady_clock::time_point::max();
     const auto aged = opened_ + options_.max_age, lingered = last_add_ + options_.linger;
-    if (now >= aged || fullLocked() || (sender_idle && now >= lingered)) {
+    // A batch a seal listener kept items of is published once durable: it is
+    // sealed after the linger even while the sender is busy (the sender takes
+    // it in one insert with the batches waiting beside it; see sealLocked).
+    const bool early = sender_idle || (seal_listener_.durable && !tapped_.empty());
+    if (now >= aged || fullLocked() || (early && now >= lingered)) {
       if (trySealLocked(std::chrono::milliseconds(0))) return std::chrono::steady_clock::time_point::max();
       return now + retry;
     }
-    return sender_idle ? std::min(aged, lingered) : aged;
+    return early ? std::min(aged, lingered) : aged;
   }
 
   // See "seal listener" above. Set before use.
@@ -256,7 +271,12 @@ class Batcher {
         encoder.encode(r, body_, resources);
         if constexpr (std::is_same_v<Other, Record>)
           if (seal_listener_.tap)
-            if (auto item = seal_listener_.tap(r)) tapped_.emplace_back(row_ends_.size(), std::move(item));
+            if (auto item = seal_listener_.tap(r)) {
+              tapped_.emplace_back(row_ends_.size(), std::move(item));
+              const int64_t t = rowTimeNs(r);
+              tapped_min_ts_ = std::min(tapped_min_ts_, t);
+              tapped_max_ts_ = std::max(tapped_max_ts_, t);
+            }
         row_ends_.push_back(static_cast<uint32_t>(body_.size()));
         row_days_.push_back(partitionDay(r));
       }
@@ -299,13 +319,23 @@ class Batcher {
     for (const auto& w : waiters_)
       if (w.on_commit) callbacks.push_back(w.on_commit);
     std::shared_ptr<SealedItems> sealed;
-    // Only a batch with items gets an ingest time: the disk buffer never
-    // merges two such batches into one insert (one log_comment per insert),
-    // so batches without any still merge freely.
+    // Only a batch with items gets an ingest time. The view reads one per
+    // insert, so the disk buffer merges only batches with the same one (or
+    // none): while the sender is busy (a batch in flight and one waiting), a
+    // batch shares the previous batch's ingest time, so the batches sealed
+    // during one insert still go together into the next. Only when its kept
+    // rows' timestamps all follow the previous batch's: rows sharing an
+    // ingest time order by timestamp (the cursor), so the items published
+    // in seal order stay in cursor order (the k8s events receiver's
+    // timestamps only increase; an OTLP client's may not).
     if (seal_listener_.durable && !tapped_.empty()) {
-      const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-          std::chrono::system_clock::now().time_since_epoch()).count();
-      header.ingest_ns = last_ingest_ns_ = std::max(now_ns, last_ingest_ns_ + 1);
+      const auto now_tp = std::chrono::system_clock::now();
+      const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now_tp.time_since_epoch()).count();
+      const bool share = last_ingest_ns_ != 0 && buffer_.pendingBatches() >= 2 &&
+                         now_ns - last_ingest_ns_ < std::chrono::nanoseconds(options_.max_age).count() &&
+                         tapped_min_ts_ > last_tapped_max_ts_;
+      header.ingest_ns = last_ingest_ns_ = share ? last_ingest_ns_ : std::max(now_ns, last_ingest_ns_ + 1);
+      last_tapped_max_ts_ = tapped_max_ts_;
       {
         sealed = std::make_shared<SealedItems>();
         sealed->ingest_ns = header.ingest_ns;
@@ -365,6 +395,8 @@ class Batcher {
     row_ends_.clear();
     row_days_.clear();
     tapped_.clear();
+    tapped_min_ts_ = INT64_MAX;
+    tapped_max_ts_ = INT64_MIN;
     callbacks_.clear();
     waiters_.clear();
     durable_wake_sent_ = false;
@@ -422,6 +454,9 @@ class Batcher {
   std::vector<std::pair<size_t, std::shared_ptr<const void>>> tapped_;  // (row, what the tap kept)
   SealListener<Record> seal_listener_;
   int64_t last_ingest_ns_ = 0;
+  // Row timestamps of the open batch's kept rows (a withdrawal leaves them
+  // wider: that only shares less), and of the last batch given an ingest time.
+  int64_t tapped_min_ts_ = INT64_MAX, tapped_max_ts_ = INT64_MIN, last_tapped_max_ts_ = INT64_MIN;
   std::vector<CommitCallback> callbacks_;
   // An add() waiting for the open batch to be durable: its rows
   // [first_row, end_row) and its callbacks (its on_commit is kept here so a

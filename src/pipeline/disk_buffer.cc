@@ -571,14 +571,15 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
                                    pin_.first, pin_.last, group.back()->seq);
     } else if (limits.max_rows > 0 && hasRowBoundaries(head.header)) {
       uint64_t rows = head.header.rows, bytes = head.body_bytes;
-      bool ingest = head.header.ingest_ns != 0;
+      int64_t ingest = head.header.ingest_ns;
       for (size_t i = *at + 1; i < entries_.size(); ++i) {
         const Entry& e = entries_[i];
         if (e.done || e.seq != group.back()->seq + 1 || !sameInsert(e.header, head.header) ||
             !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
-            bytes + e.body_bytes > limits.max_bytes || (ingest && e.header.ingest_ns != 0))
+            bytes + e.body_bytes > limits.max_bytes ||
+            (ingest != 0 && e.header.ingest_ns != 0 && e.header.ingest_ns != ingest))
           break;
-        ingest = ingest || e.header.ingest_ns != 0;
+        if (ingest == 0) ingest = e.header.ingest_ns;
         rows += e.header.rows;
         bytes += e.body_bytes;
         group.push_back(&e);
@@ -624,7 +625,7 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
   b.seq = pieces.front().seq;
   b.last_seq = pieces.back().seq;
   b.header = std::move(pieces.front().header);
-  // The group's ingest time is its one batch's that has one (see BatchHeader).
+  // The group's ingest time: its batches' (see BatchHeader).
   for (const auto& p : pieces)
     if (p.header.ingest_ns != 0) {
       b.header.ingest_ns = p.header.ingest_ns;

@@ -81,8 +81,8 @@ struct BatchHeader {
   // append; the sender passes it with the insert (store/schema/krateo_events.h),
   // so a replay gives the rows the cursor they were published with. 0 in
   // records written before v3 and for batches a seal listener kept nothing
-  // of. The view reads one ingest time per insert, so nextGroup never puts two
-  // batches carrying one into the same group; a group carries its batch's.
+  // of. The view reads one ingest time per insert, so nextGroup puts only
+  // batches with the same one (or none) into a group, which carries it.
   int64_t ingest_ns = 0;
 };
 

@@ -153,5 +153,96 @@ TEST(Batcher, ADiskErrorIsReportedAsSuchNotAsAFullBuffer) {
   EXPECT_TRUE(stored);
 }
 
+
+// kobs all's events (serve/events/event_feed.h): a batch whose rows a seal
+// listener kept gets an ingest time; the batches sealed while the sender is
+// busy share the previous one, so the buffer merges them into one insert,
+// but only when their kept rows' timestamps follow the previous batch's
+// (rows sharing an ingest time order by timestamp; the feed publishes in
+// seal order).
+TEST(Batcher, BatchesSealedWhileTheSenderIsBusyShareAnIngestTimeWhenTheirRowsFollow) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_age = std::chrono::hours(1)});
+  std::vector<int64_t> durable;  // ingest time of each batch handed to the listener
+  SealListener<LogRecord> l;
+  l.tap = [](const LogRecord& r) -> std::shared_ptr<const void> {
+    const auto* body = std::get_if<std::string>(&r.body.value);
+    return body && *body == "event" ? std::make_shared<int>(0) : nullptr;
+  };
+  l.durable = [&](std::shared_ptr<const SealedItems> s) { durable.push_back(s->ingest_ns); };
+  b.setSealListener(l);
+  auto seal = [&](const char* body, int64_t ts) {
+    LogRecord r;
+    r.body = body;
+    r.time_unix_nano = ts;
+    b.add(r);
+    b.flush();
+  };
+  seal("event", 100);  // 1: the sender is idle: its own ingest time
+  seal("event", 200);  // 2: one batch in hand: its own (a batch in flight merges with nothing)
+  seal("event", 300);  // 3: 2 waits: shares 2's
+  seal("log", 50);     // 4: nothing kept: none, merges with anything
+  seal("event", 250);  // 5: below 3's row: a new one
+  seal("event", 400);  // 6: shares 5's
+  ASSERT_EQ(durable.size(), 5u);
+  EXPECT_LT(durable[0], durable[1]);
+  EXPECT_EQ(durable[1], durable[2]);
+  EXPECT_LT(durable[2], durable[3]);
+  EXPECT_EQ(durable[3], durable[4]);
+  // The inserts: {1}, {2, 3, 4} with 2's ingest time, {5, 6} with 5's.
+  const GroupLimits limits{1000, 1 << 20};
+  auto g = buffer.nextGroup(0, limits, 0ms);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->last_seq, 1u);
+  EXPECT_EQ(g->header.ingest_ns, durable[0]);
+  buffer.commit(g->seq, g->last_seq, true);
+  g = buffer.nextGroup(1, limits, 0ms);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->seq, 2u);
+  EXPECT_EQ(g->last_seq, 4u);
+  EXPECT_EQ(g->header.ingest_ns, durable[1]);
+  buffer.commit(g->seq, g->last_seq, true);
+  g = buffer.nextGroup(4, limits, 0ms);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->seq, 5u);
+  EXPECT_EQ(g->last_seq, 6u);
+  EXPECT_EQ(g->header.ingest_ns, durable[3]);
+}
+
+// A batch with kept items is due after the linger even while the sender is
+// busy (its events are published once it is durable), and the first kept
+// item of an open batch wakes the flusher.
+TEST(Batcher, ABatchWithKeptItemsIsSealedAfterTheLingerEvenWhileTheSenderIsBusy) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_age = std::chrono::hours(1), .linger = 5ms});
+  SealListener<LogRecord> l;
+  l.tap = [](const LogRecord& r) -> std::shared_ptr<const void> {
+    const auto* body = std::get_if<std::string>(&r.body.value);
+    return body && *body == "event" ? std::make_shared<int>(0) : nullptr;
+  };
+  l.durable = [](std::shared_ptr<const SealedItems>) {};
+  b.setSealListener(l);
+  int woken = 0;
+  b.setOnOpen([&] { ++woken; });
+  LogRecord log, event;
+  log.body = "log";
+  event.body = "event";
+  b.add(log);
+  EXPECT_EQ(woken, 1);
+  const auto t = std::chrono::steady_clock::now();
+  EXPECT_GT(b.sealIfDue(t + 10ms, false, 100ms), t + std::chrono::minutes(59));  // logs only: waits
+  EXPECT_EQ(buffer.pendingBatches(), 0u);
+  b.add(event);
+  EXPECT_EQ(woken, 2);
+  b.add(event);
+  EXPECT_EQ(woken, 2);
+  EXPECT_EQ(b.sealIfDue(std::chrono::steady_clock::now() + 10ms, false, 100ms),
+            std::chrono::steady_clock::time_point::max());
+  ASSERT_EQ(buffer.pendingBatches(), 1u);
+  EXPECT_EQ(buffer.next(0, 0ms)->header.rows, 3u);
+}
+
 }  // namespace
 }  // namespace kobs::pipeline

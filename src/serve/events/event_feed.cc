@@ -24,6 +24,7 @@ void EventFeed::start() {
     std::lock_guard lock(publish_mutex_);
     const int64_t low = start.ingest_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(options_.lookback).count();
     for (const auto& c : reader_.cursorsBetween(low, start)) recent_.insert(c);
+    recent_floor_ = low;
   }
   thread_ = std::thread([this] { run(); });
   if (localEnabled()) local_thread_ = std::thread([this] { runLocal(); });
@@ -156,12 +157,15 @@ void EventFeed::publishLocal(int64_t ingest_ns, std::vector<std::shared_ptr<cons
   local_cv_.notify_all();
 }
 
-void EventFeed::localStored(int64_t ingest_ns) {
+void EventFeed::localStored(int64_t ingest_ns, const std::vector<std::shared_ptr<const LocalEvent>>& events) {
+  // By cursor, not by ingest time: batches sealed while the sender is busy
+  // share one and may be stored by different inserts.
   std::lock_guard lock(local_mutex_);
-  auto lo = unstored_.lower_bound(EventCursor{ingest_ns, INT64_MIN, 0});
-  auto hi = unstored_.lower_bound(EventCursor{ingest_ns + 1, INT64_MIN, 0});
-  if (lo == hi) stored_early_.insert(ingest_ns);  // not published yet: publishLocalQueued() skips the set
-  else unstored_.erase(lo, hi);
+  for (const auto& l : events) {
+    EventCursor c = l->row.cursor;
+    c.ingest_ns = ingest_ns;
+    if (!unstored_.erase(c)) stored_early_.insert(c);  // not published yet: publishLocalQueued() skips it
+  }
 }
 
 std::vector<std::shared_ptr<const FeedEvent>> EventFeed::unstoredAfter(const EventCursor& after, size_t limit) const {
@@ -192,22 +196,42 @@ void EventFeed::publishLocalQueued() {
     }
     FeedBatch batch;
     batch.reserve(local.events.size());
+    const EventCursor high = highWater();
     for (const auto& l : local.events) {
       auto e = std::make_shared<FeedEvent>();
       e->row = l->row;
       e->row.cursor.ingest_ns = local.ingest_ns;
+      // Batches sharing an ingest time order by the rows' times: one that
+      // falls below what went out is late (its streams keep their position).
+      e->late = e->row.cursor <= high;
       e->json = sseK8sEventJson(e->row);
       e->local = l;
       batch.push_back(std::move(e));
     }
     std::sort(batch.begin(), batch.end(), [](const auto& a, const auto& b) { return a->row.cursor < b->row.cursor; });
-    // Rows the tail already published (stored while local publishing waited).
-    std::erase_if(batch, [&](const auto& e) { return e->row.cursor <= published; });
+    // Rows the tail already published (stored while local publishing
+    // waited): those it remembers, and below what it forgot, any at or
+    // below H (without a lookback, H is all there is).
+    FeedBatch fresh;
+    fresh.reserve(batch.size());
+    std::vector<EventCursor> skipped;
+    for (auto& e : batch) {
+      const EventCursor& c = e->row.cursor;
+      const bool seen = options_.lookback.count() > 0
+                            ? recent_.count(c) > 0 || (c.ingest_ns < recent_floor_ && c <= published)
+                            : c <= published;
+      if (seen) skipped.push_back(c);
+      else fresh.push_back(std::move(e));
+    }
+    batch = std::move(fresh);
+    stats_.late.fetch_add(std::count_if(batch.begin(), batch.end(), [](const auto& e) { return e->late; }),
+                          std::memory_order_relaxed);
     {
       // Into the unstored set before any stream can learn of them.
       std::lock_guard lock(local_mutex_);
-      if (!stored_early_.erase(local.ingest_ns))
-        for (const auto& e : batch) unstored_.emplace(e->row.cursor, e);
+      for (const auto& c : skipped) stored_early_.erase(c);
+      for (const auto& e : batch)
+        if (!stored_early_.erase(e->row.cursor)) unstored_.emplace(e->row.cursor, e);
     }
     if (options_.lookback.count() > 0)
       for (const auto& e : batch) recent_.insert(e->row.cursor);
@@ -290,6 +314,7 @@ void EventFeed::pollOnce() {
   {
     std::lock_guard publish_lock(publish_mutex_);
     recent_.erase(recent_.begin(), recent_.lower_bound(EventCursor{low, 0, 0}));
+    recent_floor_ = std::max(recent_floor_, low);
   }
   std::vector<EventCursor> missing;
   const auto listed = reader_.cursorsBetween(low, high);

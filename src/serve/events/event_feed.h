@@ -49,6 +49,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <deque>
 #include <cstdint>
@@ -126,7 +127,7 @@ class EventFeed {
   void publishLocal(int64_t ingest_ns, std::vector<std::shared_ptr<const LocalEvent>> events);
   // Any thread: the batch with `ingest_ns` is in the store (or set aside);
   // its events leave the unstored set. May come before publishLocal().
-  void localStored(int64_t ingest_ns);
+  void localStored(int64_t ingest_ns, const std::vector<std::shared_ptr<const LocalEvent>>& events);
   // Events published ahead of the store and not yet reported stored, with a
   // cursor above `after`, ascending, at most `limit`. Read it before the
   // store: an event leaves this set only once the store has it.
@@ -174,6 +175,7 @@ class EventFeed {
   std::chrono::steady_clock::time_point last_lookback_{};
   std::mutex publish_mutex_;  // one publication at a time; guards recent_
   std::set<EventCursor> recent_;  // published cursors within the lookback window
+  int64_t recent_floor_ = INT64_MIN;  // recent_ forgot the cursors with an older ingest time
 
   // Local publishing (see above).
   struct LocalBatch {
@@ -183,7 +185,7 @@ class EventFeed {
   mutable std::mutex local_mutex_;  // local_queue_, unstored_, stored_early_, local_on_
   std::deque<LocalBatch> local_queue_;
   std::map<EventCursor, std::shared_ptr<const FeedEvent>> unstored_;
-  std::set<int64_t> stored_early_;  // batches reported stored before they were published
+  std::set<EventCursor> stored_early_;  // events reported stored before they were published
   bool local_on_ = false;
   std::function<bool()> local_gate_;
   std::atomic<bool> local_open_{false};

@@ -168,9 +168,10 @@ TEST_F(LocalFeedTest, FeedPublishesLocalEventsOnceInOrderAndKeepsThemUntilStored
   };
   // Two events of one batch, out of cursor order; a second batch stored
   // before it is published.
-  feed.publishLocal(1000, {make(20, "b"), make(10, "a")});
-  feed.localStored(2000);
-  feed.publishLocal(2000, {make(5, "c")});
+  const std::vector<std::shared_ptr<const LocalEvent>> first{make(20, "b"), make(10, "a")}, second{make(5, "c")};
+  feed.publishLocal(1000, first);
+  feed.localStored(2000, second);
+  feed.publishLocal(2000, second);
   std::this_thread::sleep_for(200ms);  // the gate holds them (a replay after a restart is not done)
   {
     std::lock_guard g(m);
@@ -194,9 +195,64 @@ TEST_F(LocalFeedTest, FeedPublishesLocalEventsOnceInOrderAndKeepsThemUntilStored
   EXPECT_TRUE(feed.unstoredAt(seen[1]));
   EXPECT_FALSE(feed.unstoredAt(seen[2]));
   EXPECT_EQ(feed.unstoredAfter(seen[0], 10).size(), 1u);
-  feed.localStored(1000);
+  feed.localStored(1000, first);
   EXPECT_TRUE(feed.unstoredAfter(EventCursor{}, 10).empty());
   EXPECT_EQ(feed.highWater(), seen[2]);
+  feed.stop();
+}
+
+
+// Batches sealed while the sender is busy share an ingest time (the batcher
+// gives a batch the previous one's only when its rows follow): they go out
+// in order, none late, and leave the unstored set by cursor as each is
+// stored, whichever insert stores it.
+TEST_F(LocalFeedTest, BatchesSharingAnIngestTimeGoOutInOrderAndAreStoredByCursor) {
+  EventReader reader(*store_, "localfeed", "krateo_events");
+  FeedOptions fo;
+  fo.poll_interval = 50ms;
+  EventFeed feed(reader, fo);
+  feed.enableLocal([] { return true; });
+  feed.start();
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<const FeedEvent>> seen;
+  feed.subscribe([&](const FeedBatch& b) {
+    std::lock_guard g(m);
+    seen.insert(seen.end(), b.begin(), b.end());
+    cv.notify_all();
+  });
+  auto make = [](int64_t ts, const std::string& reason) {
+    auto e = localEventFromLog(eventRecord(
+        R"({"type":"ADDED","object":{"reason":")" + reason + R"(","involvedObject":{"namespace":"n"}}})", ts, "c"));
+    EXPECT_TRUE(e);
+    return e;
+  };
+  const std::vector<std::shared_ptr<const LocalEvent>> first{make(10, "a"), make(20, "b")}, second{make(30, "c")},
+      third{make(40, "d")};
+  feed.publishLocal(5000, first);
+  feed.publishLocal(5000, second);
+  feed.localStored(5000, third);  // stored (by an insert of its own) before it is published
+  feed.publishLocal(5000, third);
+  {
+    std::unique_lock g(m);
+    ASSERT_TRUE(cv.wait_for(g, 60s, [&] { return seen.size() >= 4; }));
+    ASSERT_EQ(seen.size(), 4u);
+    for (size_t i = 0; i < seen.size(); ++i) {
+      EXPECT_EQ(seen[i]->row.cursor.ingest_ns, 5000);
+      EXPECT_EQ(seen[i]->row.cursor.ts_ns, int64_t(10 * (i + 1)));
+      EXPECT_FALSE(seen[i]->late) << i;
+    }
+  }
+  // The second batch's insert comes first; the first batch's rows stay unstored.
+  feed.localStored(5000, second);
+  auto unstored = feed.unstoredAfter(EventCursor{}, 10);
+  ASSERT_EQ(unstored.size(), 2u);
+  EXPECT_EQ(unstored[0]->row.cursor, seen[0]->row.cursor);
+  EXPECT_EQ(unstored[1]->row.cursor, seen[1]->row.cursor);
+  feed.localStored(5000, first);
+  EXPECT_TRUE(feed.unstoredAfter(EventCursor{}, 10).empty());
+  EXPECT_EQ(feed.highWater(), seen[3]->row.cursor);
+  EXPECT_EQ(feed.stats().late.load(), 0u);
   feed.stop();
 }
 
