@@ -243,6 +243,18 @@ def read_presenter(text):
     return figs
 
 
+def read_sse_capacity(text):
+    """bench_sse_capacity's latency windows (events=R latency=S), one per run saved in the file: the
+    event -> browser p99 in `kobs all`, target 50 ms up to 1,000 clients and 100 ms up to 10,000."""
+    figs = []
+    for m in re.finditer(r"^latency, API server notification -> first frame at the client, (\d+) clients,.*\n"
+                         r"(?:.*\n)*?\s*p50 [0-9.]+ ms\s+p90 [0-9.]+ ms\s+p99 ([0-9.]+) ms", text, re.M):
+        clients, p99 = int(m.group(1)), float(m.group(2))
+        figs.append(Figure(f"event -> browser p99, {clients:,} clients (kobs all)", p99, "ms",
+                           50 if clients <= 1000 else 100, False))
+    return figs
+
+
 # bench/run.sh's file name (without .txt) -> (chart title, reader)
 READERS = {
     "bench_metrics": ("Node, kubelet and cluster metrics (issue 15)", read_metrics),
@@ -256,4 +268,5 @@ READERS = {
     "bench_mcp": ("MCP tools at 10M rows (issue 16)", read_mcp),
     "bench_chcompat_write": ("Node agents' inserts through the :8123 write path", read_chcompat_write),
     "bench_presenter": ("events-presenter /events (issue 5)", read_presenter),
+    "bench_sse_capacity": ("Event -> browser latency (issue 14)", read_sse_capacity),
 }

@@ -169,6 +169,15 @@ class Readers(unittest.TestCase):
         self.assertGreater(parse.score(), 1)
         self.assertEqual(e2e.value, 820984)
 
+    def test_sse_capacity_latency_per_run_against_its_client_count_target(self):
+        run = ("latency, API server notification -> first frame at the client, {} clients, 20 events/s, 10 s window:\n"
+               "  events created 200, (event, client) pairs expected ~200000, got 399990\n"
+               "  p50 12.3 ms  p90 20.1 ms  p99 {} ms  max 90.2 ms (100 us bins; upper edge)\n")
+        figs = bench_figures.read_sse_capacity("header\n" + run.format(1000, "41.5") + "other\n" + run.format(10000, "180.2"))
+        self.assertEqual([(f.value, f.target) for f in figs], [(41.5, 50), (180.2, 100)])
+        self.assertGreater(figs[0].score(), 1)
+        self.assertLess(figs[1].score(), 1)
+
     def test_output_without_the_tables_gives_no_figures(self):
         for _, read in bench_figures.READERS.values():
             self.assertEqual(read("benchmark stopped: no store\n"), [])
