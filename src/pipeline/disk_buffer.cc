@@ -476,7 +476,7 @@ uint64_t DiskBuffer::append(const BatchHeader& header, std::string&& body, Commi
     // twice its size, and the budget is memory, not bytes of rows.
     if (cached_bytes_ + body.capacity() <= options_.memory_cache_bytes) {
       cached_bytes_ += body.capacity();
-      e.body = std::make_shared<const std::string>(std::move(body));  // taken, not copied
+      e.body = std::make_shared<std::string>(std::move(body));  // taken, not copied
     }
     if (on_commit) e.callbacks.push_back(std::move(on_commit));
     Segment& seg = segments_[segment];
@@ -539,7 +539,7 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
   struct Piece {
     uint64_t seq, rows;
     BatchHeader header;
-    std::shared_ptr<const std::string> body;  // null: read from disk
+    std::shared_ptr<std::string> body;  // null: read from disk
     fs::path path;
     uint64_t offset;
     bool recovered;
@@ -557,8 +557,8 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
     data_cv_.wait_for(lock, wait, [&] { return closed_ || (at = find()).has_value(); });
     if (!at) at = find();
     if (!at) return std::nullopt;
-    const Entry& head = entries_[*at];
-    std::vector<const Entry*> group{&head};
+    Entry& head = entries_[*at];
+    std::vector<Entry*> group{&head};
     if (pin_.first == head.seq) {
       // Handed out before (or in flight at the crash): the same range again.
       for (size_t i = *at + 1; i < entries_.size() && entries_[i].seq <= pin_.last; ++i) {
@@ -573,7 +573,7 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
       uint64_t rows = head.header.rows, bytes = head.body_bytes;
       int64_t ingest = head.header.ingest_ns;
       for (size_t i = *at + 1; i < entries_.size(); ++i) {
-        const Entry& e = entries_[i];
+        Entry& e = entries_[i];
         if (e.done || e.seq != group.back()->seq + 1 || !sameInsert(e.header, head.header) ||
             !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
             bytes + e.body_bytes > limits.max_bytes ||
@@ -587,9 +587,14 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
     }
     if (pin_.first != head.seq) pin_ = Pin{head.seq, group.back()->seq, false};
     persisted = pin_.persisted;
-    for (const Entry* e : group)
-      pieces.push_back(Piece{e->seq, e->header.rows, e->header, e->body,
-                             e->body ? fs::path() : segments_.at(e->segment).path, e->offset, e->recovered});
+    for (Entry* e : group) {
+      // The cached body goes to the sender rather than being copied (a 2 MiB
+      // memmove per batch; and the budget frees up for batches not sent yet).
+      std::shared_ptr<std::string> body = std::move(e->body);
+      if (body) cached_bytes_ -= body->capacity();
+      const fs::path path = body ? fs::path() : segments_.at(e->segment).path;
+      pieces.push_back(Piece{e->seq, e->header.rows, e->header, std::move(body), path, e->offset, e->recovered});
+    }
   }
   // Reads and copies run outside the lock; the entries cannot go away
   // meanwhile, as only the caller (the sender) completes them.
@@ -639,16 +644,13 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
     b.header.row_days.clear();
     return b;
   }
-  auto bodyOf = [&](size_t i) -> const std::string& { return pieces[i].body ? *pieces[i].body : read[i]; };
+  auto bodyOf = [&](size_t i) -> std::string& { return pieces[i].body ? *pieces[i].body : read[i]; };
   b.recovered = pieces.front().recovered;
-  if (pieces.size() == 1) {
-    b.body = pieces[0].body ? *pieces[0].body : std::move(read[0]);
-    return b;
-  }
-  size_t total = 0;
-  for (size_t i = 0; i < pieces.size(); ++i) total += bodyOf(i).size();
+  b.body = std::move(bodyOf(0));  // each piece's body is this call's own (see above)
+  if (pieces.size() == 1) return b;
+  size_t total = b.body.size();
+  for (size_t i = 1; i < pieces.size(); ++i) total += bodyOf(i).size();
   b.body.reserve(total);
-  b.body = bodyOf(0);
   for (size_t i = 1; i < pieces.size(); ++i) {
     const uint32_t base = static_cast<uint32_t>(b.body.size());
     b.body += bodyOf(i);

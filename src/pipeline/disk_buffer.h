@@ -195,9 +195,10 @@ class DiskBuffer {
     uint64_t offset;        // record start within the segment
     uint64_t record_bytes;  // whole record on disk
     BatchHeader header;
-    // The body, if within the memory cache's budget; shared so the sender can
-    // take it without a copy under the lock.
-    std::shared_ptr<const std::string> body;
+    // The body, if within the memory cache's budget. nextGroup() moves it to
+    // the sender (no copy; it leaves the budget); a batch handed out again
+    // (a retry after a stop) is read back from disk.
+    std::shared_ptr<std::string> body;
     bool recovered = false;
     bool done = false;
     bool committed = false;  // done because the store has it (not dead-lettered)
