@@ -11,7 +11,6 @@
 #include <regex>
 #include <thread>
 
-#include <spdlog/sinks/base_sink.h>
 
 #include "common/logging.h"
 #include "serve/events/event_feed.h"
@@ -19,6 +18,7 @@
 #include "serve/events/events_fixture.h"
 #include "serve/presenter/presenter_head.h"
 #include "serve/presenter/presenter_reader.h"
+#include "support/log_lines.h"
 
 namespace kobs::serve::presenter {
 namespace {
@@ -44,24 +44,6 @@ class SlowChunkStore final : public store::IStore {
   std::chrono::milliseconds delay_;
 };
 
-// Keeps every message logged through the loggers it is added to.
-class LinesSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::vector<std::string> lines() {
-    std::lock_guard l(mutex_);
-    return lines_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    lines_.emplace_back(msg.payload.data(), msg.payload.size());
-  }
-  void flush_() override {}
-
- private:
-  std::vector<std::string> lines_;
-};
-
 class PresenterHeadProgressTest : public serve::testing::EventsStoreTest {};
 
 TEST_F(PresenterHeadProgressTest, TheFirstLoadLogsPercentEtaAndDone) {
@@ -75,7 +57,7 @@ TEST_F(PresenterHeadProgressTest, TheFirstLoadLogsPercentEtaAndDone) {
   }
   insertEvents(events);
 
-  auto sink = std::make_shared<LinesSink>();
+  auto sink = std::make_shared<kobs::testing::LogLines>();
   auto logger = logging::get("presenter");
   logger->sinks().push_back(sink);
   SlowChunkStore slow(*store_, 700ms);

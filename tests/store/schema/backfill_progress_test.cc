@@ -13,12 +13,12 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/base_sink.h>
 
 #include "common/logging.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 #include "support/embedded_store.h"
+#include "support/log_lines.h"
 
 namespace kobs::store::schema {
 namespace {
@@ -51,24 +51,6 @@ class SlowBackfillStore final : public IStore {
   std::chrono::milliseconds delay_;
 };
 
-// Keeps every message logged through the loggers it is added to.
-class LinesSink final : public spdlog::sinks::base_sink<std::mutex> {
- public:
-  std::vector<std::string> lines() {
-    std::lock_guard l(mutex_);
-    return lines_;
-  }
-
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    lines_.emplace_back(msg.payload.data(), msg.payload.size());
-  }
-  void flush_() override {}
-
- private:
-  std::vector<std::string> lines_;
-};
-
 TEST(SchemaBackfillProgressTest, CopyingExistingEventsLogsPercentEtaAndDone) {
   auto store = kobs::testing::openEmbeddedStore("default");
   const std::string db = "backfill_progress";
@@ -90,7 +72,7 @@ TEST(SchemaBackfillProgressTest, CopyingExistingEventsLogsPercentEtaAndDone) {
                              "(now64(9) - INTERVAL 2 DAY, 'a plain log line', map('telemetry.source', 'filelog'))",
                              db));
 
-  auto sink = std::make_shared<LinesSink>();
+  auto sink = std::make_shared<kobs::testing::LogLines>();
   auto logger = logging::get("schema");
   logger->sinks().push_back(sink);
   SlowBackfillStore slow(*store, 900ms);
@@ -125,7 +107,7 @@ TEST(SchemaBackfillProgressTest, CopyingExistingEventsLogsPercentEtaAndDone) {
   EXPECT_TRUE(done) << all;
 
   // Applying again copies nothing twice and logs no copy.
-  auto again = std::make_shared<LinesSink>();
+  auto again = std::make_shared<kobs::testing::LogLines>();
   logger->sinks().push_back(again);
   SchemaManager::apply(*store, so);
   logger->sinks().pop_back();
