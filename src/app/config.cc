@@ -11,6 +11,11 @@ namespace kobs::app {
 using config::KeySpec;
 using config::KeyType;
 
+namespace {
+// "8MiB": a default size from a component's header, as the table writes it.
+std::string mib(uint64_t bytes) { return std::to_string(bytes >> 20) + "MiB"; }
+}  // namespace
+
 const config::Table& configTable() {
   static const config::Table kTable([] {
     std::vector<KeySpec> keys = {
@@ -45,13 +50,13 @@ const config::Table& configTable() {
       {"schema.cluster_sharding_key", KeyType::kString, "rand()", "Cluster mode: sharding key of the Distributed tables.", {}},
       {"schema.dedup_window", KeyType::kInt, "1000", "non_replicated_deduplication_window set on plain MergeTree tables so replayed batches are not stored twice.", {}},
 
-      {"buffer.max_bytes", KeyType::kBytes, "512MiB", "Bound of the disk buffer (bytes not yet in the store); producers are slowed, then refused, beyond it.", {"KOBS_BUFFER_MAX_BYTES"}},
-      {"buffer.segment_bytes", KeyType::kBytes, "64MiB", "Size at which the disk buffer starts a new segment file.", {}},
+      {"buffer.max_bytes", KeyType::kBytes, mib(pipeline::kDefaultBufferMaxBytes), "Bound of the disk buffer (bytes not yet in the store); producers are slowed, then refused, beyond it.", {"KOBS_BUFFER_MAX_BYTES"}},
+      {"buffer.segment_bytes", KeyType::kBytes, mib(pipeline::kDefaultSegmentBytes), "Size at which the disk buffer starts a new segment file.", {}},
       {"buffer.fsync", KeyType::kEnum, "always", "When appends reach the disk: after every batch, at most once per interval, or when the OS decides.", {"KOBS_BUFFER_FSYNC"}, {"always", "interval", "never"}},
       {"buffer.fsync_interval", KeyType::kDuration, "1s", "Interval for buffer.fsync=interval.", {}},
-      {"buffer.memory_cache_bytes", KeyType::kBytes, "8MiB", "Batch bodies kept in memory for sending (by allocated size); older ones are read back from disk.", {}},
-      {"batch.max_rows", KeyType::kInt, "10000", "A batch is sealed at this many rows...", {"KOBS_BATCH_MAX_ROWS"}},
-      {"batch.max_bytes", KeyType::kBytes, "2MiB", "...or this many encoded bytes...", {}},
+      {"buffer.memory_cache_bytes", KeyType::kBytes, mib(pipeline::kDefaultMemoryCacheBytes), "Batch bodies kept in memory for sending (by allocated size); older ones are read back from disk.", {}},
+      {"batch.max_rows", KeyType::kInt, std::to_string(pipeline::kDefaultBatchMaxRows), "A batch is sealed at this many rows...", {"KOBS_BATCH_MAX_ROWS"}},
+      {"batch.max_bytes", KeyType::kBytes, mib(pipeline::kDefaultBatchMaxBytes), "...or this many encoded bytes...", {}},
       {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old (the cap under load).", {"KOBS_BATCH_MAX_AGE"}},
       {"batch.linger", KeyType::kDuration, "5ms", "...or when no row has arrived for this long and the store is keeping up (an idle input is not held for batch.max_age).", {"KOBS_BATCH_LINGER"}},
       {"sender.max_insert_bytes", KeyType::kBytes, "0", "Bound of one insert the sender merges from batches waiting behind the one in flight (at most batch.max_rows rows; never below batch.max_bytes). 0: 8MiB on the embedded store (fewer, larger chDB inserts), batch.max_bytes on a server (an agent's memory).", {}},

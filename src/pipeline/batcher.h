@@ -66,9 +66,13 @@
 
 namespace kobs::pipeline {
 
+// The defaults, also the config table's (app/config.cc formats these).
+inline constexpr size_t kDefaultBatchMaxRows = 10000;
+inline constexpr size_t kDefaultBatchMaxBytes = 2u << 20;
+
 struct BatcherOptions {
-  size_t max_rows = 10000;
-  size_t max_bytes = 8u << 20;
+  size_t max_rows = kDefaultBatchMaxRows;
+  size_t max_bytes = kDefaultBatchMaxBytes;
   std::chrono::milliseconds max_age{1000};
   // Sealed once no record has been added for this long, if the sender has at
   // most one batch in hand (sealing more would only queue it; waiting lets it grow).

@@ -201,6 +201,7 @@ void DiskBuffer::recover() {
   auto log = logging::get("wal");
   const fs::path state_path = options_.dir / "state.json";
   uint64_t recorded_group_last = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> recorded_groups;
   if (fs::exists(state_path)) {
     std::ifstream in(state_path);
     nlohmann::json state;
@@ -215,9 +216,11 @@ void DiskBuffer::recover() {
     instance_ = state.at("instance").get<std::string>();
     committed_seq_ = state.at("committed_seq").get<uint64_t>();
     recorded_group_last = state.value("group_last", uint64_t{0});
+    if (state.contains("groups"))
+      for (const auto& g : state.at("groups")) recorded_groups.emplace_back(g.at(0).get<uint64_t>(), g.at(1).get<uint64_t>());
   } else {
     instance_ = randomHex(8);
-    persistState(0);
+    persistState(0, {});
   }
   next_seq_ = committed_seq_ + 1;
 
@@ -239,9 +242,12 @@ void DiskBuffer::recover() {
   if (!entries_.empty()) {
     // The insert that may have been in flight at the crash: the group
     // recorded in state.json, else the first batch alone (see nextGroup).
+    // Groups recorded by several writers in flight: each replays as it was.
     const uint64_t first = entries_.front().seq;
-    if (recorded_group_last > first) pin_ = Pin{first, recorded_group_last, true};
-    else pin_ = Pin{first, first, false};
+    for (auto [f, l] : recorded_groups)
+      if (l >= f && f > committed_seq_) pins_[f] = Pin{f, l, true};
+    if (recorded_groups.empty() && recorded_group_last > first) pins_[first] = Pin{first, recorded_group_last, true};
+    else if (!pins_.count(first)) pins_[first] = Pin{first, first, false};
     log->info("replaying {} batches ({} bytes) not yet committed to the store", entries_.size(),
               pending_bytes_.load());
     replay_progress_.emplace("wal", "replaying the disk buffer into the store", entries_.size(), "batches");
@@ -535,7 +541,7 @@ bool hasRowBoundaries(const BatchHeader& h) { return h.row_ends.size() == h.rows
 }  // namespace
 
 std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimits limits,
-                                                   std::chrono::milliseconds wait) {
+                                                   std::chrono::milliseconds wait, bool record_single) {
   struct Piece {
     uint64_t seq, rows;
     BatchHeader header;
@@ -559,24 +565,27 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
     if (!at) return std::nullopt;
     Entry& head = entries_[*at];
     std::vector<Entry*> group{&head};
-    if (pin_.first == head.seq) {
+    auto pinned = pins_.find(head.seq);
+    if (pinned != pins_.end()) {
       // Handed out before (or in flight at the crash): the same range again.
-      for (size_t i = *at + 1; i < entries_.size() && entries_[i].seq <= pin_.last; ++i) {
+      const Pin& pin = pinned->second;
+      for (size_t i = *at + 1; i < entries_.size() && entries_[i].seq <= pin.last; ++i) {
         if (entries_[i].done || entries_[i].seq != group.back()->seq + 1) break;
         group.push_back(&entries_[i]);
       }
-      if (group.back()->seq != pin_.last)
+      if (group.back()->seq != pin.last)
         logging::get("wal")->error("the group of batches {}..{} handed out for one insert is incomplete in the "
                                    "buffer (up to {}); sending what is left",
-                                   pin_.first, pin_.last, group.back()->seq);
+                                   pin.first, pin.last, group.back()->seq);
     } else if (limits.max_rows > 0 && hasRowBoundaries(head.header)) {
       uint64_t rows = head.header.rows, bytes = head.body_bytes;
       int64_t ingest = head.header.ingest_ns;
       for (size_t i = *at + 1; i < entries_.size(); ++i) {
         Entry& e = entries_[i];
+        // A group never reaches into a range handed out to another writer.
         if (e.done || e.seq != group.back()->seq + 1 || !sameInsert(e.header, head.header) ||
             !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
-            bytes + e.body_bytes > limits.max_bytes ||
+            bytes + e.body_bytes > limits.max_bytes || pins_.count(e.seq) ||
             (ingest != 0 && e.header.ingest_ns != 0 && e.header.ingest_ns != ingest))
           break;
         if (ingest == 0) ingest = e.header.ingest_ns;
@@ -585,8 +594,8 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
         group.push_back(&e);
       }
     }
-    if (pin_.first != head.seq) pin_ = Pin{head.seq, group.back()->seq, false};
-    persisted = pin_.persisted;
+    if (pinned == pins_.end()) pinned = pins_.emplace(head.seq, Pin{head.seq, group.back()->seq, false}).first;
+    persisted = pinned->second.persisted;
     for (Entry* e : group) {
       // The cached body goes to the sender rather than being copied (a 2 MiB
       // memmove per batch; and the budget frees up for batches not sent yet).
@@ -612,18 +621,28 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
         pieces.resize(i);
         read.resize(i);
         std::lock_guard lock(mutex_);
-        pin_.last = pieces.back().seq;
+        pins_[pieces.front().seq].last = pieces.back().seq;
         break;
       }
       read_error = ex.what();
       break;
     }
   }
-  if (pieces.size() > 1 && !persisted) {
+  if ((pieces.size() > 1 || record_single) && !persisted) {
     std::lock_guard commit_lock(commit_mutex_);
-    persistState(committed_seq_, pieces.back().seq);  // throws kIo: nothing handed out, the pin stays in memory
-    std::lock_guard lock(mutex_);
-    pin_.persisted = true;
+    std::vector<std::pair<uint64_t, uint64_t>> groups;
+    {
+      std::lock_guard lock(mutex_);
+      pins_[pieces.front().seq].persisted = true;
+      groups = persistedGroupsLocked(committed_seq_);
+    }
+    try {
+      persistState(committed_seq_, groups);
+    } catch (...) {  // kIo: nothing handed out, the pin stays in memory, unrecorded
+      std::lock_guard lock(mutex_);
+      pins_[pieces.front().seq].persisted = false;
+      throw;
+    }
   }
 
   BufferedBatch b;
@@ -666,7 +685,7 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
 void DiskBuffer::commit(uint64_t first_seq, uint64_t last_seq, bool committed) {
   std::lock_guard commit_lock(commit_mutex_);
   uint64_t new_committed = 0;
-  uint64_t group_last = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> groups;
   {
     std::lock_guard lock(mutex_);
     for (auto& e : entries_)
@@ -683,19 +702,19 @@ void DiskBuffer::commit(uint64_t first_seq, uint64_t last_seq, bool committed) {
       if (!e.done) break;
       new_committed = e.seq;
     }
-    if (pin_.first != 0) {
+    for (auto it = pins_.begin(); it != pins_.end();) {
       bool pin_done = true;
       for (const auto& e : entries_)
-        if (e.seq >= pin_.first && e.seq <= pin_.last && !e.done) pin_done = false;
-      if (pin_done) pin_ = Pin{};
-      else if (pin_.persisted) group_last = pin_.last;
+        if (e.seq >= it->second.first && e.seq <= it->second.last && !e.done) pin_done = false;
+      it = pin_done ? pins_.erase(it) : std::next(it);
     }
+    groups = persistedGroupsLocked(new_committed);
   }
   if (new_committed == committed_seq_) return;
   // Written before anything is released: if this throws, the entries stay
   // (marked done) with their callbacks, and the next commit() writes it again.
   try {
-    persistState(new_committed, group_last);
+    persistState(new_committed, groups);
   } catch (...) {
     ++stats_.commit_errors;
     throw;
@@ -741,11 +760,27 @@ void DiskBuffer::commit(uint64_t first_seq, uint64_t last_seq, bool committed) {
     }
 }
 
-void DiskBuffer::persistState(uint64_t committed_seq, uint64_t group_last) {
+std::vector<std::pair<uint64_t, uint64_t>> DiskBuffer::persistedGroupsLocked(uint64_t committed_seq) const {
+  std::vector<std::pair<uint64_t, uint64_t>> groups;
+  for (const auto& [first, pin] : pins_)
+    if (pin.persisted && pin.last > committed_seq) groups.emplace_back(pin.first, pin.last);
+  return groups;
+}
+
+void DiskBuffer::persistState(uint64_t committed_seq, const std::vector<std::pair<uint64_t, uint64_t>>& groups) {
   nlohmann::json state = {{"version", 1}, {"instance", instance_}, {"committed_seq", committed_seq}};
-  // An optional key: a reader without groups ignores it (and would resend the
-  // group batch by batch, so a downgrade may store those rows twice).
-  if (group_last > committed_seq) state["group_last"] = group_last;
+  // Optional keys: a reader without them ignores them (and would resend the
+  // groups batch by batch, so a downgrade may store those rows twice).
+  // group_last: the oldest group, as one writer recorded it; groups: every
+  // range in flight, as several writers record them.
+  if (!groups.empty()) {
+    state["group_last"] = groups.front().second;
+    if (groups.size() > 1 || groups.front().first != committed_seq + 1) {
+      nlohmann::json list = nlohmann::json::array();
+      for (auto [f, l] : groups) list.push_back({f, l});
+      state["groups"] = std::move(list);
+    }
+  }
   writeFileAtomically(options_.dir / "state.json", state.dump(),
                       options_.fsync == FsyncPolicy::kNever ? Durability::kNoFsync : Durability::kFsync);
 }

@@ -9,9 +9,11 @@
 // rather than stored twice.
 //
 // On disk (dir/):
-//   state.json               {"version":1,"instance":"<hex>","committed_seq":N[,"group_last":M]},
-//                            written tmp+fsync+rename; group_last names the last batch of a group
-//                            handed out for one insert and not committed yet (see nextGroup)
+//   state.json               {"version":1,"instance":"<hex>","committed_seq":N[,"group_last":M]
+//                            [,"groups":[[first,last],...]]}, written tmp+fsync+rename; group_last
+//                            names the last batch of the oldest group handed out for one insert and
+//                            not committed yet, groups every such range when several are in flight
+//                            (see nextGroup)
 //   wal-<first seq>.seg      records: magic "KOBW", version, seq, header and body lengths, checksum
 //                            (CRC-32C from v4, zlib's CRC-32 before), header, body; one pwritev each
 //   spare-segment            a committed segment kept to be written over by the next one (its
@@ -56,11 +58,17 @@ namespace kobs::pipeline {
 
 enum class FsyncPolicy { kAlways, kInterval, kNever };
 
+// The defaults, also the config table's (app/config.cc formats these), so a
+// Pipeline built in code and one built from the config start alike.
+inline constexpr uint64_t kDefaultBufferMaxBytes = 512ull << 20;
+inline constexpr uint64_t kDefaultSegmentBytes = 64ull << 20;
+inline constexpr uint64_t kDefaultMemoryCacheBytes = 8ull << 20;
+
 struct DiskBufferOptions {
   std::filesystem::path dir;
-  uint64_t max_bytes = 512ull << 20;      // bound on bytes not yet committed
-  uint64_t segment_bytes = 64ull << 20;   // a new segment file starts past this size
-  uint64_t memory_cache_bytes = 64ull << 20;  // bodies kept in memory; older ones are re-read from disk
+  uint64_t max_bytes = kDefaultBufferMaxBytes;               // bound on bytes not yet committed
+  uint64_t segment_bytes = kDefaultSegmentBytes;             // a new segment file starts past this size
+  uint64_t memory_cache_bytes = kDefaultMemoryCacheBytes;    // bodies kept in memory; older ones are re-read from disk
   FsyncPolicy fsync = FsyncPolicy::kAlways;
   std::chrono::milliseconds fsync_interval{1000};
 };
@@ -163,7 +171,15 @@ class DiskBuffer {
   // (throws kIo when that fails; nothing was handed out). After a restart the
   // recorded group is replayed as it was; with none recorded, the first batch
   // after the committed one goes alone, as it may have gone before the crash.
-  std::optional<BufferedBatch> nextGroup(uint64_t after_seq, GroupLimits limits, std::chrono::milliseconds wait);
+  //
+  // Several writers: each asks with after_seq = the last batch handed out to
+  // any, and record_single = true, so every range in flight (a lone batch
+  // too) is recorded in state.json before it is returned and a restart
+  // replays each as it was sent; a group never reaches into a range handed
+  // out. The batches commit in any order; the watermark, the callbacks and
+  // the release of segments still follow the sequence (see commit()).
+  std::optional<BufferedBatch> nextGroup(uint64_t after_seq, GroupLimits limits, std::chrono::milliseconds wait,
+                                         bool record_single = false);
 
   // Marks first..last as done (committed = in the store; false =
   // dead-lettered), persists the committed watermark once every earlier batch
@@ -218,7 +234,9 @@ class DiskBuffer {
   void replaySegment(Segment& seg, bool newest);
   void openNewSegment(uint64_t first_seq);  // append_mutex_ held
   void sealActiveSegment();                 // append_mutex_ held
-  void persistState(uint64_t committed_seq, uint64_t group_last = 0);
+  // groups: the ranges in flight recorded for replay (persistedGroupsLocked).
+  void persistState(uint64_t committed_seq, const std::vector<std::pair<uint64_t, uint64_t>>& groups);
+  std::vector<std::pair<uint64_t, uint64_t>> persistedGroupsLocked(uint64_t committed_seq) const;  // mutex_
   std::vector<std::filesystem::path> dropCommittedSegmentsLocked();
   static std::string readBody(const std::filesystem::path& segment, uint64_t offset, uint64_t seq, uint64_t rows);
 
@@ -243,12 +261,14 @@ class DiskBuffer {
   std::atomic<uint64_t> pending_bytes_{0};
   std::atomic<uint64_t> pending_batches_{0};
   uint64_t cached_bytes_ = 0;
-  // The group handed out and not committed yet (first == 0: none); mutex_.
-  // persisted: recorded in state.json (groups of more than one batch).
+  // The groups handed out and not done yet, by first seq; mutex_.
+  // persisted: recorded in state.json (groups of more than one batch, and
+  // every group when asked with record_single).
   struct Pin {
     uint64_t first = 0, last = 0;
     bool persisted = false;
-  } pin_;
+  };
+  std::map<uint64_t, Pin> pins_;
   std::chrono::steady_clock::time_point last_sync_{};
   bool closed_ = false;
   DiskBufferStats stats_;

@@ -79,6 +79,8 @@ class Pipeline {
 
   // See StoreSender::addCommitListener; call before start().
   void addCommitListener(StoreSender::CommitListener listener) { sender_->addCommitListener(std::move(listener)); }
+  // See StoreSender::setWriterStores (sender.writers > 1); call before start().
+  void setWriterStores(std::vector<store::IStore*> stores) { sender_->setWriterStores(std::move(stores)); }
 
   DiskBuffer& buffer() { return *buffer_; }
   const StoreSender& sender() const { return *sender_; }

@@ -38,6 +38,7 @@ std::string seqName(const BufferedBatch& batch) {
 
 StoreSender::StoreSender(store::IStore& store, DiskBuffer& buffer, SenderOptions options, LatencyObserver observe)
     : store_(store), buffer_(buffer), options_(std::move(options)), observe_(std::move(observe)) {
+  options_.writers = std::max(1, options_.writers);
   options_.short_write_retries = std::max(1, options_.short_write_retries);
   options_.max_partitions_per_insert = std::max<size_t>(1, options_.max_partitions_per_insert);
   options_.read_retries = std::max(1, options_.read_retries);
@@ -46,9 +47,15 @@ StoreSender::StoreSender(store::IStore& store, DiskBuffer& buffer, SenderOptions
 StoreSender::~StoreSender() { stop(); }
 
 void StoreSender::start() {
-  if (thread_.joinable()) return;
+  if (!threads_.empty()) return;
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  handed_after_.reset();
+  for (int i = 0; i < options_.writers; ++i) {
+    store::IStore& store = i == 0 || writer_stores_.empty()
+                               ? store_
+                               : *writer_stores_[static_cast<size_t>(i - 1) % writer_stores_.size()];
+    threads_.emplace_back([this, &store] { run(store); });
+  }
 }
 
 void StoreSender::stop() {
@@ -57,7 +64,9 @@ void StoreSender::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
 }
 
 bool StoreSender::sleepFor(std::chrono::milliseconds d) {
@@ -69,7 +78,8 @@ bool StoreSender::sleepFor(std::chrono::milliseconds d) {
 bool StoreSender::backoff(std::chrono::milliseconds& current) {
   // Full jitter: a random time in [0, current].
   std::uniform_int_distribution<int64_t> jitter(0, std::max<int64_t>(0, current.count()));
-  auto wait = std::chrono::milliseconds(jitter(rng_));
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  auto wait = std::chrono::milliseconds(jitter(rng));
   current = std::min(options_.backoff_max, std::max(current * 2, std::chrono::milliseconds(1)));
   return sleepFor(wait);
 }
@@ -84,42 +94,57 @@ void StoreSender::countFailure(InsertFailure f) {
   }
 }
 
-void StoreSender::run() {
+void StoreSender::run(store::IStore& store) {
   auto log = logging::get("sender");
-  uint64_t last_seq = 0;
   auto delay = options_.backoff_initial;
-  try {
-    last_seq = buffer_.committedSeq();
-  } catch (const std::exception& e) {
-    log->error("cannot read the committed sequence: {}", e.what());
-  }
+  const bool several = options_.writers > 1;
+  const GroupLimits limits{options_.merge_max_rows, options_.merge_max_bytes};
+  // The insert this writer holds: kept until it is done (stored or set aside)
+  // and recorded, then the writer takes the next range after the last one
+  // handed out to any writer.
+  std::optional<BufferedBatch> held;
   while (!stopping_) {
     // Nothing thrown here may end the thread (std::terminate) or skip a batch.
     try {
-      auto batch = buffer_.nextGroup(last_seq, {options_.merge_max_rows, options_.merge_max_bytes},
-                                     std::chrono::milliseconds(200));
-      if (!batch) continue;
-      if (batch->last_seq < batch->seq) batch->last_seq = batch->seq;
-      if (process(*batch)) {
-        last_seq = batch->last_seq;
+      if (!held) {
+        std::lock_guard lock(dispatch_mutex_);
+        if (!handed_after_) handed_after_ = buffer_.committedSeq();
+        held = buffer_.nextGroup(*handed_after_, limits, std::chrono::milliseconds(200), several);
+        if (!held) continue;
+        if (held->last_seq < held->seq) held->last_seq = held->seq;
+        handed_after_ = held->last_seq;
+      } else if (!held->read_error.empty()) {
+        // The same range again (it stays pinned in the buffer), read anew.
+        auto again = buffer_.nextGroup(held->seq - 1, limits, std::chrono::milliseconds(200), several);
+        if (again && again->seq == held->seq) {
+          if (again->last_seq < again->seq) again->last_seq = again->seq;
+          held = std::move(again);
+        }
+      }
+      if (process(store, *held)) {
+        held.reset();
         delay = options_.backoff_initial;
       }
     } catch (const std::exception& e) {
       ++stats_.internal_errors;
-      log->error("unexpected error after batch {}; retrying: {}", last_seq, e.what());
+      log->error("unexpected error {}; retrying: {}",
+                 held ? "with batch " + seqName(*held) : std::string("taking the next batch"), e.what());
       backoff(delay);
     } catch (...) {
       ++stats_.internal_errors;
-      log->error("unexpected non-standard exception after batch {}; retrying", last_seq);
+      log->error("unexpected non-standard exception; retrying");
       backoff(delay);
     }
   }
 }
 
-bool StoreSender::process(const BufferedBatch& batch) {
+bool StoreSender::process(store::IStore& store, const BufferedBatch& batch) {
   auto log = logging::get("sender");
   if (!batch.read_error.empty()) {
     ++stats_.read_errors;
+    // Per writer: each retries the batch it holds.
+    thread_local uint64_t read_failures_seq_ = 0;
+    thread_local int read_failures_ = 0;
     if (read_failures_seq_ != batch.seq) {
       read_failures_seq_ = batch.seq;
       read_failures_ = 0;
@@ -150,7 +175,7 @@ bool StoreSender::process(const BufferedBatch& batch) {
   // sent and replays it whole, so a replay carries the same token.
   whole.base_token = "kobs-" + buffer_.instanceId() + "-" + seqName(batch);
   whole.token = whole.base_token;
-  Outcome o = sendPart(batch, whole, 0);
+  Outcome o = sendPart(store, batch, whole, 0);
   if (o == Outcome::kStopped) return false;
   if (!commitDurably(batch, o == Outcome::kStored)) return false;
   const uint64_t batches = batch.last_seq - batch.seq + 1;
@@ -158,6 +183,7 @@ bool StoreSender::process(const BufferedBatch& batch) {
   ++stats_.inserts_committed;
   if (batches > 1) stats_.batches_merged += batches;
   {  // a batch set aside in part may still have stored rows: wake readers either way
+    std::lock_guard lock(listeners_mutex_);  // one call at a time, whichever writer
     for (const auto& listener : listeners_) {
       try {
         listener(batch.header.table, batch.header.rows);
@@ -169,10 +195,18 @@ bool StoreSender::process(const BufferedBatch& batch) {
   return true;
 }
 
-StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Part& part, int depth) {
+StoreSender::Outcome StoreSender::sendPart(store::IStore& store, const BufferedBatch& batch, const Part& part,
+                                          int depth) {
   auto log = logging::get("sender");
   auto delay = options_.backoff_initial;
   int short_writes = 0;
+  // What the store kept of this part under its token, as far as it told us:
+  // the most rows one short write reported written. Once the store kept any,
+  // only this token may send these rows again (a retry is deduplicated by
+  // ClickHouse, block by block); a split would carry new tokens and store the
+  // kept rows a second time.
+  uint64_t kept = 0;
+  bool kept_unknown = false;  // "deduplicated" after a short write: it kept some, how many is unknown
   for (int attempt = 0; !stopping_; ++attempt) {
     store::InsertRequest req;
     req.table = batch.header.table;
@@ -188,7 +222,7 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
     InsertFailure failure;
     try {
       auto started = std::chrono::steady_clock::now();
-      auto result = store_.insert(req);
+      auto result = store.insert(req);
       if (observe_) {
         try {  // an observer's failure must not turn a stored insert into a retry
           observe_(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
@@ -198,9 +232,11 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
       }
       // After a short write, "nothing new written" is not proof the whole part
       // is stored: the store holds only what the short write kept.
-      if (result.deduplicated && short_writes > 0)
+      if (result.deduplicated && short_writes > 0) {
+        kept_unknown = true;  // the store knows the token: it kept rows, maybe more than it reported
         throw Exception(ErrorCode::kStoreShortWrite, "short write into {}: a retry after a short write of {} rows "
                         "was deduplicated against the partial insert", req.table, req.rows);
+      }
       if (result.deduplicated) {
         ++stats_.batches_deduplicated;
         stats_.rows_deduplicated += part.rows;
@@ -209,6 +245,10 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
       }
       if (!stats_.store_healthy.exchange(true)) log->info("store reachable again; sending resumed");
       return Outcome::kStored;
+    } catch (const store::ShortWrite& e) {
+      failure = InsertFailure::kShortWrite;
+      error = e.what();
+      kept = std::max(kept, std::min(e.rowsWritten(), part.rows));
     } catch (const Exception& e) {
       failure = store::classifyInsertFailure(e);
       error = e.what();
@@ -223,17 +263,26 @@ StoreSender::Outcome StoreSender::sendPart(const BufferedBatch& batch, const Par
       case InsertFailure::kPermanent:
         log->error("{} rejected by the store for good ({}), set aside: {}", what,
                    store::insertFailureName(failure), error);
-        return deadLetterDurably(batch, part, error);
+        return deadLetterDurably(batch, part, error, Kept{});
       case InsertFailure::kSplitByPartition:
         log->warn("{} spans too many partitions for one insert; splitting it by partition: {}", what, error);
-        return splitByPartition(batch, part, depth);
+        return splitByPartition(store, batch, part, depth);
       case InsertFailure::kShortWrite:
         if (++short_writes >= options_.short_write_retries) {
-          log->error("{} short-written {} times; bisecting to find the rows that do not store: {}", what,
-                     short_writes, error);
-          return bisect(batch, part, depth);
+          if (kept == 0 && !kept_unknown) {
+            log->error("{} short-written {} times with nothing kept; bisecting to find the rows that do not "
+                       "store: {}", what, short_writes, error);
+            return bisect(store, batch, part, depth);
+          }
+          // The store kept some rows and cannot say which: a split would send
+          // them again under new tokens. Set the part aside whole, saying how
+          // many of its rows the store holds under which token.
+          log->error("{} short-written {} times; the store kept {} of its rows and cannot say which, so the "
+                     "part is set aside whole (its copy names the token they are stored under): {}",
+                     what, short_writes, kept_unknown ? std::string("some") : std::to_string(kept), error);
+          return deadLetterDurably(batch, part, error, Kept{kept, kept_unknown});
         }
-        log->warn("{} short-written (attempt {} of {}), retrying: {}", what, short_writes,
+        log->warn("{} short-written (attempt {} of {}), retrying with the same token: {}", what, short_writes,
                   options_.short_write_retries, error);
         break;
       case InsertFailure::kRetryLoud:
@@ -262,15 +311,17 @@ std::pair<size_t, size_t> rowSpan(const std::vector<uint32_t>& ends, size_t a, s
 
 }  // namespace
 
-StoreSender::Outcome StoreSender::splitByPartition(const BufferedBatch& batch, const Part& part, int depth) {
+StoreSender::Outcome StoreSender::splitByPartition(store::IStore& store, const BufferedBatch& batch, const Part& part,
+                                                   int depth) {
   const std::string_view body = bodyOf(batch, part.body, part.whole);
   if (part.row_ends.size() != part.rows || part.row_days.size() != part.rows) {
     return deadLetterDurably(batch, part,
                              "the store refused it for spanning too many partitions, and the batch carries no row "
-                             "boundaries to split it (written by an older kobs)");
+                             "boundaries to split it (written by an older kobs)",
+                             Kept{});
   }
   std::set<int32_t> days(part.row_days.begin(), part.row_days.end());
-  if (days.size() <= 1 || depth >= kMaxSplitDepth) return bisect(batch, part, depth);
+  if (days.size() <= 1 || depth >= kMaxSplitDepth) return bisect(store, batch, part, depth);
   ++stats_.batches_split;
   // Consecutive days, at most max_partitions_per_insert per group.
   std::map<int32_t, size_t> group_of;
@@ -304,19 +355,21 @@ StoreSender::Outcome StoreSender::splitByPartition(const BufferedBatch& batch, c
     p.day_label = part.day_label + "-d" + std::to_string(p.row_days.front());
     p.label = p.day_label;
     p.token = p.base_token + p.label;
-    Outcome o = sendPart(batch, p, depth + 1);
+    Outcome o = sendPart(store, batch, p, depth + 1);
     if (o == Outcome::kStopped) return o;
     all_stored = all_stored && o == Outcome::kStored;
   }
   return all_stored ? Outcome::kStored : Outcome::kSetAside;
 }
 
-StoreSender::Outcome StoreSender::bisect(const BufferedBatch& batch, const Part& part, int depth) {
+StoreSender::Outcome StoreSender::bisect(store::IStore& store, const BufferedBatch& batch, const Part& part,
+                                         int depth) {
   if (part.rows <= 1 || part.row_ends.size() != part.rows || depth >= kMaxSplitDepth)
     return deadLetterDurably(batch, part,
                              part.rows <= 1 ? "the store does not store this row"
                                             : "the store does not store this batch whole, and it carries no row "
-                                              "boundaries to split it (written by an older kobs)");
+                                              "boundaries to split it (written by an older kobs)",
+                             Kept{});
   ++stats_.batches_split;
   const std::string_view body = bodyOf(batch, part.body, part.whole);
   const size_t mid = part.rows / 2;
@@ -335,7 +388,7 @@ StoreSender::Outcome StoreSender::bisect(const BufferedBatch& batch, const Part&
     p.day_label = part.day_label;
     p.label = p.day_label + range;  // rows are numbered within the batch: the label names them alone
     p.token = p.base_token + p.label;
-    Outcome o = sendPart(batch, p, depth + 1);
+    Outcome o = sendPart(store, batch, p, depth + 1);
     if (o == Outcome::kStopped) return o;
     all_stored = all_stored && o == Outcome::kStored;
   }
@@ -343,13 +396,16 @@ StoreSender::Outcome StoreSender::bisect(const BufferedBatch& batch, const Part&
 }
 
 StoreSender::Outcome StoreSender::deadLetterDurably(const BufferedBatch& batch, const Part& part,
-                                                    const std::string& error) {
+                                                    const std::string& error, Kept kept) {
   auto delay = options_.backoff_initial;
   for (int attempt = 0; !stopping_; ++attempt) {
     try {
-      writeDeadLetter(batch, part, error);
+      writeDeadLetter(batch, part, error, kept);
       ++stats_.batches_dead_lettered;
-      stats_.rows_dead_lettered += part.rows;
+      // Rows the store kept count as stored; the copy holds the part whole.
+      stats_.rows_dead_lettered += part.rows - kept.rows;
+      stats_.rows_committed += kept.rows;
+      if (kept.rows > 0 || kept.unknown) ++stats_.parts_kept_in_part;
       return Outcome::kSetAside;
     } catch (const std::exception& e) {
       ++stats_.dead_letter_errors;
@@ -365,7 +421,8 @@ StoreSender::Outcome StoreSender::deadLetterDurably(const BufferedBatch& batch, 
   return Outcome::kStopped;
 }
 
-void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error) {
+void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error,
+                                  Kept kept) {
   std::error_code ec;
   fs::create_directories(options_.dead_letter_dir, ec);
   if (ec)
@@ -381,6 +438,13 @@ void StoreSender::writeDeadLetter(const BufferedBatch& batch, const Part& part, 
                          {"first_row", part.first_row},
                          {"batch_rows", batch.header.rows},
                          {"error", error}};
+  if (kept.rows > 0 || kept.unknown) {
+    // The store kept some of these rows (which, it cannot say): sending this
+    // copy again with the same token is deduplicated rather than stored twice.
+    meta["rows_stored"] = kept.unknown ? nlohmann::json("unknown") : nlohmann::json(kept.rows);
+    meta["rows_stored_at_least"] = kept.rows;
+    meta["deduplication_token"] = part.token;
+  }
   writeFileAtomically(options_.dead_letter_dir / (base + ".json"), meta.dump(2) + "\n");
 }
 

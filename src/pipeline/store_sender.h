@@ -17,8 +17,13 @@
 //   - split_by_partition: the batch is split into groups of at most
 //     max_partitions_per_insert partition days, each sent with its own
 //     derived token (the split is deterministic, so a replay dedups too);
-//   - short_write: retried short_write_retries times, then bisected by rows
-//     until the rows that will not store are isolated and dead-lettered;
+//   - short_write: retried short_write_retries times with the same token
+//     (ClickHouse deduplicates the blocks it kept), then, if the store kept
+//     none of the part, bisected by rows (each half with a token derived from
+//     the batch's and its row range, so a replay dedups) until the rows that
+//     will not store are isolated and dead-lettered; if the store kept some,
+//     which it cannot name, the part is dead-lettered whole with the count
+//     and token of what it holds (a split would store those rows twice);
 //   - permanent (malformed data, schema mismatch): dead-lettered.
 // A dead-letter copy is written tmp + fsync + rename before the batch is
 // committed; a failed write is retried (a full disk holds the queue, which is
@@ -28,8 +33,14 @@
 // retried a few times, then counted and reported lost. Nothing thrown on the
 // worker thread escapes it.
 //
-// Threading: one worker thread, started by start(), joined by stop(); stop()
-// interrupts any backoff at once.
+// Threading: `writers` worker threads (default one), started by start(),
+// joined by stop(); stop() interrupts any backoff at once. Each takes the
+// next range from the buffer under a dispatch lock, inserts it on its store,
+// and commits it to the buffer; a failed range k is retried by its writer
+// while k+1 may be stored, but the buffer's watermark (what is acknowledged
+// and released) waits for k, and a restart replays both with their recorded
+// ranges and tokens, so the store drops what it already has. Commit
+// listeners are called one at a time, from any writer thread.
 #pragma once
 
 #include <atomic>
@@ -60,6 +71,10 @@ struct SenderOptions {
   // Bounds of one insert made of several waiting batches; 0 rows: one batch per insert.
   uint64_t merge_max_rows = 0;
   uint64_t merge_max_bytes = 0;
+  // Inserts in flight at once, each on its own thread (and connection): the
+  // ranges are handed out in order and recorded before they are sent; they
+  // commit in any order, and the buffer acknowledges in sequence.
+  int writers = 1;
 };
 
 struct SenderStats {
@@ -71,7 +86,8 @@ struct SenderStats {
   std::atomic<uint64_t> rows_deduplicated{0};
   std::atomic<uint64_t> retries{0};
   std::atomic<uint64_t> batches_dead_lettered{0};  // batches (or split parts) set aside
-  std::atomic<uint64_t> rows_dead_lettered{0};
+  std::atomic<uint64_t> rows_dead_lettered{0};     // rows set aside that the store does not hold
+  std::atomic<uint64_t> parts_kept_in_part{0};     // parts set aside whole after the store kept some of their rows
   std::atomic<uint64_t> batches_split{0};
   std::atomic<uint64_t> failures_retry{0};
   std::atomic<uint64_t> failures_retry_loud{0};
@@ -94,14 +110,20 @@ class StoreSender {
   StoreSender(store::IStore& store, DiskBuffer& buffer, SenderOptions options, LatencyObserver observe = {});
   ~StoreSender();
 
-  // Called on the sender thread after each batch is committed (table, rows):
+  // Called on a writer thread (one call at a time) after each batch is committed (table, rows):
   // readers that tail the store (SSE) wake up at once instead of polling.
   // Set before start(). A listener that throws is logged and skipped.
   using CommitListener = std::function<void(const std::string& table, uint64_t rows)>;
   void addCommitListener(CommitListener listener) { listeners_.push_back(std::move(listener)); }
 
+  // Stores for writers 2..N (SenderOptions::writers), one each, cycled; none:
+  // every writer shares the constructor's store (the HTTP store takes
+  // concurrent callers; the embedded store runs one insert per instance at a
+  // time, so its writers need their own instances). Set before start().
+  void setWriterStores(std::vector<store::IStore*> stores) { writer_stores_ = std::move(stores); }
+
   void start();
-  // Stops after the attempt in flight; remaining batches stay in the buffer.
+  // Stops after the attempts in flight; remaining batches stay in the buffer.
   void stop();
 
   const SenderStats& stats() const { return stats_; }
@@ -121,15 +143,21 @@ class StoreSender {
     std::string label;  // for logs and dead-letter file names: "" or "-r<first>-<end>" / "-d<day>"
   };
   enum class Outcome { kStored, kSetAside, kStopped };
+  // What the store kept of a part it short-wrote: at least `rows`, exactly
+  // that many unless `unknown`.
+  struct Kept {
+    uint64_t rows = 0;
+    bool unknown = false;
+  };
 
-  void run();
+  void run(store::IStore& store);  // one writer
   // true when the batch is done (stored or set aside) and recorded.
-  bool process(const BufferedBatch& batch);
-  Outcome sendPart(const BufferedBatch& batch, const Part& part, int depth);
-  Outcome splitByPartition(const BufferedBatch& batch, const Part& part, int depth);
-  Outcome bisect(const BufferedBatch& batch, const Part& part, int depth);
-  Outcome deadLetterDurably(const BufferedBatch& batch, const Part& part, const std::string& error);
-  void writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error);
+  bool process(store::IStore& store, const BufferedBatch& batch);
+  Outcome sendPart(store::IStore& store, const BufferedBatch& batch, const Part& part, int depth);
+  Outcome splitByPartition(store::IStore& store, const BufferedBatch& batch, const Part& part, int depth);
+  Outcome bisect(store::IStore& store, const BufferedBatch& batch, const Part& part, int depth);
+  Outcome deadLetterDurably(const BufferedBatch& batch, const Part& part, const std::string& error, Kept kept);
+  void writeDeadLetter(const BufferedBatch& batch, const Part& part, const std::string& error, Kept kept);
   bool commitDurably(const BufferedBatch& batch, bool stored);
   bool backoff(std::chrono::milliseconds& current);  // false when stopping
   bool sleepFor(std::chrono::milliseconds d);       // false when stopping
@@ -139,14 +167,15 @@ class StoreSender {
   DiskBuffer& buffer_;
   SenderOptions options_;
   LatencyObserver observe_;
+  std::vector<store::IStore*> writer_stores_;  // writers 2..N (none: all share store_)
   std::vector<CommitListener> listeners_;
+  std::mutex listeners_mutex_;
   std::atomic<bool> stopping_{false};
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::thread thread_;
-  std::mt19937_64 rng_{std::random_device{}()};
-  uint64_t read_failures_seq_ = 0;  // the batch whose body failed to read, and how often
-  int read_failures_ = 0;
+  std::vector<std::thread> threads_;
+  std::mutex dispatch_mutex_;              // one writer takes the next range at a time
+  std::optional<uint64_t> handed_after_;   // dispatch_mutex_: the last batch handed out to any writer
   SenderStats stats_;
 };
 

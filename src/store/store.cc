@@ -8,8 +8,9 @@ InsertResult checkRowsWritten(const InsertRequest& request, uint64_t rows_writte
   if (rows_written >= request.rows) return InsertResult{rows_written, false};
   if (rows_written == 0 && request.may_be_duplicate && !request.deduplication_token.empty())
     return InsertResult{0, true};
-  throw Exception(ErrorCode::kStoreShortWrite, "short write into {}: {} rows sent, {} written", request.table,
-                  request.rows, rows_written);
+  throw ShortWrite(request.rows, rows_written,
+                   fmt::format("short write into {}: {} rows sent, {} written", request.table, request.rows,
+                               rows_written));
 }
 
 std::string insertStatement(std::string_view database, const InsertRequest& request) {

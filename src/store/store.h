@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/error.h"
+
 namespace kobs::store {
 
 // Per-query ClickHouse settings, sent as `SETTINGS k = v` or URL parameters.
@@ -79,8 +81,22 @@ class IStore {
   virtual void ping() = 0;
 };
 
+// A short write, with what the store reported it wrote: the sender needs to
+// know whether the store kept any of the rows (then only the same token may
+// send them again) or none (then the rows may be split and sent anew).
+class ShortWrite : public Exception {
+ public:
+  ShortWrite(uint64_t rows_sent, uint64_t rows_written, std::string message)
+      : Exception(ErrorCode::kStoreShortWrite, std::move(message)), sent_(rows_sent), written_(rows_written) {}
+  uint64_t rowsSent() const noexcept { return sent_; }
+  uint64_t rowsWritten() const noexcept { return written_; }
+
+ private:
+  uint64_t sent_, written_;
+};
+
 // Shared rule for both stores: decide what a rows-written figure means.
-// Throws kStoreShortWrite when it proves nothing or too little was stored.
+// Throws ShortWrite (kStoreShortWrite) when it proves nothing or too little was stored.
 InsertResult checkRowsWritten(const InsertRequest& request, uint64_t rows_written);
 
 // "INSERT INTO `db`.`table` (`c1`, `c2`)": the statement head both stores send.

@@ -12,13 +12,17 @@
 // die_after_inserts > 0 ends the process right after that many inserts
 // returned, before the sender could record the commit: the worst moment, when
 // the store has a batch the buffer still believes unsent.
+// KOBS_CRASH_WRITERS=N in the environment runs the sender with N writers,
+// each on its own store instance over the same engine (as kobs wires it).
 // `durable` also prints "durable <from> <to>" once a chunk is in the disk
 // buffer (its durable callback): from then on a crash must not lose it.
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/error.h"
 #include "pipeline/pipeline.h"
@@ -32,7 +36,8 @@ namespace {
 // Forwards to the real store, then dies after the N-th insert succeeded.
 class DyingStore final : public store::IStore {
  public:
-  DyingStore(store::IStore& inner, int die_after) : inner_(inner), left_(die_after) {}
+  // `left` is shared by every writer's store: the N-th insert of any ends it.
+  DyingStore(store::IStore& inner, std::atomic<int>& left) : inner_(inner), left_(left) {}
   std::string_view kind() const override { return inner_.kind(); }
   const std::string& database() const override { return inner_.database(); }
   void execute(std::string_view sql, const store::Settings& s) override { inner_.execute(sql, s); }
@@ -41,14 +46,14 @@ class DyingStore final : public store::IStore {
   }
   store::InsertResult insert(const store::InsertRequest& r) override {
     auto result = inner_.insert(r);
-    if (left_ > 0 && --left_ == 0) _exit(9);
+    if (left_.load() > 0 && --left_ == 0) _exit(9);
     return result;
   }
   void ping() override { inner_.ping(); }
 
  private:
   store::IStore& inner_;
-  int left_;
+  std::atomic<int>& left_;
 };
 }  // namespace
 
@@ -76,9 +81,26 @@ int main(int argc, char** argv) {
   po.buffer.fsync = pipeline::FsyncPolicy::kAlways;
   po.batch.max_rows = 2000;
   po.batch.max_age = std::chrono::milliseconds(50);
-  const int die_after = argc > 5 ? std::atoi(argv[5]) : 0;
+  std::atomic<int> die_after{argc > 5 ? std::atoi(argv[5]) : 0};
   DyingStore dying(store, die_after);
+  const char* writers_env = std::getenv("KOBS_CRASH_WRITERS");
+  po.sender.writers = writers_env ? std::max(1, std::atoi(writers_env)) : 1;
+  if (writers_env) {  // merged groups too: their ranges must replay as they were sent
+    po.sender.merge_max_rows = 4 * po.batch.max_rows;
+    po.sender.merge_max_bytes = 64u << 20;
+  }
+  std::vector<std::unique_ptr<store::EmbeddedStore>> extra;
+  std::vector<std::unique_ptr<DyingStore>> extra_dying;
+  std::vector<store::IStore*> writer_stores;
+  for (int i = 1; i < po.sender.writers; ++i) {
+    store::EmbeddedOptions wo = so;
+    wo.reader_connections = 1;
+    extra.push_back(std::make_unique<store::EmbeddedStore>(wo));
+    extra_dying.push_back(std::make_unique<DyingStore>(*extra.back(), die_after));
+    writer_stores.push_back(extra_dying.back().get());
+  }
   pipeline::Pipeline pipe(dying, targets, po);
+  pipe.setWriterStores(writer_stores);
   pipe.start();
 
   if (mode == "drain") {

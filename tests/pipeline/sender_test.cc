@@ -185,10 +185,15 @@ TEST_F(SenderTest, ReplayTheStoreAlreadyHasIsCountedOnce) {
 
 // FAKE (labelled): forwards to the embedded store but leaves out rows whose v
 // is in `drop`, then reports what was written, as a short write looks. A real
-// ClickHouse cannot be made to drop chosen rows on demand.
+// ClickHouse cannot be made to drop chosen rows on demand. all_or_nothing:
+// an insert holding a dropped row stores none of its rows (written 0), as a
+// store that refuses the whole block does; otherwise it keeps the others.
+// fail_after: inserts past this many fail as retryable (a store gone away),
+// so a test can stop the sender part-way through a bisection.
 class ShortWritingStore final : public store::IStore {
  public:
-  ShortWritingStore(store::IStore& inner, std::set<uint32_t> drop) : inner_(inner), drop_(std::move(drop)) {}
+  ShortWritingStore(store::IStore& inner, std::set<uint32_t> drop, bool all_or_nothing = false)
+      : inner_(inner), drop_(std::move(drop)), all_or_nothing_(all_or_nothing) {}
   std::string_view kind() const override { return inner_.kind(); }
   const std::string& database() const override { return inner_.database(); }
   void execute(std::string_view sql, const store::Settings& s) override { inner_.execute(sql, s); }
@@ -196,33 +201,50 @@ class ShortWritingStore final : public store::IStore {
     return inner_.query(sql, f, s);
   }
   store::InsertResult insert(const store::InsertRequest& r) override {
+    if (fail_after >= 0 && inserts_ >= fail_after)
+      throw Exception(ErrorCode::kStoreUnavailable, "store gone away (injected)");
+    ++inserts_;
     std::string kept;
     uint64_t rows = 0;
+    bool dropped = false;
     for (size_t off = 0; off + 6 <= r.body.size(); off += 6) {
       uint32_t v;
       std::memcpy(&v, r.body.data() + off + 2, 4);
-      if (drop_.count(v)) continue;
+      if (drop_.count(v)) {
+        dropped = true;
+        continue;
+      }
       kept.append(r.body.substr(off, 6));
       ++rows;
     }
+    if (dropped && all_or_nothing_)  // it knows it wrote nothing, replay or not
+      throw store::ShortWrite(r.rows, 0, "short write (injected): none of the rows stored");
     uint64_t written = 0;
     if (rows > 0) {
       store::InsertRequest inner = r;
       inner.body = kept;
       inner.rows = rows;
       inner.may_be_duplicate = true;  // let the inner store report what it wrote
-      written = inner_.insert(inner).rows_written;
+      auto result = inner_.insert(inner);
+      if (result.deduplicated && r.may_be_duplicate) return result;  // as a real store reports a replay
+      written = result.rows_written;
     }
     return store::checkRowsWritten(r, written);
   }
   void ping() override { inner_.ping(); }
+  std::atomic<int> fail_after{-1};
 
  private:
   store::IStore& inner_;
   std::set<uint32_t> drop_;
+  bool all_or_nothing_;
+  std::atomic<int> inserts_{0};
 };
 
-TEST_F(SenderTest, ShortWriteIsRetriedThenBisectedAndOnlyTheBadRowIsDeadLettered) {
+// The store kept 31 of 32 rows and cannot say which: a split would store
+// those 31 again under new tokens (it stored 93 rows for 36 before), so the
+// part is set aside whole, with the count and token of what the store holds.
+TEST_F(SenderTest, ShortWriteThatKeptRowsIsRetriedThenSetAsideWholeAndNothingIsStoredTwice) {
   DiskBuffer buffer(bo_);
   ShortWritingStore shorting(*store_, {13});
   auto rows = u32Rows(table_, 0, 32);
@@ -234,14 +256,77 @@ TEST_F(SenderTest, ShortWriteIsRetriedThenBisectedAndOnlyTheBadRowIsDeadLettered
   sender.start();
   ASSERT_TRUE(waitFor([&] { return second.load() != -1; }));
   EXPECT_EQ(second.load(), 1) << "a short-written batch must not stall the queue";
-  EXPECT_EQ(first.load(), 0);  // set aside in part
+  EXPECT_EQ(first.load(), 0);  // set aside
   EXPECT_GE(sender.stats().failures_short_write.load(), uint64_t(so_.short_write_retries));
-  EXPECT_EQ(sender.stats().rows_dead_lettered.load(), 1u);
-  EXPECT_EQ(sender.stats().batches_dead_lettered.load(), 1u);
   EXPECT_EQ(count("v = 13"), 0u);
   EXPECT_EQ(distinctCount(), 31u + 5u);  // every other row is stored
+  EXPECT_EQ(count(), distinctCount()) << "no row may be stored twice";
+  EXPECT_EQ(sender.stats().rows_dead_lettered.load(), 1u);  // the one row the store does not hold
+  EXPECT_EQ(sender.stats().parts_kept_in_part.load(), 1u);
+  EXPECT_EQ(sender.stats().batches_dead_lettered.load(), 1u);
+  ASSERT_TRUE(fs::exists(so_.dead_letter_dir / "batch-1.rowbinary"));
+  EXPECT_EQ(fs::file_size(so_.dead_letter_dir / "batch-1.rowbinary"), 32u * 6);
+  std::ifstream meta(so_.dead_letter_dir / "batch-1.json");
+  std::string text((std::istreambuf_iterator<char>(meta)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"rows_stored_at_least\": 31"), std::string::npos) << text;
+  EXPECT_NE(text.find("\"deduplication_token\": \"kobs-" + buffer.instanceId() + "-1\""), std::string::npos)
+      << text;
+}
+
+// The store kept none of the part: bisecting is safe, and finds the one row.
+TEST_F(SenderTest, ShortWriteThatKeptNothingIsBisectedAndOnlyTheBadRowIsDeadLettered) {
+  DiskBuffer buffer(bo_);
+  ShortWritingStore shorting(*store_, {13}, /*all_or_nothing=*/true);
+  auto rows = u32Rows(table_, 0, 32);
+  auto after = u32Rows(table_, 100, 5);
+  std::atomic<int> first{-1}, second{-1};
+  buffer.append(rows.header, rows.body, [&](bool c) { first = c; });
+  buffer.append(after.header, after.body, [&](bool c) { second = c; });
+  StoreSender sender(shorting, buffer, so_);
+  sender.start();
+  ASSERT_TRUE(waitFor([&] { return second.load() != -1; }));
+  EXPECT_EQ(second.load(), 1);
+  EXPECT_EQ(first.load(), 0);  // set aside in part
+  EXPECT_EQ(sender.stats().rows_dead_lettered.load(), 1u);
+  EXPECT_EQ(sender.stats().batches_dead_lettered.load(), 1u);
+  EXPECT_EQ(sender.stats().parts_kept_in_part.load(), 0u);
+  EXPECT_EQ(count("v = 13"), 0u);
+  EXPECT_EQ(distinctCount(), 31u + 5u);
+  EXPECT_EQ(count(), distinctCount()) << "no row may be stored twice";
   ASSERT_TRUE(fs::exists(so_.dead_letter_dir / "batch-1-r13-14.rowbinary"));
   EXPECT_EQ(fs::file_size(so_.dead_letter_dir / "batch-1-r13-14.rowbinary"), 6u);
+}
+
+// Stopped part-way through a bisection (some halves stored), then started
+// again over the same buffer: the halves carry tokens derived from the
+// batch's and their row range, so the replay's halves are deduplicated.
+TEST_F(SenderTest, BisectionInterruptedAndReplayedStoresEachRowOnce) {
+  auto rows = u32Rows(table_, 0, 32);
+  ShortWritingStore shorting(*store_, {13}, /*all_or_nothing=*/true);
+  // Whole x3 (short), [0,16) x3 (short), [0,8) stored, [8,16) x3, [8,12) stored, then the store goes away.
+  shorting.fail_after = 3 + 3 + 1 + 3 + 1;
+  {
+    DiskBuffer buffer(bo_);
+    buffer.append(rows.header, rows.body);
+    StoreSender sender(shorting, buffer, so_);
+    sender.start();
+    ASSERT_TRUE(waitFor([&] { return sender.stats().failures_retry.load() > 0; }));
+    sender.stop();
+    EXPECT_EQ(buffer.committedSeq(), 0u);
+  }
+  const uint64_t before = count();
+  EXPECT_EQ(before, 12u);  // rows 0..11 stored by the halves
+  shorting.fail_after = -1;
+  DiskBuffer buffer(bo_);  // replays batch 1
+  std::atomic<int> first{-1};
+  StoreSender sender(shorting, buffer, so_);
+  sender.start();
+  ASSERT_TRUE(waitFor([&] { return buffer.committedSeq() == 1; }));
+  EXPECT_EQ(distinctCount(), 31u);
+  EXPECT_EQ(count(), distinctCount()) << "no row may be stored twice";
+  EXPECT_EQ(sender.stats().rows_deduplicated.load(), 12u);  // the halves stored before the stop
+  EXPECT_EQ(sender.stats().rows_dead_lettered.load(), 1u);
+  (void)first;
 }
 
 TEST_F(SenderTest, UnreadableBodyIsRetriedThenReportedLostAndTheQueueMovesOn) {
