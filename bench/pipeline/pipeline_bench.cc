@@ -8,6 +8,11 @@
 //     3 kobs+logs     the same tables, rows that are not events (pod logs, OTLP): the view filters them out
 //     4 kobs+noidx    as 2 with materialize_skip_indexes_on_insert=0 (indexes built by merges)
 //   BM_EmbeddedInsertTwoWriters  two threads, each on its own writer connection (target >= 300k)
+//   BM_SenderDrain        the sender (sender.writers = 1 or 2, as kobs wires it: one store per
+//                         writer) draining a disk buffer that holds 300k otel_logs rows in
+//                         2 MiB batches (batch.max_bytes), merged up to 10k rows / 8 MiB per
+//                         insert, skip indexes left to merges: kobs's defaults end to end from
+//                         the buffer (targets >= 150k rows/s with one writer, >= 300k with two)
 // Every insert carries a fresh insert_deduplication_token, as the sender's do.
 // Run: build/release/bench/pipeline/bench_pipeline (needs libchdb, see setup.sh);
 // a profile of one case: docs/performance.md.
@@ -16,7 +21,9 @@
 #include <atomic>
 #include <time.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 #include <map>
 #include <mutex>
 #include <filesystem>
@@ -24,7 +31,9 @@
 #include <fmt/format.h>
 
 #include "bench_records.h"
+#include "pipeline/disk_buffer.h"
 #include "pipeline/otel_encoders.h"
+#include "pipeline/store_sender.h"
 #include "store/embedded/embedded_store.h"
 #include "store/schema/schema_manager.h"
 
@@ -148,6 +157,76 @@ BENCHMARK(BM_EmbeddedInsertTwoWriters)
     ->Threads(2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// The sender draining a full disk buffer into the store. Setup (not timed):
+// the table emptied (no merges of earlier cases left running), a new buffer
+// filled with the batches; timed: start() until every batch is committed.
+void BM_SenderDrain(benchmark::State& state) {
+  const int writers = int(state.range(0));
+  const int variant = int(state.range(1));
+  static const char* kLabels[] = {"clickstack", "exporter", "kobs+events", "kobs+logs", "kobs+noidx"};
+  state.SetLabel(fmt::format("{} writers={}", kLabels[variant], writers));
+  auto& s = benchStore(variant, 0);
+  std::vector<store::IStore*> others;
+  for (int i = 1; i < writers; ++i) others.push_back(&benchStore(variant, i));
+  LogEncoder encoder("otel_logs", logColumns(s, s.database()), logBindings());
+  // One batch as the batcher seals it at batch.max_bytes, with its row ends.
+  auto records = makeRecords(10000, variant == kEvents);
+  BatchHeader header{"otel_logs", encoder.columns(), "RowBinary", 0, {}, {}};
+  std::string body;
+  for (const auto& r : records) {
+    if (body.size() >= kDefaultBatchMaxBytes) break;
+    encoder.encode(r, body);
+    header.row_ends.push_back(uint32_t(body.size()));
+    header.row_days.push_back(20412);
+    ++header.rows;
+  }
+  constexpr uint64_t kTotalRows = 300000;
+  const uint64_t batches = (kTotalRows + header.rows - 1) / header.rows;
+  timespec c0{}, c1{};
+  double cpu = 0;
+  uint64_t rows = 0, inserts = 0;
+  for (auto _ : state) {
+    s.execute("TRUNCATE TABLE otel_logs");
+    const auto dir = benchDir() / "buffer";
+    std::filesystem::remove_all(dir);
+    DiskBufferOptions bo;
+    bo.dir = dir;
+    bo.fsync = FsyncPolicy::kNever;  // the fill is not what is measured
+    bo.max_bytes = 4ull << 30;
+    DiskBuffer buffer(bo);
+    for (uint64_t b = 0; b < batches; ++b) buffer.append(header, body);
+    SenderOptions so;
+    so.writers = writers;
+    so.merge_max_rows = kDefaultBatchMaxRows;  // as app/config.cc sets them on the embedded store
+    so.merge_max_bytes = 8u << 20;
+    so.dead_letter_dir = dir / "dead";
+    StoreSender sender(s, buffer, so);
+    sender.setWriterStores(others);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    const auto t0 = std::chrono::steady_clock::now();
+    sender.start();
+    while (buffer.committedSeq() < batches) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    const auto t1 = std::chrono::steady_clock::now();
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    sender.stop();
+    state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+    cpu += double(c1.tv_sec - c0.tv_sec) + double(c1.tv_nsec - c0.tv_nsec) / 1e9;
+    rows += batches * header.rows;
+    inserts += sender.stats().inserts_committed.load();
+    if (sender.stats().rows_committed.load() != batches * header.rows)
+      state.SkipWithError("the sender did not store every row");
+  }
+  state.SetItemsProcessed(int64_t(rows));
+  state.counters["rows_per_cpu_s"] = cpu > 0 ? double(rows) / cpu : 0;
+  state.counters["rows_per_insert"] = inserts > 0 ? double(rows) / double(inserts) : 0;
+  state.counters["rows_per_batch"] = double(header.rows);
+}
+BENCHMARK(BM_SenderDrain)
+    ->ArgsProduct({{1, 2}, {kClickStack, kLogs}})
+    ->ArgNames({"writers", "variant"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime();
 
 }  // namespace
 

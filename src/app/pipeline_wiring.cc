@@ -2,6 +2,7 @@
 // over the store, its metrics, and in `kobs all` the wake-up of the event
 // feed when an events batch is committed.
 #include "app/process_parts.h"
+#include "app/store_factory.h"
 #include "pipeline/targets.h"
 #include "serve/events/local_event.h"
 
@@ -99,6 +100,10 @@ void Process::startPipeline() {
   pipeline_ = std::make_unique<pipeline::Pipeline>(*store_, pipeline::targetsFromSchema(schema_), config_.pipeline,
                                                    [h = &insert_latency_](double s) { h->observe(s); });
   registerPipelineMetrics(registry_, *pipeline_);
+  writer_stores_ = openWriterStores(config_, store_stop_.token());
+  std::vector<store::IStore*> writers;
+  for (auto& s : writer_stores_) writers.push_back(s.get());
+  pipeline_->setWriterStores(std::move(writers));
   if (event_feed_) {
     auto* feed = event_feed_.get();
     if (schema_.events_ingest_from_insert && config_.values.boolean("serve.publish_when_durable")) {

@@ -162,7 +162,8 @@ class Process {
   std::unique_ptr<serve::presenter::PresenterApi> presenter_api_;
   std::unique_ptr<http::Server> presenter_server_;
 
-  // 5. pipeline
+  // 5. pipeline (its writers' stores outlive it)
+  std::vector<std::unique_ptr<store::IStore>> writer_stores_;
   std::unique_ptr<pipeline::Pipeline> pipeline_;
 
   // 6. alerts

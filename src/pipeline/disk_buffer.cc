@@ -702,12 +702,11 @@ void DiskBuffer::commit(uint64_t first_seq, uint64_t last_seq, bool committed) {
       if (!e.done) break;
       new_committed = e.seq;
     }
-    for (auto it = pins_.begin(); it != pins_.end();) {
-      bool pin_done = true;
-      for (const auto& e : entries_)
-        if (e.seq >= it->second.first && e.seq <= it->second.last && !e.done) pin_done = false;
-      it = pin_done ? pins_.erase(it) : std::next(it);
-    }
+    // A range stays recorded until the watermark passes it, done or not:
+    // several writers finish out of order, and a restart replays a range
+    // stored above the watermark as it was sent (its token), not regrouped.
+    for (auto it = pins_.begin(); it != pins_.end();)
+      it = it->second.last <= new_committed ? pins_.erase(it) : std::next(it);
     groups = persistedGroupsLocked(new_committed);
   }
   if (new_committed == committed_seq_) return;

@@ -13,7 +13,8 @@
 // they fall due (linger, age, full: see Batcher), and at once when a producer
 // waits for its records to be durable (Batcher's durable callback); it
 // sleeps until the nearest deadline and is woken when a batch opens, a
-// producer waits or the sender commits; one sender thread inserts.
+// producer waits or the sender commits; the sender's writer threads
+// (SenderOptions::writers, one by default) insert.
 #pragma once
 
 #include <array>

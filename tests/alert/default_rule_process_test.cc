@@ -95,7 +95,9 @@ TEST(AlertDefaultRule, FiresOnDemoWarningsSurvivesKill9AndResolvesOnce) {
   // The unanswered firing went again after the restart, with its key.
   ASSERT_EQ(countWith(posts, "🚨"), 2u);
   for (const auto& p : posts)
-    if (p.body.find("🚨") != std::string::npos) EXPECT_EQ(p.idempotency_key, fired[0].idempotency_key);
+    if (p.body.find("🚨") != std::string::npos) {
+      EXPECT_EQ(p.idempotency_key, fired[0].idempotency_key);
+    }
   EXPECT_EQ(countWith(posts, "✅"), 1u);
   EXPECT_EQ(rx.distinctKeys(), 2u);  // one firing, one resolution
   EXPECT_THAT(posts.back().body, HasSubstr("The alert has been resolved."));

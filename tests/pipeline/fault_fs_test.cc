@@ -131,7 +131,9 @@ TEST_P(DiskFaultTest, KilledRightAfterTheFaultEveryAcknowledgedRecordIsStoredOnc
   std::set<long> acked = first.acked;
   acked.insert(second.acked.begin(), second.acked.end());
   expectExactlyOnce(acked, drainAndDump(dir));
-  if (f.poison) EXPECT_TRUE(fs::exists(dir.path() / "buffer/dead/batch-1.json")) << "the poison batch was not kept";
+  if (f.poison) {
+    EXPECT_TRUE(fs::exists(dir.path() / "buffer/dead/batch-1.json")) << "the poison batch was not kept";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

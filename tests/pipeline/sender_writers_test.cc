@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/error.h"
 #include "pipeline/disk_buffer.h"
 #include "pipeline/store_sender.h"
@@ -137,6 +139,54 @@ TEST(SenderWriters, AFailingBatchHoldsBackTheAcknowledgementOfLaterOnesNotTheirI
   EXPECT_EQ(count("1"), kBatches * 10u);
   EXPECT_EQ(first->query("SELECT uniqExact(v) FROM t_order", "TabSeparated").data,
             std::to_string(kBatches * 10) + "\n");
+}
+
+// Batch 3 cannot be stored, 4..12 are, by the other writer; the process
+// stops there (the watermark at 2) and restarts with merging on: the ranges
+// stored above the watermark replay as they were sent, with their tokens,
+// and are deduplicated, not regrouped under new tokens and stored again.
+TEST(SenderWriters, RangesStoredAboveTheWatermarkReplayAsTheyWereSentAfterARestart) {
+  auto first = testing::openEmbeddedStore("kobs_writers_replay");
+  auto second = testing::openEmbeddedStore("kobs_writers_replay", 1);
+  first->execute("CREATE TABLE t_replay (v UInt32) ENGINE = MergeTree ORDER BY v "
+                 "SETTINGS non_replicated_deduplication_window = 1000");
+  testing::TempDir dir;
+  DiskBufferOptions bo;
+  bo.dir = dir.path() / "buffer";
+  SenderOptions so;
+  so.backoff_initial = 1ms;
+  so.backoff_max = 20ms;
+  so.writers = 2;
+  constexpr int kBatches = 12;
+  auto count = [&](const std::string& what) {
+    return first->query("SELECT " + what + " FROM t_replay", "TabSeparated").data;
+  };
+  {
+    DiskBuffer buffer(bo);
+    for (int b = 1; b <= kBatches; ++b) {
+      auto rows = u32Rows("t_replay", uint32_t(b) * 100, 10);
+      buffer.append(rows.header, rows.body);
+    }
+    HoldingStore a(*first, "-3"), b(*second, "-3");
+    StoreSender sender(a, buffer, so);
+    sender.setWriterStores({&b});
+    sender.start();
+    ASSERT_TRUE(waitFor([&] { return count("count()") == std::to_string((kBatches - 1) * 10) + "\n"; }));
+    sender.stop();
+    EXPECT_EQ(buffer.committedSeq(), 2u);
+  }
+  so.merge_max_rows = 1000;  // the restart merges what waits: a new grouping, if the ranges were not recorded
+  so.merge_max_bytes = 1u << 20;
+  DiskBuffer buffer(bo);
+  EXPECT_EQ(buffer.committedSeq(), 2u);
+  StoreSender sender(*first, buffer, so);
+  sender.setWriterStores({second.get()});
+  sender.start();
+  ASSERT_TRUE(waitFor([&] { return buffer.committedSeq() == uint64_t(kBatches); }));
+  sender.stop();
+  EXPECT_EQ(count("count(), uniqExact(v)"), fmt::format("{}\t{}\n", kBatches * 10, kBatches * 10))
+      << "every row once";
+  EXPECT_EQ(sender.stats().rows_deduplicated.load(), uint64_t(kBatches - 3) * 10);
 }
 
 std::string childPath() { return (testing::binaryDir() / "tests/pipeline/pipeline_crash_child").string(); }

@@ -292,9 +292,14 @@ InsertResult EmbeddedStore::insert(const InsertRequest& request) {
   sql = appendSettings(sql, settings);
   // chDB reports the rows it read as written even when ClickHouse dropped the
   // block as a duplicate, so a possible replay is judged by the engine's
-  // DuplicatedInsertedBlocks counter around it. Inserts are serialised on the
-  // writer connection, so the difference is this insert's alone.
+  // DuplicatedInsertedBlocks counter around it. The counter is the engine's,
+  // shared by every store of the process (the sender's writers each have one),
+  // so inserts that may be replays are serialised process-wide: the difference
+  // is then this insert's alone (one with a fresh token is never a duplicate).
   const bool check_dedup = request.may_be_duplicate && !request.deduplication_token.empty();
+  static std::mutex dedup_check_mutex;  // taken before writer_mutex_
+  std::unique_lock<std::mutex> dedup_lock(dedup_check_mutex, std::defer_lock);
+  if (check_dedup) dedup_lock.lock();
   auto duplicatedBlocks = [&] {
     auto r = writer_->run("SELECT sum(value) FROM system.events WHERE event = 'DuplicatedInsertedBlocks'",
                           "TabSeparated");

@@ -139,7 +139,9 @@ TEST_F(OtlpBadInputTest, HundredMegabyteBodyIs413) {
   const double before = count413();
   auto r = stack_->post("/v1/logs", std::string(100u << 20, 'a'), {kProto});
   // The server answers 413 and closes; curl may report the closed upload instead of the answer.
-  if (r.status != 0) EXPECT_EQ(r.status, 413);
+  if (r.status != 0) {
+    EXPECT_EQ(r.status, 413);
+  }
   EXPECT_EQ(count413(), before + 1);
   stack_->drain();
   EXPECT_EQ(stack_->totalRows(), 0u);

@@ -270,7 +270,9 @@ TEST_F(PodLogsReceiverTest, GoldenRowsFromContainerdCrioAndDockerFiles) {
                   k == "SpanId" || k == "TraceFlags" || k == "ResourceSchemaUrl" || k == "ScopeSchemaUrl" ||
                   k == "EventName")
           << "unchecked column " << k;
-    if (row.contains("EventName")) EXPECT_EQ(row["EventName"], "");
+    if (row.contains("EventName")) {
+      EXPECT_EQ(row["EventName"], "");
+    }
     ++next[w.file.string()];
   }
 }

@@ -86,8 +86,11 @@ TEST(SqlGuard, EveryHostileStatementIsRefusedForItsReasonInClickHouseShape) {
     EXPECT_EQ(v.refusal->reason, entry["reason"].get<std::string>()) << sql << "\n" << v.refusal->text();
     const std::string text = v.refusal->text();
     EXPECT_EQ(text.rfind(fmt::format("Code: {}. DB::Exception: ", v.refusal->code), 0), 0u) << text;
-    if (v.refusal->code == 164) EXPECT_TRUE(text.ends_with(". (READONLY)")) << text;
-    else EXPECT_TRUE(v.refusal->code == 62 && text.ends_with(". (SYNTAX_ERROR)")) << text;
+    if (v.refusal->code == 164) {
+      EXPECT_TRUE(text.ends_with(". (READONLY)")) << text;
+    } else {
+      EXPECT_TRUE(v.refusal->code == 62 && text.ends_with(". (SYNTAX_ERROR)")) << text;
+    }
   }
 }
 
