@@ -31,6 +31,7 @@
 #include <fmt/format.h>
 
 #include "bench_records.h"
+#include "pipeline/batcher.h"
 #include "pipeline/disk_buffer.h"
 #include "pipeline/otel_encoders.h"
 #include "pipeline/store_sender.h"
