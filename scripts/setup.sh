@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libzstd-dev liblz4-dev zlib1g-dev
   libre2-dev  # pod_logs.multiline regexes (src/collect/pod_logs/multiline.cc)
   protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc  # OTLP (src/collect/otlp)
-  clang  # libFuzzer for the OTLP decoder fuzz target
+  clang libclang-rt-dev  # libFuzzer for the OTLP decoder fuzz target (the runtime is a package of its own)
   clickhouse-server clickhouse-client
   jq curl
   openssl  # the real kube-apiserver fixture makes its throwaway PKI with the CLI
@@ -27,7 +27,7 @@ APT_PACKAGES=(
 # KOBS_SETUP_PROFILE=image (the Dockerfile's build stage): only what compiles the kobs binary, without the
 # test and benchmark tools; chDB only with KOBS_SETUP_CHDB=1 (the all-in-one image variant).
 if [ "${KOBS_SETUP_PROFILE:-}" = image ]; then
-  IMAGE_SKIP=" libgtest-dev libgmock-dev libbenchmark-dev clang clickhouse-server clickhouse-client chromium shellcheck python3-yaml jq tmux gnuplot-nox "
+  IMAGE_SKIP=" libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-dev clickhouse-server clickhouse-client chromium shellcheck python3-yaml jq tmux gnuplot-nox "
   kept=()
   for p in "${APT_PACKAGES[@]}"; do
     [[ "$IMAGE_SKIP" == *" $p "* ]] || kept+=("$p")
