@@ -139,6 +139,16 @@ class Readers(unittest.TestCase):
         self.assertEqual([round(f.value) for f in figs], [611625, 329457])
         self.assertEqual([f.target for f in figs], [1e6, 5e5])
 
+    def test_otlp_plain_output_prefers_the_wire_reader(self):
+        # bench_otlp without --benchmark_counters_tabular, as saved in docs/bench-results
+        text = ("BM_DecodeMapEncodeLogs       1000 us    900 us   100 items_per_second=611.625k/s\n"
+                "BM_WireDecodeMapEncodeLogs    737 us    553 us  1239 bytes_per_second=1.13224G/s items_per_second=1.80861M/s\n"
+                "BM_WireDecodeMapEncodeSpans  1322 us    844 us   823 bytes_per_second=676.864M/s items_per_second=1.1845M/s\n")
+        logs, spans = bench_figures.read_otlp(text)
+        self.assertAlmostEqual(logs.value, 1.80861e6)
+        self.assertAlmostEqual(spans.value, 1.1845e6)
+        self.assertGreater(spans.score(), 1)
+
     def test_alert_takes_the_worst_cycle(self):
         (fig,) = bench_figures.read_alert(ALERT)
         self.assertAlmostEqual(fig.value, 9.5)
