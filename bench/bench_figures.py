@@ -127,7 +127,11 @@ def read_pipeline(text):
         rate = row.get("items_per_second") or row.get("rows_per_s")
         if rate is None:
             continue
-        if name.startswith("BM_EmbeddedInsertTwoWriters"):
+        if name.startswith("BM_SenderDrain/writers:"):
+            writers = int(name.split("writers:")[1].split("/")[0])
+            figs.append(Figure(f"disk buffer -> sender -> chDB, {writers} writer(s) ({name[3:]})", rate, "rows/s",
+                               3e5 if writers >= 2 else 1.5e5, True))
+        elif name.startswith("BM_EmbeddedInsertTwoWriters"):
             figs.append(Figure(f"otel_logs into chDB, two writers ({name[3:]})", rate, "rows/s", 3e5, True))
         elif name.startswith("BM_EmbeddedInsert"):
             figs.append(Figure(f"otel_logs into chDB, one writer ({name[3:]})", rate, "rows/s", 1.5e5, True))

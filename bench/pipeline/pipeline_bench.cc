@@ -62,11 +62,15 @@ enum Variant { kClickStack = 0, kExporter = 1, kEvents = 2, kLogs = 3, kNoIndexO
 
 // One store (writer connection) per (database, slot): slot 1 is the second
 // writer of BM_EmbeddedInsertTwoWriters.
+using StoreMap = std::map<std::pair<std::string, int>, std::unique_ptr<store::EmbeddedStore>>;
+StoreMap& benchStores() {
+  static StoreMap stores;
+  return stores;
+}
+
 store::EmbeddedStore& benchStore(int variant = kClickStack, int slot = 0) {
   static std::mutex mutex;
-  static std::map<std::pair<std::string, int>, std::unique_ptr<store::EmbeddedStore>> stores;
-  static bool cleanup = (std::atexit([] { std::filesystem::remove_all(benchDir()); }), true);
-  (void)cleanup;
+  auto& stores = benchStores();
   const std::string database = variant == kExporter ? "bench_exporter" : variant == kClickStack ? "bench" : "bench_kobs";
   std::lock_guard lock(mutex);
   auto& st = stores[{database, slot}];
@@ -231,4 +235,15 @@ BENCHMARK(BM_SenderDrain)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  // The stores close while chDB is still loaded, then their data goes: left to
+  // static destruction they closed after the engine's own exit handlers had
+  // run, and the process crashed on the way out.
+  benchStores().clear();
+  std::filesystem::remove_all(benchDir());
+  return 0;
+}

@@ -149,6 +149,16 @@ class Readers(unittest.TestCase):
         self.assertAlmostEqual(spans.value, 1.1845e6)
         self.assertGreater(spans.score(), 1)
 
+    def test_pipeline_sender_drain_targets_by_writers(self):
+        text = ("Benchmark                                          Time      CPU   Iterations items_per_second rows_per_batch rows_per_cpu_s rows_per_insert\n"
+                "BM_SenderDrain/writers:1/variant:0/manual_time  2961 ms   172 ms  1  101.383k/s  3.095k  102.935k  9.09742k clickstack writers=1\n"
+                "BM_SenderDrain/writers:2/variant:0/manual_time  2050 ms   177 ms  1  146.455k/s  3.095k  113.783k  9.09742k clickstack writers=2\n")
+        one, two = bench_figures.read_pipeline(text)
+        self.assertAlmostEqual(one.value, 101383)
+        self.assertEqual(one.target, 1.5e5)
+        self.assertEqual(two.target, 3e5)
+        self.assertLess(two.score(), 1)
+
     def test_alert_takes_the_worst_cycle(self):
         (fig,) = bench_figures.read_alert(ALERT)
         self.assertAlmostEqual(fig.value, 9.5)
