@@ -21,6 +21,7 @@
 #include "support/clickhouse_server.h"
 #include "support/fault_proxy.h"
 #include "support/temp_dir.h"
+#include "support/wait_for.h"
 
 namespace kobs::pipeline {
 namespace {
@@ -28,14 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-bool waitFor(const std::function<bool()>& cond, std::chrono::seconds deadline = 120s) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using kobs::testing::waitFor;
 
 // (a UInt32, s String, d DateTime) rows, as the backends' tables take them.
 std::string encodeRows(uint32_t first, uint32_t n) {

@@ -19,6 +19,7 @@
 #include "store/embedded/embedded_store.h"
 #include "support/embedded_store.h"
 #include "support/temp_dir.h"
+#include "support/wait_for.h"
 
 namespace kobs::pipeline {
 namespace {
@@ -27,14 +28,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 // Waits for a condition; the deadline only keeps a broken build from hanging.
-bool waitFor(const std::function<bool()>& cond, std::chrono::seconds deadline = 60s) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using kobs::testing::waitFor;
 
 // Rows of (v UInt32) with their ends and days, as the batcher records them.
 struct Rows {

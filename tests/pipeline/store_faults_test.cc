@@ -16,20 +16,14 @@
 #include "support/clickhouse_server.h"
 #include "support/fault_proxy.h"
 #include "support/temp_dir.h"
+#include "support/wait_for.h"
 
 namespace kobs::pipeline {
 namespace {
 
 using namespace std::chrono_literals;
 
-bool waitFor(const std::function<bool()>& cond, std::chrono::seconds deadline = 120s) {
-  auto end = std::chrono::steady_clock::now() + deadline;
-  while (!cond()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using kobs::testing::waitFor;
 
 struct CodeCase {
   const char* name;
