@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
-#include <regex>
 #include <thread>
 
 
@@ -19,6 +18,7 @@
 #include "serve/presenter/presenter_head.h"
 #include "serve/presenter/presenter_reader.h"
 #include "support/log_lines.h"
+#include "support/progress_lines.h"
 
 namespace kobs::serve::presenter {
 namespace {
@@ -73,24 +73,10 @@ TEST_F(PresenterHeadProgressTest, TheFirstLoadLogsPercentEtaAndDone) {
   feed.stop();
   logger->sinks().pop_back();
 
-  const std::string what = "loading the newest events into the presenter head: ";
-  std::regex percent(what + R"(([0-9]+)% \(([0-9]+) of ([0-9]+) events\), [0-9.]+ (s|min) elapsed, ETA [0-9.]+ (s|min))");
-  int percent_lines = 0;
-  bool done = false;
-  std::string all;
-  for (const auto& line : sink->lines()) {
-    all += line + "\n";
-    std::smatch m;
-    if (std::regex_search(line, m, percent)) {
-      ++percent_lines;
-      EXPECT_EQ(std::stoi(m[3]), kEvents) << line;
-      EXPECT_LT(std::stoi(m[2]), kEvents) << line;
-      EXPECT_NEAR(std::stod(m[1]), std::stod(m[2]) * 100 / kEvents, 1.0) << line;
-    }
-    done |= line.starts_with(what + "done, " + std::to_string(kEvents) + " events in ");
-  }
-  EXPECT_GE(percent_lines, 1) << all;
-  EXPECT_TRUE(done) << all;
+  const auto seen = kobs::testing::checkProgressLines(
+      sink->lines(), "loading the newest events into the presenter head", kEvents, "events");
+  EXPECT_GE(seen.percent_lines, 1) << seen.all;
+  EXPECT_TRUE(seen.done) << seen.all;
 }
 
 }  // namespace

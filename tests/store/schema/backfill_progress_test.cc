@@ -9,7 +9,6 @@
 
 #include <chrono>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include <fmt/format.h>
@@ -19,6 +18,7 @@
 #include "store/schema/schema_manager.h"
 #include "support/embedded_store.h"
 #include "support/log_lines.h"
+#include "support/progress_lines.h"
 
 namespace kobs::store::schema {
 namespace {
@@ -85,26 +85,12 @@ TEST(SchemaBackfillProgressTest, CopyingExistingEventsLogsPercentEtaAndDone) {
   // Day by day (a copy of the local day boundary may split one UTC day in two).
   EXPECT_GE(slow.day_copies, kDays);
 
-  const std::string what = fmt::format("copying existing k8s events into {}.krateo_events: ", db);
-  std::regex percent(what + R"(([0-9]+)% \(([0-9]+) of ([0-9]+) rows\), [0-9.]+ (s|min) elapsed, ETA [0-9.]+ (s|min))");
-  int percent_lines = 0;
-  bool done = false;
-  std::string all;
-  for (const auto& line : sink->lines()) {
-    all += line + "\n";
-    std::smatch m;
-    if (std::regex_search(line, m, percent)) {
-      ++percent_lines;
-      EXPECT_EQ(std::stoi(m[3]), kRows) << line;
-      EXPECT_LT(std::stoi(m[2]), kRows) << line;
-      EXPECT_NEAR(std::stod(m[1]), std::stod(m[2]) * 100 / kRows, 1.0) << line;
-    }
-    done |= line.starts_with(what + fmt::format("done, {} rows in ", kRows));
-  }
-  EXPECT_GE(percent_lines, 1) << all;
+  const auto seen = kobs::testing::checkProgressLines(
+      sink->lines(), fmt::format("copying existing k8s events into {}.krateo_events", db), kRows, "rows");
+  EXPECT_GE(seen.percent_lines, 1) << seen.all;
   // At most one line per 5 s: a 7-8 s copy logs one or two, not one per day.
-  EXPECT_LE(percent_lines, 2) << all;
-  EXPECT_TRUE(done) << all;
+  EXPECT_LE(seen.percent_lines, 2) << seen.all;
+  EXPECT_TRUE(seen.done) << seen.all;
 
   // Applying again copies nothing twice and logs no copy.
   auto again = std::make_shared<kobs::testing::LogLines>();
