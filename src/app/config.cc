@@ -60,6 +60,7 @@ const config::Table& configTable() {
       {"batch.max_age", KeyType::kDuration, "1s", "...or when its first row is this old (the cap under load).", {"KOBS_BATCH_MAX_AGE"}},
       {"batch.linger", KeyType::kDuration, "5ms", "...or when no row has arrived for this long and the store is keeping up (an idle input is not held for batch.max_age).", {"KOBS_BATCH_LINGER"}},
       {"sender.max_insert_bytes", KeyType::kBytes, "0", "Bound of one insert the sender merges from batches waiting behind the one in flight (at most batch.max_rows rows; never below batch.max_bytes). 0: 8MiB on the embedded store (fewer, larger chDB inserts), batch.max_bytes on a server (an agent's memory).", {}},
+      {"sender.linger", KeyType::kDuration, "200ms", "A small insert waits until its first batch is this old, taking the batches that arrive meanwhile: a trickle is stored in fewer, larger inserts (fewer parts to write and merge). Not a delay of acknowledgements or of the live /notifications feed in kobs all, which follow the disk buffer. 0: each insert as soon as the store is free.", {"KOBS_SENDER_LINGER"}},
       {"sender.writers", KeyType::kInt, "1", "Inserts in flight at once, each on its own thread and store connection; batches are still acknowledged in sequence (docs/performance.md).", {"KOBS_SENDER_WRITERS"}},
       {"sender.backoff_initial", KeyType::kDuration, "100ms", "First retry delay of a batch the store did not take.", {}},
       {"sender.backoff_max", KeyType::kDuration, "10s", "Largest retry delay.", {}},
@@ -236,6 +237,8 @@ KobsConfig loadConfig(const std::optional<std::string>& path, const std::vector<
   const uint64_t max_insert = v.bytes("sender.max_insert_bytes");
   p.sender.merge_max_bytes =
       std::max<uint64_t>(max_insert != 0 ? max_insert : c.store.kind == "embedded" ? (8ull << 20) : 0, p.batch.max_bytes);
+  p.sender.merge_linger = v.duration("sender.linger");
+  if (p.sender.merge_linger.count() < 0) throw Exception(ErrorCode::kBadConfig, "config key sender.linger: must not be negative");
   if (v.integer("sender.writers") < 1 || v.integer("sender.writers") > 16)
     throw Exception(ErrorCode::kBadConfig, "config key sender.writers: must be between 1 and 16");
   p.sender.writers = static_cast<int>(v.integer("sender.writers"));

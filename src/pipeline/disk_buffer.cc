@@ -540,6 +540,27 @@ bool hasRowBoundaries(const BatchHeader& h) { return h.row_ends.size() == h.rows
 
 }  // namespace
 
+DiskBuffer::Run DiskBuffer::mergeableRunLocked(size_t at, GroupLimits limits) const {
+  const Entry& head = entries_[at];
+  uint64_t rows = head.header.rows, bytes = head.body_bytes;
+  int64_t ingest = head.header.ingest_ns;
+  size_t i = at + 1;
+  for (; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    // A group never reaches into a range handed out to another writer.
+    if (e.done || e.seq != entries_[i - 1].seq + 1 || !sameInsert(e.header, head.header) ||
+        !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
+        bytes + e.body_bytes > limits.max_bytes || pins_.count(e.seq) ||
+        (ingest != 0 && e.header.ingest_ns != 0 && e.header.ingest_ns != ingest))
+      return Run{i, true};
+    if (ingest == 0) ingest = e.header.ingest_ns;
+    rows += e.header.rows;
+    bytes += e.body_bytes;
+  }
+  // At the newest batch: full already, or room for more.
+  return Run{i, rows >= limits.max_rows || bytes >= limits.max_bytes};
+}
+
 std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimits limits,
                                                    std::chrono::milliseconds wait, bool record_single) {
   struct Piece {
@@ -562,6 +583,17 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
     std::optional<size_t> at;
     data_cv_.wait_for(lock, wait, [&] { return closed_ || (at = find()).has_value(); });
     if (!at) at = find();
+    // Linger (GroupLimits::linger): wait for more while the group can grow.
+    // Found again after each wait: entries_ may have lost its front.
+    while (at && !closed_ && limits.linger.count() > 0 && limits.max_rows > 0) {
+      const Entry& first = entries_[*at];
+      const auto deadline = first.appended_at + limits.linger;
+      if (pins_.count(first.seq) || !hasRowBoundaries(first.header) || std::chrono::steady_clock::now() >= deadline ||
+          mergeableRunLocked(*at, limits).closed)
+        break;
+      data_cv_.wait_until(lock, deadline);
+      at = find();
+    }
     if (!at) return std::nullopt;
     Entry& head = entries_[*at];
     std::vector<Entry*> group{&head};
@@ -578,21 +610,8 @@ std::optional<BufferedBatch> DiskBuffer::nextGroup(uint64_t after_seq, GroupLimi
                                    "buffer (up to {}); sending what is left",
                                    pin.first, pin.last, group.back()->seq);
     } else if (limits.max_rows > 0 && hasRowBoundaries(head.header)) {
-      uint64_t rows = head.header.rows, bytes = head.body_bytes;
-      int64_t ingest = head.header.ingest_ns;
-      for (size_t i = *at + 1; i < entries_.size(); ++i) {
-        Entry& e = entries_[i];
-        // A group never reaches into a range handed out to another writer.
-        if (e.done || e.seq != group.back()->seq + 1 || !sameInsert(e.header, head.header) ||
-            !hasRowBoundaries(e.header) || rows + e.header.rows > limits.max_rows ||
-            bytes + e.body_bytes > limits.max_bytes || pins_.count(e.seq) ||
-            (ingest != 0 && e.header.ingest_ns != 0 && e.header.ingest_ns != ingest))
-          break;
-        if (ingest == 0) ingest = e.header.ingest_ns;
-        rows += e.header.rows;
-        bytes += e.body_bytes;
-        group.push_back(&e);
-      }
+      const Run run = mergeableRunLocked(*at, limits);
+      for (size_t i = *at + 1; i < run.end; ++i) group.push_back(&entries_[i]);
     }
     if (pinned == pins_.end()) pinned = pins_.emplace(head.seq, Pin{head.seq, group.back()->seq, false}).first;
     persisted = pinned->second.persisted;

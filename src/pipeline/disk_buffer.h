@@ -113,6 +113,11 @@ struct BufferedBatch {
 struct GroupLimits {
   uint64_t max_rows = 0;
   uint64_t max_bytes = 0;
+  // A group that could still grow (it reaches the newest batch, below both
+  // bounds) is handed out only once its first batch is this old: a trickle
+  // of small batches becomes fewer, larger inserts (each insert is a part
+  // per table for the store to write and merge). 0: handed out at once.
+  std::chrono::milliseconds linger{0};
 };
 
 // Called once per batch: true when committed to the store, false when it was
@@ -238,6 +243,14 @@ class DiskBuffer {
   void persistState(uint64_t committed_seq, const std::vector<std::pair<uint64_t, uint64_t>>& groups);
   std::vector<std::pair<uint64_t, uint64_t>> persistedGroupsLocked(uint64_t committed_seq) const;  // mutex_
   std::vector<std::filesystem::path> dropCommittedSegmentsLocked();
+  // The batches from entries_[at] that one insert may take under `limits`
+  // (mutex_): [at, end), and whether the run stopped short of the newest
+  // batch (a bound, another table, a pinned range), so it cannot grow.
+  struct Run {
+    size_t end = 0;
+    bool closed = false;
+  };
+  Run mergeableRunLocked(size_t at, GroupLimits limits) const;
   static std::string readBody(const std::filesystem::path& segment, uint64_t offset, uint64_t seq, uint64_t rows);
 
   DiskBufferOptions options_;

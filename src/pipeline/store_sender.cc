@@ -98,7 +98,7 @@ void StoreSender::run(store::IStore& store) {
   auto log = logging::get("sender");
   auto delay = options_.backoff_initial;
   const bool several = options_.writers > 1;
-  const GroupLimits limits{options_.merge_max_rows, options_.merge_max_bytes};
+  const GroupLimits limits{options_.merge_max_rows, options_.merge_max_bytes, options_.merge_linger};
   // The insert this writer holds: kept until it is done (stored or set aside)
   // and recorded, then the writer takes the next range after the last one
   // handed out to any writer.

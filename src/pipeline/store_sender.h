@@ -71,6 +71,9 @@ struct SenderOptions {
   // Bounds of one insert made of several waiting batches; 0 rows: one batch per insert.
   uint64_t merge_max_rows = 0;
   uint64_t merge_max_bytes = 0;
+  // An insert that could still take more batches waits until its first is
+  // this old (GroupLimits::linger); 0: sent at once.
+  std::chrono::milliseconds merge_linger{0};
   // Inserts in flight at once, each on its own thread (and connection): the
   // ranges are handed out in order and recorded before they are sent; they
   // commit in any order, and the buffer acknowledges in sequence.

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -177,6 +178,59 @@ TEST(BatchGroups, TheRvalueAppendTakesTheBodyOnlyWhenItKeepsIt) {
   auto g = buf.nextGroup(1, {}, 0ms);  // read back from disk
   ASSERT_TRUE(g);
   EXPECT_EQ(g->body, std::string(60, 'b'));
+}
+
+// GroupLimits::linger: a group that can still grow waits for the batches
+// that arrive, up to its first batch's age; one that cannot grow (full, or
+// followed by a batch of another table) goes at once. The linger is an hour
+// here, so a group handed out before its batches arrived, or a wait on a
+// group that cannot grow, shows up as a wrong group or a hang (the futures'
+// minute is a guard against hanging the suite, not a bound on speed).
+TEST(BatchGroups, ALingeringGroupTakesTheBatchesThatArriveUntilItIsFull) {
+  testing::TempDir dir;
+  DiskBuffer buf(opts(dir));
+  auto first = u32Rows("t", 0, 2);
+  buf.append(first.header, first.body);
+  auto group = std::async(std::launch::async, [&] { return buf.nextGroup(0, {6, 1 << 20, 1h}, 0ms); });
+  // 2 + 2 rows: still room, the group keeps waiting; 2 more make it full.
+  auto second = u32Rows("t", 2, 2), third = u32Rows("t", 4, 2);
+  buf.append(second.header, second.body);
+  EXPECT_EQ(group.wait_for(50ms), std::future_status::timeout);
+  buf.append(third.header, third.body);
+  ASSERT_EQ(group.wait_for(60s), std::future_status::ready);
+  auto g = group.get();
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->seq, 1u);
+  EXPECT_EQ(g->last_seq, 3u);
+  EXPECT_EQ(g->body, first.body + second.body + third.body);
+}
+
+TEST(BatchGroups, AGroupThatCannotGrowIsNotHeldByTheLinger) {
+  testing::TempDir dir;
+  DiskBuffer buf(opts(dir));
+  // Followed by another table's batch: nothing more can join it.
+  auto a = u32Rows("t", 0, 2), other = u32Rows("u", 0, 1);
+  buf.append(a.header, a.body);
+  buf.append(other.header, other.body);
+  auto g = std::async(std::launch::async, [&] { return buf.nextGroup(0, {100, 1 << 20, 1h}, 0ms); });
+  ASSERT_EQ(g.wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(g.get()->last_seq, 1u);
+  // Full by bytes on its own.
+  auto big = u32Rows("t", 10, 50);
+  buf.append(big.header, big.body);
+  auto h = std::async(std::launch::async, [&] { return buf.nextGroup(2, {100, 10, 1h}, 0ms); });
+  ASSERT_EQ(h.wait_for(60s), std::future_status::ready);
+  EXPECT_EQ(h.get()->seq, 3u);
+  // Still room, but the buffer closes: handed out rather than held.
+  auto lone = u32Rows("t", 99, 1);
+  buf.append(lone.header, lone.body);
+  auto k = std::async(std::launch::async, [&] { return buf.nextGroup(3, {100, 1 << 20, 1h}, 0ms); });
+  EXPECT_EQ(k.wait_for(50ms), std::future_status::timeout);
+  buf.close();
+  ASSERT_EQ(k.wait_for(60s), std::future_status::ready);
+  auto kg = k.get();
+  ASSERT_TRUE(kg);
+  EXPECT_EQ(kg->seq, 4u);
 }
 
 class GroupSenderTest : public ::testing::Test {
