@@ -79,6 +79,12 @@ class Recombiner {
 
   bool pending() const { return active_; }
   size_t pendingBytes() const { return buf_.size(); }
+  // Memory held (capacity, not size: a record's buffer outlives it).
+  size_t heldBytes() const { return buf_.capacity() + time_text_.capacity(); }
+  // Between records, gives back a buffer grown past `keep` by a long one.
+  void trim(size_t keep) {
+    if (!active_ && buf_.capacity() > keep) std::string().swap(buf_);
+  }
   void reset() {
     active_ = false;
     split_ = false;

@@ -121,6 +121,17 @@ class MultilineCombiner {
   void flushAll(Emit&& emit);
 
   bool pending() const { return entries_[0].active || entries_[1].active; }
+  // Memory held by the open entries' buffers (capacity).
+  size_t heldBytes() const {
+    size_t n = 0;
+    for (const Entry& e : entries_) n += e.buf.capacity() + e.time_text.capacity();
+    return n;
+  }
+  // With no entry open, gives back buffers grown past `keep`.
+  void trim(size_t keep) {
+    for (Entry& e : entries_)
+      if (!e.active && e.buf.capacity() > keep) std::string().swap(e.buf);
+  }
   // Where reading again rebuilds the open entries; kNoOffset when none is open.
   uint64_t resumeLimit() const { return busy_start_; }
   // The earliest first-line time of the busy period (INT64_MAX when none).

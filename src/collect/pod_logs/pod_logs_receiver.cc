@@ -178,6 +178,26 @@ struct PodLogsReceiver::File {
   Clock::time_point discovered = Clock::now();  // not in the checkpoint at a restart: its rows may be in the store already
 
   explicit File(size_t max_log_size) : recombiner(max_log_size) {}
+  // Memory held for its lines (capacities: a buffer outlives the record
+  // that grew it, until trimBuffers).
+  size_t heldBytes() const {
+    size_t n = carry.capacity() + head.capacity() + overlong_time_text.capacity() + recombiner.heldBytes() +
+               held.capacity() * sizeof(pipeline::LogRecord);
+    if (multiline) n += multiline->heldBytes();
+    for (const auto& r : held)
+      if (const auto* body = std::get_if<std::string>(&r.body.value)) n += body->capacity();
+    return n;
+  }
+  // Buffers a long line grew are given back once the file is read to its
+  // end with nothing open: thousands of idle files must not each keep a
+  // line's worth of memory (a 1 MiB record would otherwise stay per file).
+  void trimBuffers() {
+    constexpr size_t kKeep = 64u << 10;  // what ordinary lines need: kept, no reallocation per round
+    if (carry.empty() && carry.capacity() > kKeep) std::string().swap(carry);
+    recombiner.trim(kKeep);
+    if (multiline) multiline->trim(kKeep);
+    if (held.empty() && held.capacity() > 64) std::vector<pipeline::LogRecord>().swap(held);
+  }
   ~File() {
     if (fd >= 0) ::close(fd);
   }
@@ -297,7 +317,7 @@ void PodLogsReceiver::run(std::stop_token stop) {
       if (need_scan) setupWatches();
       scan(false);  // marks the files whose size moved
     }
-    uint64_t lag = 0, lag_max = 0;
+    uint64_t lag = 0, lag_max = 0, buffered = read_buf_.capacity();
     std::array<uint64_t, 4> lag_files{};
     for (auto& [k, f] : files_) {
       if (stop.stop_requested()) break;
@@ -312,6 +332,9 @@ void PodLogsReceiver::run(std::stop_token stop) {
       if (read_all || f->dirty || f->draining || f->blocked || f->more) readFile(*f);
       if (f->multiline && f->multiline->pending() && !f->blocked && !f->more) flushMultiline(*f, false);
       if (f->multiline && !f->held.empty() && !f->blocked) ship(*f);  // flushed at a truncation
+      // Counted before trimming: the round's high-water mark.
+      buffered += f->heldBytes();
+      if (!f->more && !f->blocked) f->trimBuffers();
       const uint64_t file_lag = f->size > f->read_offset ? f->size - f->read_offset : 0;
       lag += file_lag;
       lag_max = std::max(lag_max, file_lag);
@@ -323,6 +346,8 @@ void PodLogsReceiver::run(std::stop_token stop) {
     }
     lag_bytes_ = lag;
     lag_max_ = lag_max;
+    buffered_bytes_ = buffered;
+    if (buffered > buffered_max_) buffered_max_ = buffered;
     for (size_t i = 0; i < lag_files.size(); ++i) lag_files_[i] = lag_files[i];
     takeOver();
     recovery_cache_.clear();  // only the start's files share sets
@@ -1381,6 +1406,11 @@ void PodLogsReceiver::registerMetrics(metrics::Registry& m) {
                   [this] { return double(files_watched_.load()); });
   m.gaugeCallback("kobs_pod_logs_lag_bytes", "Pod logs: bytes written to watched files and not read yet, summed.",
                   [this] { return double(lag_bytes_.load()); });
+  m.gaugeCallback("kobs_pod_logs_buffered_bytes",
+                  "Pod logs: memory held for lines (read buffer, unfinished lines and records, records not shipped yet).",
+                  [this] { return double(buffered_bytes_.load()); });
+  m.gaugeCallback("kobs_pod_logs_buffered_bytes_max", "Pod logs: the most memory held for lines since start.",
+                  [this] { return double(buffered_max_.load()); });
   m.gaugeCallback("kobs_pod_logs_lag_bytes_max", "Pod logs: bytes not read yet of the file furthest behind.",
                   [this] { return double(lag_max_.load()); });
   constexpr const char* kLagLabels[] = {"<64KiB", "<1MiB", "<16MiB", ">=16MiB"};

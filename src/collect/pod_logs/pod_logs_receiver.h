@@ -188,6 +188,11 @@ class PodLogsReceiver final : public Component {
   uint64_t recordsCommitted() const { return shared_->committed.load(); }
   uint64_t lagBytes() const { return lag_bytes_.load(); }
   uint64_t maxLagBytes() const { return lag_max_.load(); }
+  // Memory the receiver holds for lines (read buffer, unfinished lines and
+  // records, heads, records not shipped yet), as of the last round, and the
+  // most it has held.
+  uint64_t bufferedBytes() const { return buffered_bytes_.load(); }
+  uint64_t bufferedBytesMax() const { return buffered_max_.load(); }
   // True when the last round ended with every byte read and nothing held
   // back; false while a round runs (a long one reading many copies too).
   bool caughtUp() const { return caught_up_.load(); }
@@ -301,6 +306,8 @@ class PodLogsReceiver final : public Component {
   // lag by how much (kLagBounds; bounded cardinality).
   static constexpr uint64_t kLagBounds[] = {64u << 10, 1u << 20, 16u << 20};
   std::atomic<uint64_t> lag_max_{0};
+  std::atomic<uint64_t> buffered_bytes_{0};
+  std::atomic<uint64_t> buffered_max_{0};
   std::array<std::atomic<uint64_t>, 4> lag_files_{};
   // Counted by commit callbacks, which may outlive the receiver.
   struct Shared {

@@ -524,6 +524,16 @@ TEST_F(PodLogsReceiverTest, GarbageHugeLinesAndPartialsAreCountedAndBounded) {
                                  ".otel_logs WHERE startsWith(Body, 'rrr')");
   const auto& n = total[0]["n"];
   EXPECT_EQ(n.is_string() ? std::stoull(n.get<std::string>()) : n.get<uint64_t>(), uint64_t(10u << 20));
+  // Memory bounded: two 10 MiB records went through, but what the receiver
+  // held for lines at any round's end stayed within a few max_log_size
+  // pieces (the read buffer, the unfinished line, the record being joined,
+  // the pieces not shipped yet), and the file read to its end gives the
+  // grown buffers back.
+  std::printf("buffered bytes: most %llu, now %llu\n", (unsigned long long)receiver_->bufferedBytesMax(),
+              (unsigned long long)receiver_->bufferedBytes());
+  EXPECT_LE(receiver_->bufferedBytesMax(), 4 * o.max_log_size + o.read_chunk);
+  EXPECT_TRUE(waitFor([&] { return receiver_->bufferedBytes() <= o.read_chunk + (256u << 10); }))
+      << receiver_->bufferedBytes();
 }
 
 TEST_F(PodLogsReceiverTest, OldLinesSpanningManyDailyPartitionsAreAllStored) {
@@ -567,6 +577,13 @@ TEST_F(PodLogsReceiverTest, FiveThousandFilesAreAllReadAndKeepBeingFollowed) {
   for (int i = 0; i < kFiles; i += 500) append(files[size_t(i)], cri(nowCri(), "stdout", "F", "again " + std::to_string(i)));
   ASSERT_TRUE(waitFor([&] { return count("Body LIKE 'again %'") == 10; }, std::chrono::seconds(60)));
   EXPECT_EQ(receiver_->lagBytes(), 0u);
+  // Memory bounded: per idle file, its head (the fingerprint's bytes) and
+  // small line buffers, not a read buffer or a record each.
+  std::printf("buffered bytes for %d files: most %llu, now %llu\n", kFiles,
+              (unsigned long long)receiver_->bufferedBytesMax(), (unsigned long long)receiver_->bufferedBytes());
+  const auto o = options();
+  EXPECT_LE(receiver_->bufferedBytes(), o.read_chunk + kFiles * (o.fingerprint_size + 1024));
+  EXPECT_LE(receiver_->bufferedBytesMax(), o.read_chunk + kFiles * (o.fingerprint_size + 1024) + 4 * o.max_log_size);
 }
 #endif  // KOBS_POD_LOGS_SLOW
 
