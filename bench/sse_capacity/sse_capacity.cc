@@ -559,6 +559,14 @@ std::string httpGet(uint16_t port, const std::string& path) {
   return body == std::string::npos ? "" : out.substr(body + 4);
 }
 
+// A counter's value in a /metrics text (0 when absent).
+double counterValue(const std::string& text, const std::string& name) {
+  std::istringstream is(text);
+  for (std::string line; std::getline(is, line);)
+    if (line.starts_with(name + " ")) return std::stod(line.substr(line.rfind(' ') + 1));
+  return 0;
+}
+
 // Sum and count of a Prometheus histogram in a /metrics text.
 std::pair<double, double> histogramSumCount(const std::string& text, const std::string& name) {
   double sum = 0, count = 0;
@@ -876,11 +884,18 @@ int orchestrate(const Options& o) {
     for (auto& g : gens) ask(g, "lat_reset");
     for (auto& g : gens) answer(g);
     const uint64_t created0 = source->created();
-    const auto ins0 = histogramSumCount(httpGet(port, "/metrics"), "kobs_store_insert_duration_seconds");
+    const std::string m0 = httpGet(port, "/metrics");
+    const auto ins0 = histogramSumCount(m0, "kobs_store_insert_duration_seconds");
     const ProcStat cpu0 = procStat(kobs);
     std::this_thread::sleep_for(std::chrono::seconds(o.latency_s));
     const uint64_t created = source->created() - created0;
-    const auto ins1 = histogramSumCount(httpGet(port, "/metrics"), "kobs_store_insert_duration_seconds");
+    const std::string m1 = httpGet(port, "/metrics");
+    const auto ins1 = histogramSumCount(m1, "kobs_store_insert_duration_seconds");
+    // Which path the events took: published when durable (ahead of the
+    // store) or by the feed's tail query after the insert.
+    auto delta = [&](const char* name) { return counterValue(m1, name) - counterValue(m0, name); };
+    const double published = delta("kobs_events_feed_published_total"),
+                 published_local = delta("kobs_events_feed_published_local_total");
     const ProcStat cpu1 = procStat(kobs);
     std::this_thread::sleep_for(std::chrono::seconds(2));  // the last events of the window arrive
     std::vector<uint64_t> bins(100000, 0);
@@ -919,6 +934,8 @@ int orchestrate(const Options& o) {
     std::cout << fmt::format("  in the window: {} inserts, mean insert {:.1f} ms; kobs CPU {:.2f} s of {} s\n", inserts,
                              inserts > 0 ? 1000 * (ins1.first - ins0.first) / inserts : 0.0, cpu1.cpu_s - cpu0.cpu_s,
                              o.latency_s);
+    std::cout << fmt::format("  events published in the window: {}, of them when durable (ahead of the store) {}\n",
+                             published, published_local);
   }
   const ProcStat end = procStat(kobs);
   std::cout << fmt::format(

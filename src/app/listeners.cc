@@ -50,6 +50,20 @@ void Process::startEventFeed() {
       std::make_unique<serve::events::EventReader>(*store_, config_.schema.database, config_.schema.events_table);
   event_feed_ = std::make_unique<serve::events::EventFeed>(*event_reader_, feedOptions(config_));
   event_feed_->start();
+  {
+    const auto& st = event_feed_->stats();
+    registry_.counterCallback("kobs_events_feed_published_total", "Events published to the streams.",
+                              [&st] { return double(st.published.load()); });
+    registry_.counterCallback("kobs_events_feed_published_local_total",
+                              "Events published when their batch was durable, before the store had them (kobs all).",
+                              [&st] { return double(st.published_local.load()); });
+    registry_.counterCallback("kobs_events_feed_late_total", "Events published below a stream's position (late rows).",
+                              [&st] { return double(st.late.load()); });
+    registry_.counterCallback("kobs_events_feed_polls_total", "Tail queries of the store.",
+                              [&st] { return double(st.polls.load()); });
+    registry_.counterCallback("kobs_events_feed_errors_total", "Tail queries that failed (retried).",
+                              [&st] { return double(st.errors.load()); });
+  }
   events_api_->attach(*event_reader_, *event_feed_);
   // The alerts topic: from the evaluator itself when it runs here
   // (startAlerts), else from the alert_history another process writes.

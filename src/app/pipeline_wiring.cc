@@ -106,7 +106,13 @@ void Process::startPipeline() {
   pipeline_->setWriterStores(std::move(writers));
   if (event_feed_) {
     auto* feed = event_feed_.get();
-    if (schema_.events_ingest_from_insert && config_.values.boolean("serve.publish_when_durable")) {
+    const bool durable_publish = schema_.events_ingest_from_insert && config_.values.boolean("serve.publish_when_durable");
+    log_->info("events reach the streams {}", durable_publish ? "when their batch is durable in the disk buffer"
+                                              : !schema_.events_ingest_from_insert
+                                                  ? "after the insert and a tail query (the events view does not take "
+                                                    "its ingest time from kobs's inserts)"
+                                                  : "after the insert and a tail query (serve.publish_when_durable=false)");
+    if (durable_publish) {
       // kobs all: publish events as soon as their batch is durable in the
       // disk buffer, with the cursor the store will give them
       // (serve/events/event_feed.h), once the batches the buffer replays

@@ -325,9 +325,11 @@ class Batcher {
     std::shared_ptr<SealedItems> sealed;
     // Only a batch with items gets an ingest time. The view reads one per
     // insert, so the disk buffer merges only batches with the same one (or
-    // none): while the sender is busy (a batch in flight and one waiting), a
-    // batch shares the previous batch's ingest time, so the batches sealed
-    // during one insert still go together into the next. Only when its kept
+    // none): while the previous batch with an ingest time waits in the
+    // buffer (behind the insert in flight, or under sender.linger), a batch
+    // shares its ingest time, so the batches sealed meanwhile go together
+    // into one insert (a race with the sender taking it only costs an
+    // insert more, with the same ingest time). Only when its kept
     // rows' timestamps all follow the previous batch's: rows sharing an
     // ingest time order by timestamp (the cursor), so the items published
     // in seal order stay in cursor order (the k8s events receiver's
@@ -335,7 +337,7 @@ class Batcher {
     if (seal_listener_.durable && !tapped_.empty()) {
       const auto now_tp = std::chrono::system_clock::now();
       const int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now_tp.time_since_epoch()).count();
-      const bool share = last_ingest_ns_ != 0 && buffer_.pendingBatches() >= 2 &&
+      const bool share = last_ingest_ns_ != 0 && buffer_.waitingToBeSent(last_ingest_seq_) &&
                          now_ns - last_ingest_ns_ < std::chrono::nanoseconds(options_.max_age).count() &&
                          tapped_min_ts_ > last_tapped_max_ts_;
       header.ingest_ns = last_ingest_ns_ = share ? last_ingest_ns_ : std::max(now_ns, last_ingest_ns_ + 1);
@@ -355,7 +357,8 @@ class Batcher {
         for (const auto& c : callbacks) c(ok);
       };
     try {
-      buffer_.append(header, std::move(body_), std::move(cb), wait);  // taken only on success
+      const uint64_t seq = buffer_.append(header, std::move(body_), std::move(cb), wait);  // taken only on success
+      if (header.ingest_ns != 0) last_ingest_seq_ = seq;
     } catch (const Exception& e) {
       noteSealFailure(e.code(), e.what());
       throw;
@@ -458,6 +461,7 @@ class Batcher {
   std::vector<std::pair<size_t, std::shared_ptr<const void>>> tapped_;  // (row, what the tap kept)
   SealListener<Record> seal_listener_;
   int64_t last_ingest_ns_ = 0;
+  uint64_t last_ingest_seq_ = 0;  // the disk buffer's seq of the last batch given an ingest time
   // Row timestamps of the open batch's kept rows (a withdrawal leaves them
   // wider: that only shares less), and of the last batch given an ingest time.
   int64_t tapped_min_ts_ = INT64_MAX, tapped_max_ts_ = INT64_MIN, last_tapped_max_ts_ = INT64_MIN;

@@ -540,6 +540,14 @@ bool hasRowBoundaries(const BatchHeader& h) { return h.row_ends.size() == h.rows
 
 }  // namespace
 
+bool DiskBuffer::waitingToBeSent(uint64_t seq) const {
+  std::lock_guard lock(mutex_);
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), seq, [](const Entry& e, uint64_t s) { return e.seq < s; });
+  if (it == entries_.end() || it->seq != seq || it->done) return false;
+  auto pin = pins_.upper_bound(seq);
+  return pin == pins_.begin() || std::prev(pin)->second.last < seq;
+}
+
 DiskBuffer::Run DiskBuffer::mergeableRunLocked(size_t at, GroupLimits limits) const {
   const Entry& head = entries_[at];
   uint64_t rows = head.header.rows, bytes = head.body_bytes;

@@ -205,6 +205,10 @@ class DiskBuffer {
   uint64_t committedSeq() const;
   uint64_t pendingBytes() const;
   uint64_t pendingBatches() const;
+  // True while batch `seq` waits in the buffer and no writer has taken it
+  // (a sender lingering over it included): a batch appended now may still
+  // go into the same insert.
+  bool waitingToBeSent(uint64_t seq) const;
   // How long the oldest batch not yet in the store has waited; 0 when none.
   std::chrono::steady_clock::duration oldestPendingAge() const;
   const DiskBufferStats& stats() const { return stats_; }

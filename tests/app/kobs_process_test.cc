@@ -168,6 +168,60 @@ TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
 namespace kobs::app {
 namespace {
 
+// kobs all publishes Kubernetes events to the streams when their batch is
+// durable in the disk buffer, ahead of the store (serve.publish_when_durable).
+// The feed starts before the pipeline that turns this on; a feed whose local
+// thread only started when local publishing was on at its start never
+// published a batch that way, and every event waited for its insert and the
+// next tail query (the durable path was counted as taken, and was not).
+TEST(KobsProcess, AllPublishesEventsWhenDurableAheadOfTheStore) {
+  testing::TempDir dir;
+  int out_pipe[2];
+  ASSERT_EQ(::pipe(out_pipe), 0);
+  std::string bin = kobsBinary(), data = dir.str();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::close(out_pipe[0]);
+    std::vector<std::string> args{bin,   "all", "--demo", "--data-dir", data, "--set", "http.listen=127.0.0.1:0",
+                                  "--set", "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set", "mcp.listen=",
+                                  "--set", "serve.clickhouse_listen="};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  ::close(out_pipe[1]);
+  FILE* out = ::fdopen(out_pipe[0], "r");
+  char line[512];
+  int port = 0;
+  std::regex listening(R"(listening on http://[0-9.]+:([0-9]+))");
+  while (port == 0 && std::fgets(line, sizeof line, out)) {
+    std::cmatch m;
+    if (std::regex_search(line, m, listening)) port = std::stoi(m[1]);
+  }
+  ASSERT_GT(port, 0) << "kobs did not print its address";
+  auto counter = [&](const std::string& name) {
+    ht::Client client;
+    const std::string body = client.fetch(ht::url(uint16_t(port), "/metrics")).body;
+    std::smatch m;
+    return std::regex_search(body, m, std::regex("\n" + name + " ([0-9.e+]+)")) ? std::stod(m[1]) : -1.0;
+  };
+  // The demo's events: some of them must go out ahead of the store.
+  double local = 0;
+  for (int i = 0; i < 600 && local <= 0; ++i) {
+    local = counter("kobs_events_feed_published_local_total");
+    if (local <= 0) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_GT(local, 0) << "published " << counter("kobs_events_feed_published_total") << ", none when durable";
+  ::kill(pid, SIGTERM);
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  std::fclose(out);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 // A listener that cannot bind after the store, the feed and the first
 // receivers started: kobs stops those parts in order and exits 1 naming the
 // address. Before, their threads outlived the Process and the exit corrupted

@@ -179,7 +179,11 @@ TEST(Batcher, BatchesSealedWhileTheSenderIsBusyShareAnIngestTimeWhenTheirRowsFol
     b.add(r);
     b.flush();
   };
+  const GroupLimits limits{1000, 1 << 20};
   seal("event", 100);  // 1: the sender is idle: its own ingest time
+  auto g = buffer.nextGroup(0, limits, 0ms);  // the sender takes it: the insert of {1} is in flight
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->last_seq, 1u);
   seal("event", 200);  // 2: one batch in hand: its own (a batch in flight merges with nothing)
   seal("event", 300);  // 3: 2 waits: shares 2's
   seal("log", 50);     // 4: nothing kept: none, merges with anything
@@ -191,10 +195,6 @@ TEST(Batcher, BatchesSealedWhileTheSenderIsBusyShareAnIngestTimeWhenTheirRowsFol
   EXPECT_LT(durable[2], durable[3]);
   EXPECT_EQ(durable[3], durable[4]);
   // The inserts: {1}, {2, 3, 4} with 2's ingest time, {5, 6} with 5's.
-  const GroupLimits limits{1000, 1 << 20};
-  auto g = buffer.nextGroup(0, limits, 0ms);
-  ASSERT_TRUE(g);
-  EXPECT_EQ(g->last_seq, 1u);
   EXPECT_EQ(g->header.ingest_ns, durable[0]);
   buffer.commit(g->seq, g->last_seq, true);
   g = buffer.nextGroup(1, limits, 0ms);
@@ -208,6 +208,39 @@ TEST(Batcher, BatchesSealedWhileTheSenderIsBusyShareAnIngestTimeWhenTheirRowsFol
   EXPECT_EQ(g->seq, 5u);
   EXPECT_EQ(g->last_seq, 6u);
   EXPECT_EQ(g->header.ingest_ns, durable[3]);
+}
+
+// With sender.linger the sender waits over a small insert before taking it:
+// a batch sealed meanwhile shares the waiting batch's ingest time (its rows
+// following), so the two go into one insert rather than one each.
+TEST(Batcher, ABatchSealedWhileThePreviousWaitsForTheSenderSharesItsIngestTime) {
+  testing::TempDir dir;
+  DiskBuffer buffer({.dir = dir.path(), .fsync = FsyncPolicy::kNever});
+  Batcher<LogRecord> b(encoder(), buffer, {.max_age = std::chrono::hours(1)});
+  std::vector<int64_t> durable;
+  SealListener<LogRecord> l;
+  l.tap = [](const LogRecord&) -> std::shared_ptr<const void> { return std::make_shared<int>(0); };
+  l.durable = [&](std::shared_ptr<const SealedItems> s) { durable.push_back(s->ingest_ns); };
+  b.setSealListener(l);
+  auto seal = [&](int64_t ts) {
+    LogRecord r;
+    r.body = "event";
+    r.time_unix_nano = ts;
+    b.add(r);
+    b.flush();
+  };
+  seal(100);
+  seal(200);  // 1 still waits (nobody took it): shares its ingest time
+  ASSERT_EQ(durable.size(), 2u);
+  EXPECT_EQ(durable[0], durable[1]);
+  auto g = buffer.nextGroup(0, {1000, 1 << 20}, 0ms);
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->seq, 1u);
+  EXPECT_EQ(g->last_seq, 2u);  // one insert
+  EXPECT_EQ(g->header.ingest_ns, durable[0]);
+  seal(300);  // {1, 2} taken: its own
+  ASSERT_EQ(durable.size(), 3u);
+  EXPECT_LT(durable[1], durable[2]);
 }
 
 // A batch with kept items is due after the linger even while the sender is

@@ -27,7 +27,10 @@ void EventFeed::start() {
     recent_floor_ = low;
   }
   thread_ = std::thread([this] { run(); });
-  if (localEnabled()) local_thread_ = std::thread([this] { runLocal(); });
+  // Always: local publishing may be turned on after start() (kobs all starts
+  // the feed before the pipeline whose seal listener feeds it); idle until a
+  // local batch arrives.
+  local_thread_ = std::thread([this] { runLocal(); });
 }
 
 void EventFeed::stop() {

@@ -111,7 +111,7 @@ class EventFeed {
   // Run now (new rows were committed).
   void wake();
 
-  // Turns local publishing on (before start()): see above. Local batches
+  // Turns local publishing on (before or after start()): see above. Local batches
   // wait (queued, not yet unstored) until `ready()` is true and a tail step
   // ran after that (on the feed thread): the batches the disk buffer replays
   // after a restart must reach the store, and the tail publish them, before
