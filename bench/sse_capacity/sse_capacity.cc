@@ -428,6 +428,11 @@ struct Options {
   int64_t latency_s = 0;  // latency window after the last step (needs events)
   std::string fsync = "never";
   std::vector<std::string> sets;
+  // split=1 (with events): the roles apart, as in a cluster: a central kobs
+  // holding the embedded store (its :8123 with the write path on stands in
+  // for a ClickHouse server), `kobs collect` watching the API server and
+  // writing to it over HTTP, and the measured `kobs serve` polling it.
+  bool split = false;
 };
 
 int64_t parseMs(const std::string& v) {
@@ -463,6 +468,7 @@ Options parseArgs(int argc, char** argv) {
     else if (k == "latency") o.latency_s = std::stoll(v);
     else if (k == "fsync") o.fsync = v;
     else if (k == "set") o.sets.push_back(v);
+    else if (k == "split") o.split = v == "1" || v == "true";
     else die("unknown key " + k);
   }
   std::sort(o.steps.begin(), o.steps.end());
@@ -626,9 +632,73 @@ std::string answer(Child& c) {
   return s;
 }
 
-pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std::string& kubeconfig) {
+// A kobs role's store: the central kobs's ClickHouse-compatible endpoint.
+std::vector<std::string> storeArgs(uint16_t store_port) {
+  return {"--set", "store.kind=clickhouse",
+          "--set", fmt::format("store.clickhouse.url=http://127.0.0.1:{}", store_port),
+          "--set", "store.clickhouse.user=agent", "--set", "store.clickhouse.password=s3cret",
+          "--set", "store.clickhouse.auth=headers"};
+}
+
+// A process with stdout and stderr to `log`, pinned to `cpu`, ended with the bench.
+pid_t spawnProcess(const std::vector<std::string>& args, const fs::path& log_path, int cpu) {
+  pid_t pid = fork();
+  if (pid < 0) die("fork");
+  if (pid == 0) {
+    int log = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(log, 1);
+    dup2(log, 2);
+    close(log);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    pinTo(cpu);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    std::fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    std::_Exit(127);
+  }
+  return pid;
+}
+
+// split=1: the central store and the agent. Returns their pids; `store_port`
+// is the central's ClickHouse-compatible port.
+std::vector<pid_t> spawnSplitRoles(const Options& o, const fs::path& dir, const std::string& kubeconfig,
+                                   uint16_t store_port) {
+  std::ofstream(dir / "writers") << "agent:s3cret\n";
+  const std::vector<std::string> quiet{"--set", "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set",
+                                       "mcp.listen=", "--set", "host_metrics.enabled=false", "--set", "log.level=warn"};
+  std::vector<std::string> central{o.kobs, "all", "--data-dir", (dir / "central").string(),
+                                   "--set", fmt::format("http.listen=127.0.0.1:{}", freePort()),
+                                   "--set", fmt::format("serve.clickhouse_listen=127.0.0.1:{}", store_port),
+                                   "--set", "serve.clickhouse_write.enabled=true",
+                                   "--set", "serve.clickhouse_write.users_file=" + (dir / "writers").string(),
+                                   "--set", "k8s.events.enabled=false"};
+  central.insert(central.end(), quiet.begin(), quiet.end());
+  std::vector<std::string> agent{o.kobs, "collect", "--data-dir", (dir / "agent").string(),
+                                 "--set", "http.listen=127.0.0.1:0",
+                                 "--set", "k8s.kubeconfig=" + kubeconfig, "--set", "k8s.events.namespaces=bench",
+                                 "--set", "buffer.fsync=" + o.fsync};
+  for (const auto& a : storeArgs(store_port)) agent.push_back(a);
+  agent.insert(agent.end(), quiet.begin(), quiet.end());
+  for (const auto& set : o.sets) {
+    agent.push_back("--set");
+    agent.push_back(set);
+  }
+  std::vector<pid_t> pids{spawnProcess(central, dir / "central.log", o.cpu)};
+  auto by = Clock::now() + std::chrono::seconds(180);
+  while (httpStatus(store_port, "/ping") != 200) {
+    if (Clock::now() > by) die("central kobs not answering on :" + std::to_string(store_port) + "; see central.log");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  pids.push_back(spawnProcess(agent, dir / "agent.log", o.cpu));
+  return pids;
+}
+
+pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std::string& kubeconfig,
+                uint16_t store_port = 0) {
   std::vector<std::string> args{o.kobs,
-                                o.demo || !kubeconfig.empty() ? "all" : "serve",
+                                (o.demo || !kubeconfig.empty()) && !o.split ? "all" : "serve",
                                 "--data-dir",
                                 (dir / "data").string(),
                                 "--set",
@@ -646,6 +716,10 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
                                 "--set",
                                 "log.level=warn"};
   if (o.demo) args.push_back("--demo");
+  if (o.split) {
+    for (const auto& a : storeArgs(store_port)) args.push_back(a);
+    return spawnProcess(args, dir / "kobs.log", o.cpu);
+  }
   for (const auto& set : o.sets) {
     args.push_back("--set");
     args.push_back(set);
@@ -784,11 +858,18 @@ int orchestrate(const Options& o) {
   std::cout << fmt::format(
                    "SSE capacity: kobs {} pinned to cpu {}, {} generator process(es) on cpu {}, {} handshakes in "
                    "flight each, keepalive {} ms; RLIMIT_NOFILE {} (bench, generators and kobs)\n",
-                   o.demo ? "all --demo" : source ? fmt::format("all, {} events/s flowing", o.events) : "serve", o.cpu, o.generators, o.gen_cpu, o.inflight, o.keepalive_ms,
+                   o.demo ? "all --demo"
+                   : source ? fmt::format("{}, {} events/s flowing", o.split ? "serve (split roles: collect -> central store <- serve)" : "all", o.events)
+                            : "serve",
+                   o.cpu, o.generators, o.gen_cpu, o.inflight, o.keepalive_ms,
                    fd_limit)
             << std::flush;
 
-  pid_t kobs = spawnKobs(o, port, dir, source ? source->kubeconfig() : "");
+  if (o.split && !source) die("split=1 needs events=R");
+  std::vector<pid_t> roles;
+  const uint16_t store_port = o.split ? freePort() : 0;
+  if (o.split) roles = spawnSplitRoles(o, dir, source->kubeconfig(), store_port);
+  pid_t kobs = spawnKobs(o, port, dir, source ? source->kubeconfig() : "", store_port);
   auto ready_by = Clock::now() + std::chrono::seconds(180);
   while (httpStatus(port, "/readyz") != 200) {
     int st;
@@ -963,6 +1044,10 @@ int orchestrate(const Options& o) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  for (pid_t r : roles) {
+    kill(r, SIGTERM);
+    waitpid(r, &st, 0);
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
