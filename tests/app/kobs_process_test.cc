@@ -62,6 +62,48 @@ Run runKobs(const std::vector<std::string>& args, std::chrono::seconds timeout =
   return r;
 }
 
+// `kobs <args>` running, its stdout read until it prints the HTTP address.
+struct RunningKobs {
+  pid_t pid = -1;
+  FILE* out = nullptr;
+  int port = 0;
+  // SIGTERM, then the exit status.
+  int stop() {
+    ::kill(pid, SIGTERM);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    std::fclose(out);
+    return st;
+  }
+};
+
+RunningKobs startKobs(const std::vector<std::string>& args) {
+  int out_pipe[2];
+  if (::pipe(out_pipe) != 0) return {};
+  std::string bin = kobsBinary();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::close(out_pipe[0]);
+    std::vector<std::string> full{bin};
+    full.insert(full.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : full) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  ::close(out_pipe[1]);
+  RunningKobs k{pid, ::fdopen(out_pipe[0], "r"), 0};
+  char line[512];
+  std::regex listening(R"(listening on http://[0-9.]+:([0-9]+))");
+  while (k.port == 0 && std::fgets(line, sizeof line, k.out)) {
+    std::cmatch m;
+    if (std::regex_search(line, m, listening)) k.port = std::stoi(m[1]);
+  }
+  return k;
+}
+
 TEST(KobsProcess, UnknownConfigKeyExitsNonZeroNamingIt) {
   testing::TempDir dir;
   auto cfg = dir.path() / "kobs.yaml";
@@ -113,31 +155,10 @@ TEST(KobsProcess, HelpDocumentsRolesAndKeys) {
 
 TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
   testing::TempDir dir;
-  int out_pipe[2];
-  ASSERT_EQ(::pipe(out_pipe), 0);
-  std::string bin = kobsBinary(), data = dir.str();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out_pipe[1], 1);
-    ::close(out_pipe[0]);
-    std::vector<std::string> args{bin, "all", "--data-dir", data, "--set", "http.listen=127.0.0.1:0",
-                                  "--set", "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0",
-                                  "--set", "mcp.listen=127.0.0.1:0"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  ::close(out_pipe[1]);
-  FILE* out = ::fdopen(out_pipe[0], "r");
-  char line[512];
-  int port = 0;
-  std::regex listening(R"(listening on http://[0-9.]+:([0-9]+))");
-  while (port == 0 && std::fgets(line, sizeof line, out)) {
-    std::cmatch m;
-    if (std::regex_search(line, m, listening)) port = std::stoi(m[1]);
-  }
+  auto kobs = startKobs({"all", "--data-dir", dir.str(), "--set", "http.listen=127.0.0.1:0", "--set",
+                         "otlp.http_listen=127.0.0.1:0", "--set", "otlp.grpc_listen=127.0.0.1:0", "--set",
+                         "mcp.listen=127.0.0.1:0"});
+  const int port = kobs.port;
   ASSERT_GT(port, 0) << "kobs did not print its address";
   ht::Client client;
   long status = 0;
@@ -154,10 +175,7 @@ TEST(KobsProcess, AllBecomesReadyOnTheEmbeddedStoreAndStopsOnSigterm) {
   EXPECT_TRUE(std::filesystem::exists(dir.path() / "clickhouse"));
 
   auto stop_started = std::chrono::steady_clock::now();
-  ::kill(pid, SIGTERM);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  std::fclose(out);
+  const int st = kobs.stop();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
   EXPECT_LT(std::chrono::steady_clock::now() - stop_started, 10s);
 }
@@ -176,31 +194,10 @@ namespace {
 // next tail query (the durable path was counted as taken, and was not).
 TEST(KobsProcess, AllPublishesEventsWhenDurableAheadOfTheStore) {
   testing::TempDir dir;
-  int out_pipe[2];
-  ASSERT_EQ(::pipe(out_pipe), 0);
-  std::string bin = kobsBinary(), data = dir.str();
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out_pipe[1], 1);
-    ::close(out_pipe[0]);
-    std::vector<std::string> args{bin,   "all", "--demo", "--data-dir", data, "--set", "http.listen=127.0.0.1:0",
-                                  "--set", "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set", "mcp.listen=",
-                                  "--set", "serve.clickhouse_listen="};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    _exit(127);
-  }
-  ::close(out_pipe[1]);
-  FILE* out = ::fdopen(out_pipe[0], "r");
-  char line[512];
-  int port = 0;
-  std::regex listening(R"(listening on http://[0-9.]+:([0-9]+))");
-  while (port == 0 && std::fgets(line, sizeof line, out)) {
-    std::cmatch m;
-    if (std::regex_search(line, m, listening)) port = std::stoi(m[1]);
-  }
+  auto kobs = startKobs({"all", "--demo", "--data-dir", dir.str(), "--set", "http.listen=127.0.0.1:0", "--set",
+                         "otlp.http_listen=", "--set", "otlp.grpc_listen=", "--set", "mcp.listen=", "--set",
+                         "serve.clickhouse_listen="});
+  const int port = kobs.port;
   ASSERT_GT(port, 0) << "kobs did not print its address";
   auto counter = [&](const std::string& name) {
     ht::Client client;
@@ -215,10 +212,7 @@ TEST(KobsProcess, AllPublishesEventsWhenDurableAheadOfTheStore) {
     if (local <= 0) std::this_thread::sleep_for(100ms);
   }
   EXPECT_GT(local, 0) << "published " << counter("kobs_events_feed_published_total") << ", none when durable";
-  ::kill(pid, SIGTERM);
-  int st = 0;
-  ::waitpid(pid, &st, 0);
-  std::fclose(out);
+  const int st = kobs.stop();
   EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
