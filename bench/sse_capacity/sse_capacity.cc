@@ -716,7 +716,7 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
                                 "--set",
                                 "log.level=warn"};
   if (o.demo) args.push_back("--demo");
-  if (o.split) {
+  if (o.split) {  // set=... goes to the agent (spawnSplitRoles), the role that writes
     for (const auto& a : storeArgs(store_port)) args.push_back(a);
     return spawnProcess(args, dir / "kobs.log", o.cpu);
   }
@@ -731,23 +731,7 @@ pid_t spawnKobs(const Options& o, uint16_t port, const fs::path& dir, const std:
       args.push_back(set);
     }
   }
-  pid_t pid = fork();
-  if (pid < 0) die("fork");
-  if (pid == 0) {
-    int log = open((dir / "kobs.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(log, 1);
-    dup2(log, 2);
-    close(log);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    pinTo(o.cpu);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    std::fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-    std::_Exit(127);
-  }
-  return pid;
+  return spawnProcess(args, dir / "kobs.log", o.cpu);
 }
 
 // Events mode: the stand-in API server and a thread creating Events at a

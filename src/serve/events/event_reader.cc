@@ -16,6 +16,7 @@ constexpr const char* kColumns =
     "toString(toUnixTimestamp64Nano(ingest_time)), toString(toUnixTimestamp64Nano(ts)), toString(row_key), "
     "composition_id, obj_apiversion, obj_kind, obj_name, obj_namespace, obj_uid, reason, message, type, "
     "source_component, event_time";
+constexpr size_t kColumnCount = 14;  // of kColumns
 
 constexpr const char* kCursorOrder = "ingest_time, ts, row_key";
 
@@ -40,8 +41,8 @@ std::vector<StoredEvent> EventReader::select(const std::string& where, const std
                                       qualified(), where, order, limit);
   auto result = store_.query(sql, "JSONCompactEachRow");
   // simdjson, not nlohmann::json: this parse is on /events/{id}'s store path
-  // (200 rows of 14 strings per page), where nlohmann's DOM cost about as
-  // much as building the answer. One row per line, every value a string.
+  // (up to 200 rows of kColumnCount strings per page), and nlohmann builds a
+  // DOM with an allocation per value. One row per line, every value a string.
   std::vector<StoredEvent> out;
   out.reserve(limit);
   thread_local simdjson::dom::parser parser;
@@ -50,18 +51,21 @@ std::vector<StoredEvent> EventReader::select(const std::string& where, const std
   auto fail = [&](const std::string& why) {
     return Exception(ErrorCode::kStoreQuery, "events table {}: cannot read rows: {}", table_, why);
   };
-  if (auto err = parser.parse_many(data).get(rows)) throw fail(simdjson::error_message(err));
+  // One window over the whole answer: a row longer than the default window
+  // (1 MB) would otherwise be refused.
+  const size_t window = std::max(data.size(), simdjson::dom::DEFAULT_BATCH_SIZE);
+  if (auto err = parser.parse_many(data, window).get(rows)) throw fail(simdjson::error_message(err));
   for (auto doc : rows) {
     simdjson::dom::array row;
     if (auto err = doc.get_array().get(row)) throw fail(simdjson::error_message(err));
-    std::string_view f[14];
+    std::string_view f[kColumnCount];
     size_t n = 0;
     for (auto v : row) {
-      if (n == 14) throw fail("more than 14 columns");
+      if (n == kColumnCount) throw fail(fmt::format("more than {} columns", kColumnCount));
       if (auto err = v.get_string().get(f[n])) throw fail(simdjson::error_message(err));
       ++n;
     }
-    if (n != 14) throw fail(fmt::format("{} columns, 14 expected", n));
+    if (n != kColumnCount) throw fail(fmt::format("{} columns, {} expected", n, kColumnCount));
     StoredEvent e;
     auto number = [&](std::string_view text, auto& value) {
       auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);

@@ -74,6 +74,25 @@ TEST_F(EventStoreTest, NewestFirstPerCompositionWithLimitAndCursorPaging) {
   EXPECT_TRUE(rd.newest(std::string("nobody"), 10).empty());
 }
 
+// The reader parses the store's answer itself: escaped characters come back
+// as they were, and a row longer than the parser's default window (1 MB)
+// is read rather than refused.
+TEST_F(EventStoreTest, NewestReadsEscapesAndRowsLongerThanAMegabyte) {
+  const std::string text = "tab\there \"quoted\" back\\slash \xc3\xa9 \xe2\x80\xa8 end";
+  store_->execute(fmt::format(
+      "INSERT INTO `{}`.krateo_events (composition_id, ingest_time, ts, row_key, reason, message) VALUES "
+      "('long', now64(9), now64(9), 1, 'Big', repeat('xxx', 500000)), "
+      "('long', now64(9), now64(9) + toIntervalSecond(1), 2, 'Escaped', {})",
+      database_, store::quoteString(text)));
+  auto rows = reader().newest(std::string("long"), 10);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].reason, "Escaped");
+  EXPECT_EQ(rows[0].message, text);
+  EXPECT_EQ(rows[1].reason, "Big");
+  EXPECT_EQ(rows[1].message, std::string(1500000, 'x'));
+  EXPECT_EQ(rows[1].cursor.key, 1u);
+}
+
 TEST_F(EventStoreTest, CursorOrdersRowsOfOneInsertAndOfOneSecondTotally) {
   std::vector<TestEvent> evs(50, TestEvent{.composition_id = "c", .timestamp_ns = 1773572400000000000});
   for (size_t i = 0; i < evs.size(); ++i) evs[i].message = std::to_string(i);  // same ns, different body
